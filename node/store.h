@@ -1,0 +1,316 @@
+/*
+ * node/store.h: the replicated state machine: a forest of xenstore trees,
+ * one per member host, and the session table of the log.
+ *
+ * Every mutation is a function of (state, arguments, log index) alone: no
+ * clock, no randomness, no connection table. The same calls in the same
+ * order give byte-identical state on every replica (store_digest).
+ *
+ * Semantics follow the C xenstored of Xen 4.17 (tools/xenstore/
+ * xenstored_core.c): permissions, errno hiding, implicit parent creation,
+ * node accounting and quotas, and generation-count transactions. Errors are
+ * negative errno values; the store never logs.
+ *
+ * Paths given to the store are absolute ("/local/domain/0/x") or special
+ * ("@releaseDomain"); making relative paths absolute is the caller's job.
+ */
+#ifndef XSR_NODE_STORE_H
+#define XSR_NODE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_txn;
+
+/* One permission entry (struct xs_permissions). */
+struct store_perm {
+	uint32_t domid;
+	uint8_t access; /* WIRE_PERM_READ | WIRE_PERM_WRITE */
+	uint8_t ignore; /* XS_PERM_IGNORE: kept but skipped (XSA-322) */
+	uint16_t pad;
+};
+
+#define STORE_PERM_READ 0x1
+#define STORE_PERM_WRITE 0x2
+#define STORE_PERM_OWNER 0x8
+
+/* Quotas of Xen 4.17's xenstored, with its defaults (STORE_QUOTA_INIT). */
+struct store_quota {
+	uint32_t nodes;		    /* -E: nodes owned per domain */
+	uint32_t node_size;	    /* -S: bytes of a node record */
+	uint32_t permissions;	    /* -A: entries per node */
+	uint32_t transaction_nodes; /* -Q transaction-nodes= */
+	uint32_t memory;	    /* -Q memory=: bytes per domain (hard) */
+	uint32_t path_max;	    /* -M: path length after the domain home */
+};
+
+#define STORE_QUOTA_INIT                                                       \
+	{                                                                      \
+		.nodes = 1000, .node_size = 2048, .permissions = 5,            \
+		.transaction_nodes = 1024, .memory = 2621440, .path_max = 2048 \
+	}
+
+#define STORE_NO_TARGET UINT32_MAX
+
+/*
+ * Who asks: everything a permission or quota decision needs. Quotas apply
+ * to unprivileged callers only; path_max applies to every caller, as in
+ * Xen 4.17.
+ */
+struct store_caller {
+	uint32_t domid;
+	bool privileged;
+	uint32_t target; /* SET_TARGET domain, or STORE_NO_TARGET */
+	struct store_quota quota;
+};
+
+/*
+ * A watch event the store asks its caller to fire, in firing order.
+ * Permission filtering of unprivileged watchers (XSA-115) needs the perms
+ * cxenstored would consult: those of the node, of its parent, and the old
+ * ones for SET_PERMS or a transaction's first access. Each may be absent.
+ */
+struct store_perms {
+	uint32_t n;
+	struct store_perm *v;
+};
+
+struct store_event {
+	char *path;  /* absolute or "@..." */
+	bool exact;  /* only watches on exactly this path */
+	struct store_perms node, parent, old;
+	bool has_node, has_parent, has_old;
+};
+
+struct store_events {
+	struct store_event *v;
+	size_t n, cap;
+};
+
+void store_events_init(struct store_events *ev);
+void store_events_clear(struct store_events *ev); /* frees the events */
+
+/* A new empty store (no hosts). NULL on ENOMEM. */
+struct store *store_new(void);
+void store_free(struct store *st);
+
+/* The permission bits (STORE_PERM_*) a caller has on a permission list. */
+unsigned int store_perm_for(const struct store_caller *c,
+			    const struct store_perm *perms, uint32_t n);
+
+/*
+ * Parse "r5" style strings (xs_strings_to_perms): letter n/r/w/b then a
+ * number for strtol(.., 0), truncated to 32 bits as in Xen.
+ * Returns 0 or -EINVAL.
+ */
+int store_perm_parse(const char *s, struct store_perm *out);
+/* Format one entry ("r5", "n-1"); buf needs 13 bytes. Returns the length. */
+int store_perm_format(const struct store_perm *p, char *buf);
+
+/*
+ * Validate an absolute path as cxenstored 4.17's is_valid_nodename(),
+ * with path_max measured after "/local/domain/<domid>/".
+ */
+bool store_path_valid(const char *path, uint32_t path_max);
+
+/* ---- Hosts ---------------------------------------------------------- */
+
+bool store_host_exists(const struct store *st, const char *host);
+
+/*
+ * Create the initial tree of a host ("/", "/tool", "/tool/xenstored", all
+ * "n0", and the special nodes' permissions), with generation `index`.
+ * -EEXIST if it exists already.
+ */
+int store_host_init(struct store *st, const char *host, uint64_t index);
+
+/* The number of hosts and their names, sorted (borrowed). */
+size_t store_host_count(const struct store *st);
+const char *store_host_name(const struct store *st, size_t i);
+
+/* ---- Reads (local, immediate) ------------------------------------- */
+/*
+ * With tx == NULL the host's current tree is read; with a transaction the
+ * read goes through it and is recorded for conflict detection. Returned
+ * pointers are borrowed and stay valid until the next mutation of the
+ * store or of the transaction.
+ */
+int store_read(struct store *st, const char *host, struct store_txn *tx,
+	       const struct store_caller *c, const char *path,
+	       const char **value, size_t *len);
+int store_directory(struct store *st, const char *host, struct store_txn *tx,
+		    const struct store_caller *c, const char *path,
+		    const char **children, size_t *len, uint64_t *generation);
+int store_get_perms(struct store *st, const char *host, struct store_txn *tx,
+		    const struct store_caller *c, const char *path,
+		    const struct store_perm **perms, uint32_t *n);
+
+/* ---- Mutations ------------------------------------------------------ */
+/*
+ * With tx == NULL: applied to the host's tree with generation `index` (a
+ * log index), atomically: on error nothing changed. Events are appended to
+ * ev (may be NULL).
+ * With a transaction: applied to the transaction only (index is ignored);
+ * events are recorded in it and fired by store_commit.
+ */
+int store_write(struct store *st, const char *host, struct store_txn *tx,
+		const struct store_caller *c, uint64_t index, const char *path,
+		const void *value, size_t len, struct store_events *ev);
+int store_mkdir(struct store *st, const char *host, struct store_txn *tx,
+		const struct store_caller *c, uint64_t index, const char *path,
+		struct store_events *ev);
+int store_rm(struct store *st, const char *host, struct store_txn *tx,
+	     const struct store_caller *c, uint64_t index, const char *path,
+	     struct store_events *ev);
+/*
+ * perms[0] is the owner. The caller has already checked the count against
+ * the permissions quota and parsed the strings (do_set_perms order).
+ */
+int store_set_perms(struct store *st, const char *host, struct store_txn *tx,
+		    const struct store_caller *c, uint64_t index,
+		    const char *path, const struct store_perm *perms,
+		    uint32_t n, struct store_events *ev);
+
+/* ---- Transactions --------------------------------------------------- */
+/*
+ * A transaction is local to the member that runs it: reads see the host's
+ * current tree at first access of each node (as cxenstored), writes stay in
+ * the transaction. Committing means exporting it (store_txn_export) into a
+ * log entry; every replica then applies that with store_commit, which
+ * checks every recorded generation and fails with -EAGAIN on a conflict.
+ */
+struct store_txn *store_txn_new(struct store *st, const char *host);
+void store_txn_free(struct store_txn *tx);
+/* Set when an operation inside failed in a way that forbids a commit. */
+bool store_txn_failed(const struct store_txn *tx);
+
+/* One accessed node of a transaction, in first-access order. */
+struct store_commit_node {
+	const char *path;
+	bool existed;	     /* existed at first access */
+	uint64_t generation; /* its generation then */
+	bool modified;
+	bool exists;	       /* after the transaction (if modified) */
+	const char *value;     /* final record, if modified and exists */
+	size_t value_len;
+	const struct store_perm *perms;
+	uint32_t nperms;
+	const char *children;
+	size_t children_len;
+	bool fire_watch, watch_exact;
+	const struct store_perm *first_perms; /* perms at first access */
+	uint32_t n_first_perms;
+};
+
+/* Node count changes per owner domain (cxenstored's changed_domains). */
+struct store_commit_delta {
+	uint32_t domid;
+	int64_t nodes;
+};
+
+struct store_commit {
+	struct store_commit_node *nodes;
+	size_t n;
+	struct store_commit_delta *deltas;
+	size_t ndeltas;
+	bool node_created; /* quota check needed at commit (cxenstored) */
+	bool failed;	   /* commit must fail with ENOMEM (tx->fail) */
+};
+
+/*
+ * Describe tx for a log entry. The strings and perms borrow from tx: keep
+ * tx alive until the entry is encoded; then store_commit_release(out).
+ */
+int store_txn_export(const struct store_txn *tx, struct store_commit *out);
+void store_commit_release(struct store_commit *cm);
+
+/*
+ * Apply a commit: ENOMEM if it was failed, ENOSPC on node quota, EAGAIN if
+ * any accessed node changed since its first access; otherwise every
+ * modified node takes generation `index` and the recorded events are
+ * appended to ev in first-access order.
+ */
+int store_commit(struct store *st, const char *host,
+		 const struct store_caller *c, uint64_t index,
+		 const struct store_commit *cm, struct store_events *ev);
+
+/* ---- Accounting ------------------------------------------------------ */
+
+/* Nodes owned by domid on host and their memory, as cxenstored counts. */
+void store_domain_usage(const struct store *st, const char *host,
+			uint32_t domid, uint64_t *nodes, uint64_t *memory);
+
+/*
+ * Full consistency check (CONTROL check): every listed child exists, every
+ * node is reachable, accounting matches. Returns 0 or -EIO; *what names
+ * the first problem (static string).
+ */
+int store_check(const struct store *st, const char **what);
+
+/* ---- Log sessions (Raft dissertation 6.3) ------------------------------ */
+/*
+ * The last sequence number applied per origin member and its result. An
+ * entry whose seq is not above the stored one is a duplicate: it must not
+ * be applied again.
+ */
+bool store_session_seen(const struct store *st, uint64_t origin, uint64_t seq,
+			int *result);
+int store_session_record(struct store *st, uint64_t origin, uint64_t seq,
+			 int result);
+/* Last applied seq of an origin (0 if none). */
+uint64_t store_session_last(const struct store *st, uint64_t origin);
+
+/* The log index of the last applied entry (kept for snapshots). */
+uint64_t store_applied_index(const struct store *st);
+void store_set_applied_index(struct store *st, uint64_t index);
+
+/* ---- Snapshots ------------------------------------------------------- */
+/*
+ * A pin holds an immutable version of the whole store in O(hosts): later
+ * mutations do not change it. store_pin_walk may run on another thread
+ * while the loop goes on mutating; pin and unpin only on the loop thread.
+ */
+struct store_pin;
+
+struct store_pin *store_pin(struct store *st);
+void store_unpin(struct store_pin *pin);
+
+struct store_walk_ops {
+	/* Called once, first. */
+	int (*begin)(void *arg, uint64_t applied_index, size_t n_hosts,
+		     size_t n_sessions);
+	int (*session)(void *arg, uint64_t origin, uint64_t seq, int result);
+	int (*host)(void *arg, const char *name);
+	/* Nodes of the current host, parents before children, in child order;
+	 * special nodes ("@...") after the tree. */
+	int (*node)(void *arg, const char *path, uint64_t generation,
+		    const struct store_perm *perms, uint32_t nperms,
+		    const char *value, size_t value_len, const char *children,
+		    size_t children_len);
+};
+
+/* Deterministic, iterative walk. Stops at the first non-zero return. */
+int store_pin_walk(const struct store_pin *pin,
+		   const struct store_walk_ops *ops, void *arg);
+
+/*
+ * Rebuild a store from a walk's callbacks: store_restore_* in the walk's
+ * order, then store_restore_finish() recomputes the accounting and checks
+ * the result (-EIO if inconsistent).
+ */
+struct store *store_restore_begin(uint64_t applied_index);
+int store_restore_session(struct store *st, uint64_t origin, uint64_t seq,
+			  int result);
+int store_restore_host(struct store *st, const char *name);
+int store_restore_node(struct store *st, const char *path, uint64_t generation,
+		       const struct store_perm *perms, uint32_t nperms,
+		       const char *value, size_t value_len,
+		       const char *children, size_t children_len);
+int store_restore_finish(struct store *st);
+
+/* Number of nodes of a host (excluding special nodes). */
+size_t store_node_count(const struct store *st, const char *host);
+
+#endif

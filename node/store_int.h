@@ -1,0 +1,216 @@
+/*
+ * node/store_int.h: private to the store (store*.c, hamt.c): the immutable
+ * node record and the persistent hash trie that maps paths to records.
+ */
+#ifndef XSR_NODE_STORE_INT_H
+#define XSR_NODE_STORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/store.h"
+
+/*
+ * One xenstore node, immutable once it is in a trie. One allocation holds
+ * the header, the permissions, the path (NUL-terminated), the value and the
+ * children (NUL-terminated leaf names in creation order), in that order.
+ *
+ * Reference counts are touched only on the loop thread; a snapshot thread
+ * may read records that a pinned root keeps alive, never count them.
+ */
+struct snode {
+	uint32_t refs;
+	uint32_t nperms;
+	uint32_t path_len; /* strlen(path) */
+	uint32_t value_len;
+	uint32_t children_len;
+	uint32_t pad;
+	uint64_t hash; /* hash of the path, for the trie */
+	uint64_t generation;
+	struct store_perm perms[]; /* then path, value, children */
+};
+
+static inline const char *snode_path(const struct snode *n)
+{
+	return (const char *)(n->perms + n->nperms);
+}
+
+static inline const char *snode_value(const struct snode *n)
+{
+	return snode_path(n) + n->path_len + 1;
+}
+
+static inline const char *snode_children(const struct snode *n)
+{
+	return snode_value(n) + n->value_len;
+}
+
+/*
+ * A new record with one reference. Copies every argument. NULL on ENOMEM.
+ */
+struct snode *snode_new(const char *path, size_t path_len, uint64_t hash,
+			uint64_t generation, const struct store_perm *perms,
+			uint32_t nperms, const void *value, size_t value_len,
+			const void *children, size_t children_len);
+void snode_ref(const struct snode *n);
+void snode_unref(const struct snode *n);
+
+/* Hash of a path for the trie: keyed per process, never persisted. */
+uint64_t path_hash(const char *path, size_t len);
+
+/*
+ * Persistent hash array mapped trie: path -> struct snode.
+ *
+ * A root is a `struct hamt_node *` (NULL is the empty map) holding one
+ * reference. Updates copy the nodes on the path from the root unless the
+ * whole path is referenced once (then they update in place), so a pinned
+ * root (hamt_ref) is an O(1) immutable version.
+ */
+struct hamt_node;
+
+void hamt_ref(struct hamt_node *root);
+void hamt_unref(struct hamt_node *root);
+
+/* Borrowed record, or NULL. Safe to call from any thread on a pinned root. */
+const struct snode *hamt_get(const struct hamt_node *root, const char *path,
+			     size_t len, uint64_t hash);
+
+/*
+ * Insert or replace the record for val's path. Takes ownership of the
+ * caller's reference to val on success. *root is replaced by the new root;
+ * the old root's reference is consumed. Returns 0 or -ENOMEM (then nothing
+ * changed and val is still the caller's).
+ */
+int hamt_set(struct hamt_node **root, struct snode *val);
+
+/* Remove path. Returns 0, -ENOENT if absent, or -ENOMEM. */
+int hamt_del(struct hamt_node **root, const char *path, size_t len,
+	     uint64_t hash);
+
+/* Number of records (O(n); for checks and tests). */
+size_t hamt_count(const struct hamt_node *root);
+
+/*
+ * Visit every record (unspecified order). Stops when fn returns non-zero
+ * and returns that value.
+ */
+int hamt_foreach(const struct hamt_node *root,
+		 int (*fn)(const struct snode *n, void *arg), void *arg);
+
+/* ---- Store internals shared by store.c, store_txn.c, store_snap.c ---- */
+
+#define NO_GENERATION UINT64_MAX
+
+/* Per-domain accounting of one host: nodes owned and their memory. */
+struct acct {
+	uint32_t domid;
+	int64_t nodes;
+	int64_t memory;
+};
+
+struct host {
+	char *name;
+	struct hamt_node *root;
+	struct acct *acct; /* sorted by domid */
+	size_t nacct, capacct;
+};
+
+struct session {
+	uint64_t origin, seq;
+	int result;
+};
+
+struct store {
+	struct host *hosts; /* sorted by name */
+	size_t nhosts;
+	struct session *sess; /* sorted by origin */
+	size_t nsess;
+	uint64_t applied_index;
+	const char *restoring; /* host being restored (its name) */
+};
+
+/* One node a transaction has accessed, in first-access order. */
+struct txnode {
+	char *path;
+	size_t path_len;
+	uint64_t hash;
+	const struct snode *orig; /* at first access (a reference), or NULL */
+	const struct snode *cur;  /* the transaction's view, or NULL */
+	bool modified, fire_watch, watch_exact;
+};
+
+/* Accounting change of one domain inside an operation. */
+struct delta {
+	uint32_t domid;
+	int64_t nodes;
+	int64_t memory;
+};
+
+struct store_txn {
+	struct store *st;
+	char *host;
+	struct txnode *nodes;
+	size_t n, cap;
+	uint32_t *index; /* open addressing: 1 + position in nodes, 0 empty */
+	size_t index_cap;
+	uint64_t gen_counter; /* generations of nodes modified inside */
+	struct delta *d;      /* node count changes per owner */
+	size_t nd, capd;
+	bool node_created, failed;
+};
+
+
+/* One operation on one host, live (tx == NULL) or inside a transaction. */
+struct op {
+	struct store *st;
+	struct host *h;
+	struct store_txn *tx;
+	const struct store_caller *c;
+	uint64_t gen;
+	struct store_events *ev;
+	size_t ev_start;		/* events before this op */
+	struct hamt_node *saved_root; /* live: for rollback */
+	struct delta *d;		/* live: accounting to apply at the end */
+	size_t nd, capd;
+	bool tx_touched; /* a transaction's view changed during this op */
+};
+
+/* The operation layer of store.c, shared with the commit in store_txn.c. */
+void op_begin(struct op *o, struct store *st, struct host *h,
+	      struct store_txn *tx, const struct store_caller *c,
+	      uint64_t index, struct store_events *ev);
+int op_end(struct op *o, int rc);
+const struct snode *op_get(struct op *o, const char *path, int *err);
+int op_put(struct op *o, struct snode *n, bool quota_check);
+int op_del(struct op *o, const char *path);
+void op_fire(struct op *o, const char *path, const struct snode *node,
+	     bool exact, const struct store_perm *old, uint32_t n_old);
+int op_count(struct op *o, uint32_t owner, int by);
+
+struct host *store_host_find(const struct store *st, const char *name);
+struct acct *acct_find(struct host *h, uint32_t domid, bool create);
+
+/* Record size as cxenstored 4.17 stores it (xs_tdb_record_hdr + data). */
+size_t snode_record_size(uint32_t nperms, size_t value_len,
+			 size_t children_len);
+/* Memory charged for a node: record size + strlen(path). */
+int64_t snode_memory(const struct snode *n);
+
+/* Look up a transaction's record of path (NULL if never accessed). */
+struct txnode *txn_lookup(struct store_txn *tx, const char *path, size_t len,
+			  uint64_t hash);
+/* Record a first access (reading the host's current node). */
+struct txnode *txn_access(struct store_txn *tx, struct host *h,
+			  const char *path, size_t len, uint64_t hash);
+
+/* domain_entry_inc/dec inside a transaction (transaction_entry_inc). */
+int txn_count(struct store_txn *tx, uint32_t domid, int by);
+
+/* Copy perms into an event field. 0 or -ENOMEM. */
+int perms_copy(struct store_perms *dst, const struct store_perm *src,
+	       uint32_t n);
+int events_push(struct store_events *ev, const char *path, bool exact,
+		struct store_event **out);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * node/store_snap.c: pinned versions of the store, their deterministic
+ * walk (the snapshot order), rebuilding a store from a walk, and the
+ * consistency check behind CONTROL check.
+ *
+ * Walks are iterative (XSA-418: deep trees must not exhaust the stack).
+ */
+#include "node/store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const special_paths[] = {"@introduceDomain",
+					    "@releaseDomain"};
+#define N_SPECIAL (sizeof(special_paths) / sizeof(special_paths[0]))
+
+struct pinned_host {
+	char *name;
+	struct hamt_node *root;
+};
+
+struct store_pin {
+	uint64_t applied;
+	struct pinned_host *hosts;
+	size_t nhosts;
+	struct session *sess;
+	size_t nsess;
+};
+
+struct store_pin *store_pin(struct store *st)
+{
+	struct store_pin *p = calloc(1, sizeof(*p));
+	size_t i;
+
+	if (!p)
+		return NULL;
+	p->applied = st->applied_index;
+	p->hosts = calloc(st->nhosts ? st->nhosts : 1, sizeof(*p->hosts));
+	p->sess = malloc((st->nsess ? st->nsess : 1) * sizeof(*p->sess));
+	if (!p->hosts || !p->sess)
+		goto fail;
+	memcpy(p->sess, st->sess, st->nsess * sizeof(*p->sess));
+	p->nsess = st->nsess;
+	for (i = 0; i < st->nhosts; i++) {
+		p->hosts[i].name = strdup(st->hosts[i].name);
+		if (!p->hosts[i].name)
+			goto fail;
+		p->hosts[i].root = st->hosts[i].root;
+		hamt_ref(p->hosts[i].root);
+		p->nhosts++;
+	}
+	return p;
+fail:
+	store_unpin(p);
+	return NULL;
+}
+
+void store_unpin(struct store_pin *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->nhosts; i++) {
+		hamt_unref(p->hosts[i].root);
+		free(p->hosts[i].name);
+	}
+	free(p->hosts);
+	free(p->sess);
+	free(p);
+}
+
+struct frame {
+	const struct snode *n;
+	size_t child_off;
+	size_t path_len;
+};
+
+/*
+ * Depth-first from "/", parents before children, children in their list
+ * order. visit() gets each node; a listed child that is missing is
+ * reported as -EIO. Reads only: safe on a pinned root from any thread.
+ */
+static int walk_tree(const struct hamt_node *root,
+		     int (*visit)(const struct snode *n, void *arg), void *arg)
+{
+	const struct snode *n = hamt_get(root, "/", 1, path_hash("/", 1));
+	struct frame *stack;
+	size_t depth = 0, cap = 32;
+	char *path;
+	int rc = 0;
+
+	if (!n)
+		return -EIO;
+	stack = malloc(cap * sizeof(*stack));
+	path = malloc(8192);
+	if (!stack || !path) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	strcpy(path, "/");
+	rc = visit(n, arg);
+	stack[depth++] = (struct frame){n, 0, 1};
+	while (depth && !rc) {
+		struct frame *f = &stack[depth - 1];
+		const char *child;
+		size_t cl, base;
+
+		if (f->child_off >= f->n->children_len) {
+			depth--;
+			continue;
+		}
+		child = snode_children(f->n) + f->child_off;
+		cl = strlen(child);
+		f->child_off += cl + 1;
+		base = f->path_len == 1 ? 0 : f->path_len;
+		if (base + 1 + cl >= 8192) {
+			rc = -EIO;
+			break;
+		}
+		path[base] = '/';
+		memcpy(path + base + 1, child, cl + 1);
+		n = hamt_get(root, path, base + 1 + cl,
+			     path_hash(path, base + 1 + cl));
+		if (!n) {
+			rc = -EIO;
+			break;
+		}
+		rc = visit(n, arg);
+		if (depth == cap) {
+			struct frame *v = realloc(stack, 2 * cap * sizeof(*v));
+
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			stack = v;
+			cap *= 2;
+		}
+		stack[depth++] = (struct frame){n, 0, base + 1 + cl};
+	}
+out:
+	free(stack);
+	free(path);
+	return rc;
+}
+
+struct walk_ctx {
+	const struct store_walk_ops *ops;
+	void *arg;
+};
+
+static int emit_node(const struct snode *n, void *arg)
+{
+	struct walk_ctx *w = arg;
+
+	return w->ops->node(w->arg, snode_path(n), n->generation, n->perms,
+			    n->nperms, snode_value(n), n->value_len,
+			    snode_children(n), n->children_len);
+}
+
+int store_pin_walk(const struct store_pin *pin,
+		   const struct store_walk_ops *ops, void *arg)
+{
+	struct walk_ctx w = {ops, arg};
+	size_t i, k;
+	int rc;
+
+	rc = ops->begin(arg, pin->applied, pin->nhosts, pin->nsess);
+	for (i = 0; !rc && i < pin->nsess; i++)
+		rc = ops->session(arg, pin->sess[i].origin, pin->sess[i].seq,
+				  pin->sess[i].result);
+	for (i = 0; !rc && i < pin->nhosts; i++) {
+		const struct hamt_node *root = pin->hosts[i].root;
+
+		rc = ops->host(arg, pin->hosts[i].name);
+		if (!rc)
+			rc = walk_tree(root, emit_node, &w);
+		for (k = 0; !rc && k < N_SPECIAL; k++) {
+			const char *s = special_paths[k];
+			const struct snode *n =
+				hamt_get(root, s, strlen(s),
+					 path_hash(s, strlen(s)));
+
+			if (n)
+				rc = emit_node(n, &w);
+		}
+	}
+	return rc;
+}
+
+/* ---- Restore ---------------------------------------------------------- */
+
+struct store *store_restore_begin(uint64_t applied_index)
+{
+	struct store *st = store_new();
+
+	if (st)
+		st->applied_index = applied_index;
+	return st;
+}
+
+int store_restore_session(struct store *st, uint64_t origin, uint64_t seq,
+			  int result)
+{
+	return store_session_record(st, origin, seq, result);
+}
+
+int store_restore_host(struct store *st, const char *name)
+{
+	struct host *v;
+	size_t i;
+	char *copy;
+
+	/* Hosts come sorted from the walk; insert in order all the same. */
+	if (store_host_find(st, name))
+		return -EEXIST;
+	copy = strdup(name);
+	v = realloc(st->hosts, (st->nhosts + 1) * sizeof(*v));
+	if (!copy || !v) {
+		free(copy);
+		if (v)
+			st->hosts = v;
+		return -ENOMEM;
+	}
+	st->hosts = v;
+	for (i = st->nhosts; i > 0 && strcmp(v[i - 1].name, name) > 0; i--)
+		v[i] = v[i - 1];
+	memset(&v[i], 0, sizeof(v[i]));
+	v[i].name = copy;
+	st->nhosts++;
+	st->restoring = copy;
+	return 0;
+}
+
+int store_restore_node(struct store *st, const char *path, uint64_t generation,
+		       const struct store_perm *perms, uint32_t nperms,
+		       const char *value, size_t value_len,
+		       const char *children, size_t children_len)
+{
+	struct host *h = st->restoring ? store_host_find(st, st->restoring)
+				       : NULL;
+	size_t len = strlen(path);
+	struct snode *n;
+	int rc;
+
+	if (!h || nperms == 0)
+		return -EINVAL;
+	if (children_len && children[children_len - 1] != '\0')
+		return -EINVAL;
+	n = snode_new(path, len, path_hash(path, len), generation, perms,
+		      nperms, value, value_len, children, children_len);
+	if (!n)
+		return -ENOMEM;
+	rc = hamt_set(&h->root, n);
+	if (rc)
+		snode_unref(n);
+	return rc;
+}
+
+static bool special(const char *path)
+{
+	return path[0] == '@';
+}
+
+struct recount {
+	struct host *h;
+	int rc;
+};
+
+static int recount_one(const struct snode *n, void *arg)
+{
+	struct recount *r = arg;
+	struct acct *a;
+
+	if (special(snode_path(n)))
+		return 0;
+	a = acct_find(r->h, n->perms[0].domid, true);
+	if (!a)
+		return -ENOMEM;
+	a->nodes++;
+	a->memory += snode_memory(n);
+	return 0;
+}
+
+int store_restore_finish(struct store *st)
+{
+	const char *what;
+	size_t i;
+	int rc;
+
+	st->restoring = NULL;
+	for (i = 0; i < st->nhosts; i++) {
+		struct recount r = {&st->hosts[i], 0};
+
+		st->hosts[i].nacct = 0;
+		rc = hamt_foreach(st->hosts[i].root, recount_one, &r);
+		if (rc)
+			return rc;
+	}
+	return store_check(st, &what);
+}
+
+/* ---- Consistency check -------------------------------------------- */
+
+struct check {
+	struct host shadow; /* accounting recomputed from the tree */
+	size_t reachable;
+	int rc;
+};
+
+static int check_visit(const struct snode *n, void *arg)
+{
+	struct check *c = arg;
+	struct acct *a;
+
+	if (n->nperms == 0)
+		return -EIO;
+	c->reachable++;
+	a = acct_find(&c->shadow, n->perms[0].domid, true);
+	if (!a)
+		return -ENOMEM;
+	a->nodes++;
+	a->memory += snode_memory(n);
+	return 0;
+}
+
+int store_check(const struct store *st, const char **what)
+{
+	size_t i, k;
+	int rc;
+
+	*what = NULL;
+	for (i = 0; i < st->nhosts; i++) {
+		struct host *h = &st->hosts[i];
+		struct check c;
+		size_t total = hamt_count(h->root), specials = 0;
+
+		memset(&c, 0, sizeof(c));
+		for (k = 0; k < N_SPECIAL; k++)
+			if (hamt_get(h->root, special_paths[k],
+				     strlen(special_paths[k]),
+				     path_hash(special_paths[k],
+					       strlen(special_paths[k]))))
+				specials++;
+		rc = walk_tree(h->root, check_visit, &c);
+		if (rc == -ENOMEM) {
+			free(c.shadow.acct);
+			return rc;
+		}
+		if (rc) {
+			*what = "a listed child is missing";
+		} else if (c.reachable + specials != total) {
+			*what = "unreachable nodes";
+			rc = -EIO;
+		} else {
+			for (k = 0; k < c.shadow.nacct && !rc; k++) {
+				struct acct *s = &c.shadow.acct[k];
+				struct acct *a = acct_find(h, s->domid, false);
+
+				if (!a || a->nodes != s->nodes ||
+				    a->memory != s->memory) {
+					*what = "node accounting differs";
+					rc = -EIO;
+				}
+			}
+			for (k = 0; k < h->nacct && !rc; k++) {
+				struct acct *a = &h->acct[k];
+
+				if ((a->nodes || a->memory) &&
+				    !acct_find(&c.shadow, a->domid, false)) {
+					*what = "accounting for no nodes";
+					rc = -EIO;
+				}
+			}
+		}
+		free(c.shadow.acct);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

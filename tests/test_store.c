@@ -1,0 +1,914 @@
+/*
+ * tests/test_store.c: the deterministic store: semantics of Xen 4.17's
+ * cxenstored for privileged and unprivileged callers, transactions,
+ * events, atomicity, snapshots, and the hash trie under random load.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "node/store.h"
+#include "node/store_int.h"
+
+#define H "host1"
+
+static struct store_caller priv(void)
+{
+	struct store_caller c = {.domid = 0,
+				 .privileged = true,
+				 .target = STORE_NO_TARGET,
+				 .quota = STORE_QUOTA_INIT};
+	return c;
+}
+
+static struct store_caller dom(uint32_t domid)
+{
+	struct store_caller c = {.domid = domid,
+				 .privileged = false,
+				 .target = STORE_NO_TARGET,
+				 .quota = STORE_QUOTA_INIT};
+	return c;
+}
+
+static uint64_t idx = 1;
+
+static struct store *fresh(void)
+{
+	struct store *st = store_new();
+
+	assert_non_null(st);
+	assert_int_equal(store_host_init(st, H, idx++), 0);
+	return st;
+}
+
+static int wr(struct store *st, const struct store_caller *c, const char *p,
+	      const char *v)
+{
+	return store_write(st, H, NULL, c, idx++, p, v, strlen(v), NULL);
+}
+
+static int perms(struct store *st, const struct store_caller *c,
+		 const char *p, const char *spec)
+{
+	struct store_perm v[8];
+	char buf[128], *tok, *save = NULL;
+	uint32_t n = 0;
+
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save))
+		assert_int_equal(store_perm_parse(tok, &v[n++]), 0);
+	return store_set_perms(st, H, NULL, c, idx++, p, v, n, NULL);
+}
+
+/* Read a value as a NUL-terminated string (static buffer). */
+static const char *rd(struct store *st, const struct store_caller *c,
+		      const char *p, int *err)
+{
+	static char buf[4200];
+	const char *v;
+	size_t len;
+
+	*err = store_read(st, H, NULL, c, p, &v, &len);
+	if (*err)
+		return NULL;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+static void check_ok(struct store *st)
+{
+	const char *what = NULL;
+
+	assert_int_equal(store_check(st, &what), 0);
+}
+
+static void test_initial_tree(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	const char *kids;
+	size_t len;
+	uint64_t gen, nodes, mem;
+	const struct store_perm *p;
+	uint32_t n;
+
+	assert_int_equal(store_directory(st, H, NULL, &c, "/", &kids, &len,
+					 &gen),
+			 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(kids, "tool", 5);
+	assert_int_equal(store_get_perms(st, H, NULL, &c, "/tool/xenstored",
+					 &p, &n),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(p[0].domid, 0);
+	assert_int_equal(p[0].access, 0);
+	store_domain_usage(st, H, 0, &nodes, &mem);
+	assert_int_equal(nodes, 3);
+	assert_int_equal(store_host_init(st, H, 9), -EEXIST);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_write_read_implicit(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	const char *kids;
+	size_t len;
+	uint64_t gen;
+	int err;
+
+	assert_int_equal(wr(st, &c, "/a/b/c", "hello"), 0);
+	assert_string_equal(rd(st, &c, "/a/b/c", &err), "hello");
+	assert_string_equal(rd(st, &c, "/a/b", &err), "");
+	assert_int_equal(wr(st, &c, "/a/x", "1"), 0);
+	assert_int_equal(wr(st, &c, "/a/d", "2"), 0);
+	/* creation order, not sorted */
+	assert_int_equal(store_directory(st, H, NULL, &c, "/a", &kids, &len,
+					 &gen),
+			 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(kids, "b\0x\0d\0", 6);
+	/* values are binary */
+	assert_int_equal(store_write(st, H, NULL, &c, idx++, "/bin",
+				     "a\0b", 3, NULL),
+			 0);
+	{
+		const char *v;
+		size_t l;
+
+		assert_int_equal(store_read(st, H, NULL, &c, "/bin", &v, &l),
+				 0);
+		assert_int_equal(l, 3);
+		assert_memory_equal(v, "a\0b", 3);
+	}
+	rd(st, &c, "/nope", &err);
+	assert_int_equal(err, -ENOENT);
+	rd(st, &c, "/a/", &err);
+	assert_int_equal(err, -EINVAL);
+	rd(st, &c, "/a//b", &err);
+	assert_int_equal(err, -EINVAL);
+	rd(st, &c, "/a b", &err);
+	assert_int_equal(err, -EINVAL);
+	rd(st, &c, "@introduceDomain", &err);
+	assert_int_equal(err, -EINVAL);
+	/* XSA-481 */
+	rd(st, &c, "/local/domain/", &err);
+	assert_int_equal(err, -EINVAL);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_generation_is_index(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	const char *kids;
+	size_t len;
+	uint64_t gen, before;
+
+	assert_int_equal(store_write(st, H, NULL, &c, 100, "/g/a", "", 0,
+				     NULL),
+			 0);
+	assert_int_equal(store_directory(st, H, NULL, &c, "/g", &kids, &len,
+					 &gen),
+			 0);
+	assert_int_equal(gen, 100);
+	before = gen;
+	/* writing a child's value leaves the parent alone */
+	assert_int_equal(store_write(st, H, NULL, &c, 101, "/g/a", "v", 1,
+				     NULL),
+			 0);
+	store_directory(st, H, NULL, &c, "/g", &kids, &len, &gen);
+	assert_int_equal(gen, before);
+	/* adding a child changes it */
+	assert_int_equal(store_write(st, H, NULL, &c, 102, "/g/b", "", 0,
+				     NULL),
+			 0);
+	store_directory(st, H, NULL, &c, "/g", &kids, &len, &gen);
+	assert_int_equal(gen, 102);
+	store_free(st);
+}
+
+static void test_mkdir_rm(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_events ev;
+	int err;
+
+	store_events_init(&ev);
+	assert_int_equal(wr(st, &c, "/m", "keep"), 0);
+	assert_int_equal(store_mkdir(st, H, NULL, &c, idx++, "/m", &ev), 0);
+	assert_int_equal(ev.n, 0); /* existing: untouched, no event */
+	assert_string_equal(rd(st, &c, "/m", &err), "keep");
+	assert_int_equal(store_mkdir(st, H, NULL, &c, idx++, "/m/n/o", &ev),
+			 0);
+	assert_int_equal(ev.n, 1);
+	assert_string_equal(ev.v[0].path, "/m/n/o");
+	store_events_clear(&ev);
+
+	/* rm of a missing node: OK if the parent exists, else ENOENT */
+	assert_int_equal(store_rm(st, H, NULL, &c, idx++, "/m/zz", NULL), 0);
+	assert_int_equal(store_rm(st, H, NULL, &c, idx++, "/m/zz/y", NULL),
+			 -ENOENT);
+	assert_int_equal(store_rm(st, H, NULL, &c, idx++, "/", NULL),
+			 -EINVAL);
+
+	/* rm fires children first, exact for descendants */
+	assert_int_equal(wr(st, &c, "/m/n/p", "x"), 0);
+	assert_int_equal(store_rm(st, H, NULL, &c, idx++, "/m/n", &ev), 0);
+	assert_int_equal(ev.n, 3);
+	assert_string_equal(ev.v[0].path, "/m/n/o");
+	assert_true(ev.v[0].exact);
+	assert_string_equal(ev.v[1].path, "/m/n/p");
+	assert_true(ev.v[1].exact);
+	assert_string_equal(ev.v[2].path, "/m/n");
+	assert_false(ev.v[2].exact);
+	store_events_clear(&ev);
+	rd(st, &c, "/m/n/o", &err);
+	assert_int_equal(err, -ENOENT);
+	{
+		const char *kids;
+		size_t len;
+		uint64_t gen;
+
+		store_directory(st, H, NULL, &c, "/m", &kids, &len, &gen);
+		assert_int_equal(len, 0);
+	}
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_perm_strings(void **state)
+{
+	struct store_perm p;
+	char buf[16];
+
+	assert_int_equal(store_perm_parse("r5", &p), 0);
+	assert_int_equal(p.access, STORE_PERM_READ);
+	assert_int_equal(p.domid, 5);
+	assert_int_equal(store_perm_parse("b0x10", &p), 0);
+	assert_int_equal(p.domid, 16);
+	store_perm_format(&p, buf);
+	assert_string_equal(buf, "b16");
+	assert_int_equal(store_perm_parse("w-1", &p), 0);
+	store_perm_format(&p, buf);
+	assert_string_equal(buf, "w-1");
+	assert_int_equal(store_perm_parse("x5", &p), -EINVAL);
+	assert_int_equal(store_perm_parse("r", &p), -EINVAL);
+	assert_int_equal(store_perm_parse("r5z", &p), -EINVAL);
+	assert_int_equal(store_perm_parse("", &p), -EINVAL);
+}
+
+static void test_unprivileged(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller d0 = priv(), d5 = dom(5), d6 = dom(6);
+	const struct store_perm *p;
+	uint32_t n;
+	int err;
+
+	/* libxl-like layout: /local/domain/5 is "n0 r5", data is "n5" */
+	assert_int_equal(wr(st, &d0, "/local/domain/5/name", "guest"), 0);
+	assert_int_equal(perms(st, &d0, "/local/domain/5", "n0 r5"), 0);
+	assert_int_equal(perms(st, &d0, "/local/domain/5/name", "n0 r5"), 0);
+	assert_int_equal(store_mkdir(st, H, NULL, &d0, idx++,
+				     "/local/domain/5/data", NULL),
+			 0);
+	assert_int_equal(perms(st, &d0, "/local/domain/5/data", "n5"), 0);
+
+	assert_string_equal(rd(st, &d5, "/local/domain/5/name", &err),
+			    "guest");
+	/* not writable for dom5 */
+	assert_int_equal(wr(st, &d5, "/local/domain/5/name", "x"), -EACCES);
+	/* writes in its own dir: new nodes owned by the writer */
+	assert_int_equal(wr(st, &d5, "/local/domain/5/data/a/b", "1"), 0);
+	assert_int_equal(store_get_perms(st, H, NULL, &d0,
+					 "/local/domain/5/data/a", &p, &n),
+			 0);
+	assert_int_equal(p[0].domid, 5);
+	/* dom6 cannot see dom5's data; errno hiding: EACCES, not ENOENT */
+	rd(st, &d6, "/local/domain/5/data/a/b", &err);
+	assert_int_equal(err, -EACCES);
+	rd(st, &d6, "/local/domain/5/data/missing", &err);
+	assert_int_equal(err, -EACCES);
+	/* dom5 learns ENOENT for a missing node in a readable parent */
+	rd(st, &d5, "/local/domain/5/data/missing", &err);
+	assert_int_equal(err, -ENOENT);
+	/* the root is n0: nothing for guests */
+	assert_int_equal(wr(st, &d5, "/evil", "1"), -EACCES);
+	assert_int_equal(store_rm(st, H, NULL, &d5, idx++, "/", NULL),
+			 -EACCES);
+	assert_int_equal(perms(st, &d5, "/", "b5"), -EACCES);
+	/* owner may change ACLs but not give the node away (XSA-352) */
+	assert_int_equal(perms(st, &d5, "/local/domain/5/data/a", "n5 r6"), 0);
+	assert_string_equal(rd(st, &d6, "/local/domain/5/data/a", &err), "");
+	assert_int_equal(perms(st, &d5, "/local/domain/5/data/a", "n6"),
+			 -EPERM);
+	/* first matching ACL entry wins; owner letter is the default */
+	assert_int_equal(perms(st, &d0, "/local/domain/5/name",
+			       "r0 n6 b6"),
+			 0);
+	rd(st, &d6, "/local/domain/5/name", &err);
+	assert_int_equal(err, -EACCES);
+	rd(st, &d5, "/local/domain/5/name", &err);
+	assert_int_equal(err, 0);
+	/* SET_TARGET: dom7 acts as dom5 */
+	{
+		struct store_caller d7 = dom(7);
+
+		d7.target = 5;
+		assert_int_equal(wr(st, &d7, "/local/domain/5/data/t", "1"),
+				 0);
+		store_get_perms(st, H, NULL, &d0, "/local/domain/5/data/t", &p,
+				&n);
+		assert_int_equal(p[0].domid, 7);
+	}
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_special_perms(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller d0 = priv(), d5 = dom(5);
+
+	assert_int_equal(perms(st, &d5, "@releaseDomain", "n5"), -EACCES);
+	assert_int_equal(perms(st, &d0, "@releaseDomain", "n0 r5"), 0);
+	assert_int_equal(perms(st, &d0, "@other", "n0"), -EINVAL);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_node_quota(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller d0 = priv(), d5 = dom(5);
+	char path[64];
+	uint64_t nodes, mem;
+	int i, rc = 0;
+
+	d5.quota.nodes = 10;
+	assert_int_equal(store_mkdir(st, H, NULL, &d0, idx++, "/q", NULL), 0);
+	assert_int_equal(perms(st, &d0, "/q", "n5"), 0); /* owned by 5: 1 */
+	for (i = 0; i < 20 && rc == 0; i++) {
+		sprintf(path, "/q/n%d", i);
+		rc = wr(st, &d5, path, "x");
+	}
+	assert_int_equal(rc, -ENOSPC);
+	store_domain_usage(st, H, 5, &nodes, &mem);
+	assert_int_equal(nodes, 10); /* cxenstored 4.17: count < quota */
+	/* a multi-level create that hits the quota midway leaves nothing */
+	store_rm(st, H, NULL, &d0, idx++, "/q/n0", NULL);
+	store_rm(st, H, NULL, &d0, idx++, "/q/n1", NULL);
+	assert_int_equal(wr(st, &d5, "/q/deep/a/b", "x"), -ENOSPC);
+	{
+		int err;
+
+		rd(st, &d0, "/q/deep", &err);
+		assert_int_equal(err, -ENOENT);
+	}
+	store_domain_usage(st, H, 5, &nodes, &mem);
+	assert_int_equal(nodes, 8);
+	/* privileged writers are not limited, even in a guest's dir */
+	assert_int_equal(wr(st, &d0, "/q/dom0made", "x"), 0);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_node_size_quota(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller d0 = priv(), d5 = dom(5);
+	char big[2100];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(store_mkdir(st, H, NULL, &d0, idx++, "/s", NULL), 0);
+	assert_int_equal(perms(st, &d0, "/s", "n5"), 0);
+	/* record = 24 + 8 + value: 2015 bytes is the largest value */
+	big[2016] = '\0';
+	assert_int_equal(wr(st, &d5, "/s/v", big), -ENOSPC);
+	big[2015] = '\0';
+	assert_int_equal(wr(st, &d5, "/s/v", big), 0);
+	big[2015] = 'x';
+	big[2100 - 1] = '\0';
+	assert_int_equal(wr(st, &d0, "/s/w", big), 0); /* privileged */
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_path_max(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	char path[3000];
+	int err;
+
+	/* measured after /local/domain/<id>/ */
+	strcpy(path, "/local/domain/1/");
+	memset(path + 16, 'a', 2048);
+	path[16 + 2048] = '\0';
+	assert_int_equal(wr(st, &c, path, ""), 0);
+	strcat(path, "b");
+	assert_int_equal(wr(st, &c, path, ""), -EINVAL);
+	c.quota.path_max = 10;
+	rd(st, &c, "/abcdefghijk", &err);
+	assert_int_equal(err, -EINVAL);
+	store_free(st);
+}
+
+static struct store_txn *txn(struct store *st)
+{
+	struct store_txn *tx = store_txn_new(st, H);
+
+	assert_non_null(tx);
+	return tx;
+}
+
+static int commit(struct store *st, struct store_txn *tx,
+		  const struct store_caller *c, struct store_events *ev)
+{
+	struct store_commit cm;
+	int rc;
+
+	assert_int_equal(store_txn_export(tx, &cm), 0);
+	rc = store_commit(st, H, c, idx++, &cm, ev);
+	store_commit_release(&cm);
+	store_txn_free(tx);
+	return rc;
+}
+
+static void test_txn_isolation_and_commit(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_txn *tx;
+	struct store_events ev;
+	const char *v;
+	size_t len;
+	int err;
+
+	store_events_init(&ev);
+	assert_int_equal(wr(st, &c, "/t/a", "old"), 0);
+	tx = txn(st);
+	assert_int_equal(store_read(st, H, tx, &c, "/t/a", &v, &len), 0);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/t/a", "new", 3, NULL),
+			 0);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/t/b/c", "x", 1,
+				     NULL),
+			 0);
+	/* outside sees the old state */
+	assert_string_equal(rd(st, &c, "/t/a", &err), "old");
+	rd(st, &c, "/t/b", &err);
+	assert_int_equal(err, -ENOENT);
+	/* inside sees its own writes */
+	assert_int_equal(store_read(st, H, tx, &c, "/t/b/c", &v, &len), 0);
+	assert_int_equal(commit(st, tx, &c, &ev), 0);
+	assert_string_equal(rd(st, &c, "/t/a", &err), "new");
+	assert_string_equal(rd(st, &c, "/t/b/c", &err), "x");
+	/* one event per modified node that fired, first-access order */
+	assert_int_equal(ev.n, 2);
+	assert_string_equal(ev.v[0].path, "/t/a");
+	assert_string_equal(ev.v[1].path, "/t/b/c");
+	store_events_clear(&ev);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_txn_conflicts(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_txn *tx, *t2;
+	const char *v;
+	size_t len;
+	uint64_t gen;
+	int err;
+
+	assert_int_equal(wr(st, &c, "/c/a", "1"), 0);
+
+	/* "ta err": read in tx, write outside, write in tx: EAGAIN */
+	tx = txn(st);
+	assert_int_equal(store_read(st, H, tx, &c, "/c/a", &v, &len), 0);
+	assert_int_equal(wr(st, &c, "/c/a", "outside"), 0);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/c/a", "inside", 6,
+				     NULL),
+			 0);
+	assert_int_equal(commit(st, tx, &c, NULL), -EAGAIN);
+	assert_string_equal(rd(st, &c, "/c/a", &err), "outside");
+
+	/* two transactions adding children under one parent conflict */
+	tx = txn(st);
+	t2 = txn(st);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/c/x", "", 0, NULL),
+			 0);
+	assert_int_equal(store_write(st, H, t2, &c, 0, "/c/y", "", 0, NULL),
+			 0);
+	assert_int_equal(commit(st, tx, &c, NULL), 0);
+	assert_int_equal(commit(st, t2, &c, NULL), -EAGAIN);
+
+	/* a read of a missing node conflicts with its creation */
+	tx = txn(st);
+	assert_int_equal(store_read(st, H, tx, &c, "/c/new", &v, &len),
+			 -ENOENT);
+	assert_int_equal(wr(st, &c, "/c/new", "1"), 0);
+	assert_int_equal(commit(st, tx, &c, NULL), -EAGAIN);
+
+	/* DIRECTORY in a tx conflicts with a concurrent child removal */
+	tx = txn(st);
+	assert_int_equal(store_directory(st, H, tx, &c, "/c", &v, &len, &gen),
+			 0);
+	assert_int_equal(store_rm(st, H, NULL, &c, idx++, "/c/x", NULL), 0);
+	assert_int_equal(commit(st, tx, &c, NULL), -EAGAIN);
+
+	/* unrelated outside writes do not conflict; empty tx commits */
+	tx = txn(st);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/c/a", "2", 1, NULL),
+			 0);
+	assert_int_equal(wr(st, &c, "/elsewhere", "1"), 0);
+	assert_int_equal(commit(st, tx, &c, NULL), 0);
+	assert_int_equal(commit(st, txn(st), &c, NULL), 0);
+
+	/* XSA-440: two transactions deleting the same nodes */
+	assert_int_equal(wr(st, &c, "/d/1", ""), 0);
+	assert_int_equal(wr(st, &c, "/d/2", ""), 0);
+	tx = txn(st);
+	t2 = txn(st);
+	assert_int_equal(store_rm(st, H, tx, &c, 0, "/d", NULL), 0);
+	assert_int_equal(store_rm(st, H, t2, &c, 0, "/d", NULL), 0);
+	assert_int_equal(commit(st, tx, &c, NULL), 0);
+	assert_int_equal(commit(st, t2, &c, NULL), -EAGAIN);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_txn_create_delete_and_quota(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller d0 = priv(), d5 = dom(5);
+	struct store_txn *tx;
+	uint64_t nodes, mem;
+	char path[32];
+	int i;
+
+	assert_int_equal(store_mkdir(st, H, NULL, &d0, idx++, "/q", NULL), 0);
+	assert_int_equal(perms(st, &d0, "/q", "n5"), 0);
+	/* XSA-421: create+delete in one tx leaves counts right */
+	tx = txn(st);
+	for (i = 0; i < 5; i++) {
+		sprintf(path, "/q/t%d", i);
+		assert_int_equal(store_write(st, H, tx, &d5, 0, path, "", 0,
+					     NULL),
+				 0);
+	}
+	assert_int_equal(store_rm(st, H, tx, &d5, 0, "/q/t0", NULL), 0);
+	assert_int_equal(commit(st, tx, &d5, NULL), 0);
+	store_domain_usage(st, H, 5, &nodes, &mem);
+	assert_int_equal(nodes, 5); /* /q + 4 */
+	check_ok(st);
+
+	/* commit-time node quota: count + delta >= quota fails */
+	d5.quota.nodes = 7;
+	tx = txn(st);
+	assert_int_equal(store_write(st, H, tx, &d5, 0, "/q/u1", "", 0, NULL),
+			 0);
+	assert_int_equal(store_write(st, H, tx, &d5, 0, "/q/u2", "", 0, NULL),
+			 0);
+	assert_int_equal(commit(st, tx, &d5, NULL), -ENOSPC);
+
+	/* transaction-nodes quota fails the transaction */
+	d5.quota.transaction_nodes = 3;
+	tx = txn(st);
+	{
+		const char *v;
+		size_t len;
+
+		assert_int_equal(store_read(st, H, tx, &d5, "/q/t1", &v, &len),
+				 0);
+		assert_int_equal(store_read(st, H, tx, &d5, "/q/t2", &v, &len),
+				 0);
+		assert_int_equal(store_read(st, H, tx, &d5, "/q/t3", &v, &len),
+				 0);
+		assert_int_equal(store_read(st, H, tx, &d5, "/q/t4", &v, &len),
+				 -ENOSPC);
+	}
+	assert_true(store_txn_failed(tx));
+	assert_int_equal(commit(st, tx, &d5, NULL), -ENOMEM);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_txn_rm_events_order(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_events ev;
+	struct store_txn *tx;
+
+	store_events_init(&ev);
+	assert_int_equal(wr(st, &c, "/r/a/b", "1"), 0);
+	tx = txn(st);
+	assert_int_equal(store_rm(st, H, tx, &c, 0, "/r/a", NULL), 0);
+	assert_int_equal(commit(st, tx, &c, &ev), 0);
+	/* fired in first-access order: /r/a (subtree), then /r/a/b exact */
+	assert_int_equal(ev.n, 2);
+	assert_string_equal(ev.v[0].path, "/r/a");
+	assert_false(ev.v[0].exact);
+	assert_string_equal(ev.v[1].path, "/r/a/b");
+	assert_true(ev.v[1].exact);
+	store_events_clear(&ev);
+	check_ok(st);
+	store_free(st);
+}
+
+static void test_set_perms_events(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_perm p[2];
+	struct store_events ev;
+
+	store_events_init(&ev);
+	assert_int_equal(wr(st, &c, "/p", ""), 0);
+	store_perm_parse("n0", &p[0]);
+	store_perm_parse("r5", &p[1]);
+	assert_int_equal(store_set_perms(st, H, NULL, &c, idx++, "/p", p, 2,
+					 &ev),
+			 0);
+	assert_int_equal(ev.n, 1);
+	assert_true(ev.v[0].has_old);
+	assert_int_equal(ev.v[0].old.n, 1);
+	assert_true(ev.v[0].has_node);
+	assert_int_equal(ev.v[0].node.n, 2);
+	assert_true(ev.v[0].has_parent);
+	store_events_clear(&ev);
+	store_free(st);
+}
+
+static void test_rollback(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller d0 = priv(), d5 = dom(5);
+	const char *what;
+	struct store_events ev;
+
+	store_events_init(&ev);
+	assert_int_equal(store_mkdir(st, H, NULL, &d0, idx++, "/z", NULL), 0);
+	assert_int_equal(perms(st, &d0, "/z", "n5"), 0);
+	d5.quota.nodes = 3; /* /z plus two more */
+	assert_int_equal(store_write(st, H, NULL, &d5, idx++, "/z/a/b/c",
+				     "", 0, &ev),
+			 -ENOSPC);
+	assert_int_equal(ev.n, 0);
+	assert_int_equal(store_check(st, &what), 0);
+	assert_int_equal(store_node_count(st, H), 4);
+	store_free(st);
+}
+
+static void test_sessions(void **state)
+{
+	struct store *st = fresh();
+	int r;
+
+	assert_false(store_session_seen(st, 7, 1, &r));
+	assert_int_equal(store_session_record(st, 7, 1, -EACCES), 0);
+	assert_true(store_session_seen(st, 7, 1, &r));
+	assert_int_equal(r, -EACCES);
+	assert_false(store_session_seen(st, 7, 2, &r));
+	assert_int_equal(store_session_record(st, 3, 10, 0), 0);
+	assert_int_equal(store_session_last(st, 3), 10);
+	assert_int_equal(store_session_last(st, 7), 1);
+	store_free(st);
+}
+
+/* A walk that rebuilds into another store, and one that serialises. */
+struct rebuild {
+	struct store *dst;
+	char *text;
+	size_t len, cap;
+};
+
+static void emit(struct rebuild *r, const void *p, size_t n)
+{
+	if (r->len + n > r->cap) {
+		r->cap = (r->len + n) * 2;
+		r->text = realloc(r->text, r->cap);
+	}
+	memcpy(r->text + r->len, p, n);
+	r->len += n;
+}
+
+static int rb_begin(void *arg, uint64_t applied, size_t nh, size_t ns)
+{
+	struct rebuild *r = arg;
+
+	r->dst = store_restore_begin(applied);
+	emit(r, &applied, sizeof(applied));
+	return r->dst ? 0 : -ENOMEM;
+}
+
+static int rb_session(void *arg, uint64_t o, uint64_t s, int res)
+{
+	struct rebuild *r = arg;
+
+	emit(r, &o, 8);
+	emit(r, &s, 8);
+	return store_restore_session(r->dst, o, s, res);
+}
+
+static int rb_host(void *arg, const char *name)
+{
+	struct rebuild *r = arg;
+
+	emit(r, name, strlen(name) + 1);
+	return store_restore_host(r->dst, name);
+}
+
+static int rb_node(void *arg, const char *path, uint64_t gen,
+		   const struct store_perm *p, uint32_t np, const char *v,
+		   size_t vl, const char *k, size_t kl)
+{
+	struct rebuild *r = arg;
+
+	emit(r, path, strlen(path) + 1);
+	emit(r, &gen, 8);
+	emit(r, p, np * sizeof(*p));
+	emit(r, v, vl);
+	emit(r, k, kl);
+	return store_restore_node(r->dst, path, gen, p, np, v, vl, k, kl);
+}
+
+static const struct store_walk_ops rb_ops = {rb_begin, rb_session, rb_host,
+					     rb_node};
+
+static void test_snapshot_roundtrip(void **state)
+{
+	struct store *st = fresh(), *copy;
+	struct store_caller c = priv(), d5 = dom(5);
+	struct rebuild a = {0}, b = {0};
+	struct store_pin *pin;
+	uint64_t n1, m1, n2, m2;
+	int err;
+
+	assert_int_equal(store_host_init(st, "host2", idx++), 0);
+	assert_int_equal(wr(st, &c, "/x/y/z", "1"), 0);
+	assert_int_equal(perms(st, &c, "/x", "n5 r6"), 0);
+	assert_int_equal(wr(st, &d5, "/x/mine", "2"), 0);
+	assert_int_equal(store_session_record(st, 4, 99, 0), 0);
+	store_set_applied_index(st, idx);
+
+	pin = store_pin(st);
+	assert_non_null(pin);
+	/* mutations after the pin are not in it */
+	assert_int_equal(wr(st, &c, "/after", "1"), 0);
+	assert_int_equal(store_pin_walk(pin, &rb_ops, &a), 0);
+	store_unpin(pin);
+	copy = a.dst;
+	assert_int_equal(store_restore_finish(copy), 0);
+	rd(copy, &c, "/after", &err);
+	assert_int_equal(err, -ENOENT);
+	assert_string_equal(rd(copy, &c, "/x/mine", &err), "2");
+	store_domain_usage(copy, H, 5, &n1, &m1);
+	assert_int_equal(n1, 2);
+	assert_true(store_host_exists(copy, "host2"));
+	assert_int_equal(store_session_last(copy, 4), 99);
+
+	/* the rebuilt store walks to the same bytes */
+	store_rm(st, H, NULL, &c, idx++, "/after", NULL);
+	pin = store_pin(copy);
+	assert_int_equal(store_pin_walk(pin, &rb_ops, &b), 0);
+	store_unpin(pin);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.text, b.text, a.len);
+	store_domain_usage(b.dst, H, 5, &n2, &m2);
+	assert_int_equal(store_restore_finish(b.dst), 0);
+	store_domain_usage(b.dst, H, 5, &n2, &m2);
+	assert_int_equal(n1, n2);
+	assert_int_equal(m1, m2);
+	store_free(b.dst);
+	free(a.text);
+	free(b.text);
+	store_free(copy);
+	store_free(st);
+}
+
+static void test_deep_tree(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	char path[2100];
+	size_t len = 0;
+	int i;
+
+	/* XSA-418: ~1000 levels, removed without recursion */
+	for (i = 0; i < 1000; i++) {
+		path[len++] = '/';
+		path[len++] = 'a';
+	}
+	path[len] = '\0';
+	assert_int_equal(wr(st, &c, path, "deep"), 0);
+	check_ok(st);
+	assert_int_equal(store_rm(st, H, NULL, &c, idx++, "/a", NULL), 0);
+	assert_int_equal(store_node_count(st, H), 3);
+	check_ok(st);
+	store_free(st);
+}
+
+/* The trie against a trivial model, with pinned versions kept alive. */
+static void test_hamt_random(void **state)
+{
+	enum { N = 3000, OPS = 40000 };
+	static int model[N];
+	struct hamt_node *root = NULL, *pinned = NULL;
+	static int pinned_model[N];
+	unsigned int seed = 12345;
+	char key[32];
+	int i, k, op;
+
+	memset(model, 0, sizeof(model));
+	for (i = 0; i < OPS; i++) {
+		seed = seed * 1103515245 + 12345;
+		k = (int)((seed >> 8) % N);
+		op = (int)((seed >> 4) % 3);
+		sprintf(key, "/k/%d", k);
+		if (op < 2) {
+			struct snode *n = snode_new(
+				key, strlen(key), path_hash(key, strlen(key)),
+				(uint64_t)i, &(struct store_perm){0}, 1, NULL,
+				0, NULL, 0);
+
+			assert_int_equal(hamt_set(&root, n), 0);
+			model[k] = i + 1;
+		} else {
+			int rc = hamt_del(&root, key, strlen(key),
+					  path_hash(key, strlen(key)));
+
+			assert_int_equal(rc, model[k] ? 0 : -ENOENT);
+			model[k] = 0;
+		}
+		if (i == OPS / 2) {
+			pinned = root;
+			hamt_ref(pinned);
+			memcpy(pinned_model, model, sizeof(model));
+		}
+	}
+	for (k = 0; k < N; k++) {
+		const struct snode *n;
+
+		sprintf(key, "/k/%d", k);
+		n = hamt_get(root, key, strlen(key),
+			     path_hash(key, strlen(key)));
+		if (model[k])
+			assert_int_equal(n->generation, model[k] - 1);
+		else
+			assert_null(n);
+		n = hamt_get(pinned, key, strlen(key),
+			     path_hash(key, strlen(key)));
+		if (pinned_model[k])
+			assert_int_equal(n->generation, pinned_model[k] - 1);
+		else
+			assert_null(n);
+	}
+	hamt_unref(pinned);
+	hamt_unref(root);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_initial_tree),
+		cmocka_unit_test(test_write_read_implicit),
+		cmocka_unit_test(test_generation_is_index),
+		cmocka_unit_test(test_mkdir_rm),
+		cmocka_unit_test(test_perm_strings),
+		cmocka_unit_test(test_unprivileged),
+		cmocka_unit_test(test_special_perms),
+		cmocka_unit_test(test_node_quota),
+		cmocka_unit_test(test_node_size_quota),
+		cmocka_unit_test(test_path_max),
+		cmocka_unit_test(test_txn_isolation_and_commit),
+		cmocka_unit_test(test_txn_conflicts),
+		cmocka_unit_test(test_txn_create_delete_and_quota),
+		cmocka_unit_test(test_txn_rm_events_order),
+		cmocka_unit_test(test_set_perms_events),
+		cmocka_unit_test(test_rollback),
+		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_snapshot_roundtrip),
+		cmocka_unit_test(test_deep_tree),
+		cmocka_unit_test(test_hamt_random),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
