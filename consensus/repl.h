@@ -1,0 +1,117 @@
+/*
+ * consensus/repl.h: the replicated log. Wraps libraft 0.22 (uv backend) so
+ * that nothing else in the project sees libraft: the daemon submits opaque
+ * entries and gets every committed entry back, in log order, through
+ * repl_fsm.apply, on every member.
+ *
+ * One libuv loop drives everything; no function here blocks it. Errors are
+ * negative errno values; libraft's codes are translated here, once.
+ */
+#ifndef XSR_CONSENSUS_REPL_H
+#define XSR_CONSENSUS_REPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct repl;
+
+/*
+ * The state machine, implemented by the daemon. All callbacks run on the
+ * loop thread unless noted.
+ */
+struct repl_fsm {
+	void *data;
+	/*
+	 * Apply the committed command entry at `index`. buf is borrowed for
+	 * the call. Must change replicated state deterministically; may have
+	 * local side effects (replies, watch events).
+	 */
+	void (*apply)(void *data, uint64_t index, const void *buf, size_t len);
+	/*
+	 * Snapshots, in three steps so that serialising may leave the loop:
+	 * pin() captures the state cheaply and returns a handle (NULL on
+	 * ENOMEM); write() serialises a pinned state into one malloc()ed
+	 * buffer and may run on another thread; unpin() releases the handle
+	 * on the loop thread.
+	 */
+	void *(*snapshot_pin)(void *data);
+	int (*snapshot_write)(void *pin, void **buf, size_t *len);
+	void (*snapshot_unpin)(void *data, void *pin);
+	/* Replace the whole state by a snapshot's. buf is borrowed. */
+	int (*restore)(void *data, const void *buf, size_t len);
+	/* A line for the daemon's log (level: 3 error ... 7 debug). */
+	void (*log)(void *data, int level, const char *msg);
+};
+
+struct repl_member {
+	uint64_t id;
+	const char *address; /* raft address, "127.0.0.1:9001" */
+};
+
+struct repl_config {
+	uint64_t id;		/* this member, > 0 */
+	const char *address;	/* NULL: a cluster of one, no network */
+	const char *data_dir;	/* must exist */
+	const struct repl_member *members; /* initial configuration */
+	size_t n_members;	/* 0: just this member */
+	unsigned snapshot_threshold; /* entries between snapshots */
+	unsigned snapshot_trailing;  /* entries kept after a snapshot */
+	unsigned election_timeout_ms;
+	unsigned heartbeat_timeout_ms;
+};
+
+#define REPL_CONFIG_DEFAULTS                                                   \
+	.snapshot_threshold = 1024, .snapshot_trailing = 128,                  \
+	.election_timeout_ms = 1000, .heartbeat_timeout_ms = 100
+
+/* Called exactly once when repl_submit() succeeded. */
+typedef void (*repl_submit_cb)(void *arg, int status);
+typedef void (*repl_ready_cb)(void *arg, int status);
+typedef void (*repl_close_cb)(void *arg);
+
+/*
+ * Open the log in cfg->data_dir: load the newest snapshot (through
+ * fsm->restore) and start. A pristine directory is bootstrapped with the
+ * configured members. *out is set on success; the caller owns it until
+ * repl_close(). fsm must outlive the repl.
+ */
+int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
+	      const struct repl_fsm *fsm, struct repl **out);
+
+/*
+ * ready(arg, 0) once this member has applied every entry that was in its
+ * log when it opened (so it serves no stale state); ready(arg, -ETIMEDOUT)
+ * if that takes longer than timeout_ms.
+ */
+void repl_when_ready(struct repl *r, unsigned timeout_ms, repl_ready_cb ready,
+		     void *arg);
+
+/*
+ * Append an entry (buf is copied). On success cb fires exactly once: 0
+ * after the entry was applied here, or an error (-ENOTCONN when this
+ * member lost leadership before the entry committed: it may still commit
+ * later). Errors returned directly mean the entry is not in the log:
+ * -ENOTCONN (not the leader), -ENOMEM, -ESHUTDOWN.
+ */
+int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
+		void *arg);
+
+/* Take a snapshot now (at the next opportunity). */
+void repl_snapshot_now(struct repl *r);
+
+bool repl_is_leader(struct repl *r);
+uint64_t repl_last_applied(struct repl *r);
+uint64_t repl_commit_index(struct repl *r);
+uint64_t repl_last_index(struct repl *r);
+uint64_t repl_term(struct repl *r);
+
+/*
+ * Stop: pending submissions complete with an error, the log is closed,
+ * then cb(arg) runs. r is freed after cb.
+ */
+void repl_close(struct repl *r, repl_close_cb cb, void *arg);
+
+#endif

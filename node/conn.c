@@ -1,0 +1,634 @@
+/*
+ * node/conn.c: connections over Unix sockets (uv_poll on the fd).
+ *
+ * Work is never done inside the callback that discovered it: reads parse
+ * bytes into whole requests, and requests are handled, output is flushed
+ * and closed connections are freed from the loop's check phase (a "work
+ * list"), so a handler may reply, close or submit to the log at any time
+ * without re-entering itself or libraft.
+ */
+#include "node/conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_CHUNK 65536
+#define MAX_IOV 64
+
+struct out {
+	struct out *next;
+	size_t len;
+	bool event;
+	uint8_t data[]; /* header + payload */
+};
+
+struct conn_pool;
+
+struct conn {
+	struct conn_pool *pool;
+	struct conn *all_next, *all_prev; /* every live connection */
+	struct conn *work_next; /* on the pool's work list */
+	bool on_work_list;
+	uint64_t serial;
+	struct conn_identity id;
+	struct conn_limits lim;
+	struct conn_handler h;
+	void *data;
+
+	int fd;
+	uv_poll_t poll;
+	int poll_events;
+	bool closed, transport_closed, handle_closing;
+
+	/* input reassembly */
+	uint8_t hdr_raw[WIRE_HDR_SIZE];
+	size_t hdr_used;
+	struct conn_req *partial; /* payload being read */
+	size_t partial_used;
+
+	/* whole requests waiting, in order */
+	struct conn_req *in_head, *in_tail;
+	size_t n_in;
+	unsigned n_async;
+	bool busy; /* inside the handler */
+
+	/* output */
+	struct out *out_head, *out_tail;
+	size_t out_bytes;
+	size_t out_off; /* bytes of out_head already written */
+};
+
+/* The work list and the check handle that drains it (one per daemon). */
+struct conn_pool {
+	uv_loop_t *loop;
+	uv_check_t check;
+	uv_idle_t idle;
+	struct conn *work_head, *work_tail;
+	struct conn all; /* list head of every connection */
+	size_t n_conns;
+	unsigned handles_open;
+	void (*closed_cb)(void *arg);
+	void *closed_arg;
+};
+
+static void logf_(struct conn *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void logf_(struct conn *c, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!c->h.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->h.log(c->h.data, level, msg);
+}
+
+static void pool_run(uv_check_t *check);
+
+static void idle_noop(uv_idle_t *idle)
+{
+	(void)idle;
+}
+
+struct conn_pool *conn_pool_new(uv_loop_t *loop)
+{
+	struct conn_pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->loop = loop;
+	uv_check_init(loop, &p->check);
+	p->check.data = p;
+	uv_check_start(&p->check, pool_run);
+	uv_unref((uv_handle_t *)&p->check);
+	uv_idle_init(loop, &p->idle);
+	p->idle.data = p;
+	p->handles_open = 2;
+	p->all.all_next = p->all.all_prev = &p->all;
+	return p;
+}
+
+static void pool_handle_closed(uv_handle_t *h)
+{
+	struct conn_pool *p = h->data;
+
+	if (--p->handles_open == 0) {
+		if (p->closed_cb)
+			p->closed_cb(p->closed_arg);
+		free(p);
+	}
+}
+
+void conn_pool_close_all(struct conn_pool *p, const char *why)
+{
+	struct conn *c;
+
+	for (c = p->all.all_next; c != &p->all; c = c->all_next)
+		conn_close(c, why);
+}
+
+size_t conn_pool_count(const struct conn_pool *p)
+{
+	return p->n_conns;
+}
+
+void conn_pool_close(struct conn_pool *p, void (*cb)(void *arg), void *arg)
+{
+	p->closed_cb = cb;
+	p->closed_arg = arg;
+	uv_close((uv_handle_t *)&p->check, pool_handle_closed);
+	uv_close((uv_handle_t *)&p->idle, pool_handle_closed);
+}
+
+static void schedule(struct conn *c)
+{
+	struct conn_pool *p = c->pool;
+
+	if (c->on_work_list)
+		return;
+	c->on_work_list = true;
+	c->work_next = NULL;
+	if (p->work_tail)
+		p->work_tail->work_next = c;
+	else
+		p->work_head = c;
+	p->work_tail = c;
+	/* Keep the loop from blocking while there is work. */
+	uv_idle_start(&p->idle, idle_noop);
+}
+
+uint64_t conn_serial(const struct conn *c)
+{
+	return c->serial;
+}
+
+const struct conn_identity *conn_identity(const struct conn *c)
+{
+	return &c->id;
+}
+
+struct conn_identity *conn_identity_mut(struct conn *c)
+{
+	return &c->id;
+}
+
+unsigned conn_async_count(const struct conn *c)
+{
+	return c->n_async;
+}
+
+bool conn_is_closed(const struct conn *c)
+{
+	return c->closed;
+}
+
+void *conn_get_data(const struct conn *c)
+{
+	return c->data;
+}
+
+void conn_set_data(struct conn *c, void *data)
+{
+	c->data = data;
+}
+
+size_t conn_output_bytes(const struct conn *c)
+{
+	return c->out_bytes;
+}
+
+/* ---- Output ---------------------------------------------------------- */
+
+static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
+		     uint32_t tx_id, const void *a, size_t alen, const void *b,
+		     size_t blen, bool event)
+{
+	struct wire_hdr h = {type, req_id, tx_id, (uint32_t)(alen + blen)};
+	struct out *o;
+
+	if (c->closed)
+		return;
+	o = malloc(sizeof(*o) + WIRE_HDR_SIZE + alen + blen);
+	if (!o) {
+		conn_close(c, "out of memory for output");
+		return;
+	}
+	o->next = NULL;
+	o->len = WIRE_HDR_SIZE + alen + blen;
+	o->event = event;
+	wire_hdr_encode(&h, o->data);
+	if (alen)
+		memcpy(o->data + WIRE_HDR_SIZE, a, alen);
+	if (blen)
+		memcpy(o->data + WIRE_HDR_SIZE + alen, b, blen);
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->out_bytes += o->len;
+	if (c->h.trace)
+		c->h.trace(c->h.data, c, true, &h, o->data + WIRE_HDR_SIZE);
+	if (c->out_bytes > c->lim.drop_output_bytes)
+		conn_close(c, "client does not read its replies");
+	else
+		schedule(c);
+}
+
+void conn_reply_type(struct conn *c, const struct wire_hdr *h, uint32_t type,
+		     const void *payload, size_t len)
+{
+	if (len > WIRE_PAYLOAD_MAX) {
+		conn_reply_error(c, h, -E2BIG);
+		return;
+	}
+	out_push(c, type, h->req_id, h->tx_id, payload, len, NULL, 0, false);
+}
+
+void conn_reply(struct conn *c, const struct wire_hdr *h, const void *payload,
+		size_t len)
+{
+	conn_reply_type(c, h, h->type, payload, len);
+}
+
+void conn_reply_error(struct conn *c, const struct wire_hdr *h, int neg_errno)
+{
+	bool known;
+	const char *name = wire_errno_name(neg_errno, &known);
+
+	if (!known)
+		logf_(c, 4, "error %d has no xenstore name: sent as EINVAL",
+		      -neg_errno);
+	conn_reply_type(c, h, WIRE_ERROR, name, strlen(name) + 1);
+}
+
+void conn_event(struct conn *c, const char *path, const char *token)
+{
+	size_t pl = strlen(path) + 1, tl = strlen(token) + 1;
+	struct out *o;
+
+	if (c->closed || pl + tl > WIRE_PAYLOAD_MAX)
+		return;
+	if (path[0] != '@') {
+		for (o = c->out_head; o; o = o->next) {
+			const uint8_t *p = o->data + WIRE_HDR_SIZE;
+
+			if (o->event && o->len == WIRE_HDR_SIZE + pl + tl &&
+			    memcmp(p, path, pl) == 0 &&
+			    memcmp(p + pl, token, tl) == 0)
+				return; /* "dropping duplicate watch" */
+		}
+	}
+	out_push(c, WIRE_WATCH_EVENT, 0, 0, path, pl, token, tl, true);
+}
+
+/* Write as much as the socket takes. Returns false on a fatal error. */
+static bool flush(struct conn *c)
+{
+	struct iovec iov[MAX_IOV];
+	struct out *o;
+	ssize_t n;
+	int cnt;
+
+	while (c->out_head) {
+		cnt = 0;
+		for (o = c->out_head; o && cnt < MAX_IOV; o = o->next) {
+			size_t off = cnt == 0 ? c->out_off : 0;
+
+			iov[cnt].iov_base = o->data + off;
+			iov[cnt].iov_len = o->len - off;
+			cnt++;
+		}
+		n = writev(c->fd, iov, cnt);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return true;
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		while (n > 0 && c->out_head) {
+			o = c->out_head;
+			size_t left = o->len - c->out_off;
+
+			if ((size_t)n < left) {
+				c->out_off += (size_t)n;
+				break;
+			}
+			n -= (ssize_t)left;
+			c->out_off = 0;
+			c->out_head = o->next;
+			if (!c->out_head)
+				c->out_tail = NULL;
+			c->out_bytes -= o->len;
+			free(o);
+		}
+	}
+	return true;
+}
+
+/* ---- Input ------------------------------------------------------------ */
+
+static void in_push(struct conn *c, struct conn_req *r)
+{
+	r->next = NULL;
+	if (c->in_tail)
+		c->in_tail->next = r;
+	else
+		c->in_head = r;
+	c->in_tail = r;
+	c->n_in++;
+	if (c->h.trace)
+		c->h.trace(c->h.data, c, false, &r->hdr, r->payload);
+}
+
+/* Parse bytes into requests. Returns false if the stream is invalid. */
+static bool parse(struct conn *c, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		if (!c->partial) {
+			size_t want = WIRE_HDR_SIZE - c->hdr_used;
+			size_t take = n < want ? n : want;
+			struct wire_hdr h;
+
+			memcpy(c->hdr_raw + c->hdr_used, p, take);
+			c->hdr_used += take;
+			p += take;
+			n -= take;
+			if (c->hdr_used < WIRE_HDR_SIZE)
+				return true;
+			wire_hdr_decode(c->hdr_raw, &h);
+			c->hdr_used = 0;
+			if (h.len > WIRE_PAYLOAD_MAX) {
+				logf_(c, 4,
+				      "client tried to feed us %u bytes: closing",
+				      h.len);
+				return false;
+			}
+			c->partial = malloc(sizeof(*c->partial) + h.len + 1);
+			if (!c->partial) {
+				logf_(c, 3, "out of memory for a request");
+				return false;
+			}
+			c->partial->hdr = h;
+			c->partial->payload[h.len] = '\0';
+			c->partial_used = 0;
+		}
+		{
+			struct conn_req *r = c->partial;
+			size_t want = r->hdr.len - c->partial_used;
+			size_t take = n < want ? n : want;
+
+			memcpy(r->payload + c->partial_used, p, take);
+			c->partial_used += take;
+			p += take;
+			n -= take;
+			if (c->partial_used == r->hdr.len) {
+				c->partial = NULL;
+				in_push(c, r);
+			}
+		}
+	}
+	return true;
+}
+
+static bool may_read(const struct conn *c)
+{
+	return !c->closed && c->n_in < c->lim.max_queued_requests &&
+	       c->out_bytes < c->lim.max_output_bytes;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void update_poll(struct conn *c)
+{
+	int ev = 0;
+
+	if (c->transport_closed)
+		return;
+	if (may_read(c))
+		ev |= UV_READABLE;
+	if (c->out_head)
+		ev |= UV_WRITABLE;
+	if (ev == c->poll_events)
+		return;
+	c->poll_events = ev;
+	if (ev)
+		uv_poll_start(&c->poll, ev, on_poll);
+	else
+		uv_poll_stop(&c->poll);
+}
+
+static void do_read(struct conn *c)
+{
+	uint8_t buf[READ_CHUNK];
+	ssize_t n;
+
+	/* One read per wake-up: a busy client cannot starve the rest. */
+	n = read(c->fd, buf, sizeof(buf));
+	if (n == 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			conn_close(c, "read error");
+		return;
+	}
+	if (!parse(c, buf, (size_t)n)) {
+		conn_close(c, "malformed request");
+		return;
+	}
+	schedule(c);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct conn *c = h->data;
+
+	if (status < 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	if ((events & UV_READABLE) && may_read(c))
+		do_read(c);
+	if ((events & UV_WRITABLE) && !c->closed)
+		schedule(c);
+}
+
+/* ---- Processing ------------------------------------------------------- */
+
+static void process(struct conn *c)
+{
+	if (c->busy)
+		return;
+	c->busy = true;
+	while (c->in_head && !c->closed) {
+		struct conn_req *r = c->in_head;
+		enum conn_verdict v;
+
+		if (c->n_async >= c->lim.max_async)
+			break;
+		v = c->h.request(c->h.data, c, r);
+		if (v == CONN_WAIT)
+			break;
+		c->in_head = r->next;
+		if (!c->in_head)
+			c->in_tail = NULL;
+		c->n_in--;
+		if (v == CONN_DONE)
+			free(r);
+		else
+			c->n_async++; /* the handler owns r now */
+	}
+	c->busy = false;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	c->all_prev->all_next = c->all_next;
+	c->all_next->all_prev = c->all_prev;
+	c->pool->n_conns--;
+	free(c);
+}
+
+static void free_queues(struct conn *c)
+{
+	struct conn_req *r;
+	struct out *o;
+
+	while ((r = c->in_head)) {
+		c->in_head = r->next;
+		free(r);
+	}
+	c->in_tail = NULL;
+	c->n_in = 0;
+	free(c->partial);
+	c->partial = NULL;
+	while ((o = c->out_head)) {
+		c->out_head = o->next;
+		free(o);
+	}
+	c->out_tail = NULL;
+	c->out_bytes = 0;
+}
+
+/* Drop the transport; free the memory once no request is in the log. */
+static void teardown(struct conn *c)
+{
+	if (!c->transport_closed) {
+		c->transport_closed = true;
+		uv_poll_stop(&c->poll);
+		close(c->fd);
+		c->fd = -1;
+		if (c->h.closed)
+			c->h.closed(c->h.data, c);
+		free_queues(c);
+	}
+	if (c->n_async == 0 && !c->on_work_list && !c->handle_closing) {
+		c->handle_closing = true;
+		uv_close((uv_handle_t *)&c->poll, handle_closed);
+	}
+}
+
+static void work(struct conn *c)
+{
+	if (c->closed) {
+		teardown(c);
+		return;
+	}
+	process(c);
+	if (!c->closed && c->out_head && !flush(c))
+		conn_close(c, "write error");
+	if (c->closed) {
+		teardown(c);
+		return;
+	}
+	update_poll(c);
+}
+
+static void pool_run(uv_check_t *check)
+{
+	struct conn_pool *p = check->data;
+	struct conn *list = p->work_head, *c;
+
+	/* Work found while running waits for the next iteration. */
+	p->work_head = p->work_tail = NULL;
+	while ((c = list)) {
+		list = c->work_next;
+		c->on_work_list = false;
+		work(c);
+	}
+	if (!p->work_head)
+		uv_idle_stop(&p->idle);
+}
+
+void conn_async_done(struct conn *c)
+{
+	if (c->n_async > 0)
+		c->n_async--;
+	schedule(c);
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	if (why) {
+		logf_(c, 6, "connection %llu closed: %s",
+		      (unsigned long long)c->serial, why);
+	}
+	schedule(c);
+}
+
+int conn_socket_new(struct conn_pool *p, int fd,
+		    const struct conn_identity *id,
+		    const struct conn_limits *limits,
+		    const struct conn_handler *h, uint64_t serial,
+		    struct conn **out)
+{
+	struct conn *c;
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->pool = p;
+	c->serial = serial;
+	c->id = *id;
+	c->lim = *limits;
+	c->h = *h;
+	c->fd = fd;
+	rc = uv_poll_init(p->loop, &c->poll, fd);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	c->all_next = &p->all;
+	c->all_prev = p->all.all_prev;
+	p->all.all_prev->all_next = c;
+	p->all.all_prev = c;
+	p->n_conns++;
+	c->poll.data = c;
+	c->poll_events = UV_READABLE;
+	rc = uv_poll_start(&c->poll, UV_READABLE, on_poll);
+	if (rc) {
+		c->transport_closed = true;
+		c->handle_closing = true;
+		uv_close((uv_handle_t *)&c->poll, handle_closed);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}

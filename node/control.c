@@ -1,0 +1,515 @@
+/*
+ * node/control.c: XS_CONTROL sub-commands (xenstore-control), with the
+ * output formats of Xen 4.17's xenstored_control.c, and the GET_QUOTA and
+ * SET_QUOTA messages of Xen 4.22.
+ */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Where each quota lives in struct quotas. */
+struct quota_desc {
+	const char *name;    /* Xen 4.17 CONTROL name */
+	const char *name422; /* Xen 4.22 GET/SET_QUOTA name */
+	size_t off;
+	const char *descr;
+};
+
+#define QOFF(field) offsetof(struct quotas, field)
+
+/* CONTROL quota: the order and wording of Xen 4.17's hard_quotas[]. */
+static const struct quota_desc hard[] = {
+	{"nodes", "nodes", QOFF(store.nodes), "Nodes per domain"},
+	{"watches", "watches", QOFF(watches), "Watches per domain"},
+	{"transactions", "transactions", QOFF(transactions),
+	 "Transactions per domain"},
+	{"outstanding", "outstanding", QOFF(outstanding),
+	 "Outstanding requests per domain"},
+	{"transaction-nodes", "transaction-nodes",
+	 QOFF(store.transaction_nodes),
+	 "Max. number of accessed nodes per transaction"},
+	{"memory", "memory", QOFF(store.memory),
+	 "Total Xenstore memory per domain (error level)"},
+	{"node-size", "node-size", QOFF(store.node_size),
+	 "Max. size of a node"},
+	{"path-max", "path-max", QOFF(store.path_max),
+	 "Max. length of a node path"},
+	{"permissions", "node-permissions", QOFF(store.permissions),
+	 "Max. number of permissions per node"},
+};
+
+static const struct quota_desc soft[] = {
+	{"memory", "soft-memory", QOFF(soft_memory),
+	 "Total Xenstore memory per domain (warning level)"},
+};
+
+/* GET_QUOTA's list order (Xen 4.22 quota_adm[], hard then soft). */
+static const char *const names422[] = {
+	"nodes",	     "watches",		 "outstanding", "memory",
+	"soft-memory",	     "transactions",	 "transaction-nodes",
+	"node-permissions", "path-max",	 "node-size",
+};
+
+static unsigned int *qfield(struct quotas *q, const struct quota_desc *qd)
+{
+	return (unsigned int *)((char *)q + qd->off);
+}
+
+static const struct quota_desc *by_name422(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(hard) / sizeof(hard[0]); i++)
+		if (strcmp(hard[i].name422, name) == 0)
+			return &hard[i];
+	if (strcmp(name, soft[0].name422) == 0)
+		return &soft[0];
+	return NULL;
+}
+
+/* A reply that grows: an allocation failure becomes ENOMEM. */
+struct text {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void tprintf(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void tprintf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL,
+			      t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = true;
+			return;
+		}
+		if (t->s && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = (t->cap + (size_t)n + 1) * 2;
+			char *s = realloc(t->s, cap);
+
+			if (!s) {
+				t->oom = true;
+				return;
+			}
+			t->s = s;
+			t->cap = cap;
+		}
+	}
+}
+
+static enum conn_verdict text_reply(struct conn *c, struct conn_req *r,
+				    struct text *t)
+{
+	if (t->oom || !t->s)
+		conn_reply_error(c, &r->hdr, -ENOMEM);
+	else
+		conn_reply(c, &r->hdr, t->s, t->len + 1);
+	free(t->s);
+	return CONN_DONE;
+}
+
+static enum conn_verdict ack(struct conn *c, struct conn_req *r)
+{
+	conn_reply(c, &r->hdr, "OK", 3);
+	return CONN_DONE;
+}
+
+static enum conn_verdict err(struct conn *c, struct conn_req *r, int e)
+{
+	conn_reply_error(c, &r->hdr, e);
+	return CONN_DONE;
+}
+
+/* ---- Sub-commands ------------------------------------------------------ */
+
+typedef enum conn_verdict (*ctl_fn)(struct daemon *d, struct conn *c,
+				    struct conn_req *r, const char **v,
+				    unsigned int n);
+
+static enum conn_verdict ctl_check(struct daemon *d, struct conn *c,
+				   struct conn_req *r, const char **v,
+				   unsigned int n)
+{
+	const char *what = NULL;
+	int rc;
+
+	if (n)
+		return err(c, r, -EINVAL);
+	rc = store_check(d->store, &what);
+	if (rc) {
+		log_msg(3, "CONTROL check: the store is inconsistent: %s",
+			what ? what : strerror(-rc));
+		return err(c, r, rc);
+	}
+	log_msg(6, "CONTROL check: the store is consistent");
+	return ack(c, r);
+}
+
+static enum conn_verdict ctl_log(struct daemon *d, struct conn *c,
+				 struct conn_req *r, const char **v,
+				 unsigned int n)
+{
+	if (n != 1)
+		return err(c, r, -EINVAL);
+	if (strcmp(v[0], "on") == 0)
+		trace_open(d);
+	else if (strcmp(v[0], "off") == 0)
+		trace_close(d);
+	else
+		return err(c, r, -EINVAL);
+	return ack(c, r);
+}
+
+static enum conn_verdict ctl_logfile(struct daemon *d, struct conn *c,
+				     struct conn_req *r, const char **v,
+				     unsigned int n)
+{
+	char *path;
+
+	if (n != 1)
+		return err(c, r, -EINVAL);
+	path = strdup(v[0]);
+	if (!path)
+		return err(c, r, -ENOMEM);
+	trace_close(d);
+	free(d->trace_path);
+	d->trace_path = path;
+	trace_open(d);
+	return ack(c, r);
+}
+
+static void memreport(struct daemon *d, FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "xenstored memory report: applied index %llu\n",
+		(unsigned long long)store_applied_index(d->store));
+	for (i = 0; i < store_host_count(d->store); i++) {
+		const char *h = store_host_name(d->store, i);
+
+		fprintf(f, "  host %s: %zu nodes\n", h,
+			store_node_count(d->store, h));
+	}
+}
+
+static enum conn_verdict ctl_memreport(struct daemon *d, struct conn *c,
+				       struct conn_req *r, const char **v,
+				       unsigned int n)
+{
+	FILE *f;
+
+	if (n > 1)
+		return err(c, r, -EINVAL);
+	if (n == 0) {
+		if (!d->trace)
+			return err(c, r, -EINVAL); /* cxenstored: EBADF */
+		memreport(d, d->trace);
+		fflush(d->trace);
+		return ack(c, r);
+	}
+	f = fopen(v[0], "ae");
+	if (!f)
+		return err(c, r, -EINVAL);
+	memreport(d, f);
+	fclose(f);
+	return ack(c, r);
+}
+
+static enum conn_verdict ctl_print(struct daemon *d, struct conn *c,
+				   struct conn_req *r, const char **v,
+				   unsigned int n)
+{
+	if (n != 1)
+		return err(c, r, -EINVAL);
+	log_msg(6, "control: %s", v[0]);
+	trace_line(d, "control: %s", v[0]);
+	return ack(c, r);
+}
+
+static enum conn_verdict quota_show(struct conn *c, struct conn_req *r,
+				    struct quotas *q,
+				    const struct quota_desc *qd, size_t nq)
+{
+	struct text t = {0};
+	size_t i;
+
+	tprintf(&t, "Quota settings:\n");
+	for (i = 0; i < nq; i++)
+		tprintf(&t, "%-17s: %8d %s\n", qd[i].name,
+			(int)*qfield(q, &qd[i]), qd[i].descr);
+	return text_reply(c, r, &t);
+}
+
+static enum conn_verdict quota_set(struct conn *c, struct conn_req *r,
+				   struct quotas *q, const char **v,
+				   unsigned int n, const struct quota_desc *qd,
+				   size_t nq)
+{
+	size_t i;
+	int val;
+
+	if (n != 2)
+		return err(c, r, -EINVAL);
+	val = atoi(v[1]);
+	if (val < 1)
+		return err(c, r, -EINVAL);
+	for (i = 0; i < nq; i++) {
+		if (strcmp(v[0], qd[i].name) == 0) {
+			*qfield(q, &qd[i]) = (unsigned int)val;
+			log_msg(5, "quota %s set to %d", qd[i].name, val);
+			return ack(c, r);
+		}
+	}
+	return err(c, r, -EINVAL);
+}
+
+/* domain_get_quota(): usage of a domain known to this daemon. */
+static enum conn_verdict quota_domain(struct daemon *d, struct conn *c,
+				      struct conn_req *r, unsigned int domid)
+{
+	uint64_t nodes, memory;
+	struct text t = {0};
+
+	store_domain_usage(d->store, d->host, domid, &nodes, &memory);
+	if (domid != 0 && nodes == 0)
+		return err(c, r, -ENOENT);
+	tprintf(&t, "Domain %u:\n", domid);
+	tprintf(&t, "%-16s: %8d\n", "nodes", (int)nodes);
+	tprintf(&t, "%-16s: %8d\n", "watches", 0);
+	tprintf(&t, "%-16s: %8d\n", "transactions", 0);
+	tprintf(&t, "%-16s: %8d\n", "outstanding", 0);
+	tprintf(&t, "%-16s: %8d\n", "memory", (int)memory);
+	return text_reply(c, r, &t);
+}
+
+static enum conn_verdict ctl_quota(struct daemon *d, struct conn *c,
+				   struct conn_req *r, const char **v,
+				   unsigned int n)
+{
+	const size_t nh = sizeof(hard) / sizeof(hard[0]);
+
+	if (n == 0)
+		return quota_show(c, r, &d->quotas, hard, nh);
+	if (strcmp(v[0], "set") == 0)
+		return quota_set(c, r, &d->quotas, v + 1, n - 1, hard, nh);
+	if (n != 1)
+		return err(c, r, -EINVAL);
+	return quota_domain(d, c, r, (unsigned int)atoi(v[0]));
+}
+
+static enum conn_verdict ctl_quota_soft(struct daemon *d, struct conn *c,
+					struct conn_req *r, const char **v,
+					unsigned int n)
+{
+	if (n == 0)
+		return quota_show(c, r, &d->quotas, soft, 1);
+	if (strcmp(v[0], "set") == 0)
+		return quota_set(c, r, &d->quotas, v + 1, n - 1, soft, 1);
+	return err(c, r, -EINVAL);
+}
+
+static enum conn_verdict ctl_live_update(struct daemon *d, struct conn *c,
+					 struct conn_req *r, const char **v,
+					 unsigned int n)
+{
+	struct text t = {0};
+
+	/* xenstore-control prints any reply but "OK" as the failure. */
+	tprintf(&t, "live-update is not supported: this xenstored keeps its "
+		    "store, watches and domains across a restart, so restart "
+		    "it instead");
+	return text_reply(c, r, &t);
+}
+
+static enum conn_verdict ctl_snapshot(struct daemon *d, struct conn *c,
+				      struct conn_req *r, const char **v,
+				      unsigned int n)
+{
+	if (n)
+		return err(c, r, -EINVAL);
+	repl_snapshot_now(d->repl);
+	log_msg(5, "snapshot requested through CONTROL");
+	return ack(c, r);
+}
+
+static enum conn_verdict ctl_help(struct daemon *d, struct conn *c,
+				  struct conn_req *r, const char **v,
+				  unsigned int n);
+
+static const struct {
+	const char *cmd;
+	ctl_fn fn;
+	const char *pars;
+	unsigned int max_pars; /* 0: no limit */
+} cmds[] = {
+	{"check", ctl_check, "", 0},
+	{"log", ctl_log, "on|off", 0},
+	{"live-update", ctl_live_update, "(not supported: restart instead)",
+	 5},
+	{"logfile", ctl_logfile, "<file>", 0},
+	{"memreport", ctl_memreport, "[<file>]", 0},
+	{"print", ctl_print, "<string>", 0},
+	{"quota", ctl_quota, "[set <name> <val>|<domid>]", 0},
+	{"quota-soft", ctl_quota_soft, "[set <name> <val>]", 0},
+	{"snapshot", ctl_snapshot, "(take a log snapshot now)", 0},
+	{"help", ctl_help, "", 0},
+};
+
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static enum conn_verdict ctl_help(struct daemon *d, struct conn *c,
+				  struct conn_req *r, const char **v,
+				  unsigned int n)
+{
+	struct text t = {0};
+	size_t i;
+
+	if (n)
+		return err(c, r, -EINVAL);
+	tprintf(&t, "%s", "");
+	for (i = 0; i < N_CMDS; i++)
+		tprintf(&t, "%s\t%s\n", cmds[i].cmd, cmds[i].pars);
+	return text_reply(c, r, &t);
+}
+
+enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
+				 struct conn_req *r)
+{
+	const char **v;
+	unsigned int num, i;
+	enum conn_verdict res;
+
+	/* The first string must be complete (get_string(in, 0)). */
+	if (!r->hdr.len || !memchr(r->payload, 0, r->hdr.len))
+		return err(c, r, -EINVAL);
+	for (i = 0; i < N_CMDS; i++)
+		if (strcmp(r->payload, cmds[i].cmd) == 0)
+			break;
+	if (i == N_CMDS)
+		return err(c, r, -EINVAL);
+	num = wire_count_strings(r->payload, r->hdr.len);
+	if (cmds[i].max_pars && num > cmds[i].max_pars)
+		num = cmds[i].max_pars;
+	v = calloc(num, sizeof(*v));
+	if (!v)
+		return err(c, r, -ENOMEM);
+	wire_split(r->payload, r->hdr.len, v, num);
+	res = cmds[i].fn(d, c, r, v + 1, num - 1);
+	free(v);
+	return res;
+}
+
+/* ---- GET_QUOTA / SET_QUOTA (Xen 4.22) --------------------------------- */
+
+static int parse_domid(const char *s, unsigned int *domid)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*end || v > 65535)
+		return -EINVAL;
+	*domid = (unsigned int)v;
+	return 0;
+}
+
+/* The quotas of one domain, created from the global ones on first use. */
+static struct quotas *dom_quotas(struct daemon *d, unsigned int domid)
+{
+	struct dom_quotas *v;
+	size_t i;
+
+	for (i = 0; i < d->n_dom_quotas; i++)
+		if (d->dom_quotas[i].domid == domid)
+			return &d->dom_quotas[i].q;
+	v = realloc(d->dom_quotas, (d->n_dom_quotas + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	d->dom_quotas = v;
+	v[d->n_dom_quotas].domid = domid;
+	v[d->n_dom_quotas].q = d->quotas;
+	return &v[d->n_dom_quotas++].q;
+}
+
+int daemon_get_quota(struct daemon *d, struct conn *c, struct conn_req *r)
+{
+	const char *v[2];
+	const struct quota_desc *qd;
+	const struct quotas *q = &d->quotas;
+	unsigned int n = wire_split(r->payload, r->hdr.len, v, 2), domid;
+	struct text t = {0};
+	const char *name;
+	size_t i;
+
+	if (n > 2)
+		return -EINVAL;
+	if (n == 0) {
+		for (i = 0; i < sizeof(names422) / sizeof(names422[0]); i++)
+			tprintf(&t, "%s%s", i ? " " : "", names422[i]);
+		text_reply(c, r, &t);
+		return 0;
+	}
+	name = v[0];
+	if (n == 2) {
+		if (parse_domid(v[0], &domid))
+			return -EINVAL;
+		q = daemon_quotas(d, domid);
+		name = v[1];
+	}
+	qd = by_name422(name);
+	if (!qd)
+		return -EINVAL;
+	tprintf(&t, "%u", *qfield((struct quotas *)q, qd));
+	text_reply(c, r, &t);
+	return 0;
+}
+
+int daemon_set_quota(struct daemon *d, struct conn *c, struct conn_req *r)
+{
+	const char *v[3];
+	const struct quota_desc *qd;
+	struct quotas *q = &d->quotas;
+	unsigned int n = wire_split(r->payload, r->hdr.len, v, 3), domid;
+	const char *name, *val;
+
+	if (n < 2 || n > 3)
+		return -EINVAL;
+	name = v[0];
+	val = v[1];
+	if (n == 3) {
+		if (parse_domid(v[0], &domid))
+			return -EINVAL;
+		name = v[1];
+		val = v[2];
+	}
+	qd = by_name422(name);
+	if (!qd || atoi(val) == 0)
+		return -EINVAL;
+	if (n == 3) {
+		q = dom_quotas(d, domid);
+		if (!q)
+			return -ENOMEM;
+	}
+	*qfield(q, qd) = (unsigned int)atoi(val);
+	log_msg(5, "quota %s set to %u%s", qd->name422,
+		(unsigned int)atoi(val), n == 3 ? " for one domain" : "");
+	return 0;
+}

@@ -1,0 +1,190 @@
+/*
+ * node/daemon.h: the daemon object shared by the node modules (dispatch,
+ * apply, control, snapshot, main). Private to node/.
+ *
+ * Request path (DESIGN.md): a connection hands a request to
+ * daemon_request(); reads are answered from the local store at once;
+ * mutations become log entries {origin, seq, caller, op} submitted through
+ * consensus/repl; daemon_apply() applies every committed entry to the
+ * store, fires this member's watches, and answers the waiting request when
+ * the entry came from here.
+ */
+#ifndef XSR_NODE_DAEMON_H
+#define XSR_NODE_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "consensus/repl.h"
+#include "node/conn.h"
+#include "node/store.h"
+#include "node/watch.h"
+
+/* Every quota, as the C xenstored knows them (Xen 4.17 defaults). */
+struct quotas {
+	struct store_quota store; /* decided in the store, travel in entries */
+	unsigned watches;	  /* -W */
+	unsigned transactions;	  /* -t */
+	unsigned outstanding;	  /* -Q outstanding= */
+	unsigned soft_memory;	  /* -q memory= */
+};
+
+#define QUOTAS_INIT                                                            \
+	{                                                                      \
+		.store = STORE_QUOTA_INIT, .watches = 128, .transactions = 10, \
+		.outstanding = 20, .soft_memory = 2097152                      \
+	}
+
+/* A domain's own quotas (SET_QUOTA with a domid). */
+struct dom_quotas {
+	uint32_t domid;
+	struct quotas q;
+};
+
+/* Settings from the command line and the config file. */
+struct config {
+	bool foreground;	  /* -N */
+	bool output_pid;	  /* -P */
+	const char *pid_file;	  /* -F */
+	const char *trace_file;	  /* -T */
+	const char *log_file;	  /* --log-file */
+	const char *data_dir;	  /* --data-dir */
+	const char *run_dir;	  /* --run-dir */
+	const char *config_file;  /* --config */
+	const char *host_name;	  /* --host-name */
+	bool verbose;		  /* -V */
+	struct quotas quotas;	  /* -E -S -A -M -W -t -Q -q */
+	unsigned watch_event_timeout_s; /* -w watch-event= */
+	unsigned snapshot_threshold;
+	unsigned snapshot_trailing;
+	unsigned ready_timeout_ms;
+};
+
+/* A transaction of a connection. */
+struct txn {
+	struct txn *next;
+	uint32_t id;
+	struct store_txn *st;
+};
+
+/* The daemon's state per connection. */
+struct client {
+	struct txn *txns;
+	unsigned n_txns;
+	uint32_t next_tx_id;
+};
+
+/* A request whose entry is in the log, waiting to be applied here. */
+struct pending {
+	struct pending *next, *prev;
+	struct daemon *d;
+	uint64_t seq;
+	struct conn *conn; /* NULL for the daemon's own entries */
+	struct conn_req *req;
+	bool answered;
+	void (*done)(struct daemon *d, int result); /* own entries */
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct config cfg;
+	char *host;	    /* this member's name: its tree in the forest */
+	uint64_t member_id;
+	uint64_t incarnation; /* bumped at each start, persisted */
+	uint64_t next_seq;
+	struct store *store;
+	struct repl *repl;
+	struct watches *watches;
+	struct conn_pool *pool;
+	struct conn_limits limits;
+	uint64_t conn_serial;
+	struct pending pending; /* list head */
+	struct quotas quotas; /* current: CONTROL quota set, SET_QUOTA */
+	struct dom_quotas *dom_quotas;
+	size_t n_dom_quotas;
+	bool serving;
+	bool stopping;
+
+	/* trace file (-T, CONTROL log/logfile) */
+	char *trace_path;
+	FILE *trace;
+
+	/* listening sockets */
+	int listen_fd[2];
+	uv_poll_t listen_poll[2];
+	char *socket_path[2];
+
+	uv_signal_t sig_term, sig_int, sig_hup;
+	int exit_code;
+	int ready_fd; /* to tell the parent we are up (daemonized) */
+};
+
+/* node/dispatch.c */
+enum conn_verdict daemon_request(void *data, struct conn *c,
+				 struct conn_req *r);
+void daemon_conn_closed(void *data, struct conn *c);
+/* The quotas that apply to domid (its own, else the global ones). */
+const struct quotas *daemon_quotas(const struct daemon *d, uint32_t domid);
+/* The caller context of a connection for the store. */
+void daemon_caller(struct daemon *d, const struct conn *c,
+		   struct store_caller *out);
+/* Make path absolute for c ("/local/domain/<id>/" + path). malloc()ed. */
+char *daemon_canonical(const struct conn *c, const char *path);
+
+/* node/apply.c */
+void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
+/*
+ * Submit an operation built by entry_*() for a request of c (or for the
+ * daemon itself when c is NULL: then done() gets the result).
+ */
+int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
+		  void *entry_buf, size_t entry_len, uint64_t seq,
+		  void (*done)(struct daemon *d, int result));
+uint64_t daemon_next_seq(struct daemon *d);
+
+/* node/entry.c: log entries (protobuf-c) */
+struct store_commit;
+int entry_write(struct daemon *d, const struct store_caller *c, uint64_t seq,
+		const char *path, const void *value, size_t len, void **buf,
+		size_t *blen);
+int entry_mkdir(struct daemon *d, const struct store_caller *c, uint64_t seq,
+		const char *path, void **buf, size_t *blen);
+int entry_rm(struct daemon *d, const struct store_caller *c, uint64_t seq,
+	     const char *path, void **buf, size_t *blen);
+int entry_set_perms(struct daemon *d, const struct store_caller *c,
+		    uint64_t seq, const char *path,
+		    const struct store_perm *perms, uint32_t n, void **buf,
+		    size_t *blen);
+int entry_commit(struct daemon *d, const struct store_caller *c, uint64_t seq,
+		 const struct store_commit *cm, void **buf, size_t *blen);
+int entry_host_init(struct daemon *d, uint64_t seq, void **buf, size_t *blen);
+
+/* node/control.c */
+enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
+				 struct conn_req *r);
+/* The quota and feature messages of Xen 4.22. */
+int daemon_get_quota(struct daemon *d, struct conn *c, struct conn_req *r);
+int daemon_set_quota(struct daemon *d, struct conn *c, struct conn_req *r);
+
+/* node/snapshot.c: the repl_fsm snapshot callbacks */
+void *snapshot_pin(void *data);
+int snapshot_write(void *pin, void **buf, size_t *len);
+void snapshot_unpin(void *data, void *pin);
+int snapshot_restore(void *data, const void *buf, size_t len);
+
+/* node/log.c */
+void log_open(struct daemon *d);
+void log_msg(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_cb(void *data, int level, const char *msg);
+void trace_open(struct daemon *d);
+void trace_close(struct daemon *d);
+void trace_io(void *data, const struct conn *c, bool out,
+	      const struct wire_hdr *h, const void *payload);
+void trace_line(struct daemon *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

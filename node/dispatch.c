@@ -1,0 +1,903 @@
+/*
+ * node/dispatch.c: one handler per message type, in a table with per-type
+ * flags (cxenstored's wire_funcs[]), and the generic checks in cxenstored's
+ * order: unknown type (ENOSYS), privileged-only (EACCES), transaction id
+ * (ENOENT), then the handler.
+ *
+ * Ordering: a handler that answers at once (a read, an error, anything in a
+ * transaction) must not overtake a request of the same connection that is
+ * still in the log; it returns CONN_WAIT and runs again once that one is
+ * answered. Mutations outside transactions go to the log.
+ */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F_PRIV 1u  /* privileged callers only */
+#define F_NOTID 2u /* the transaction id is ignored */
+#define F_WRITE 4u /* refused on the read-only socket */
+
+/* Supported ring features (docs/misc/xenstore-ring.txt). */
+#define SERVER_FEATURES (WIRE_FEATURE_RECONNECTION | WIRE_FEATURE_ERROR)
+
+typedef enum conn_verdict (*handler_fn)(struct daemon *d, struct conn *c,
+					struct client *cl, struct txn *tx,
+					struct conn_req *r);
+
+/* May c be answered right now? Not while one of its requests is in the log. */
+static bool now(struct conn *c)
+{
+	return conn_async_count(c) == 0;
+}
+
+static enum conn_verdict reply_err(struct conn *c, struct conn_req *r, int err)
+{
+	if (!now(c))
+		return CONN_WAIT;
+	conn_reply_error(c, &r->hdr, err);
+	return CONN_DONE;
+}
+
+static enum conn_verdict reply_ok(struct conn *c, struct conn_req *r)
+{
+	conn_reply(c, &r->hdr, "OK", 3);
+	return CONN_DONE;
+}
+
+const struct quotas *daemon_quotas(const struct daemon *d, uint32_t domid)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_dom_quotas; i++)
+		if (d->dom_quotas[i].domid == domid)
+			return &d->dom_quotas[i].q;
+	return &d->quotas;
+}
+
+void daemon_caller(struct daemon *d, const struct conn *c,
+		   struct store_caller *out)
+{
+	const struct conn_identity *id = conn_identity(c);
+
+	out->domid = id->domid;
+	out->privileged = id->privileged;
+	out->target = id->target;
+	out->quota = daemon_quotas(d, id->domid)->store;
+}
+
+char *daemon_canonical(const struct conn *c, const char *path)
+{
+	char *out;
+
+	if (path[0] == '/' || path[0] == '@')
+		return strdup(path);
+	if (asprintf(&out, "/local/domain/%u/%s", conn_identity(c)->domid,
+		     path) < 0)
+		return NULL;
+	return out;
+}
+
+static struct txn *txn_find(struct client *cl, uint32_t id)
+{
+	struct txn *t;
+
+	for (t = cl->txns; t; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+static void txn_unlink(struct client *cl, struct txn *tx)
+{
+	struct txn **pp = &cl->txns;
+
+	while (*pp != tx)
+		pp = &(*pp)->next;
+	*pp = tx->next;
+	cl->n_txns--;
+}
+
+static void txn_drop_all(struct client *cl)
+{
+	struct txn *t;
+
+	while ((t = cl->txns)) {
+		cl->txns = t->next;
+		store_txn_free(t->st);
+		free(t);
+	}
+	cl->n_txns = 0;
+}
+
+static struct store_txn *st_of(struct txn *tx)
+{
+	return tx ? tx->st : NULL;
+}
+
+/* Submit an entry for request r; on failure answer it at once. */
+static enum conn_verdict to_log(struct daemon *d, struct conn *c,
+				struct conn_req *r, int rc, void *buf,
+				size_t len, uint64_t seq)
+{
+	if (!rc)
+		rc = daemon_submit(d, c, r, buf, len, seq, NULL);
+	if (rc) {
+		if (rc != -ENOMEM && rc != -ESHUTDOWN)
+			log_msg(4, "cannot submit to the log: %s",
+				strerror(-rc));
+		/* Submission failed: nothing is in the log for r. */
+		conn_reply_error(c, &r->hdr, rc == -ENOMEM ? -ENOMEM : -EIO);
+		return CONN_DONE;
+	}
+	return CONN_ASYNC;
+}
+
+/* ---- Reads ---------------------------------------------------------- */
+
+static enum conn_verdict do_read(struct daemon *d, struct conn *c,
+				 struct client *cl, struct txn *tx,
+				 struct conn_req *r)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len), *v;
+	struct store_caller who;
+	size_t len;
+	char *path;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (!arg)
+		return reply_err(c, r, -EINVAL);
+	path = daemon_canonical(c, arg);
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	daemon_caller(d, c, &who);
+	rc = store_read(d->store, d->host, st_of(tx), &who, path, &v, &len);
+	free(path);
+	if (rc)
+		return reply_err(c, r, rc);
+	conn_reply(c, &r->hdr, v, len);
+	return CONN_DONE;
+}
+
+static enum conn_verdict do_directory(struct daemon *d, struct conn *c,
+				      struct client *cl, struct txn *tx,
+				      struct conn_req *r)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len), *kids;
+	struct store_caller who;
+	uint64_t gen;
+	size_t len;
+	char *path;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (!arg)
+		return reply_err(c, r, -EINVAL);
+	path = daemon_canonical(c, arg);
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	daemon_caller(d, c, &who);
+	rc = store_directory(d->store, d->host, st_of(tx), &who, path, &kids,
+			     &len, &gen);
+	free(path);
+	if (rc)
+		return reply_err(c, r, rc);
+	conn_reply(c, &r->hdr, kids, len);
+	return CONN_DONE;
+}
+
+/* send_directory_part(): "gen\0" + whole names from offset, "\0" at end. */
+static enum conn_verdict do_directory_part(struct daemon *d, struct conn *c,
+					   struct client *cl, struct txn *tx,
+					   struct conn_req *r)
+{
+	const char *kids, *child;
+	struct store_caller who;
+	char gen[24], *path, *data;
+	size_t childlen, off, len, maxlen, genlen;
+	uint64_t generation;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (wire_count_strings(r->payload, r->hdr.len) != 2)
+		return reply_err(c, r, -EINVAL);
+	path = daemon_canonical(c, r->payload);
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	daemon_caller(d, c, &who);
+	rc = store_directory(d->store, d->host, st_of(tx), &who, path, &kids,
+			     &childlen, &generation);
+	free(path);
+	if (rc)
+		return reply_err(c, r, rc);
+	off = (unsigned int)atoi(r->payload + strlen(r->payload) + 1);
+	genlen = (size_t)snprintf(gen, sizeof(gen), "%" PRIu64, generation) +
+		 1;
+	if (off >= childlen) {
+		char buf[sizeof(gen) + 1];
+
+		memcpy(buf, gen, genlen);
+		buf[genlen] = '\0';
+		conn_reply(c, &r->hdr, buf, genlen + 1);
+		return CONN_DONE;
+	}
+	len = 0;
+	maxlen = WIRE_PAYLOAD_MAX - genlen - 1;
+	child = kids + off;
+	while (len + strlen(child) < maxlen) {
+		len += strlen(child) + 1;
+		child += strlen(child) + 1;
+		if (off + len == childlen)
+			break;
+	}
+	data = malloc(genlen + len + 1);
+	if (!data)
+		return reply_err(c, r, -ENOMEM);
+	memcpy(data, gen, genlen);
+	memcpy(data + genlen, kids + off, len);
+	if (off + len == childlen)
+		data[genlen + len++] = '\0';
+	conn_reply(c, &r->hdr, data, genlen + len);
+	free(data);
+	return CONN_DONE;
+}
+
+static enum conn_verdict do_get_perms(struct daemon *d, struct conn *c,
+				      struct client *cl, struct txn *tx,
+				      struct conn_req *r)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len);
+	const struct store_perm *p;
+	struct store_caller who;
+	char *path, *out;
+	uint32_t n, i;
+	size_t len = 0;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (!arg)
+		return reply_err(c, r, -EINVAL);
+	path = daemon_canonical(c, arg);
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	daemon_caller(d, c, &who);
+	rc = store_get_perms(d->store, d->host, st_of(tx), &who, path, &p, &n);
+	free(path);
+	if (rc)
+		return reply_err(c, r, rc);
+	out = malloc(n * 13 + 1);
+	if (!out)
+		return reply_err(c, r, -ENOMEM);
+	for (i = 0; i < n; i++)
+		len += (size_t)store_perm_format(&p[i], out + len) + 1;
+	conn_reply(c, &r->hdr, out, len);
+	free(out);
+	return CONN_DONE;
+}
+
+/* ---- Mutations ------------------------------------------------------ */
+
+static enum conn_verdict do_write(struct daemon *d, struct conn *c,
+				  struct client *cl, struct txn *tx,
+				  struct conn_req *r)
+{
+	const char *argv[1];
+	struct store_caller who;
+	size_t off, vlen, blen;
+	uint64_t seq;
+	char *path;
+	void *buf;
+	int rc;
+
+	if (wire_split(r->payload, r->hdr.len, argv, 1) < 1)
+		return reply_err(c, r, -EINVAL);
+	if (tx && !now(c))
+		return CONN_WAIT;
+	off = strlen(argv[0]) + 1;
+	vlen = r->hdr.len - off;
+	path = daemon_canonical(c, argv[0]);
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	daemon_caller(d, c, &who);
+	if (tx) {
+		rc = store_write(d->store, d->host, tx->st, &who, 0, path,
+				 r->payload + off, vlen, NULL);
+		free(path);
+		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
+	}
+	seq = daemon_next_seq(d);
+	rc = entry_write(d, &who, seq, path, r->payload + off, vlen, &buf,
+			 &blen);
+	free(path);
+	return to_log(d, c, r, rc, buf, blen, seq);
+}
+
+static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
+				  struct txn *tx, struct conn_req *r, bool rm)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len);
+	struct store_caller who;
+	uint64_t seq;
+	size_t blen;
+	char *path;
+	void *buf;
+	int rc;
+
+	if (!arg)
+		return reply_err(c, r, -EINVAL);
+	if (tx && !now(c))
+		return CONN_WAIT;
+	path = daemon_canonical(c, arg);
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	daemon_caller(d, c, &who);
+	if (tx) {
+		rc = rm ? store_rm(d->store, d->host, tx->st, &who, 0, path,
+				   NULL)
+			: store_mkdir(d->store, d->host, tx->st, &who, 0, path,
+				      NULL);
+		free(path);
+		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
+	}
+	seq = daemon_next_seq(d);
+	rc = rm ? entry_rm(d, &who, seq, path, &buf, &blen)
+		: entry_mkdir(d, &who, seq, path, &buf, &blen);
+	free(path);
+	return to_log(d, c, r, rc, buf, blen, seq);
+}
+
+static enum conn_verdict do_mkdir(struct daemon *d, struct conn *c,
+				  struct client *cl, struct txn *tx,
+				  struct conn_req *r)
+{
+	return mkdir_rm(d, c, tx, r, false);
+}
+
+static enum conn_verdict do_rm(struct daemon *d, struct conn *c,
+			       struct client *cl, struct txn *tx,
+			       struct conn_req *r)
+{
+	return mkdir_rm(d, c, tx, r, true);
+}
+
+static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
+				      struct client *cl, struct txn *tx,
+				      struct conn_req *r)
+{
+	unsigned int n = wire_count_strings(r->payload, r->hdr.len), i;
+	const struct conn_identity *id = conn_identity(c);
+	struct store_perm *perms;
+	struct store_caller who;
+	const char *p;
+	uint64_t seq;
+	size_t blen;
+	char *path;
+	void *buf;
+	int rc;
+
+	if (n < 2)
+		return reply_err(c, r, -EINVAL);
+	n--;
+	if (!id->privileged && daemon_quotas(d, id->domid)->store.permissions &&
+	    n > daemon_quotas(d, id->domid)->store.permissions)
+		return reply_err(c, r, -ENOSPC);
+	perms = calloc(n, sizeof(*perms));
+	if (!perms)
+		return reply_err(c, r, -ENOMEM);
+	p = r->payload + strlen(r->payload) + 1;
+	for (i = 0; i < n; i++) {
+		if (store_perm_parse(p, &perms[i])) {
+			free(perms);
+			return reply_err(c, r, -EINVAL);
+		}
+		p += strlen(p) + 1;
+	}
+	/* Special nodes are global state: changed at once, even in a tx. */
+	if (tx && r->payload[0] != '@' && !now(c)) {
+		free(perms);
+		return CONN_WAIT;
+	}
+	path = daemon_canonical(c, r->payload);
+	if (!path) {
+		free(perms);
+		return reply_err(c, r, -ENOMEM);
+	}
+	daemon_caller(d, c, &who);
+	if (tx && path[0] != '@') {
+		rc = store_set_perms(d->store, d->host, tx->st, &who, 0, path,
+				     perms, n, NULL);
+		free(path);
+		free(perms);
+		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
+	}
+	seq = daemon_next_seq(d);
+	rc = entry_set_perms(d, &who, seq, path, perms, n, &buf, &blen);
+	free(path);
+	free(perms);
+	return to_log(d, c, r, rc, buf, blen, seq);
+}
+
+/* ---- Watches -------------------------------------------------------- */
+
+static enum conn_verdict do_watch(struct daemon *d, struct conn *c,
+				  struct client *cl, struct txn *tx,
+				  struct conn_req *r)
+{
+	const struct conn_identity *id = conn_identity(c);
+	const char *argv[2], *report;
+	size_t rel_len = 0;
+	char *path;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (wire_split(r->payload, r->hdr.len, argv, 2) != 2)
+		return reply_err(c, r, -EINVAL);
+	if (argv[0][0] == '@') {
+		if (strlen(argv[0]) > WIRE_REL_PATH_MAX)
+			return reply_err(c, r, -EINVAL);
+		path = strdup(argv[0]);
+	} else {
+		path = daemon_canonical(c, argv[0]);
+		if (path && argv[0][0] != '/')
+			rel_len = strlen(path) - strlen(argv[0]) - 1;
+		if (path && !store_path_valid(path, daemon_quotas(d, id->domid)
+							      ->store.path_max)) {
+			free(path);
+			return reply_err(c, r, -EINVAL);
+		}
+	}
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	/* duplicates first, then the quota (do_watch()) */
+	if (watch_has(d->watches, c, path, argv[1]))
+		rc = -EEXIST;
+	else if (!id->privileged && daemon_quotas(d, id->domid)->watches &&
+		 watch_count(d->watches, c) >
+			 daemon_quotas(d, id->domid)->watches)
+		rc = -E2BIG;
+	else
+		rc = watch_add(d->watches, c, conn_serial(c), path, argv[1],
+			       rel_len);
+	if (rc) {
+		free(path);
+		return reply_err(c, r, rc);
+	}
+	reply_ok(c, r);
+	/* We fire once up front: the initial event follows the OK. */
+	report = path + rel_len;
+	if (rel_len && *report == '/')
+		report++;
+	conn_event(c, report, argv[1]);
+	free(path);
+	return CONN_DONE;
+}
+
+static enum conn_verdict do_unwatch(struct daemon *d, struct conn *c,
+				    struct client *cl, struct txn *tx,
+				    struct conn_req *r)
+{
+	const char *argv[2];
+	char *path;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (wire_split(r->payload, r->hdr.len, argv, 2) != 2)
+		return reply_err(c, r, -EINVAL);
+	path = daemon_canonical(c, argv[0]);
+	if (!path)
+		return reply_err(c, r, -ENOMEM);
+	rc = watch_remove(d->watches, c, path, argv[1]);
+	free(path);
+	return rc ? reply_err(c, r, rc) : reply_ok(c, r);
+}
+
+static enum conn_verdict do_reset_watches(struct daemon *d, struct conn *c,
+					  struct client *cl, struct txn *tx,
+					  struct conn_req *r)
+{
+	if (!now(c))
+		return CONN_WAIT;
+	watch_remove_conn(d->watches, c);
+	txn_drop_all(cl); /* XSA-484: safe even from inside a transaction */
+	return reply_ok(c, r);
+}
+
+/* ---- Transactions --------------------------------------------------- */
+
+static enum conn_verdict do_transaction_start(struct daemon *d,
+					      struct conn *c,
+					      struct client *cl,
+					      struct txn *tx,
+					      struct conn_req *r)
+{
+	const struct conn_identity *id = conn_identity(c);
+	struct txn *t;
+	char reply[16];
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (tx)
+		return reply_err(c, r, -EBUSY); /* no nesting */
+	if (!id->privileged && daemon_quotas(d, id->domid)->transactions &&
+	    cl->n_txns > daemon_quotas(d, id->domid)->transactions)
+		return reply_err(c, r, -ENOSPC);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return reply_err(c, r, -ENOMEM);
+	t->st = store_txn_new(d->store, d->host);
+	if (!t->st) {
+		free(t);
+		return reply_err(c, r, -ENOMEM);
+	}
+	do {
+		t->id = cl->next_tx_id++;
+	} while (t->id == 0 || txn_find(cl, t->id));
+	t->next = cl->txns;
+	cl->txns = t;
+	cl->n_txns++;
+	snprintf(reply, sizeof(reply), "%u", t->id);
+	conn_reply(c, &r->hdr, reply, strlen(reply) + 1);
+	return CONN_DONE;
+}
+
+static bool commit_modifies(const struct store_commit *cm)
+{
+	size_t i;
+
+	for (i = 0; i < cm->n; i++)
+		if (cm->nodes[i].modified)
+			return true;
+	return false;
+}
+
+static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
+					    struct client *cl, struct txn *tx,
+					    struct conn_req *r)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len);
+	struct store_commit cm;
+	struct store_caller who;
+	enum conn_verdict v;
+	uint64_t seq;
+	size_t blen;
+	void *buf;
+	int rc;
+
+	if (!arg || (strcmp(arg, "T") != 0 && strcmp(arg, "F") != 0))
+		return reply_err(c, r, -EINVAL);
+	if (!tx)
+		return reply_err(c, r, -ENOENT);
+	rc = store_txn_export(tx->st, &cm);
+	if (rc)
+		return reply_err(c, r, rc);
+	/* Only a commit that changes something goes to the log. */
+	if (strcmp(arg, "F") == 0 || !commit_modifies(&cm)) {
+		if (!now(c)) {
+			store_commit_release(&cm);
+			return CONN_WAIT;
+		}
+		rc = 0;
+		if (strcmp(arg, "T") == 0) {
+			/* conflicts of a read-only transaction, decided here */
+			daemon_caller(d, c, &who);
+			rc = store_commit(d->store, d->host, &who, 0, &cm,
+					  NULL);
+		}
+		store_commit_release(&cm);
+		txn_unlink(cl, tx);
+		store_txn_free(tx->st);
+		free(tx);
+		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
+	}
+	daemon_caller(d, c, &who);
+	seq = daemon_next_seq(d);
+	rc = entry_commit(d, &who, seq, &cm, &buf, &blen);
+	store_commit_release(&cm);
+	/* The transaction is over whatever the outcome. */
+	txn_unlink(cl, tx);
+	store_txn_free(tx->st);
+	free(tx);
+	v = to_log(d, c, r, rc, buf, blen, seq);
+	return v;
+}
+
+/* ---- Domains ------------------------------------------------------------ */
+
+static enum conn_verdict do_get_domain_path(struct daemon *d, struct conn *c,
+					    struct client *cl, struct txn *tx,
+					    struct conn_req *r)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len);
+	char path[32];
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (!arg)
+		return reply_err(c, r, -EINVAL);
+	/* Xen 4.17 uses atoi(): junk is domain 0. */
+	snprintf(path, sizeof(path), "/local/domain/%u",
+		 (unsigned int)atoi(arg));
+	conn_reply(c, &r->hdr, path, strlen(path) + 1);
+	return CONN_DONE;
+}
+
+static bool domain_introduced(struct daemon *d, unsigned int domid)
+{
+	/* dom0 is this daemon's master domain; guests come with rings. */
+	return domid == 0;
+}
+
+static enum conn_verdict do_is_domain_introduced(struct daemon *d,
+						 struct conn *c,
+						 struct client *cl,
+						 struct txn *tx,
+						 struct conn_req *r)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len);
+	unsigned int domid;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (!arg)
+		return reply_err(c, r, -EINVAL);
+	domid = (unsigned int)atoi(arg);
+	conn_reply(c, &r->hdr,
+		   domid == WIRE_DOMID_SELF || domain_introduced(d, domid)
+			   ? "T"
+			   : "F",
+		   2);
+	return CONN_DONE;
+}
+
+static enum conn_verdict do_introduce(struct daemon *d, struct conn *c,
+				      struct client *cl, struct txn *tx,
+				      struct conn_req *r)
+{
+	const char *argv[3];
+	int domid, port;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (wire_split(r->payload, r->hdr.len, argv, 3) < 3)
+		return reply_err(c, r, -EINVAL);
+	domid = atoi(argv[0]);
+	port = atoi(argv[2]);
+	if (port <= 0)
+		return reply_err(c, r, -EINVAL);
+	log_msg(4,
+		"INTRODUCE of domain %d refused: this daemon has no ring "
+		"backend to reach a guest",
+		domid);
+	return reply_err(c, r, -EINVAL);
+}
+
+/* RELEASE and RESUME: onearg_domain() then find_connected_domain(). */
+static enum conn_verdict domain_onearg(struct daemon *d, struct conn *c,
+				       struct conn_req *r)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len);
+	unsigned int domid;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (!arg)
+		return reply_err(c, r, -EINVAL);
+	domid = (unsigned int)atoi(arg);
+	if (domid == 0)
+		return reply_err(c, r, -EINVAL);
+	return reply_err(c, r, -ENOENT); /* no guest is connected here */
+}
+
+static enum conn_verdict do_release(struct daemon *d, struct conn *c,
+				    struct client *cl, struct txn *tx,
+				    struct conn_req *r)
+{
+	return domain_onearg(d, c, r);
+}
+
+static enum conn_verdict do_resume(struct daemon *d, struct conn *c,
+				   struct client *cl, struct txn *tx,
+				   struct conn_req *r)
+{
+	return domain_onearg(d, c, r);
+}
+
+static enum conn_verdict do_set_target(struct daemon *d, struct conn *c,
+				       struct client *cl, struct txn *tx,
+				       struct conn_req *r)
+{
+	const char *argv[2];
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (wire_split(r->payload, r->hdr.len, argv, 2) < 2)
+		return reply_err(c, r, -EINVAL);
+	/* find_connected_domain(domid) fails first: no guest here. */
+	return reply_err(c, r, -ENOENT);
+}
+
+/* parse_domid() of Xen 4.22: decimal, at most 65535. */
+static int parse_domid(const char *s, unsigned int *domid)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*end || v > 65535)
+		return -EINVAL;
+	*domid = (unsigned int)v;
+	return 0;
+}
+
+static enum conn_verdict do_get_feature(struct daemon *d, struct conn *c,
+					struct client *cl, struct txn *tx,
+					struct conn_req *r)
+{
+	const char *argv[1];
+	unsigned int n, domid;
+	char out[16];
+
+	if (!now(c))
+		return CONN_WAIT;
+	n = wire_split(r->payload, r->hdr.len, argv, 1);
+	if (n > 0) {
+		if (!conn_identity(c)->privileged)
+			return reply_err(c, r, -EACCES);
+		if (n > 1)
+			return reply_err(c, r, -EINVAL);
+		if (parse_domid(argv[0], &domid))
+			return reply_err(c, r, -EINVAL);
+	}
+	snprintf(out, sizeof(out), "%u", (unsigned int)SERVER_FEATURES);
+	conn_reply(c, &r->hdr, out, strlen(out) + 1);
+	return CONN_DONE;
+}
+
+static enum conn_verdict do_set_feature(struct daemon *d, struct conn *c,
+					struct client *cl, struct txn *tx,
+					struct conn_req *r)
+{
+	const char *argv[2];
+	unsigned int domid;
+
+	if (!now(c))
+		return CONN_WAIT;
+	if (wire_split(r->payload, r->hdr.len, argv, 2) != 2)
+		return reply_err(c, r, -EINVAL);
+	if (parse_domid(argv[0], &domid))
+		return reply_err(c, r, -EINVAL);
+	if ((unsigned int)atoi(argv[1]) & ~(unsigned int)SERVER_FEATURES)
+		return reply_err(c, r, -EINVAL);
+	if (domain_introduced(d, domid))
+		return reply_err(c, r, -EBUSY);
+	/* Features take effect at INTRODUCE, which needs a ring backend. */
+	return reply_ok(c, r);
+}
+
+static enum conn_verdict do_get_quota(struct daemon *d, struct conn *c,
+				      struct client *cl, struct txn *tx,
+				      struct conn_req *r)
+{
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	rc = daemon_get_quota(d, c, r);
+	return rc ? reply_err(c, r, rc) : CONN_DONE;
+}
+
+static enum conn_verdict do_set_quota(struct daemon *d, struct conn *c,
+				      struct client *cl, struct txn *tx,
+				      struct conn_req *r)
+{
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	rc = daemon_set_quota(d, c, r);
+	return rc ? reply_err(c, r, rc) : reply_ok(c, r);
+}
+
+static enum conn_verdict do_control(struct daemon *d, struct conn *c,
+				    struct client *cl, struct txn *tx,
+				    struct conn_req *r)
+{
+	if (!now(c))
+		return CONN_WAIT;
+	return daemon_control(d, c, r);
+}
+
+static const struct {
+	handler_fn fn;
+	unsigned int flags;
+} handlers[WIRE_TYPE_COUNT] = {
+	[WIRE_CONTROL] = {do_control, F_PRIV | F_WRITE},
+	[WIRE_DIRECTORY] = {do_directory, 0},
+	[WIRE_READ] = {do_read, 0},
+	[WIRE_GET_PERMS] = {do_get_perms, 0},
+	[WIRE_WATCH] = {do_watch, F_NOTID},
+	[WIRE_UNWATCH] = {do_unwatch, F_NOTID},
+	[WIRE_TRANSACTION_START] = {do_transaction_start, 0},
+	[WIRE_TRANSACTION_END] = {do_transaction_end, 0},
+	[WIRE_INTRODUCE] = {do_introduce, F_PRIV | F_WRITE},
+	[WIRE_RELEASE] = {do_release, F_PRIV | F_WRITE},
+	[WIRE_GET_DOMAIN_PATH] = {do_get_domain_path, 0},
+	[WIRE_WRITE] = {do_write, F_WRITE},
+	[WIRE_MKDIR] = {do_mkdir, F_WRITE},
+	[WIRE_RM] = {do_rm, F_WRITE},
+	[WIRE_SET_PERMS] = {do_set_perms, F_WRITE},
+	[WIRE_IS_DOMAIN_INTRODUCED] = {do_is_domain_introduced, F_PRIV},
+	[WIRE_RESUME] = {do_resume, F_PRIV | F_WRITE},
+	[WIRE_SET_TARGET] = {do_set_target, F_PRIV | F_WRITE},
+	[WIRE_RESET_WATCHES] = {do_reset_watches, 0},
+	[WIRE_DIRECTORY_PART] = {do_directory_part, 0},
+	[WIRE_GET_FEATURE] = {do_get_feature, 0},
+	[WIRE_SET_FEATURE] = {do_set_feature, F_PRIV | F_WRITE},
+	[WIRE_GET_QUOTA] = {do_get_quota, F_PRIV},
+	[WIRE_SET_QUOTA] = {do_set_quota, F_PRIV | F_WRITE},
+};
+
+static struct client *client_of(struct conn *c)
+{
+	struct client *cl = conn_get_data(c);
+
+	if (!cl) {
+		cl = calloc(1, sizeof(*cl));
+		if (cl)
+			conn_set_data(c, cl);
+	}
+	return cl;
+}
+
+enum conn_verdict daemon_request(void *data, struct conn *c,
+				 struct conn_req *r)
+{
+	struct daemon *d = data;
+	const struct conn_identity *id = conn_identity(c);
+	uint32_t type = r->hdr.type;
+	struct client *cl;
+	struct txn *tx = NULL;
+	unsigned int flags;
+
+	if (type >= WIRE_TYPE_COUNT || !handlers[type].fn) {
+		if (now(c))
+			log_msg(7, "client sent unknown operation %u", type);
+		return reply_err(c, r, -ENOSYS);
+	}
+	flags = handlers[type].flags;
+	if ((flags & F_PRIV) && !id->privileged)
+		return reply_err(c, r, -EACCES);
+	if ((flags & F_WRITE) && id->readonly)
+		return reply_err(c, r, -EACCES);
+	cl = client_of(c);
+	if (!cl)
+		return reply_err(c, r, -ENOMEM);
+	if (!(flags & F_NOTID) && r->hdr.tx_id != 0) {
+		tx = txn_find(cl, r->hdr.tx_id);
+		if (!tx)
+			return reply_err(c, r, -ENOENT);
+	}
+	return handlers[type].fn(d, c, cl, tx, r);
+}
+
+void daemon_conn_closed(void *data, struct conn *c)
+{
+	struct daemon *d = data;
+	struct client *cl = conn_get_data(c);
+
+	watch_remove_conn(d->watches, c);
+	if (cl) {
+		txn_drop_all(cl);
+		free(cl);
+		conn_set_data(c, NULL);
+	}
+}

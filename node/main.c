@@ -1,0 +1,602 @@
+/*
+ * node/main.c: the xenstored process: options, data directory (lock and
+ * member identity), daemonizing, start-up, sockets, signals, shutdown.
+ *
+ * Start-up order: open the log (restoring the newest snapshot), replay it
+ * up to what was there at start (bounded wait), make sure this host has a
+ * tree, and only then listen: no client ever sees a state older than what
+ * was acknowledged before a crash.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "node/daemon.h"
+#include "node/options.h"
+
+#define DEFAULT_DATA_DIR "/var/lib/xenstored"
+#define DEFAULT_RUN_DIR "/var/run/xenstored"
+
+static void fatal(struct daemon *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/* Tell a waiting parent we failed, log why, and exit. */
+static void fatal(struct daemon *d, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(3, "%s", msg);
+	if (d->ready_fd >= 0) {
+		/* The parent prints it: we may have no terminal any more. */
+		ssize_t rc = write(d->ready_fd, msg, strlen(msg));
+
+		(void)rc;
+		close(d->ready_fd);
+	}
+	_exit(1);
+}
+
+/* ---- Paths and the data directory -------------------------------- */
+
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (!path || path[0] == '/')
+		return path ? strdup(path) : NULL;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t i, len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, mode) && errno != EEXIST)
+			return -errno;
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+/* One daemon per data directory: a second one would corrupt the log. */
+static void lock_data_dir(struct daemon *d)
+{
+	char *path;
+	int fd;
+
+	if (asprintf(&path, "%s/lock", d->cfg.data_dir) < 0)
+		fatal(d, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fatal(d, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB))
+		fatal(d,
+		      "data directory %s is in use by another xenstored "
+		      "(lock %s held)",
+		      d->cfg.data_dir, path);
+	free(path);
+	/* fd stays open: the lock lives as long as the process. */
+}
+
+/* Write a small file atomically (temporary file, fsync, rename). */
+static int write_file_atomic(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	int fd;
+	ssize_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (n != (ssize_t)strlen(text) || fsync(fd)) {
+		int e = n < 0 ? errno : EIO;
+
+		close(fd);
+		unlink(tmp);
+		return -e;
+	}
+	close(fd);
+	if (rename(tmp, path))
+		return -errno;
+	return 0;
+}
+
+static bool valid_host_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789-_.") == n;
+}
+
+/*
+ * The member identity in DATA/identity: host name, member id, and an
+ * incarnation counter bumped at every start. Sequence numbers of log
+ * entries are (incarnation << 40) + n, so they keep increasing across
+ * restarts (at-most-once application).
+ */
+static void load_identity(struct daemon *d)
+{
+	char path[PATH_MAX], line[256], host[128] = "", text[512];
+	unsigned long long id = 1, inc = 0;
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/identity", d->cfg.data_dir);
+	f = fopen(path, "re");
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "host=%127s", host) == 1)
+				continue;
+			if (sscanf(line, "id=%llu", &id) == 1)
+				continue;
+			sscanf(line, "incarnation=%llu", &inc);
+		}
+		fclose(f);
+		if (!host[0])
+			fatal(d, "%s names no host: the data directory is "
+				 "damaged",
+			      path);
+		if (d->cfg.host_name && strcmp(d->cfg.host_name, host) != 0)
+			fatal(d,
+			      "data directory %s belongs to host \"%s\", not "
+			      "\"%s\" (--host-name)",
+			      d->cfg.data_dir, host, d->cfg.host_name);
+	} else if (errno == ENOENT) {
+		if (d->cfg.host_name) {
+			snprintf(host, sizeof(host), "%s", d->cfg.host_name);
+		} else {
+			char *dot;
+
+			if (gethostname(host, sizeof(host) - 1))
+				snprintf(host, sizeof(host), "localhost");
+			host[sizeof(host) - 1] = '\0';
+			dot = strchr(host, '.');
+			if (dot)
+				*dot = '\0';
+		}
+	} else {
+		fatal(d, "cannot read %s: %s", path, strerror(errno));
+	}
+	if (!valid_host_name(host))
+		fatal(d,
+		      "host name \"%s\" is not valid (letters, digits, "
+		      "'-', '_', '.'; at most 64)",
+		      host);
+	inc++;
+	snprintf(text, sizeof(text),
+		 "# xenstored member identity: do not edit\nhost=%s\nid=%llu\n"
+		 "incarnation=%llu\n",
+		 host, id, inc);
+	rc = write_file_atomic(path, text);
+	if (rc)
+		fatal(d, "cannot write %s: %s", path, strerror(-rc));
+	d->host = strdup(host);
+	d->member_id = id;
+	d->incarnation = inc;
+	d->next_seq = (inc << 40) + 1;
+}
+
+/* ---- Daemonizing ------------------------------------------------------ */
+
+/*
+ * Fork into the background; the parent waits until the child serves (or
+ * fails) and exits accordingly, so "xenstored && xenstore-ls" works.
+ */
+static void daemonize(struct daemon *d)
+{
+	int fds[2];
+	pid_t pid;
+	char buf[1024];
+	ssize_t n;
+
+	if (pipe2(fds, O_CLOEXEC))
+		fatal(d, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		fatal(d, "fork: %s", strerror(errno));
+	if (pid > 0) {
+		close(fds[1]);
+		n = read(fds[0], buf, sizeof(buf) - 1);
+		if (n == 1 && buf[0] == '\0')
+			_exit(0);
+		if (n > 0) {
+			buf[n] = '\0';
+			fprintf(stderr, "xenstored: %s\n", buf);
+		} else {
+			fprintf(stderr, "xenstored: the daemon exited during "
+					"start-up\n");
+		}
+		_exit(1);
+	}
+	close(fds[0]);
+	d->ready_fd = fds[1];
+	setsid();
+	pid = fork();
+	if (pid < 0)
+		fatal(d, "fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/"))
+		fatal(d, "chdir /: %s", strerror(errno));
+	umask(0);
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > 2)
+		close(fd);
+}
+
+/* ---- Sockets -------------------------------------------------------- */
+
+static const struct conn_handler handler = {
+	.request = daemon_request,
+	.closed = daemon_conn_closed,
+	.trace = trace_io,
+	.log = log_cb,
+};
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+	struct daemon *d = h->data;
+	bool ro = h == &d->listen_poll[1];
+	struct conn_identity id = {.domid = 0,
+				   .privileged = true,
+				   .readonly = ro,
+				   .target = STORE_NO_TARGET};
+	struct conn_handler hd = handler;
+	struct conn *c;
+	int fd, rc;
+
+	if (status < 0 || d->stopping)
+		return;
+	hd.data = d;
+	/* A bounded number per wake-up, so one burst cannot stall the loop. */
+	for (int i = 0; i < 64; i++) {
+		fd = accept4(d->listen_fd[ro], NULL, NULL,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR)
+				log_msg(4, "accept on %s: %s",
+					d->socket_path[ro], strerror(errno));
+			return;
+		}
+		rc = conn_socket_new(d->pool, fd, &id, &d->limits, &hd,
+				     ++d->conn_serial, &c);
+		if (rc) {
+			log_msg(4, "cannot serve a new connection: %s",
+				strerror(-rc));
+			close(fd);
+		}
+	}
+}
+
+static int listen_on(struct daemon *d, int i, mode_t mode)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *path = d->socket_path[i];
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		fatal(d, "socket path %s is too long", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fatal(d, "socket: %s", strerror(errno));
+	unlink(path); /* a stale socket of an earlier run */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		fatal(d, "cannot bind %s: %s", path, strerror(errno));
+	if (chmod(path, mode))
+		fatal(d, "chmod %s: %s", path, strerror(errno));
+	if (listen(fd, 128))
+		fatal(d, "listen on %s: %s", path, strerror(errno));
+	d->listen_fd[i] = fd;
+	uv_poll_init(d->loop, &d->listen_poll[i], fd);
+	d->listen_poll[i].data = d;
+	uv_poll_start(&d->listen_poll[i], UV_READABLE, on_accept);
+	return 0;
+}
+
+static void write_pid_file(struct daemon *d)
+{
+	char text[32];
+	int rc;
+
+	if (!d->cfg.pid_file)
+		return;
+	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	rc = write_file_atomic(d->cfg.pid_file, text);
+	if (rc)
+		fatal(d, "cannot write pid file %s: %s", d->cfg.pid_file,
+		      strerror(-rc));
+}
+
+/* ---- Start-up --------------------------------------------------------- */
+
+static void serve(struct daemon *d)
+{
+	listen_on(d, 0, 0600);
+	listen_on(d, 1, 0666);
+	write_pid_file(d);
+	d->serving = true;
+	log_msg(5,
+		"ready: host %s, %zu nodes, applied index %" PRIu64
+		", sockets %s and %s, data in %s",
+		d->host, store_node_count(d->store, d->host),
+		store_applied_index(d->store), d->socket_path[0],
+		d->socket_path[1], d->cfg.data_dir);
+	if (d->cfg.output_pid) {
+		printf("%ld\n", (long)getpid());
+		fflush(stdout);
+	}
+	if (d->ready_fd >= 0) {
+		char ok = '\0';
+		ssize_t rc = write(d->ready_fd, &ok, 1);
+
+		(void)rc;
+		close(d->ready_fd);
+		d->ready_fd = -1;
+		detach_stdio();
+	}
+}
+
+static void host_ready(struct daemon *d, int result)
+{
+	if (result)
+		fatal(d, "cannot create the tree of host %s: %s", d->host,
+		      strerror(-result));
+	log_msg(5, "created the tree of host %s", d->host);
+	serve(d);
+}
+
+static void log_ready(void *arg, int status)
+{
+	struct daemon *d = arg;
+	void *buf;
+	size_t len;
+	uint64_t seq;
+	int rc;
+
+	if (status)
+		fatal(d,
+		      "the log could not be replayed within %u ms (applied "
+		      "%" PRIu64 " of %" PRIu64 ")",
+		      d->cfg.ready_timeout_ms, repl_last_applied(d->repl),
+		      repl_last_index(d->repl));
+	log_msg(6, "log replayed up to index %" PRIu64,
+		repl_last_applied(d->repl));
+	if (store_host_exists(d->store, d->host)) {
+		serve(d);
+		return;
+	}
+	seq = daemon_next_seq(d);
+	rc = entry_host_init(d, seq, &buf, &len);
+	if (!rc)
+		rc = daemon_submit(d, NULL, NULL, buf, len, seq, host_ready);
+	if (rc)
+		fatal(d, "cannot create the tree of host %s: %s", d->host,
+		      strerror(-rc));
+}
+
+/* ---- Shutdown ----------------------------------------------------------- */
+
+static void pool_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	uv_stop(d->loop);
+}
+
+static void repl_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->repl = NULL;
+	conn_pool_close(d->pool, pool_closed, d);
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void shutdown_daemon(struct daemon *d, const char *why)
+{
+	int i;
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_msg(5, "stopping: %s", why);
+	if (d->serving) {
+		for (i = 0; i < 2; i++) {
+			uv_poll_stop(&d->listen_poll[i]);
+			close(d->listen_fd[i]);
+			unlink(d->socket_path[i]);
+		}
+	}
+	conn_pool_close_all(d->pool, "daemon stopping");
+	uv_signal_stop(&d->sig_term);
+	uv_signal_stop(&d->sig_int);
+	uv_signal_stop(&d->sig_hup);
+	if (d->repl)
+		repl_close(d->repl, repl_closed, d);
+	else
+		conn_pool_close(d->pool, pool_closed, d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+
+	if (signum == SIGHUP) {
+		trace_open(d); /* logrotate */
+		return;
+	}
+	shutdown_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/*
+ * Socket: DIR/socket with an explicit --run-dir; else $XENSTORED_PATH if
+ * set (as Xen's daemon and clients use it); else $XENSTORED_RUNDIR/socket;
+ * else /var/run/xenstored/socket. The read-only socket is its name + "_ro".
+ */
+static void resolve_paths(struct daemon *d)
+{
+	const char *env_path = getenv("XENSTORED_PATH");
+	const char *run = d->cfg.run_dir;
+	char *s;
+
+	if (!run || !*run)
+		run = getenv("XENSTORED_RUNDIR");
+	if (!run || !*run)
+		run = DEFAULT_RUN_DIR;
+	if (!d->cfg.run_dir && env_path && *env_path)
+		d->socket_path[0] = absolute(env_path);
+	d->cfg.run_dir = absolute(run);
+	d->cfg.data_dir =
+		absolute(d->cfg.data_dir ? d->cfg.data_dir : DEFAULT_DATA_DIR);
+	d->cfg.pid_file = absolute(d->cfg.pid_file);
+	d->cfg.log_file = absolute(d->cfg.log_file);
+	d->trace_path = absolute(d->cfg.trace_file);
+	if (!d->socket_path[0] && d->cfg.run_dir &&
+	    asprintf(&d->socket_path[0], "%s/socket", d->cfg.run_dir) < 0)
+		d->socket_path[0] = NULL;
+	if (d->socket_path[0] &&
+	    asprintf(&s, "%s_ro", d->socket_path[0]) >= 0)
+		d->socket_path[1] = s;
+	if (!d->cfg.run_dir || !d->cfg.data_dir || !d->socket_path[0] ||
+	    !d->socket_path[1])
+		fatal(d, "out of memory");
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon dm; /* lives as long as the process */
+	struct daemon *d = &dm;
+	struct repl_config rc_cfg = {REPL_CONFIG_DEFAULTS};
+	struct repl_fsm fsm;
+	struct conn_limits limits = CONN_LIMITS_DEFAULT;
+	char raft_dir[PATH_MAX];
+	uv_loop_t loop;
+	int rc;
+
+	d->ready_fd = -1;
+	options_defaults(&d->cfg);
+	rc = options_parse(&d->cfg, argc, argv);
+	if (rc == 1) {
+		options_usage(stdout);
+		return 0;
+	}
+	if (rc) {
+		fprintf(stderr, "Try 'xenstored --help'.\n");
+		return 1;
+	}
+	resolve_paths(d);
+	if ((rc = mkdir_p(d->cfg.run_dir, 0755)) ||
+	    (rc = mkdir_p(d->cfg.data_dir, 0700))) {
+		fprintf(stderr, "xenstored: cannot create %s or %s: %s\n",
+			d->cfg.run_dir, d->cfg.data_dir, strerror(-rc));
+		return 1;
+	}
+	if (!d->cfg.foreground)
+		daemonize(d);
+	log_open(d);
+	signal(SIGPIPE, SIG_IGN);
+	lock_data_dir(d);
+	load_identity(d);
+	log_msg(6, "starting: host %s, incarnation %" PRIu64 ", data in %s",
+		d->host, d->incarnation, d->cfg.data_dir);
+	trace_open(d);
+
+	d->quotas = d->cfg.quotas;
+	d->limits = limits;
+	d->pending.next = d->pending.prev = &d->pending;
+	d->listen_fd[0] = d->listen_fd[1] = -1;
+	uv_loop_init(&loop);
+	d->loop = &loop;
+	d->store = store_new();
+	d->watches = watches_new();
+	d->pool = conn_pool_new(&loop);
+	if (!d->store || !d->watches || !d->pool)
+		fatal(d, "out of memory");
+
+	uv_signal_init(&loop, &d->sig_term);
+	uv_signal_init(&loop, &d->sig_int);
+	uv_signal_init(&loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+
+	snprintf(raft_dir, sizeof(raft_dir), "%s/raft", d->cfg.data_dir);
+	rc = mkdir_p(raft_dir, 0700);
+	if (rc)
+		fatal(d, "cannot create %s: %s", raft_dir, strerror(-rc));
+	memset(&fsm, 0, sizeof(fsm));
+	fsm.data = d;
+	fsm.apply = daemon_apply;
+	fsm.snapshot_pin = snapshot_pin;
+	fsm.snapshot_write = snapshot_write;
+	fsm.snapshot_unpin = snapshot_unpin;
+	fsm.restore = snapshot_restore;
+	fsm.log = log_cb;
+	rc_cfg.id = d->member_id;
+	rc_cfg.data_dir = raft_dir;
+	rc_cfg.snapshot_threshold = d->cfg.snapshot_threshold;
+	rc_cfg.snapshot_trailing = d->cfg.snapshot_trailing;
+	rc = repl_open(&loop, &rc_cfg, &fsm, &d->repl);
+	if (rc)
+		fatal(d, "cannot open the log in %s: %s", raft_dir,
+		      strerror(-rc));
+	repl_when_ready(d->repl, d->cfg.ready_timeout_ms, log_ready, d);
+
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	uv_walk(&loop, close_handle, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	if (d->cfg.pid_file && d->serving)
+		unlink(d->cfg.pid_file);
+	log_msg(5, "stopped");
+	return d->exit_code;
+}

@@ -1,0 +1,432 @@
+/*
+ * node/options.c: the command line and the config file.
+ *
+ * One table drives both: every long option is also a key of the config
+ * file's [xenstored] section ("trace-file = /var/log/xen/trace"). The
+ * config file is read first; the command line overrides it. The options
+ * of Xen 4.17's xenstored keep their meaning.
+ */
+#include "node/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+enum {
+	O_DATA_DIR = 256,
+	O_RUN_DIR,
+	O_CONFIG,
+	O_LOG_FILE,
+	O_HOST_NAME,
+	O_SNAP_THRESHOLD,
+	O_SNAP_TRAILING,
+	O_READY_TIMEOUT,
+	O_EVENT,
+	O_MASTER_DOMID,
+	O_PRIV_DOMID,
+};
+
+static const struct option long_opts[] = {
+	{"no-domain-init", no_argument, NULL, 'D'},
+	{"entry-nb", required_argument, NULL, 'E'},
+	{"pid-file", required_argument, NULL, 'F'},
+	{"help", no_argument, NULL, 'H'},
+	{"no-fork", no_argument, NULL, 'N'},
+	{"output-pid", no_argument, NULL, 'P'},
+	{"entry-size", required_argument, NULL, 'S'},
+	{"trace-file", required_argument, NULL, 'T'},
+	{"transaction", required_argument, NULL, 't'},
+	{"perm-nb", required_argument, NULL, 'A'},
+	{"path-max", required_argument, NULL, 'M'},
+	{"quota", required_argument, NULL, 'Q'},
+	{"quota-soft", required_argument, NULL, 'q'},
+	{"timeout", required_argument, NULL, 'w'},
+	{"no-recovery", no_argument, NULL, 'R'},
+	{"internal-db", optional_argument, NULL, 'I'},
+	{"keep-orphans", no_argument, NULL, 'K'},
+	{"verbose", no_argument, NULL, 'V'},
+	{"watch-nb", required_argument, NULL, 'W'},
+	{"live-update", no_argument, NULL, 'U'},
+	{"event", required_argument, NULL, O_EVENT},
+	{"master-domid", required_argument, NULL, O_MASTER_DOMID},
+	{"priv-domid", required_argument, NULL, O_PRIV_DOMID},
+	{"data-dir", required_argument, NULL, O_DATA_DIR},
+	{"run-dir", required_argument, NULL, O_RUN_DIR},
+	{"config", required_argument, NULL, O_CONFIG},
+	{"log-file", required_argument, NULL, O_LOG_FILE},
+	{"host-name", required_argument, NULL, O_HOST_NAME},
+	{"snapshot-threshold", required_argument, NULL, O_SNAP_THRESHOLD},
+	{"snapshot-trailing", required_argument, NULL, O_SNAP_TRAILING},
+	{"ready-timeout", required_argument, NULL, O_READY_TIMEOUT},
+	{NULL, 0, NULL, 0},
+};
+
+static const char short_opts[] = "DE:F:HhNPS:T:t:A:M:Q:q:w:RI::KVW:U";
+
+void options_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: xenstored [options]\n"
+"\n"
+"A replicated xenstored: serves the Xen store on Unix sockets like Xen's own\n"
+"daemon, and commits every change to a Raft log in its data directory, so\n"
+"the store survives a crash or a restart.\n"
+"\n"
+"Options of Xen's xenstored (same meaning):\n"
+"  -N, --no-fork              stay in the foreground\n"
+"  -F, --pid-file FILE        write the daemon's pid to FILE once it serves\n"
+"  -P, --output-pid           print the daemon's pid on stdout once it serves\n"
+"  -T, --trace-file FILE      trace every request and reply to FILE\n"
+"                             (SIGHUP reopens it; CONTROL log on|off)\n"
+"  -E, --entry-nb N           nodes a domain may own (default 1000)\n"
+"  -S, --entry-size N         bytes of a node record (default 2048)\n"
+"  -W, --watch-nb N           watches per domain (default 128)\n"
+"  -t, --transaction N        transactions per domain (default 10)\n"
+"  -A, --perm-nb N            permissions per node (default 5)\n"
+"  -M, --path-max N           path length after /local/domain/<id>/\n"
+"                             (default and maximum 2048)\n"
+"  -Q, --quota WHAT=N         transaction-nodes (1024), memory (2621440),\n"
+"                             outstanding (20)\n"
+"  -q, --quota-soft memory=N  warning level of the memory quota (2097152)\n"
+"  -w, --timeout watch-event=SECONDS  (accepted; default 20)\n"
+"  -V, --verbose              log debug messages too\n"
+"  -H, -h, --help             show this help\n"
+"  -D, -R, -I, -K, --event, --master-domid, --priv-domid\n"
+"                             accepted for compatibility; without effect\n"
+"                             here (see docs/COMPATIBILITY.md)\n"
+"  -U, --live-update          refused: this daemon needs no live update,\n"
+"                             its state survives a plain restart\n"
+"\n"
+"Options of this daemon:\n"
+"  --data-dir DIR             the Raft log and snapshots\n"
+"                             (default /var/lib/xenstored)\n"
+"  --run-dir DIR              sockets DIR/socket and DIR/socket_ro; without\n"
+"                             it the socket is $XENSTORED_PATH if set, else\n"
+"                             $XENSTORED_RUNDIR/socket, else\n"
+"                             /var/run/xenstored/socket (as Xen's daemon)\n"
+"  --config FILE              read options from FILE's [xenstored] section,\n"
+"                             \"key = value\" with the long option names;\n"
+"                             the command line overrides it\n"
+"  --log-file FILE            also log to FILE (default: stderr with -N,\n"
+"                             else syslog)\n"
+"  --host-name NAME           this host's name in the replicated forest\n"
+"                             (default: the system host name, recorded in\n"
+"                             the data directory at its first start)\n"
+"  --snapshot-threshold N     log entries between automatic snapshots\n"
+"                             (default 1024)\n"
+"  --snapshot-trailing N      entries kept in the log after a snapshot\n"
+"                             (default 128)\n"
+"  --ready-timeout MS         longest wait to replay the log at start\n"
+"                             before giving up (default 60000)\n"
+"\n"
+"Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n");
+}
+
+void options_defaults(struct config *cfg)
+{
+	struct quotas q = QUOTAS_INIT;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->quotas = q;
+	cfg->watch_event_timeout_s = 20;
+	cfg->snapshot_threshold = 1024;
+	cfg->snapshot_trailing = 128;
+	cfg->ready_timeout_ms = 60000;
+}
+
+/* A non-negative decimal int, as Xen's get_optval_int(). */
+static int number(const char *what, const char *arg, unsigned int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (!*arg || *end || v < 0 || v > INT_MAX || errno) {
+		fprintf(stderr, "xenstored: invalid value \"%s\" for %s\n",
+			arg, what);
+		return -EINVAL;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static bool what_is(const char *arg, const char *what)
+{
+	size_t n = strlen(what);
+
+	return strncmp(arg, what, n) == 0 && arg[n] == '=';
+}
+
+static int set_quota(struct config *cfg, const char *arg, bool soft)
+{
+	const char *eq = strchr(arg, '=');
+	unsigned int v;
+
+	if (!eq) {
+		fprintf(stderr,
+			"xenstored: quotas are given as <what>=<nb>: \"%s\"\n",
+			arg);
+		return -EINVAL;
+	}
+	if (number("--quota", eq + 1, &v))
+		return -EINVAL;
+	if (what_is(arg, "outstanding") && !soft)
+		cfg->quotas.outstanding = v;
+	else if (what_is(arg, "transaction-nodes") && !soft)
+		cfg->quotas.store.transaction_nodes = v;
+	else if (what_is(arg, "memory") && soft)
+		cfg->quotas.soft_memory = v;
+	else if (what_is(arg, "memory"))
+		cfg->quotas.store.memory = v;
+	else {
+		fprintf(stderr, "xenstored: unknown quota \"%s\"\n", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static char *keep(const char *s)
+{
+	char *c = strdup(s);
+
+	if (!c) {
+		fprintf(stderr, "xenstored: out of memory\n");
+		exit(1);
+	}
+	return c;
+}
+
+/* Apply one option (by its short code) with its argument. */
+static int apply(struct config *cfg, int code, const char *arg,
+		 const char *name)
+{
+	unsigned int v;
+
+	switch (code) {
+	case 'D':
+	case 'R':
+	case 'I':
+	case 'K':
+	case O_EVENT:
+	case O_MASTER_DOMID:
+		return 0;
+	case O_PRIV_DOMID:
+		if (number(name, arg, &v))
+			return -EINVAL;
+		if (v != 0)
+			fprintf(stderr, "xenstored: --priv-domid %u: only "
+					"dom0 is privileged here\n", v);
+		return 0;
+	case 'E':
+		return number(name, arg, &cfg->quotas.store.nodes);
+	case 'F':
+		cfg->pid_file = keep(arg);
+		return 0;
+	case 'N':
+		cfg->foreground = true;
+		return 0;
+	case 'P':
+		cfg->output_pid = true;
+		return 0;
+	case 'S':
+		return number(name, arg, &cfg->quotas.store.node_size);
+	case 'T':
+		cfg->trace_file = keep(arg);
+		return 0;
+	case 't':
+		return number(name, arg, &cfg->quotas.transactions);
+	case 'A':
+		return number(name, arg, &cfg->quotas.store.permissions);
+	case 'M':
+		if (number(name, arg, &v))
+			return -EINVAL;
+		/* Xen: it can only be lowered. */
+		cfg->quotas.store.path_max = v < 2048 ? v : 2048;
+		return 0;
+	case 'Q':
+		return set_quota(cfg, arg, false);
+	case 'q':
+		return set_quota(cfg, arg, true);
+	case 'w': {
+		const char *eq = strchr(arg, '=');
+
+		if (!eq || !what_is(arg, "watch-event")) {
+			fprintf(stderr, "xenstored: unknown timeout \"%s\"\n",
+				arg);
+			return -EINVAL;
+		}
+		return number(name, eq + 1, &cfg->watch_event_timeout_s);
+	}
+	case 'V':
+		cfg->verbose = true;
+		return 0;
+	case 'W':
+		return number(name, arg, &cfg->quotas.watches);
+	case 'U':
+		fprintf(stderr,
+			"xenstored: --live-update is not supported: this "
+			"daemon keeps its state across a plain restart\n");
+		return -EINVAL;
+	case O_DATA_DIR:
+		cfg->data_dir = keep(arg);
+		return 0;
+	case O_RUN_DIR:
+		cfg->run_dir = keep(arg);
+		return 0;
+	case O_CONFIG:
+		cfg->config_file = keep(arg);
+		return 0;
+	case O_LOG_FILE:
+		cfg->log_file = keep(arg);
+		return 0;
+	case O_HOST_NAME:
+		cfg->host_name = keep(arg);
+		return 0;
+	case O_SNAP_THRESHOLD:
+		if (number(name, arg, &cfg->snapshot_threshold))
+			return -EINVAL;
+		if (cfg->snapshot_threshold == 0) {
+			fprintf(stderr, "xenstored: %s must be at least 1\n",
+				name);
+			return -EINVAL;
+		}
+		return 0;
+	case O_SNAP_TRAILING:
+		return number(name, arg, &cfg->snapshot_trailing);
+	case O_READY_TIMEOUT:
+		return number(name, arg, &cfg->ready_timeout_ms);
+	default:
+		return -EINVAL;
+	}
+}
+
+static bool is_flag(int code)
+{
+	const struct option *o;
+
+	for (o = long_opts; o->name; o++)
+		if (o->val == code)
+			return o->has_arg == no_argument;
+	return false;
+}
+
+struct ini_ctx {
+	struct config *cfg;
+	const char *file;
+	int rc;
+};
+
+static int ini_entry(void *user, const char *section, const char *key,
+		     const char *value)
+{
+	struct ini_ctx *x = user;
+	const struct option *o;
+
+	/* Other sections belong to other parts (the cluster, later). */
+	if (strcmp(section, "xenstored") != 0)
+		return 1;
+	for (o = long_opts; o->name; o++) {
+		if (strcmp(o->name, key) != 0)
+			continue;
+		if (o->val == O_CONFIG || o->val == 'H' || o->val == 'U')
+			break;
+		if (is_flag(o->val)) {
+			if (strcmp(value, "true") && strcmp(value, "yes") &&
+			    strcmp(value, "1")) {
+				if (!strcmp(value, "false") ||
+				    !strcmp(value, "no") || !strcmp(value, "0"))
+					return 1;
+				fprintf(stderr,
+					"xenstored: %s: %s wants true or "
+					"false, not \"%s\"\n",
+					x->file, key, value);
+				x->rc = -EINVAL;
+				return 0;
+			}
+		}
+		if (apply(x->cfg, o->val, value, key)) {
+			x->rc = -EINVAL;
+			return 0;
+		}
+		return 1;
+	}
+	fprintf(stderr, "xenstored: %s: unknown key \"%s\" in [xenstored]\n",
+		x->file, key);
+	x->rc = -EINVAL;
+	return 0;
+}
+
+static int read_config_file(struct config *cfg, const char *file)
+{
+	struct ini_ctx x = {cfg, file, 0};
+	int rc = ini_parse(file, ini_entry, &x);
+
+	if (rc < 0) {
+		fprintf(stderr, "xenstored: cannot read config file %s\n",
+			file);
+		return -EINVAL;
+	}
+	if (rc > 0 && !x.rc) {
+		fprintf(stderr, "xenstored: %s: syntax error on line %d\n",
+			file, rc);
+		return -EINVAL;
+	}
+	return x.rc;
+}
+
+/* "--entry-nb" for 'E', for error messages. */
+static const char *option_name(int code)
+{
+	static char buf[64];
+	const struct option *o;
+
+	for (o = long_opts; o->name; o++) {
+		if (o->val == code) {
+			snprintf(buf, sizeof(buf), "--%s", o->name);
+			return buf;
+		}
+	}
+	return "option";
+}
+
+int options_parse(struct config *cfg, int argc, char **argv)
+{
+	const char *config_file = NULL;
+	int opt, i, rc;
+
+	/* The config file first, so the command line overrides it. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_file = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config_file = argv[i] + 9;
+	}
+	if (config_file) {
+		rc = read_config_file(cfg, config_file);
+		if (rc)
+			return rc;
+	}
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) !=
+	       -1) {
+		if (opt == 'H' || opt == 'h')
+			return 1;
+		if (opt == '?')
+			return -EINVAL;
+		rc = apply(cfg, opt, optarg ? optarg : "", option_name(opt));
+		if (rc)
+			return rc;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "xenstored: no arguments expected: \"%s\"\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
