@@ -357,6 +357,13 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	}
 	r->io_ready = true;
 	raft_uv_set_tracer(&r->io, &r->tracer);
+	/*
+	 * libraft's auto-recovery moves a corrupt segment aside and fails;
+	 * the next start then runs without its entries. With peers they come
+	 * back from the leader; alone they would be acknowledged writes lost
+	 * without a word, so a cluster of one refuses to start instead.
+	 */
+	raft_uv_set_auto_recovery(&r->io, cfg->n_members > 1);
 
 	r->rfsm.version = 2;
 	r->rfsm.data = r;
@@ -406,8 +413,13 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 
 	rv = raft_start(&r->raft);
 	if (rv) {
-		logf_(r, 3, "cannot start raft in %s: %s", cfg->data_dir,
+		logf_(r, 3, "cannot load the log in %s: %s", cfg->data_dir,
 		      raft_errmsg(&r->raft));
+		if (rv == RAFT_CORRUPT)
+			logf_(r, 3,
+			      "the log is damaged beyond its last entry: "
+			      "restore the data directory from a backup or "
+			      "from a peer; nothing was changed on disk");
 		goto err_raft;
 	}
 	r->ready_target = raft_last_index(&r->raft);

@@ -481,6 +481,25 @@ static void on_signal(uv_signal_t *s, int signum)
  * set (as Xen's daemon and clients use it); else $XENSTORED_RUNDIR/socket;
  * else /var/run/xenstored/socket. The read-only socket is its name + "_ro".
  */
+static void daemon_free(struct daemon *d)
+{
+	trace_close(d);
+	store_free(d->store);
+	watches_free(d->watches);
+	free(d->dom_quotas);
+	free(d->host);
+	free(d->trace_path);
+	free(d->socket_path[0]);
+	free(d->socket_path[1]);
+	free((char *)d->cfg.pid_file);
+	free((char *)d->cfg.trace_file);
+	free((char *)d->cfg.log_file);
+	free((char *)d->cfg.data_dir);
+	free((char *)d->cfg.run_dir);
+	free((char *)d->cfg.config_file);
+	free((char *)d->cfg.host_name);
+}
+
 static void resolve_paths(struct daemon *d)
 {
 	const char *env_path = getenv("XENSTORED_PATH");
@@ -491,6 +510,9 @@ static void resolve_paths(struct daemon *d)
 		run = getenv("XENSTORED_RUNDIR");
 	if (!run || !*run)
 		run = DEFAULT_RUN_DIR;
+	char *old_run = (char *)d->cfg.run_dir, *old_data = (char *)d->cfg.data_dir;
+	char *old_pid = (char *)d->cfg.pid_file, *old_log = (char *)d->cfg.log_file;
+
 	if (!d->cfg.run_dir && env_path && *env_path)
 		d->socket_path[0] = absolute(env_path);
 	d->cfg.run_dir = absolute(run);
@@ -499,6 +521,10 @@ static void resolve_paths(struct daemon *d)
 	d->cfg.pid_file = absolute(d->cfg.pid_file);
 	d->cfg.log_file = absolute(d->cfg.log_file);
 	d->trace_path = absolute(d->cfg.trace_file);
+	free(old_run);
+	free(old_data);
+	free(old_pid);
+	free(old_log);
 	if (!d->socket_path[0] && d->cfg.run_dir &&
 	    asprintf(&d->socket_path[0], "%s/socket", d->cfg.run_dir) < 0)
 		d->socket_path[0] = NULL;
@@ -593,10 +619,15 @@ int main(int argc, char **argv)
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 
+	/* Orderly exit: close what is left and free everything. */
 	uv_walk(&loop, close_handle, NULL);
-	uv_run(&loop, UV_RUN_NOWAIT);
+	while (uv_run(&loop, UV_RUN_NOWAIT))
+		;
+	if (uv_loop_close(&loop))
+		log_msg(4, "the event loop still had open handles at exit");
 	if (d->cfg.pid_file && d->serving)
 		unlink(d->cfg.pid_file);
 	log_msg(5, "stopped");
+	daemon_free(d);
 	return d->exit_code;
 }
