@@ -113,7 +113,12 @@ struct fire_ctx {
 	const struct store_event *ev;
 };
 
-/* watch_permitted() of cxenstored: may this watcher see the event? */
+/*
+ * watch_permitted() of cxenstored: the old perms, else the node, else its
+ * parent must be readable by the watcher. A node that no longer exists
+ * (created and removed in one transaction) reaches nobody, not even a
+ * privileged watcher, as in cxenstored.
+ */
 static bool permitted(const struct conn *c, const struct store_event *ev)
 {
 	const struct conn_identity *id = conn_identity(c);
@@ -121,12 +126,11 @@ static bool permitted(const struct conn *c, const struct store_event *ev)
 				 .privileged = id->privileged,
 				 .target = id->target};
 
-	if (id->privileged)
-		return true;
 	if (ev->path[0] == '@')
-		return ev->has_node && (store_perm_for(&w, ev->node.v,
-						       ev->node.n) &
-					STORE_PERM_READ);
+		return id->privileged ||
+		       (ev->has_node && (store_perm_for(&w, ev->node.v,
+							ev->node.n) &
+					 STORE_PERM_READ));
 	if (ev->has_old &&
 	    (store_perm_for(&w, ev->old.v, ev->old.n) & STORE_PERM_READ))
 		return true;

@@ -420,17 +420,6 @@ enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
 
 /* ---- GET_QUOTA / SET_QUOTA (Xen 4.22) --------------------------------- */
 
-static int parse_domid(const char *s, unsigned int *domid)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*end || v > 65535)
-		return -EINVAL;
-	*domid = (unsigned int)v;
-	return 0;
-}
-
 /* The quotas of one domain, created from the global ones on first use. */
 static struct quotas *dom_quotas(struct daemon *d, unsigned int domid)
 {
@@ -454,7 +443,7 @@ int daemon_get_quota(struct daemon *d, struct conn *c, struct conn_req *r)
 	const char *v[2];
 	const struct quota_desc *qd;
 	const struct quotas *q = &d->quotas;
-	unsigned int n = wire_split(r->payload, r->hdr.len, v, 2), domid;
+	unsigned int n = wire_split(r->payload, r->hdr.len, v, 2), domid = 0;
 	struct text t = {0};
 	const char *name;
 	size_t i;
@@ -469,7 +458,7 @@ int daemon_get_quota(struct daemon *d, struct conn *c, struct conn_req *r)
 	}
 	name = v[0];
 	if (n == 2) {
-		if (parse_domid(v[0], &domid))
+		if (daemon_parse_domid(v[0], &domid))
 			return -EINVAL;
 		q = daemon_quotas(d, domid);
 		name = v[1];
@@ -487,7 +476,7 @@ int daemon_set_quota(struct daemon *d, struct conn *c, struct conn_req *r)
 	const char *v[3];
 	const struct quota_desc *qd;
 	struct quotas *q = &d->quotas;
-	unsigned int n = wire_split(r->payload, r->hdr.len, v, 3), domid;
+	unsigned int n = wire_split(r->payload, r->hdr.len, v, 3), domid = 0;
 	const char *name, *val;
 
 	if (n < 2 || n > 3)
@@ -495,7 +484,7 @@ int daemon_set_quota(struct daemon *d, struct conn *c, struct conn_req *r)
 	name = v[0];
 	val = v[1];
 	if (n == 3) {
-		if (parse_domid(v[0], &domid))
+		if (daemon_parse_domid(v[0], &domid))
 			return -EINVAL;
 		name = v[1];
 		val = v[2];

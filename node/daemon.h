@@ -131,6 +131,8 @@ const struct quotas *daemon_quotas(const struct daemon *d, uint32_t domid);
 /* The caller context of a connection for the store. */
 void daemon_caller(struct daemon *d, const struct conn *c,
 		   struct store_caller *out);
+/* parse_domid() of Xen 4.22: decimal, at most 65535; 0 or -EINVAL. */
+int daemon_parse_domid(const char *s, unsigned int *domid);
 /* Make path absolute for c ("/local/domain/<id>/" + path). malloc()ed. */
 char *daemon_canonical(const struct conn *c, const char *path);
 

@@ -21,6 +21,9 @@
 #define F_NOTID 2u /* the transaction id is ignored */
 #define F_WRITE 4u /* refused on the read-only socket */
 
+/* Domain ids from here on are special (xen/include/public/xen.h). */
+#define DOMID_FIRST_RESERVED 0x7FF0u
+
 /* Supported ring features (docs/misc/xenstore-ring.txt). */
 #define SERVER_FEATURES (WIRE_FEATURE_RECONNECTION | WIRE_FEATURE_ERROR)
 
@@ -399,6 +402,17 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 			return reply_err(c, r, -EINVAL);
 		}
 		p += strlen(p) + 1;
+		/*
+		 * domain_alloc_permrefs(): entries naming a domain that does
+		 * not exist are kept but ignored. Without a hypervisor to ask,
+		 * every domid below DOMID_FIRST_RESERVED counts as existing.
+		 */
+		if (perms[i].domid >= DOMID_FIRST_RESERVED)
+			perms[i].ignore = 1;
+	}
+	if (perms[0].ignore) {
+		free(perms);
+		return reply_err(c, r, -ENOENT);
 	}
 	/* Special nodes are global state: changed at once, even in a tx. */
 	if (tx && r->payload[0] != '@' && !now(c)) {
@@ -726,8 +740,7 @@ static enum conn_verdict do_set_target(struct daemon *d, struct conn *c,
 	return reply_err(c, r, -ENOENT);
 }
 
-/* parse_domid() of Xen 4.22: decimal, at most 65535. */
-static int parse_domid(const char *s, unsigned int *domid)
+int daemon_parse_domid(const char *s, unsigned int *domid)
 {
 	char *end;
 	unsigned long v = strtoul(s, &end, 10);
@@ -754,7 +767,7 @@ static enum conn_verdict do_get_feature(struct daemon *d, struct conn *c,
 			return reply_err(c, r, -EACCES);
 		if (n > 1)
 			return reply_err(c, r, -EINVAL);
-		if (parse_domid(argv[0], &domid))
+		if (daemon_parse_domid(argv[0], &domid))
 			return reply_err(c, r, -EINVAL);
 	}
 	snprintf(out, sizeof(out), "%u", (unsigned int)SERVER_FEATURES);
@@ -773,7 +786,7 @@ static enum conn_verdict do_set_feature(struct daemon *d, struct conn *c,
 		return CONN_WAIT;
 	if (wire_split(r->payload, r->hdr.len, argv, 2) != 2)
 		return reply_err(c, r, -EINVAL);
-	if (parse_domid(argv[0], &domid))
+	if (daemon_parse_domid(argv[0], &domid))
 		return reply_err(c, r, -EINVAL);
 	if ((unsigned int)atoi(argv[1]) & ~(unsigned int)SERVER_FEATURES)
 		return reply_err(c, r, -EINVAL);

@@ -565,7 +565,8 @@ void op_fire(struct op *o, const char *path, const struct snode *node,
 		return;
 	if (node && !perms_copy(&e->node, node->perms, node->nperms))
 		e->has_node = true;
-	if (old && !perms_copy(&e->old, old, n_old))
+	/* A node always has an owner entry: no entries means no old perms. */
+	if (old && n_old && !perms_copy(&e->old, old, n_old))
 		e->has_old = true;
 	if (path[0] == '/') {
 		parent_of(path, parent);

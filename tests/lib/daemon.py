@@ -77,11 +77,10 @@ class Daemon:
         env.pop("XENSTORED_PATH", None)
         if self.env:
             env.update(self.env)
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                     stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
-        logf.close()
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True)
         self.pid = self.proc.pid
         try:
             wait_for(lambda: self.proc.poll() is not None or

@@ -67,9 +67,20 @@ class Conn:
     def __init__(self, path, timeout=5.0):
         self.path = path
         self.timeout = timeout
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        # A full listen queue answers EAGAIN (Xen's daemon queues only one
+        # pending connection): retry, bounded.
+        deadline = time.monotonic() + timeout
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            try:
+                self.sock.connect(path)
+                break
+            except BlockingIOError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         self.buf = b""
         self.events = []     # watch events seen while waiting for replies
 
