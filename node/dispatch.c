@@ -678,15 +678,17 @@ static enum conn_verdict do_introduce(struct daemon *d, struct conn *c,
 				      struct conn_req *r)
 {
 	const char *argv[3];
-	int domid, port;
+	unsigned int port;
+	int domid;
 
 	if (!now(c))
 		return CONN_WAIT;
 	if (wire_split(r->payload, r->hdr.len, argv, 3) < 3)
 		return reply_err(c, r, -EINVAL);
 	domid = atoi(argv[0]);
-	port = atoi(argv[2]);
-	if (port <= 0)
+	/* evtchn_port_t is unsigned: "-1" passes, "0" and junk do not */
+	port = (unsigned int)atoi(argv[2]);
+	if (port == 0)
 		return reply_err(c, r, -EINVAL);
 	log_msg(4,
 		"INTRODUCE of domain %d refused: this daemon has no ring "

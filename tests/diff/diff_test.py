@@ -28,6 +28,7 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True      # do not leave __pycache__ in tests/lib
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 
 from xsproto import HDR, Msg, T, TYPES, PAYLOAD_MAX, pack  # noqa: E402
@@ -36,8 +37,19 @@ from daemon import Daemon  # noqa: E402
 EVENT = T["WATCH_EVENT"]
 ERROR = T["ERROR"]
 
+# Sync barrier: after each step the harness sends this side-effect-free
+# request on every live connection whose framing it trusts, and waits for
+# its reply.  A daemon queues the events a request causes on a connection
+# before replies to requests processed later on that connection, so once the
+# barrier reply is in, everything the step caused has been received.  Barrier
+# replies are not recorded.
+BARRIER_TYPE = T["GET_DOMAIN_PATH"]
+BARRIER_REQ_ID = 0xB0A1B0A1
+BARRIER_PAYLOAD = b"0\0"
+
 DEFAULTS = {
-    "settle_ms": 30,       # quiet period that ends a step's collection
+    "settle_ms": 30,       # quiet period that ends a step on unsynchronised connections
+    "straggle_ms": 5,      # quiet period after a successful sync barrier
     "settle_max_ms": 2000,  # upper bound for one step's settle phase
     "timeout_s": 5.0,      # bound for waiting for one reply
 }
@@ -225,6 +237,9 @@ def parse_file(path):
                 err("usage: %s NAME" % head)
             name = toks[1]
             if head == "open":
+                if (not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", name)
+                        or name in ("open", "close", "collect", "quiet", "settle")):
+                    err("bad connection name %r" % name)
                 conns.add(name)
             elif name not in conns:
                 err("unknown connection %r" % name)
@@ -247,24 +262,26 @@ def parse_file(path):
             steps.append(Step(lineno, text, "quiet", conn=conn, ms=ms_arg(toks[2])))
             continue
         if verb == "wait":
-            if len(toks) > 3:
-                err("usage: NAME wait [N]")
-            n = 1
-            if len(toks) == 3:
-                try:
-                    n = int(toks[2])
-                except ValueError:
-                    err("wait count must be a number")
-            steps.append(Step(lineno, text, "wait", conn=conn, count=n))
+            if len(toks) != 2:
+                err("usage: NAME wait")
+            steps.append(Step(lineno, text, "wait", conn=conn))
             continue
         if verb == "raw":
+            rest = toks[2:]
+            replies = 0
+            if rest and rest[0].startswith("replies="):
+                try:
+                    replies = int(rest[0].split("=", 1)[1])
+                except ValueError:
+                    err("bad replies= count")
+                rest = rest[1:]
             try:
-                parts = [Token(t, where) for t in toks[2:]]
+                parts = [Token(t, where) for t in rest]
             except ValueError as e:
                 err(str(e))
             if not parts:
                 err("raw needs bytes")
-            steps.append(Step(lineno, text, "raw", conn=conn, parts=parts))
+            steps.append(Step(lineno, text, "raw", conn=conn, parts=parts, replies=replies))
             continue
         # request: NAME [opt=val|nowait ...] TYPE [payload tokens] [-> $var]
         opts = {"req": 0, "tx": 0, "len": None, "split": None, "nowait": False}
@@ -385,6 +402,8 @@ class Client:
         self.buf = b""
         self.dead = False       # daemon closed it (or we did)
         self.sent = []          # FIFO of (type, payload) awaiting replies
+        self.dirty = False      # raw bytes / odd lengths sent: no barriers
+        self.barriers = 0       # barrier replies still expected
 
     def fileno(self):
         return self.sock.fileno()
@@ -453,6 +472,10 @@ class Run:
 
     def _on_msg(self, rec, name, m):
         c = self.clients[name]
+        if (c.barriers and m.type == BARRIER_TYPE and m.req_id == BARRIER_REQ_ID
+                and m.tx_id == 0):
+            c.barriers -= 1
+            return m
         request = None
         if m.type != EVENT and c.sent:
             request = c.sent.pop(0)
@@ -498,19 +521,51 @@ class Run:
                 self._on_eof(rec, name)
                 got.append((name, None))
                 continue
-            for m in self._drain_buffer(rec, name):
+            msgs = self._drain_buffer(rec, name)
+            for m in msgs:
                 got.append((name, m))
+            if not msgs and c.buf:
+                got.append((name, "partial"))   # data arrived: not quiet
         return got
 
-    def settle(self, rec, quiet_ms=None, max_ms=None):
+    def settle(self, rec):
+        """End of a step: sync barrier on every clean live connection, then
+        collect until quiet (short quiet if all live connections synced)."""
+        deadline = time.monotonic() + self.opts["timeout_s"]
+        synced = True
+        for name in self._live():
+            c = self.clients[name]
+            if c.dirty:
+                synced = False
+                continue
+            try:
+                c.send(pack(BARRIER_TYPE, BARRIER_PAYLOAD, req_id=BARRIER_REQ_ID), deadline)
+                c.barriers += 1
+            except (OSError, TimeoutError):
+                synced = False     # EOF will be noticed by the polling below
+        while True:
+            waiting = [n for n in self._live() if self.clients[n].barriers]
+            if not waiting:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                for n in waiting:
+                    self._record(rec, n, Entry("timeout", "sync barrier"))
+                    self.clients[n].barriers = 0
+                    self.clients[n].dirty = True
+                break
+            self.poll(rec, left)
+        quiet = self.opts["straggle_ms" if synced else "settle_ms"]
+        return self.quiet_collect(rec, quiet, self.opts["settle_max_ms"])
+
+    def quiet_collect(self, rec, quiet_ms, max_ms):
         """Collect on all connections until nothing arrives for quiet_ms
-        (bounded by max_ms).  Returns number of observations."""
-        quiet = (self.opts["settle_ms"] if quiet_ms is None else quiet_ms) / 1000.0
-        bound = time.monotonic() + (self.opts["settle_max_ms"] if max_ms is None else max_ms) / 1000.0
+        (bounded by max_ms)."""
+        quiet = quiet_ms / 1000.0
+        bound = time.monotonic() + max_ms / 1000.0
         n = 0
         while True:
-            now = time.monotonic()
-            t = min(quiet, bound - now)
+            t = min(quiet, bound - time.monotonic())
             if t <= 0:
                 return n
             got = self.poll(rec, t)
@@ -528,20 +583,17 @@ class Run:
                 return n
             n += len(self.poll(rec, left))
 
-    def wait_replies(self, rec, name, count):
-        """Wait until `count` non-event messages arrived on `name`."""
+    def wait_replies(self, rec, name):
+        """Wait until every request sent on `name` has been answered."""
         deadline = time.monotonic() + self.opts["timeout_s"]
         c = self.clients[name]
-        while count > 0:
-            if c.dead:
-                return
+        while c.sent and not c.dead:
             left = deadline - time.monotonic()
             if left <= 0:
                 self._record(rec, name, Entry("timeout"))
+                c.sent = []
                 return
-            for n, m in self.poll(rec, left):
-                if n == name and m is not None and m.type != EVENT:
-                    count -= 1
+            self.poll(rec, left)
 
     # -- steps --------------------------------------------------------------
     def _resolve(self, v):
@@ -552,6 +604,7 @@ class Run:
         return v
 
     def run(self):
+        timeouts = 0
         for step in self.steps:
             rec = {}
             try:
@@ -559,6 +612,11 @@ class Run:
             except Exception as e:    # harness-side, recorded and compared
                 self._record(rec, step.conn or "*", Entry("error", "%s: %s" % (type(e).__name__, e)))
             self.transcript.append(rec)
+            # a hung daemon would cost a timeout per step: give up early
+            timeouts += sum(1 for es in rec.values() for e in es if e.kind == "timeout")
+            if timeouts >= 3:
+                self.transcript.append({"*": [Entry("error", "script aborted after %d timeouts" % timeouts)]})
+                break
         # final sweep: anything still arriving belongs to a pseudo step
         rec = {}
         self.settle(rec)
@@ -580,7 +638,7 @@ class Run:
             self.settle(rec)
             return
         if op == "settle":
-            self.opts = dict(self.opts, settle_ms=step.ms)
+            self.opts = dict(self.opts, settle_ms=step.ms, straggle_ms=min(step.ms, self.opts["straggle_ms"]))
             return
         if op == "collect":
             self.collect_for(rec, step.ms)
@@ -600,13 +658,15 @@ class Run:
             return
         deadline = time.monotonic() + self.opts["timeout_s"]
         if op == "wait":
-            self.wait_replies(rec, step.conn, step.count)
+            self.wait_replies(rec, step.conn)
             self.settle(rec)
             return
         if op == "raw":
+            # no waiting: replies are collected by a later step ('wait')
             data = b"".join(p.value(self.env, raw_line=True) for p in step.parts)
+            c.sent.extend([(None, b"")] * step.replies)
+            c.dirty = True
             self._send(rec, step.conn, data, deadline)
-            self.settle(rec)
             return
         assert op == "req"
         try:
@@ -618,6 +678,8 @@ class Run:
             return
         data = pack(step.type, payload, req_id=req_id, tx_id=tx_id, length=step.len)
         c.sent.append((step.type, payload))
+        if step.len is not None or step.split is not None:
+            c.dirty = True
         if step.split is not None and 0 < step.split < len(data):
             # first part, let the daemon see it alone, then the rest
             if not self._send(rec, step.conn, data[:step.split], deadline):
@@ -630,10 +692,10 @@ class Run:
         if not self._send(rec, step.conn, data, deadline):
             return
         if step.nowait:
-            self.settle(rec)
+            # no reading at all: the reply is collected by a later step
             return
         before = len(rec.get(step.conn, []))
-        self.wait_replies(rec, step.conn, 1)
+        self.wait_replies(rec, step.conn)
         if step.capture:
             reply = [e.data for e in rec.get(step.conn, [])[before:]
                      if e.kind == "msg" and e.data.type != EVENT]
@@ -652,10 +714,10 @@ class Run:
         try:
             c.send(data, deadline)
             return True
-        except (BrokenPipeError, ConnectionResetError) as e:
-            # the daemon already closed it: collect what it sent, then EOF
-            self._record(rec, name, Entry("error", "send failed: %s" % errno.errorcode.get(e.errno, e)))
-            self.settle(rec)
+        except (BrokenPipeError, ConnectionResetError):
+            # The daemon already closed it.  Whether that shows up here or as
+            # EOF while reading is a race, so only the EOF is recorded.
+            self.quiet_collect(rec, self.opts["settle_ms"], self.opts["settle_max_ms"])
             if not c.dead:
                 self._on_eof(rec, name)
             return False
@@ -755,7 +817,8 @@ def compare(steps, ta, tb, la, lb, out, max_report=5):
                 out.write("     %s %-5s %s\n" % (mark, la, describe(x) if x else "<nothing>"))
                 if x != y:
                     out.write("     %s %-5s %s\n" % (mark, lb, describe(y) if y else "<nothing>"))
-                    if x and y and x.kind == y.kind == "msg" and x.data.payload != y.data.payload:
+                    if (x and y and x.kind == y.kind == "msg" and x.data.type == y.data.type
+                            and x.data.payload != y.data.payload):
                         p = first_diff(x.data.payload, y.data.payload)
                         out.write("              payloads differ from byte %d\n" % p)
     if bad > max_report:
@@ -767,17 +830,13 @@ def compare(steps, ta, tb, la, lb, out, max_report=5):
 # Case driver
 # ---------------------------------------------------------------------------
 
-def run_on(kind, steps, opts, result, key, daemons):
-    d = Daemon(kind)
-    daemons.append(d)
+def run_on(daemon, steps, opts, result, key):
     try:
-        d.start()
-        r = Run(d.socket, steps, opts)
+        r = Run(daemon.socket, steps, opts)
         r.run()
-        alive = d.alive()
-        result[key] = (r.transcript, r.assertions, alive, None)
+        result[key] = (r.transcript, r.assertions, daemon.alive(), None)
     except Exception:
-        result[key] = (None, None, d.alive(), traceback.format_exc())
+        result[key] = (None, None, daemon.alive(), traceback.format_exc())
 
 
 def daemon_logs(d):
@@ -806,8 +865,18 @@ def run_case(path, args, out):
     kinds = [("A", args.a)] if args.dump else [("A", args.a), ("B", args.b)]
     t0 = time.monotonic()
     try:
-        threads = [threading.Thread(target=run_on, args=(kind, steps, opts, result, key, daemons),
-                                    daemon=True) for key, kind in kinds]
+        # start the daemons one after the other (refd may build its shim on
+        # first use), then run the script against both at the same time
+        for key, kind in kinds:
+            d = Daemon(kind)
+            daemons.append(d)
+            try:
+                d.start()
+            except Exception as e:
+                out.write("ERROR %s: cannot start daemon %s: %s\n" % (name, kind, _short(e, args.verbose)))
+                return "error"
+        threads = [threading.Thread(target=run_on, args=(d, steps, opts, result, key), daemon=True)
+                   for (key, _), d in zip(kinds, daemons)]
         for t in threads:
             t.start()
         for t in threads:
@@ -820,6 +889,8 @@ def run_case(path, args, out):
         for key, kind in kinds:
             tr, asserts, alive, exc = result[key]
             if exc:
+                if not args.verbose:
+                    exc = "".join(exc.strip().splitlines(True)[-3:]) + "\n"
                 out.write("ERROR %s: running against %s failed:\n%s" % (name, kind, exc))
                 return "error"
         la, lb = "A:" + args.a, "B:" + args.b
@@ -834,6 +905,12 @@ def run_case(path, args, out):
         for key, lbl in (("A", la), ("B", lb)):
             for _, txt in result[key][1]:
                 problems.append("%s: %s" % (lbl, txt))
+            # a case never expects a timeout (use 'quiet' to expect silence)
+            for i, rec in enumerate(result[key][0]):
+                if any(e.kind == "timeout" or (e.kind == "error" and "aborted" in str(e.data))
+                       for es in rec.values() for e in es):
+                    problems.append("%s: timed out at %s" % (lbl, step_label(steps, i)))
+                    break
             if not result[key][2]:
                 problems.append("%s: daemon is no longer running at the end of the case" % lbl)
         if bad or problems:
@@ -858,6 +935,15 @@ def run_case(path, args, out):
                 d.cleanup()
             except Exception as e:
                 out.write("WARNING: could not stop %s daemon %s: %s\n" % (d.kind, d.base, e))
+
+
+def _short(e, verbose):
+    text = str(e) or type(e).__name__
+    if not verbose:
+        lines = text.strip().splitlines()
+        if len(lines) > 6:
+            text = "\n".join(lines[:2] + ["..."] + lines[-3:])
+    return text
 
 
 class _Buf:
@@ -921,7 +1007,10 @@ def main(argv=None):
             print("corpus error: %s" % e, file=sys.stderr)
             return 2
 
-    print("diff_test: %s vs %s, %d cases" % (args.a, args.b, len(files)))
+    if args.dump:
+        print("diff_test: dumping what %s sends, %d cases" % (args.a, len(files)))
+    else:
+        print("diff_test: %s vs %s, %d cases" % (args.a, args.b, len(files)))
     counts = {"ok": 0, "fail": 0, "error": 0}
     failed = []
     for f in files:
