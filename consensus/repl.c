@@ -35,10 +35,17 @@ struct repl {
 	repl_ready_cb ready_cb;
 	void *ready_arg;
 
-	/* the snapshot being written */
+	/* the snapshot being taken: pinned state, placeholder, async job */
 	void *snap_pin;
-	void *snap_data;
-	struct raft_buffer *snap_bufs;
+	struct raft_buffer snap_placeholder;
+	struct snap_job *snap_job;
+	unsigned snapshot_threshold;
+	bool forced_snapshot;
+
+	/* what libraft sees: the uv backend behind a thin wrapper */
+	struct raft_io wrap;
+	raft_io_close_cb wrap_close_cb;
+	bool io_close_deferred;
 
 	bool closing;
 	unsigned pending_closes;
@@ -209,55 +216,46 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
 	return 0;
 }
 
+/*
+ * Snapshots off the loop. libraft 0.22.1 calls the FSM's snapshot (and even
+ * its "async" variant) on the loop thread and then hands the buffers to
+ * io->snapshot_put. So the FSM only pins the state and returns a one-byte
+ * placeholder; the wrapper's snapshot_put (below) recognises it, serialises
+ * the pinned, immutable state on libuv's thread pool and then gives the real
+ * bytes to the uv backend. Nothing of the store is copied on the loop.
+ */
+static const uint8_t placeholder_byte = 0x5A;
+
 static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[],
 			unsigned *n_bufs)
 {
 	struct repl *r = f->data;
-	void *data;
-	size_t len;
-	int rc;
 
 	if (r->snap_pin)
 		return RAFT_BUSY;
 	r->snap_pin = r->fsm->snapshot_pin(r->fsm->data);
 	if (!r->snap_pin)
 		return RAFT_NOMEM;
-	rc = r->fsm->snapshot_write(r->snap_pin, &data, &len);
-	if (rc) {
-		r->fsm->snapshot_unpin(r->fsm->data, r->snap_pin);
-		r->snap_pin = NULL;
-		return rc == -ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
-	}
-	r->snap_bufs = malloc(sizeof(*r->snap_bufs));
-	if (!r->snap_bufs) {
-		free(data);
-		r->fsm->snapshot_unpin(r->fsm->data, r->snap_pin);
-		r->snap_pin = NULL;
-		return RAFT_NOMEM;
-	}
-	r->snap_data = data;
-	r->snap_bufs[0].base = data;
-	r->snap_bufs[0].len = len;
-	*bufs = r->snap_bufs;
+	r->snap_placeholder.base = (void *)&placeholder_byte;
+	r->snap_placeholder.len = 1;
+	*bufs = &r->snap_placeholder;
 	*n_bufs = 1;
-	logf_(r, 6, "snapshot at index %llu: %zu bytes",
-	      (unsigned long long)raft_last_applied(&r->raft), len);
 	return 0;
 }
 
-/* FSM version 2+: the buffers stay ours until here. */
+/* FSM version 2+: called once the snapshot is on disk (or failed). */
 static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[],
 				 unsigned *n_bufs)
 {
 	struct repl *r = f->data;
 
-	free(r->snap_data);
-	free(r->snap_bufs);
-	r->snap_data = NULL;
-	r->snap_bufs = NULL;
 	if (r->snap_pin)
 		r->fsm->snapshot_unpin(r->fsm->data, r->snap_pin);
 	r->snap_pin = NULL;
+	if (r->forced_snapshot) {
+		r->forced_snapshot = false;
+		raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
+	}
 	*bufs = NULL;
 	*n_bufs = 0;
 	return 0;
@@ -276,6 +274,304 @@ static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 	}
 	raft_free(buf->base);
 	return 0;
+}
+
+/* ---- The raft_io wrapper --------------------------------------------- */
+
+/*
+ * Every other method forwards to the uv backend. libraft sometimes calls
+ * a method of the wrapper with the backend's io (its tick callback does
+ * r->io->time(io)), so the repl is found from either.
+ */
+static int wrap_init(struct raft_io *io, raft_id id, const char *address);
+
+static struct repl *repl_of(struct raft_io *io)
+{
+	if (io->init == wrap_init)
+		return io->impl;
+	return ((struct raft *)io->data)->data;
+}
+
+
+struct snap_job {
+	struct repl *r;
+	uv_work_t work;
+	struct raft_io_snapshot_put *req; /* libraft's */
+	raft_io_snapshot_put_cb cb;
+	unsigned trailing;
+	struct raft_snapshot snap; /* metadata from libraft, our buffer */
+	struct raft_buffer buf;
+	struct raft_io_snapshot_put inner;
+	int rc;
+};
+
+static void snap_work(uv_work_t *w)
+{
+	struct snap_job *j = w->data;
+	void *data = NULL;
+	size_t len = 0;
+
+	/* Another thread: only the pinned, immutable state is read. */
+	j->rc = j->r->fsm->snapshot_write(j->r->snap_pin, &data, &len);
+	j->buf.base = data;
+	j->buf.len = len;
+}
+
+static void snap_job_done(struct snap_job *j, int status)
+{
+	struct repl *r = j->r;
+	raft_io_close_cb close_cb;
+
+	r->snap_job = NULL;
+	free(j->buf.base);
+	j->cb(j->req, status);
+	free(j);
+	if (r->io_close_deferred) {
+		r->io_close_deferred = false;
+		close_cb = r->wrap_close_cb;
+		r->io.close(&r->io, close_cb);
+	}
+}
+
+static void snap_inner_done(struct raft_io_snapshot_put *req, int status)
+{
+	struct snap_job *j = req->data;
+
+	if (status == 0)
+		logf_(j->r, 6, "snapshot at index %llu: %zu bytes written",
+		      (unsigned long long)j->snap.index, j->buf.len);
+	snap_job_done(j, status);
+}
+
+static void snap_after_work(uv_work_t *w, int status)
+{
+	struct snap_job *j = w->data;
+	struct repl *r = j->r;
+	int rv;
+
+	if (status == UV_ECANCELED || r->io_close_deferred) {
+		snap_job_done(j, RAFT_CANCELED);
+		return;
+	}
+	if (j->rc) {
+		/*
+		 * libraft 0.22 asserts that a snapshot only fails when it is
+		 * shutting down, so try once more on the loop before giving up.
+		 */
+		logf_(r, 4, "snapshot serialisation failed (%s): retrying",
+		      strerror(-j->rc));
+		snap_work(w);
+		if (j->rc) {
+			logf_(r, 2, "cannot serialise a snapshot: %s",
+			      strerror(-j->rc));
+			abort();
+		}
+	}
+	j->snap.bufs = &j->buf;
+	j->snap.n_bufs = 1;
+	j->inner.data = j;
+	rv = r->io.snapshot_put(&r->io, j->trailing, &j->inner, &j->snap,
+				snap_inner_done);
+	if (rv) {
+		memcpy(r->wrap.errmsg, r->io.errmsg, sizeof(r->wrap.errmsg));
+		snap_job_done(j, rv);
+	}
+}
+
+static int wrap_snapshot_put(struct raft_io *io, unsigned trailing,
+			     struct raft_io_snapshot_put *req,
+			     const struct raft_snapshot *snapshot,
+			     raft_io_snapshot_put_cb cb)
+{
+	struct repl *r = repl_of(io);
+	struct snap_job *j;
+	int rv;
+
+	if (snapshot->n_bufs != 1 ||
+	    snapshot->bufs[0].base != (void *)&placeholder_byte) {
+		/* a snapshot received from a leader: pass it through */
+		rv = r->io.snapshot_put(&r->io, trailing, req, snapshot, cb);
+		if (rv)
+			memcpy(r->wrap.errmsg, r->io.errmsg,
+			       sizeof(r->wrap.errmsg));
+		return rv;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return RAFT_NOMEM;
+	j->r = r;
+	j->req = req;
+	j->cb = cb;
+	j->trailing = trailing;
+	j->snap = *snapshot; /* libraft keeps its copy alive until cb */
+	j->work.data = j;
+	rv = uv_queue_work(r->loop, &j->work, snap_work, snap_after_work);
+	if (rv) {
+		free(j);
+		return RAFT_IOERR;
+	}
+	r->snap_job = j;
+	return 0;
+}
+
+#define INNER(io) (&repl_of(io)->io)
+#define KEEP_ERRMSG(io, rv)                                                    \
+	do {                                                                   \
+		if (rv)                                                        \
+			memcpy(repl_of(io)->wrap.errmsg, INNER(io)->errmsg,    \
+			       sizeof(repl_of(io)->wrap.errmsg));              \
+	} while (0)
+
+static int wrap_init(struct raft_io *io, raft_id id, const char *address)
+{
+	int rv;
+
+	/* uv calls back with its own io: it must lead to the raft too */
+	INNER(io)->data = io->data;
+	rv = INNER(io)->init(INNER(io), id, address);
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static void wrap_close(struct raft_io *io, raft_io_close_cb cb)
+{
+	struct repl *r = repl_of(io);
+
+	r->wrap_close_cb = cb;
+	if (r->snap_job) {
+		/* the serialisation runs on: close when it is back */
+		r->io_close_deferred = true;
+		return;
+	}
+	r->io.close(&r->io, cb);
+}
+
+static int wrap_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
+		     struct raft_snapshot **snapshot, raft_index *start_index,
+		     struct raft_entry *entries[], size_t *n_entries)
+{
+	int rv = INNER(io)->load(INNER(io), term, voted_for, snapshot,
+				 start_index, entries, n_entries);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_start(struct raft_io *io, unsigned msecs,
+		      raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	int rv = INNER(io)->start(INNER(io), msecs, tick, recv);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_bootstrap(struct raft_io *io,
+			  const struct raft_configuration *conf)
+{
+	int rv = INNER(io)->bootstrap(INNER(io), conf);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_recover(struct raft_io *io,
+			const struct raft_configuration *conf)
+{
+	int rv = INNER(io)->recover(INNER(io), conf);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_set_term(struct raft_io *io, raft_term term)
+{
+	int rv = INNER(io)->set_term(INNER(io), term);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_set_vote(struct raft_io *io, raft_id id)
+{
+	int rv = INNER(io)->set_vote(INNER(io), id);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_send(struct raft_io *io, struct raft_io_send *req,
+		     const struct raft_message *m, raft_io_send_cb cb)
+{
+	int rv = INNER(io)->send(INNER(io), req, m, cb);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_append(struct raft_io *io, struct raft_io_append *req,
+		       const struct raft_entry entries[], unsigned n,
+		       raft_io_append_cb cb)
+{
+	int rv = INNER(io)->append(INNER(io), req, entries, n, cb);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_truncate(struct raft_io *io, raft_index index)
+{
+	int rv = INNER(io)->truncate(INNER(io), index);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static int wrap_snapshot_get(struct raft_io *io,
+			     struct raft_io_snapshot_get *req,
+			     raft_io_snapshot_get_cb cb)
+{
+	int rv = INNER(io)->snapshot_get(INNER(io), req, cb);
+
+	KEEP_ERRMSG(io, rv);
+	return rv;
+}
+
+static raft_time wrap_time(struct raft_io *io)
+{
+	struct repl *r = repl_of(io);
+
+	r->wrap.capacity = r->io.capacity;
+	return r->io.time(&r->io);
+}
+
+static int wrap_random(struct raft_io *io, int min, int max)
+{
+	return INNER(io)->random(INNER(io), min, max);
+}
+
+static void wrap_setup(struct repl *r)
+{
+	struct raft_io *w = &r->wrap;
+
+	memset(w, 0, sizeof(*w));
+	w->version = r->io.version;
+	w->impl = r;
+	w->init = wrap_init;
+	w->close = wrap_close;
+	w->load = wrap_load;
+	w->start = wrap_start;
+	w->bootstrap = wrap_bootstrap;
+	w->recover = wrap_recover;
+	w->set_term = wrap_set_term;
+	w->set_vote = wrap_set_vote;
+	w->send = wrap_send;
+	w->append = wrap_append;
+	w->truncate = wrap_truncate;
+	w->snapshot_put = wrap_snapshot_put;
+	w->snapshot_get = wrap_snapshot_get;
+	w->time = wrap_time;
+	w->random = wrap_random;
 }
 
 /* ---- Readiness ---- */
@@ -372,7 +668,8 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	r->rfsm.snapshot_finalize = fsm_snapshot_finalize;
 	r->rfsm.restore = fsm_restore;
 
-	rv = raft_init(&r->raft, &r->io, &r->rfsm, cfg->id, address);
+	wrap_setup(r);
+	rv = raft_init(&r->raft, &r->wrap, &r->rfsm, cfg->id, address);
 	if (rv) {
 		logf_(r, 3, "raft_init: %s", raft_errmsg(&r->raft));
 		goto err_io;
@@ -382,6 +679,7 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	r->raft.tracer = &r->tracer;
 	raft_set_election_timeout(&r->raft, cfg->election_timeout_ms);
 	raft_set_heartbeat_timeout(&r->raft, cfg->heartbeat_timeout_ms);
+	r->snapshot_threshold = cfg->snapshot_threshold;
 	raft_set_snapshot_threshold(&r->raft, cfg->snapshot_threshold);
 	raft_set_snapshot_trailing(&r->raft, cfg->snapshot_trailing);
 	raft_set_pre_vote(&r->raft, true);
@@ -503,7 +801,11 @@ int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
 
 void repl_snapshot_now(struct repl *r)
 {
-	/* libraft snapshots when the threshold is reached: lower it once. */
+	/*
+	 * libraft snapshots when the threshold is reached after an apply:
+	 * lower it until the next snapshot is finalised.
+	 */
+	r->forced_snapshot = true;
 	raft_set_snapshot_threshold(&r->raft, 1);
 }
 

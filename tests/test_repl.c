@@ -12,11 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "consensus/repl.h"
+
+static pthread_t loop_thread;
+static int writes_off_loop, writes_on_loop;
 
 struct toy {
 	uint64_t applied[4096]; /* the value of each applied entry */
@@ -57,6 +61,11 @@ static int toy_write(void *pin, void **buf, size_t *len)
 		   copy->n * sizeof(uint64_t);
 	uint8_t *p = malloc(n);
 
+	/* DESIGN.md: snapshots are serialised off the loop */
+	if (pthread_equal(pthread_self(), loop_thread))
+		writes_on_loop++;
+	else
+		writes_off_loop++;
 	memcpy(p, &copy->n, sizeof(copy->n));
 	memcpy(p + sizeof(copy->n), &copy->last_index,
 	       sizeof(copy->last_index));
@@ -175,6 +184,7 @@ static void test_apply_restart_snapshot(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	uv_loop_init(&loop);
+	loop_thread = pthread_self();
 
 	r = open_toy(&loop, dir, t, &fsm, 1000);
 	assert_true(repl_is_leader(r));
@@ -192,6 +202,8 @@ static void test_apply_restart_snapshot(void **state)
 	/* with a low threshold, snapshots are taken */
 	submit_n(&loop, r, t, 200, 30);
 	assert_true(t->snapshots > 0);
+	assert_true(writes_off_loop > 0);
+	assert_int_equal(writes_on_loop, 0);
 	close_toy(&loop, r, t);
 
 	/* reopen: restored from the snapshot, then the tail replayed */
