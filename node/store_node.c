@@ -3,6 +3,7 @@
  * path validation (cxenstored 4.17 xs_lib.c and is_valid_nodename()).
  */
 #include "node/store_int.h"
+#include "wire/siphash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -58,81 +59,24 @@ void snode_unref(const struct snode *n)
 }
 
 /*
- * SipHash-2-4 (Aumasson and Bernstein) with a key drawn once per process:
+ * Paths are hashed with SipHash under a key drawn once per process:
  * guests choose paths, so a fixed hash would let them aim collisions at
  * the trie. The trie's shape is never observable, so replicas need not
  * share the key.
  */
-static uint64_t sip_k0, sip_k1;
-static bool sip_keyed;
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                               \
-	do {                                                                   \
-		v0 += v1;                                                      \
-		v1 = ROTL(v1, 13);                                             \
-		v1 ^= v0;                                                      \
-		v0 = ROTL(v0, 32);                                             \
-		v2 += v3;                                                      \
-		v3 = ROTL(v3, 16);                                             \
-		v3 ^= v2;                                                      \
-		v0 += v3;                                                      \
-		v3 = ROTL(v3, 21);                                             \
-		v3 ^= v0;                                                      \
-		v2 += v1;                                                      \
-		v1 = ROTL(v1, 17);                                             \
-		v1 ^= v2;                                                      \
-		v2 = ROTL(v2, 32);                                             \
-	} while (0)
-
-static void sip_key_init(void)
-{
-	uint64_t k[2] = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
-
-	/* If the kernel has no entropy for us, a fixed key still works. */
-	if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
-		k[0] = 0x0706050403020100ULL;
-		k[1] = 0x0f0e0d0c0b0a0908ULL;
-	}
-	sip_k0 = k[0];
-	sip_k1 = k[1];
-	sip_keyed = true;
-}
+static uint8_t path_key[16];
+static bool path_keyed;
 
 uint64_t path_hash(const char *path, size_t len)
 {
-	const unsigned char *in = (const unsigned char *)path;
-	uint64_t v0, v1, v2, v3, m, b;
-	size_t i, left;
-
-	if (!sip_keyed)
-		sip_key_init();
-	v0 = 0x736f6d6570736575ULL ^ sip_k0;
-	v1 = 0x646f72616e646f6dULL ^ sip_k1;
-	v2 = 0x6c7967656e657261ULL ^ sip_k0;
-	v3 = 0x7465646279746573ULL ^ sip_k1;
-	b = (uint64_t)len << 56;
-	for (i = 0; i + 8 <= len; i += 8) {
-		memcpy(&m, in + i, 8);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
+	if (!path_keyed) {
+		/* Without entropy from the kernel a fixed key still works. */
+		if (getrandom(path_key, sizeof(path_key), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(path_key))
+			memset(path_key, 0x5a, sizeof(path_key));
+		path_keyed = true;
 	}
-	left = len - i;
-	m = 0;
-	memcpy(&m, in + i, left);
-	b |= m;
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	return siphash64(path_key, path, len);
 }
 
 unsigned int store_perm_for(const struct store_caller *c,
