@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wire/entry.pb-c.h"
+#include "node/sm.h"
 
 uint64_t daemon_next_seq(struct daemon *d)
 {
@@ -166,184 +166,32 @@ static void fire(struct daemon *d, const struct store_events *ev)
 
 /* ---- Applying entries ------------------------------------------------ */
 
-static void caller_from(const Xsr__Caller *pc, struct store_caller *c)
-{
-	struct store_quota q = STORE_QUOTA_INIT;
-
-	memset(c, 0, sizeof(*c));
-	c->domid = pc->domid;
-	c->privileged = pc->privileged;
-	c->target = pc->has_target ? pc->target : STORE_NO_TARGET;
-	if (pc->quota) {
-		q.nodes = pc->quota->nodes;
-		q.node_size = pc->quota->node_size;
-		q.permissions = pc->quota->permissions;
-		q.transaction_nodes = pc->quota->transaction_nodes;
-		q.memory = pc->quota->memory;
-		q.path_max = pc->quota->path_max;
-	}
-	c->quota = q;
-}
-
-static struct store_perm *perms_in(Xsr__Perm **v, size_t n)
-{
-	struct store_perm *p = calloc(n ? n : 1, sizeof(*p));
-	size_t i;
-
-	if (!p)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		p[i].domid = v[i]->domid;
-		p[i].access = (uint8_t)(v[i]->access & 3);
-		p[i].ignore = v[i]->ignore;
-	}
-	return p;
-}
-
-static int apply_commit(struct daemon *d, const char *host,
-			const struct store_caller *c, uint64_t index,
-			const Xsr__OpCommit *op, struct store_events *ev)
-{
-	struct store_commit cm;
-	struct store_perm **owned;
-	size_t i, k = 0;
-	int rc = -ENOMEM;
-
-	memset(&cm, 0, sizeof(cm));
-	cm.n = op->n_nodes;
-	cm.ndeltas = op->n_deltas;
-	cm.node_created = op->node_created;
-	cm.failed = op->failed;
-	cm.nodes = calloc(cm.n ? cm.n : 1, sizeof(*cm.nodes));
-	cm.deltas = calloc(cm.ndeltas ? cm.ndeltas : 1, sizeof(*cm.deltas));
-	owned = calloc(2 * (cm.n ? cm.n : 1), sizeof(*owned));
-	if (!cm.nodes || !cm.deltas || !owned)
-		goto out;
-	for (i = 0; i < cm.n; i++) {
-		const Xsr__TxNode *t = op->nodes[i];
-		struct store_commit_node *s = &cm.nodes[i];
-
-		s->path = t->path;
-		s->existed = t->existed;
-		s->generation = t->generation;
-		s->modified = t->modified;
-		s->exists = t->exists;
-		s->value = (const char *)t->value.data;
-		s->value_len = t->value.len;
-		s->children = (const char *)t->children.data;
-		s->children_len = t->children.len;
-		s->fire_watch = t->fire_watch;
-		s->watch_exact = t->watch_exact;
-		s->perms = owned[k++] = perms_in(t->perms, t->n_perms);
-		s->nperms = (uint32_t)t->n_perms;
-		s->first_perms = owned[k++] =
-			perms_in(t->first_perms, t->n_first_perms);
-		s->n_first_perms = (uint32_t)t->n_first_perms;
-		if (!s->perms || !s->first_perms)
-			goto out;
-		if (s->path[0] != '/' ||
-		    (s->children_len &&
-		     s->children[s->children_len - 1] != '\0')) {
-			rc = -EINVAL;
-			goto out;
-		}
-	}
-	for (i = 0; i < cm.ndeltas; i++) {
-		cm.deltas[i].domid = op->deltas[i]->domid;
-		cm.deltas[i].nodes = op->deltas[i]->nodes;
-	}
-	rc = store_commit(d->store, host, c, index, &cm, ev);
-out:
-	for (i = 0; owned && i < k; i++)
-		free(owned[i]);
-	free(owned);
-	free(cm.nodes);
-	free(cm.deltas);
-	return rc;
-}
-
-static int apply_op(struct daemon *d, const Xsr__Entry *e, uint64_t index,
-		    struct store_events *ev)
-{
-	const char *host = e->caller->host;
-	struct store_caller c;
-	struct store_perm *p;
-	int rc;
-
-	caller_from(e->caller, &c);
-	switch (e->op_case) {
-	case XSR__ENTRY__OP_HOST_INIT:
-		return store_host_init(d->store, host, index);
-	case XSR__ENTRY__OP_WRITE:
-		return store_write(d->store, host, NULL, &c, index,
-				   e->write->path, e->write->value.data,
-				   e->write->value.len, ev);
-	case XSR__ENTRY__OP_MKDIR:
-		return store_mkdir(d->store, host, NULL, &c, index,
-				   e->mkdir->path, ev);
-	case XSR__ENTRY__OP_RM:
-		return store_rm(d->store, host, NULL, &c, index, e->rm->path,
-				ev);
-	case XSR__ENTRY__OP_SET_PERMS:
-		p = perms_in(e->set_perms->perms, e->set_perms->n_perms);
-		if (!p)
-			return -ENOMEM;
-		rc = store_set_perms(d->store, host, NULL, &c, index,
-				     e->set_perms->path, p,
-				     (uint32_t)e->set_perms->n_perms, ev);
-		free(p);
-		return rc;
-	case XSR__ENTRY__OP_COMMIT:
-		return apply_commit(d, host, &c, index, e->commit, ev);
-	default:
-		return -EINVAL;
-	}
-}
-
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 {
 	struct daemon *d = data;
-	struct store_events ev;
+	struct sm_result res;
 	struct pending *p;
-	Xsr__Entry *e;
-	bool dup;
-	int rc = 0;
 
-	e = xsr__entry__unpack(NULL, len, buf);
-	if (!e || !e->caller || !e->caller->host) {
-		/* Every replica skips it alike: the state stays identical. */
+	sm_apply(d->store, index, buf, len, &res);
+	if (res.fatal) {
+		log_msg(2, "out of memory applying log entry %" PRIu64
+			   ": stopping rather than diverge from the replicas",
+			index);
+		abort();
+	}
+	if (res.kind == SM_INVALID) {
 		log_msg(3, "log entry %" PRIu64 " cannot be decoded: skipped",
 			index);
-		if (e)
-			xsr__entry__free_unpacked(e, NULL);
-		store_set_applied_index(d->store, index);
+		sm_result_clear(&res);
 		return;
 	}
-	if (e->version > 1) {
-		log_msg(3,
-			"log entry %" PRIu64
-			" has version %u, newer than this daemon: skipped",
-			index, e->version);
-		xsr__entry__free_unpacked(e, NULL);
-		store_set_applied_index(d->store, index);
-		return;
-	}
-	store_events_init(&ev);
-	dup = store_session_seen(d->store, e->origin, e->seq, &rc);
-	if (!dup) {
-		rc = apply_op(d, e, index, &ev);
-		if (store_session_record(d->store, e->origin, e->seq, rc))
-			log_msg(3, "out of memory recording session %" PRIu64,
-				e->origin);
-	}
-	store_set_applied_index(d->store, index);
-	if (!dup && strcmp(e->caller->host, d->host) == 0)
-		fire(d, &ev);
-	if (e->origin == d->member_id) {
-		p = pending_find(d, e->seq);
+	/* This member's clients watch this member's tree only. */
+	if (!res.duplicate && strcmp(res.host, d->host) == 0)
+		fire(d, &res.events);
+	if (res.origin == d->member_id) {
+		p = pending_find(d, res.seq);
 		if (p)
-			answer(d, p, rc);
+			answer(d, p, res.result_known ? res.result : -EIO);
 	}
-	store_events_clear(&ev);
-	xsr__entry__free_unpacked(e, NULL);
+	sm_result_clear(&res);
 }

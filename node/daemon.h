@@ -147,23 +147,6 @@ int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
 		  void (*done)(struct daemon *d, int result));
 uint64_t daemon_next_seq(struct daemon *d);
 
-/* node/entry.c: log entries (protobuf-c) */
-struct store_commit;
-int entry_write(struct daemon *d, const struct store_caller *c, uint64_t seq,
-		const char *path, const void *value, size_t len, void **buf,
-		size_t *blen);
-int entry_mkdir(struct daemon *d, const struct store_caller *c, uint64_t seq,
-		const char *path, void **buf, size_t *blen);
-int entry_rm(struct daemon *d, const struct store_caller *c, uint64_t seq,
-	     const char *path, void **buf, size_t *blen);
-int entry_set_perms(struct daemon *d, const struct store_caller *c,
-		    uint64_t seq, const char *path,
-		    const struct store_perm *perms, uint32_t n, void **buf,
-		    size_t *blen);
-int entry_commit(struct daemon *d, const struct store_caller *c, uint64_t seq,
-		 const struct store_commit *cm, void **buf, size_t *blen);
-int entry_host_init(struct daemon *d, uint64_t seq, void **buf, size_t *blen);
-
 /* node/control.c */
 enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
 				 struct conn_req *r);

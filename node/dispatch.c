@@ -10,6 +10,7 @@
  * answered. Mutations outside transactions go to the log.
  */
 #include "node/daemon.h"
+#include "node/sm.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -82,6 +83,15 @@ char *daemon_canonical(const struct conn *c, const char *path)
 		     path) < 0)
 		return NULL;
 	return out;
+}
+
+/* An entry from this member, for caller who. */
+static struct sm_origin origin_of(struct daemon *d,
+				  const struct store_caller *who, uint64_t seq)
+{
+	struct sm_origin o = {d->member_id, seq, d->host, who};
+
+	return o;
 }
 
 static struct txn *txn_find(struct client *cl, uint32_t id)
@@ -295,6 +305,7 @@ static enum conn_verdict do_write(struct daemon *d, struct conn *c,
 	const char *argv[1];
 	struct store_caller who;
 	size_t off, vlen, blen;
+	struct sm_origin o;
 	uint64_t seq;
 	char *path;
 	void *buf;
@@ -317,8 +328,8 @@ static enum conn_verdict do_write(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	rc = entry_write(d, &who, seq, path, r->payload + off, vlen, &buf,
-			 &blen);
+	o = origin_of(d, &who, seq);
+	rc = sm_entry_write(&o, path, r->payload + off, vlen, &buf, &blen);
 	free(path);
 	return to_log(d, c, r, rc, buf, blen, seq);
 }
@@ -328,6 +339,7 @@ static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
 {
 	const char *arg = wire_onearg(r->payload, r->hdr.len);
 	struct store_caller who;
+	struct sm_origin o;
 	uint64_t seq;
 	size_t blen;
 	char *path;
@@ -351,8 +363,9 @@ static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	rc = rm ? entry_rm(d, &who, seq, path, &buf, &blen)
-		: entry_mkdir(d, &who, seq, path, &buf, &blen);
+	o = origin_of(d, &who, seq);
+	rc = rm ? sm_entry_rm(&o, path, &buf, &blen)
+		: sm_entry_mkdir(&o, path, &buf, &blen);
 	free(path);
 	return to_log(d, c, r, rc, buf, blen, seq);
 }
@@ -380,6 +393,7 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 	struct store_perm *perms;
 	struct store_caller who;
 	const char *p;
+	struct sm_origin o;
 	uint64_t seq;
 	size_t blen;
 	char *path;
@@ -433,7 +447,8 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	rc = entry_set_perms(d, &who, seq, path, perms, n, &buf, &blen);
+	o = origin_of(d, &who, seq);
+	rc = sm_entry_set_perms(&o, path, perms, n, &buf, &blen);
 	free(path);
 	free(perms);
 	return to_log(d, c, r, rc, buf, blen, seq);
@@ -582,6 +597,7 @@ static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
 	struct store_commit cm;
 	struct store_caller who;
 	enum conn_verdict v;
+	struct sm_origin o;
 	uint64_t seq;
 	size_t blen;
 	void *buf;
@@ -615,7 +631,8 @@ static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
 	}
 	daemon_caller(d, c, &who);
 	seq = daemon_next_seq(d);
-	rc = entry_commit(d, &who, seq, &cm, &buf, &blen);
+	o = origin_of(d, &who, seq);
+	rc = sm_entry_commit(&o, &cm, &buf, &blen);
 	store_commit_release(&cm);
 	/* The transaction is over whatever the outcome. */
 	txn_unlink(cl, tx);

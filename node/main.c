@@ -24,6 +24,7 @@
 
 #include "node/daemon.h"
 #include "node/options.h"
+#include "node/sm.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/xenstored"
 #define DEFAULT_RUN_DIR "/var/run/xenstored"
@@ -409,7 +410,11 @@ static void log_ready(void *arg, int status)
 		return;
 	}
 	seq = daemon_next_seq(d);
-	rc = entry_host_init(d, seq, &buf, &len);
+	{
+		struct sm_origin o = {d->member_id, seq, d->host, NULL};
+
+		rc = sm_entry_host_init(&o, NULL, &buf, &len);
+	}
 	if (!rc)
 		rc = daemon_submit(d, NULL, NULL, buf, len, seq, host_ready);
 	if (rc)

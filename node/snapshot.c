@@ -101,6 +101,22 @@ static int w_session(void *arg, uint64_t origin, uint64_t seq, int result)
 	return put(arg, &rec);
 }
 
+static int w_member(void *arg, const struct store_member *m)
+{
+	Xsr__SnapRecord rec = XSR__SNAP_RECORD__INIT;
+	Xsr__SnapMember sm = XSR__SNAP_MEMBER__INIT;
+	Xsr__Member pm = XSR__MEMBER__INIT;
+
+	pm.id = m->id;
+	pm.name = m->name;
+	pm.raft_address = m->raft_address;
+	pm.peer_address = m->peer_address;
+	sm.member = &pm;
+	rec.rec_case = XSR__SNAP_RECORD__REC_MEMBER;
+	rec.member = &sm;
+	return put(arg, &rec);
+}
+
 static int w_host(void *arg, const char *name)
 {
 	Xsr__SnapRecord rec = XSR__SNAP_RECORD__INIT;
@@ -157,8 +173,13 @@ static int w_node(void *arg, const char *path, uint64_t gen,
 	return rc;
 }
 
-static const struct store_walk_ops write_ops = {w_begin, w_session, w_host,
-						w_node};
+static const struct store_walk_ops write_ops = {
+	.begin = w_begin,
+	.session = w_session,
+	.member = w_member,
+	.host = w_host,
+	.node = w_node,
+};
 
 int snapshot_write(void *pin, void **buf, size_t *len)
 {
@@ -206,6 +227,18 @@ static int restore_record(struct store **st, const Xsr__SnapRecord *rec,
 		return store_restore_session(*st, rec->session->origin,
 					     rec->session->seq,
 					     rec->session->result);
+	case XSR__SNAP_RECORD__REC_MEMBER: {
+		struct store_member m;
+
+		if (!*st || !rec->member->member ||
+		    !rec->member->member->name)
+			return -EINVAL;
+		m.id = rec->member->member->id;
+		m.name = rec->member->member->name;
+		m.raft_address = rec->member->member->raft_address;
+		m.peer_address = rec->member->member->peer_address;
+		return store_restore_member(*st, &m);
+	}
 	case XSR__SNAP_RECORD__REC_HOST:
 		if (!*st)
 			return -EINVAL;

@@ -90,6 +90,8 @@ struct store *store_new(void)
 	return calloc(1, sizeof(struct store));
 }
 
+static void member_close(struct store_member *m);
+
 static void host_close(struct host *h)
 {
 	hamt_unref(h->root);
@@ -106,7 +108,12 @@ void store_free(struct store *st)
 	for (i = 0; i < st->nhosts; i++)
 		host_close(&st->hosts[i]);
 	free(st->hosts);
+	for (i = 0; i < st->nsess; i++)
+		free(st->sess[i]);
 	free(st->sess);
+	for (i = 0; i < st->nmembers; i++)
+		member_close(&st->members[i]);
+	free(st->members);
 	free(st);
 }
 
@@ -1229,9 +1236,9 @@ static struct session *session_find(const struct store *st, uint64_t origin,
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (st->sess[mid].origin == origin)
-			return &st->sess[mid];
-		if (st->sess[mid].origin < origin)
+		if (st->sess[mid]->origin == origin)
+			return st->sess[mid];
+		if (st->sess[mid]->origin < origin)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -1241,36 +1248,45 @@ static struct session *session_find(const struct store *st, uint64_t origin,
 	return NULL;
 }
 
-bool store_session_seen(const struct store *st, uint64_t origin, uint64_t seq,
-			int *result)
+enum store_seen store_session_lookup(const struct store *st, uint64_t origin,
+				     uint64_t seq, int *result)
 {
 	struct session *s = session_find(st, origin, NULL);
+	size_t slot = seq % STORE_SESSION_WINDOW;
 
-	if (!s || seq > s->seq)
-		return false;
+	if (!s || seq > s->last)
+		return STORE_NEW;
+	if (s->ring[slot].seq != seq)
+		return STORE_SEEN_FORGOTTEN;
 	if (result)
-		*result = seq == s->seq ? s->result : 0;
-	return true;
+		*result = s->ring[slot].result;
+	return STORE_SEEN;
 }
 
 int store_session_record(struct store *st, uint64_t origin, uint64_t seq,
 			 int result)
 {
 	size_t pos = 0;
-	struct session *s = session_find(st, origin, &pos), *v;
+	struct session *s = session_find(st, origin, &pos), **v;
 
-	if (s) {
-		s->seq = seq;
-		s->result = result;
-		return 0;
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		v = realloc(st->sess, (st->nsess + 1) * sizeof(*v));
+		if (!s || !v) {
+			free(s);
+			if (v)
+				st->sess = v;
+			return -ENOMEM;
+		}
+		st->sess = v;
+		memmove(v + pos + 1, v + pos, (st->nsess - pos) * sizeof(*v));
+		s->origin = origin;
+		v[pos] = s;
+		st->nsess++;
 	}
-	v = realloc(st->sess, (st->nsess + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	st->sess = v;
-	memmove(v + pos + 1, v + pos, (st->nsess - pos) * sizeof(*v));
-	v[pos] = (struct session){origin, seq, result};
-	st->nsess++;
+	s->last = seq;
+	s->ring[seq % STORE_SESSION_WINDOW].seq = seq;
+	s->ring[seq % STORE_SESSION_WINDOW].result = result;
 	return 0;
 }
 
@@ -1278,7 +1294,115 @@ uint64_t store_session_last(const struct store *st, uint64_t origin)
 {
 	struct session *s = session_find(st, origin, NULL);
 
-	return s ? s->seq : 0;
+	return s ? s->last : 0;
+}
+
+/* ---- Members ---------------------------------------------------------- */
+
+static size_t member_pos(const struct store *st, uint64_t id, bool *found)
+{
+	size_t lo = 0, hi = st->nmembers;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (st->members[mid].id == id) {
+			*found = true;
+			return mid;
+		}
+		if (st->members[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static void member_close(struct store_member *m)
+{
+	free(m->name);
+	free(m->raft_address);
+	free(m->peer_address);
+}
+
+int store_member_set(struct store *st, uint64_t id, const char *name,
+		     const char *raft_address, const char *peer_address)
+{
+	const struct store_member *other = store_member_by_name(st, name);
+	struct store_member m = {.id = id}, *v;
+	bool found;
+	size_t i;
+
+	if (other && other->id != id)
+		return -EEXIST;
+	m.name = strdup(name);
+	m.raft_address = strdup(raft_address ? raft_address : "");
+	m.peer_address = strdup(peer_address ? peer_address : "");
+	if (!m.name || !m.raft_address || !m.peer_address) {
+		member_close(&m);
+		return -ENOMEM;
+	}
+	i = member_pos(st, id, &found);
+	if (found) {
+		member_close(&st->members[i]);
+		st->members[i] = m;
+		return 0;
+	}
+	v = realloc(st->members, (st->nmembers + 1) * sizeof(*v));
+	if (!v) {
+		member_close(&m);
+		return -ENOMEM;
+	}
+	st->members = v;
+	memmove(v + i + 1, v + i, (st->nmembers - i) * sizeof(*v));
+	v[i] = m;
+	st->nmembers++;
+	return 0;
+}
+
+int store_member_remove(struct store *st, uint64_t id)
+{
+	bool found;
+	size_t i = member_pos(st, id, &found);
+
+	if (!found)
+		return -ENOENT;
+	member_close(&st->members[i]);
+	memmove(st->members + i, st->members + i + 1,
+		(st->nmembers - i - 1) * sizeof(st->members[0]));
+	st->nmembers--;
+	return 0;
+}
+
+size_t store_member_count(const struct store *st)
+{
+	return st->nmembers;
+}
+
+const struct store_member *store_member_at(const struct store *st, size_t i)
+{
+	return i < st->nmembers ? &st->members[i] : NULL;
+}
+
+const struct store_member *store_member_by_id(const struct store *st,
+					      uint64_t id)
+{
+	bool found;
+	size_t i = member_pos(st, id, &found);
+
+	return found ? &st->members[i] : NULL;
+}
+
+const struct store_member *store_member_by_name(const struct store *st,
+						const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < st->nmembers; i++)
+		if (strcmp(st->members[i].name, name) == 0)
+			return &st->members[i];
+	return NULL;
 }
 
 uint64_t store_applied_index(const struct store *st)

@@ -251,16 +251,51 @@ int store_check(const struct store *st, const char **what);
 
 /* ---- Log sessions (Raft dissertation 6.3) ------------------------------ */
 /*
- * The last sequence number applied per origin member and its result. An
- * entry whose seq is not above the stored one is a duplicate: it must not
- * be applied again.
+ * Per origin member: the last sequence number applied and the results of
+ * the last STORE_SESSION_WINDOW ones. An entry whose seq is not above the
+ * last one is a duplicate and must not be applied again; its result is
+ * still known if it is recent, so a member that learns of its own entries
+ * late (from a snapshot, or from a copy of the log) can answer them.
  */
-bool store_session_seen(const struct store *st, uint64_t origin, uint64_t seq,
-			int *result);
+#define STORE_SESSION_WINDOW 1024
+
+enum store_seen {
+	STORE_NEW,		/* seq is above every applied one */
+	STORE_SEEN,		/* applied before; *result is its result */
+	STORE_SEEN_FORGOTTEN,	/* applied before, too long ago to know */
+};
+
+enum store_seen store_session_lookup(const struct store *st, uint64_t origin,
+				     uint64_t seq, int *result);
+/* Record that (origin, seq) was applied with result; seq is the new last. */
 int store_session_record(struct store *st, uint64_t origin, uint64_t seq,
 			 int result);
 /* Last applied seq of an origin (0 if none). */
 uint64_t store_session_last(const struct store *st, uint64_t origin);
+
+/* ---- Members ---------------------------------------------------------- */
+/*
+ * The cluster table: who the members are. The tree of a host is named by
+ * its member's name. Addresses are where peers reach it (Raft, peer RPC).
+ */
+struct store_member {
+	uint64_t id;
+	char *name;
+	char *raft_address;
+	char *peer_address;
+};
+
+/* Add or replace member id. -EEXIST if another member has that name. */
+int store_member_set(struct store *st, uint64_t id, const char *name,
+		     const char *raft_address, const char *peer_address);
+int store_member_remove(struct store *st, uint64_t id); /* 0 or -ENOENT */
+size_t store_member_count(const struct store *st);
+/* Sorted by id; borrowed until the next member change. */
+const struct store_member *store_member_at(const struct store *st, size_t i);
+const struct store_member *store_member_by_id(const struct store *st,
+					      uint64_t id);
+const struct store_member *store_member_by_name(const struct store *st,
+						const char *name);
 
 /* The log index of the last applied entry (kept for snapshots). */
 uint64_t store_applied_index(const struct store *st);
@@ -281,7 +316,9 @@ struct store_walk_ops {
 	/* Called once, first. */
 	int (*begin)(void *arg, uint64_t applied_index, size_t n_hosts,
 		     size_t n_sessions);
+	/* Every retained (seq, result) of every origin, in seq order. */
 	int (*session)(void *arg, uint64_t origin, uint64_t seq, int result);
+	int (*member)(void *arg, const struct store_member *m);
 	int (*host)(void *arg, const char *name);
 	/* Nodes of the current host, parents before children, in child order;
 	 * special nodes ("@...") after the tree. */
@@ -303,6 +340,7 @@ int store_pin_walk(const struct store_pin *pin,
 struct store *store_restore_begin(uint64_t applied_index);
 int store_restore_session(struct store *st, uint64_t origin, uint64_t seq,
 			  int result);
+int store_restore_member(struct store *st, const struct store_member *m);
 int store_restore_host(struct store *st, const char *name);
 int store_restore_node(struct store *st, const char *path, uint64_t generation,
 		       const struct store_perm *perms, uint32_t nperms,

@@ -117,15 +117,20 @@ struct host {
 };
 
 struct session {
-	uint64_t origin, seq;
-	int result;
+	uint64_t origin, last;
+	struct {
+		uint64_t seq;
+		int result;
+	} ring[STORE_SESSION_WINDOW]; /* slot seq % WINDOW */
 };
 
 struct store {
 	struct host *hosts; /* sorted by name */
 	size_t nhosts;
-	struct session *sess; /* sorted by origin */
+	struct session **sess; /* sorted by origin */
 	size_t nsess;
+	struct store_member *members; /* sorted by id */
+	size_t nmembers;
 	uint64_t applied_index;
 	const char *restoring; /* host being restored (its name) */
 };

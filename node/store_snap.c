@@ -24,9 +24,18 @@ struct store_pin {
 	uint64_t applied;
 	struct pinned_host *hosts;
 	size_t nhosts;
-	struct session *sess;
+	struct session *sess; /* copies */
 	size_t nsess;
+	struct store_member *members; /* copies */
+	size_t nmembers;
 };
+
+static void pin_member_close(struct store_member *m)
+{
+	free(m->name);
+	free(m->raft_address);
+	free(m->peer_address);
+}
 
 struct store_pin *store_pin(struct store *st)
 {
@@ -38,10 +47,25 @@ struct store_pin *store_pin(struct store *st)
 	p->applied = st->applied_index;
 	p->hosts = calloc(st->nhosts ? st->nhosts : 1, sizeof(*p->hosts));
 	p->sess = malloc((st->nsess ? st->nsess : 1) * sizeof(*p->sess));
-	if (!p->hosts || !p->sess)
+	p->members = calloc(st->nmembers ? st->nmembers : 1,
+			    sizeof(*p->members));
+	if (!p->hosts || !p->sess || !p->members)
 		goto fail;
-	memcpy(p->sess, st->sess, st->nsess * sizeof(*p->sess));
+	for (i = 0; i < st->nsess; i++)
+		p->sess[i] = *st->sess[i];
 	p->nsess = st->nsess;
+	for (i = 0; i < st->nmembers; i++) {
+		const struct store_member *m = &st->members[i];
+
+		p->members[i].id = m->id;
+		p->members[i].name = strdup(m->name);
+		p->members[i].raft_address = strdup(m->raft_address);
+		p->members[i].peer_address = strdup(m->peer_address);
+		p->nmembers++;
+		if (!p->members[i].name || !p->members[i].raft_address ||
+		    !p->members[i].peer_address)
+			goto fail;
+	}
 	for (i = 0; i < st->nhosts; i++) {
 		p->hosts[i].name = strdup(st->hosts[i].name);
 		if (!p->hosts[i].name)
@@ -68,6 +92,9 @@ void store_unpin(struct store_pin *p)
 	}
 	free(p->hosts);
 	free(p->sess);
+	for (i = 0; i < p->nmembers; i++)
+		pin_member_close(&p->members[i]);
+	free(p->members);
 	free(p);
 }
 
@@ -168,9 +195,24 @@ int store_pin_walk(const struct store_pin *pin,
 	int rc;
 
 	rc = ops->begin(arg, pin->applied, pin->nhosts, pin->nsess);
-	for (i = 0; !rc && i < pin->nsess; i++)
-		rc = ops->session(arg, pin->sess[i].origin, pin->sess[i].seq,
-				  pin->sess[i].result);
+	for (i = 0; !rc && i < pin->nsess; i++) {
+		const struct session *s = &pin->sess[i];
+		uint64_t first = s->last >= STORE_SESSION_WINDOW
+					 ? s->last - STORE_SESSION_WINDOW + 1
+					 : 1;
+		uint64_t seq;
+
+		/* the retained results, oldest first: the last one last */
+		for (seq = first; !rc && seq <= s->last; seq++) {
+			size_t slot = seq % STORE_SESSION_WINDOW;
+
+			if (s->ring[slot].seq == seq)
+				rc = ops->session(arg, s->origin, seq,
+						  s->ring[slot].result);
+		}
+	}
+	for (i = 0; !rc && i < pin->nmembers; i++)
+		rc = ops->member(arg, &pin->members[i]);
 	for (i = 0; !rc && i < pin->nhosts; i++) {
 		const struct hamt_node *root = pin->hosts[i].root;
 
@@ -205,6 +247,12 @@ int store_restore_session(struct store *st, uint64_t origin, uint64_t seq,
 			  int result)
 {
 	return store_session_record(st, origin, seq, result);
+}
+
+int store_restore_member(struct store *st, const struct store_member *m)
+{
+	return store_member_set(st, m->id, m->name, m->raft_address,
+				m->peer_address);
 }
 
 int store_restore_host(struct store *st, const char *name)

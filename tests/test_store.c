@@ -680,16 +680,48 @@ static void test_rollback(void **state)
 static void test_sessions(void **state)
 {
 	struct store *st = fresh();
+	uint64_t seq;
 	int r;
 
-	assert_false(store_session_seen(st, 7, 1, &r));
+	assert_int_equal(store_session_lookup(st, 7, 1, &r), STORE_NEW);
 	assert_int_equal(store_session_record(st, 7, 1, -EACCES), 0);
-	assert_true(store_session_seen(st, 7, 1, &r));
+	assert_int_equal(store_session_lookup(st, 7, 1, &r), STORE_SEEN);
 	assert_int_equal(r, -EACCES);
-	assert_false(store_session_seen(st, 7, 2, &r));
+	assert_int_equal(store_session_lookup(st, 7, 2, &r), STORE_NEW);
 	assert_int_equal(store_session_record(st, 3, 10, 0), 0);
 	assert_int_equal(store_session_last(st, 3), 10);
 	assert_int_equal(store_session_last(st, 7), 1);
+	/* recent results are kept, old ones are known to be seen only */
+	for (seq = 2; seq < 2 + STORE_SESSION_WINDOW + 10; seq++)
+		assert_int_equal(store_session_record(st, 7, seq, -(int)(seq % 7)),
+				 0);
+	assert_int_equal(store_session_lookup(st, 7, seq - 1, &r), STORE_SEEN);
+	assert_int_equal(r, -(int)((seq - 1) % 7));
+	assert_int_equal(store_session_lookup(st, 7, 5, &r),
+			 STORE_SEEN_FORGOTTEN);
+	/* gaps are fine */
+	assert_int_equal(store_session_record(st, 7, seq + 100, 0), 0);
+	assert_int_equal(store_session_lookup(st, 7, seq + 50, &r),
+			 STORE_SEEN_FORGOTTEN);
+	store_free(st);
+}
+
+static void test_members(void **state)
+{
+	struct store *st = fresh();
+
+	assert_int_equal(store_member_set(st, 2, "host2", "r2", "p2"), 0);
+	assert_int_equal(store_member_set(st, 1, "host1", "r1", "p1"), 0);
+	assert_int_equal(store_member_set(st, 3, "host1", "r3", "p3"), -EEXIST);
+	assert_int_equal(store_member_count(st), 2);
+	assert_int_equal(store_member_at(st, 0)->id, 1);
+	assert_string_equal(store_member_by_name(st, "host2")->peer_address,
+			    "p2");
+	assert_int_equal(store_member_set(st, 2, "host2", "r2b", "p2b"), 0);
+	assert_string_equal(store_member_by_id(st, 2)->raft_address, "r2b");
+	assert_int_equal(store_member_remove(st, 1), 0);
+	assert_int_equal(store_member_remove(st, 1), -ENOENT);
+	assert_null(store_member_by_name(st, "host1"));
 	store_free(st);
 }
 
@@ -750,8 +782,20 @@ static int rb_node(void *arg, const char *path, uint64_t gen,
 	return store_restore_node(r->dst, path, gen, p, np, v, vl, k, kl);
 }
 
-static const struct store_walk_ops rb_ops = {rb_begin, rb_session, rb_host,
-					     rb_node};
+static int rb_member(void *arg, const struct store_member *m)
+{
+	struct rebuild *r = arg;
+
+	emit(r, &m->id, 8);
+	emit(r, m->name, strlen(m->name) + 1);
+	return store_restore_member(r->dst, m);
+}
+
+static const struct store_walk_ops rb_ops = {.begin = rb_begin,
+					     .session = rb_session,
+					     .member = rb_member,
+					     .host = rb_host,
+					     .node = rb_node};
 
 static void test_snapshot_roundtrip(void **state)
 {
@@ -767,6 +811,7 @@ static void test_snapshot_roundtrip(void **state)
 	assert_int_equal(perms(st, &c, "/x", "n5 r6"), 0);
 	assert_int_equal(wr(st, &d5, "/x/mine", "2"), 0);
 	assert_int_equal(store_session_record(st, 4, 99, 0), 0);
+	assert_int_equal(store_member_set(st, 9, "host1", "r", "p"), 0);
 	store_set_applied_index(st, idx);
 
 	pin = store_pin(st);
@@ -784,6 +829,7 @@ static void test_snapshot_roundtrip(void **state)
 	assert_int_equal(n1, 2);
 	assert_true(store_host_exists(copy, "host2"));
 	assert_int_equal(store_session_last(copy, 4), 99);
+	assert_string_equal(store_member_by_id(copy, 9)->name, "host1");
 
 	/* the rebuilt store walks to the same bytes */
 	store_rm(st, H, NULL, &c, idx++, "/after", NULL);
@@ -905,6 +951,7 @@ int main(void)
 		cmocka_unit_test(test_set_perms_events),
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_sessions),
+		cmocka_unit_test(test_members),
 		cmocka_unit_test(test_snapshot_roundtrip),
 		cmocka_unit_test(test_deep_tree),
 		cmocka_unit_test(test_hamt_random),

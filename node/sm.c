@@ -1,0 +1,518 @@
+/*
+ * node/sm.c: log entries in and out: building them from requests, and
+ * applying one to the store (the replicated state machine's entry point).
+ */
+#include "node/sm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire/entry.pb-c.h"
+
+#define ENTRY_VERSION 1
+
+struct enc {
+	Xsr__Entry e;
+	Xsr__Caller caller;
+	Xsr__Quota quota;
+};
+
+static void enc_init(struct enc *x, const struct sm_origin *o)
+{
+	const struct store_caller *c = o->caller;
+
+	xsr__entry__init(&x->e);
+	xsr__caller__init(&x->caller);
+	xsr__quota__init(&x->quota);
+	x->e.version = ENTRY_VERSION;
+	x->e.origin = o->member;
+	x->e.seq = o->seq;
+	x->e.caller = &x->caller;
+	x->caller.host = (char *)o->host;
+	if (c) {
+		x->caller.domid = c->domid;
+		x->caller.privileged = c->privileged;
+		x->caller.has_target = c->target != STORE_NO_TARGET;
+		x->caller.target = x->caller.has_target ? c->target : 0;
+		x->quota.nodes = c->quota.nodes;
+		x->quota.node_size = c->quota.node_size;
+		x->quota.permissions = c->quota.permissions;
+		x->quota.transaction_nodes = c->quota.transaction_nodes;
+		x->quota.memory = c->quota.memory;
+		x->quota.path_max = c->quota.path_max;
+		x->caller.quota = &x->quota;
+	} else {
+		x->caller.privileged = true;
+	}
+}
+
+static int pack(const Xsr__Entry *e, void **buf, size_t *len)
+{
+	size_t n = xsr__entry__get_packed_size(e);
+	uint8_t *p = malloc(n ? n : 1);
+
+	if (!p)
+		return -ENOMEM;
+	*len = xsr__entry__pack(e, p);
+	*buf = p;
+	return 0;
+}
+
+int sm_entry_write(const struct sm_origin *o, const char *path,
+		   const void *value, size_t len, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpWrite op = XSR__OP_WRITE__INIT;
+
+	enc_init(&x, o);
+	op.path = (char *)path;
+	op.value.data = (uint8_t *)value;
+	op.value.len = len;
+	x.e.op_case = XSR__ENTRY__OP_WRITE;
+	x.e.write = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_mkdir(const struct sm_origin *o, const char *path, void **buf,
+		   size_t *blen)
+{
+	struct enc x;
+	Xsr__OpMkdir op = XSR__OP_MKDIR__INIT;
+
+	enc_init(&x, o);
+	op.path = (char *)path;
+	x.e.op_case = XSR__ENTRY__OP_MKDIR;
+	x.e.mkdir = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_rm(const struct sm_origin *o, const char *path, void **buf,
+		size_t *blen)
+{
+	struct enc x;
+	Xsr__OpRm op = XSR__OP_RM__INIT;
+
+	enc_init(&x, o);
+	op.path = (char *)path;
+	x.e.op_case = XSR__ENTRY__OP_RM;
+	x.e.rm = &op;
+	return pack(&x.e, buf, blen);
+}
+
+/* Protobuf perms pointing into a caller-provided array. */
+static Xsr__Perm **perms_out(const struct store_perm *p, uint32_t n,
+			     Xsr__Perm *store)
+{
+	Xsr__Perm **v = malloc((n ? n : 1) * sizeof(*v));
+	uint32_t i;
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		xsr__perm__init(&store[i]);
+		store[i].domid = p[i].domid;
+		store[i].access = p[i].access;
+		store[i].ignore = p[i].ignore;
+		v[i] = &store[i];
+	}
+	return v;
+}
+
+int sm_entry_set_perms(const struct sm_origin *o, const char *path,
+		       const struct store_perm *perms, uint32_t n, void **buf,
+		       size_t *blen)
+{
+	struct enc x;
+	Xsr__OpSetPerms op = XSR__OP_SET_PERMS__INIT;
+	Xsr__Perm *ps = malloc((n ? n : 1) * sizeof(*ps));
+	int rc;
+
+	if (!ps)
+		return -ENOMEM;
+	enc_init(&x, o);
+	op.path = (char *)path;
+	op.perms = perms_out(perms, n, ps);
+	if (!op.perms) {
+		free(ps);
+		return -ENOMEM;
+	}
+	op.n_perms = n;
+	x.e.op_case = XSR__ENTRY__OP_SET_PERMS;
+	x.e.set_perms = &op;
+	rc = pack(&x.e, buf, blen);
+	free(op.perms);
+	free(ps);
+	return rc;
+}
+
+int sm_entry_commit(const struct sm_origin *o, const struct store_commit *cm,
+		    void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpCommit op = XSR__OP_COMMIT__INIT;
+	Xsr__TxNode *nodes = NULL, **nodev = NULL;
+	Xsr__TxDelta *deltas = NULL, **deltav = NULL;
+	Xsr__Perm *perms = NULL;
+	size_t i, nperms = 0, k = 0;
+	int rc = -ENOMEM;
+
+	enc_init(&x, o);
+	for (i = 0; i < cm->n; i++)
+		nperms += cm->nodes[i].nperms + cm->nodes[i].n_first_perms;
+	nodes = calloc(cm->n ? cm->n : 1, sizeof(*nodes));
+	nodev = calloc(cm->n ? cm->n : 1, sizeof(*nodev));
+	deltas = calloc(cm->ndeltas ? cm->ndeltas : 1, sizeof(*deltas));
+	deltav = calloc(cm->ndeltas ? cm->ndeltas : 1, sizeof(*deltav));
+	perms = calloc(nperms ? nperms : 1, sizeof(*perms));
+	if (!nodes || !nodev || !deltas || !deltav || !perms)
+		goto out;
+	for (i = 0; i < cm->n; i++) {
+		const struct store_commit_node *s = &cm->nodes[i];
+		Xsr__TxNode *t = &nodes[i];
+
+		xsr__tx_node__init(t);
+		t->path = (char *)s->path;
+		t->existed = s->existed;
+		t->generation = s->generation;
+		t->modified = s->modified;
+		t->exists = s->exists;
+		t->value.data = (uint8_t *)s->value;
+		t->value.len = s->value ? s->value_len : 0;
+		t->children.data = (uint8_t *)s->children;
+		t->children.len = s->children ? s->children_len : 0;
+		t->fire_watch = s->fire_watch;
+		t->watch_exact = s->watch_exact;
+		t->perms = perms_out(s->perms, s->nperms, perms + k);
+		k += s->nperms;
+		t->n_perms = s->nperms;
+		t->first_perms =
+			perms_out(s->first_perms, s->n_first_perms, perms + k);
+		k += s->n_first_perms;
+		t->n_first_perms = s->n_first_perms;
+		if (!t->perms || !t->first_perms)
+			goto out;
+		nodev[i] = t;
+	}
+	for (i = 0; i < cm->ndeltas; i++) {
+		xsr__tx_delta__init(&deltas[i]);
+		deltas[i].domid = cm->deltas[i].domid;
+		deltas[i].nodes = cm->deltas[i].nodes;
+		deltav[i] = &deltas[i];
+	}
+	op.nodes = nodev;
+	op.n_nodes = cm->n;
+	op.deltas = deltav;
+	op.n_deltas = cm->ndeltas;
+	op.node_created = cm->node_created;
+	op.failed = cm->failed;
+	x.e.op_case = XSR__ENTRY__OP_COMMIT;
+	x.e.commit = &op;
+	rc = pack(&x.e, buf, blen);
+out:
+	for (i = 0; nodes && i < cm->n; i++) {
+		free(nodes[i].perms);
+		free(nodes[i].first_perms);
+	}
+	free(nodes);
+	free(nodev);
+	free(deltas);
+	free(deltav);
+	free(perms);
+	return rc;
+}
+
+
+static Xsr__Member *member_out(const struct store_member *m, Xsr__Member *pm)
+{
+	if (!m)
+		return NULL;
+	xsr__member__init(pm);
+	pm->id = m->id;
+	pm->name = m->name;
+	pm->raft_address = m->raft_address;
+	pm->peer_address = m->peer_address;
+	return pm;
+}
+
+int sm_entry_host_init(const struct sm_origin *o,
+		       const struct store_member *m, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpHostInit op = XSR__OP_HOST_INIT__INIT;
+	Xsr__Member pm;
+
+	enc_init(&x, o);
+	op.member = member_out(m, &pm);
+	x.e.op_case = XSR__ENTRY__OP_HOST_INIT;
+	x.e.host_init = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_member(const struct sm_origin *o, const struct store_member *m,
+		    bool remove, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpMember op = XSR__OP_MEMBER__INIT;
+	Xsr__Member pm;
+
+	enc_init(&x, o);
+	op.member = member_out(m, &pm);
+	op.remove = remove;
+	x.e.op_case = XSR__ENTRY__OP_MEMBER;
+	x.e.member = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_verify(const struct sm_origin *o, uint64_t nonce, void **buf,
+		    size_t *blen)
+{
+	struct enc x;
+	Xsr__OpVerify op = XSR__OP_VERIFY__INIT;
+
+	enc_init(&x, o);
+	op.nonce = nonce;
+	x.e.op_case = XSR__ENTRY__OP_VERIFY;
+	x.e.verify = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_noop(const struct sm_origin *o, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpNoop op = XSR__OP_NOOP__INIT;
+
+	enc_init(&x, o);
+	x.e.op_case = XSR__ENTRY__OP_NOOP;
+	x.e.noop = &op;
+	return pack(&x.e, buf, blen);
+}
+
+/* ---- Applying -------------------------------------------------------- */
+
+static void caller_from(const Xsr__Caller *pc, struct store_caller *c)
+{
+	struct store_quota q = STORE_QUOTA_INIT;
+
+	memset(c, 0, sizeof(*c));
+	c->domid = pc->domid;
+	c->privileged = pc->privileged;
+	c->target = pc->has_target ? pc->target : STORE_NO_TARGET;
+	if (pc->quota) {
+		q.nodes = pc->quota->nodes;
+		q.node_size = pc->quota->node_size;
+		q.permissions = pc->quota->permissions;
+		q.transaction_nodes = pc->quota->transaction_nodes;
+		q.memory = pc->quota->memory;
+		q.path_max = pc->quota->path_max;
+	}
+	c->quota = q;
+}
+
+static struct store_perm *perms_in(Xsr__Perm **v, size_t n)
+{
+	struct store_perm *p = calloc(n ? n : 1, sizeof(*p));
+	size_t i;
+
+	if (!p)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		p[i].domid = v[i]->domid;
+		p[i].access = (uint8_t)(v[i]->access & 3);
+		p[i].ignore = v[i]->ignore;
+	}
+	return p;
+}
+
+static int apply_commit(struct store *st, const char *host,
+			const struct store_caller *c, uint64_t index,
+			const Xsr__OpCommit *op, struct store_events *ev)
+{
+	struct store_commit cm;
+	struct store_perm **owned;
+	size_t i, k = 0;
+	int rc = -ENOMEM;
+
+	memset(&cm, 0, sizeof(cm));
+	cm.n = op->n_nodes;
+	cm.ndeltas = op->n_deltas;
+	cm.node_created = op->node_created;
+	cm.failed = op->failed;
+	cm.nodes = calloc(cm.n ? cm.n : 1, sizeof(*cm.nodes));
+	cm.deltas = calloc(cm.ndeltas ? cm.ndeltas : 1, sizeof(*cm.deltas));
+	owned = calloc(2 * (cm.n ? cm.n : 1), sizeof(*owned));
+	if (!cm.nodes || !cm.deltas || !owned)
+		goto out;
+	for (i = 0; i < cm.n; i++) {
+		const Xsr__TxNode *t = op->nodes[i];
+		struct store_commit_node *s = &cm.nodes[i];
+
+		s->path = t->path;
+		s->existed = t->existed;
+		s->generation = t->generation;
+		s->modified = t->modified;
+		s->exists = t->exists;
+		s->value = (const char *)t->value.data;
+		s->value_len = t->value.len;
+		s->children = (const char *)t->children.data;
+		s->children_len = t->children.len;
+		s->fire_watch = t->fire_watch;
+		s->watch_exact = t->watch_exact;
+		s->perms = owned[k++] = perms_in(t->perms, t->n_perms);
+		s->nperms = (uint32_t)t->n_perms;
+		s->first_perms = owned[k++] =
+			perms_in(t->first_perms, t->n_first_perms);
+		s->n_first_perms = (uint32_t)t->n_first_perms;
+		if (!s->perms || !s->first_perms)
+			goto out;
+		if (s->path[0] != '/' ||
+		    (s->children_len &&
+		     s->children[s->children_len - 1] != '\0')) {
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	for (i = 0; i < cm.ndeltas; i++) {
+		cm.deltas[i].domid = op->deltas[i]->domid;
+		cm.deltas[i].nodes = op->deltas[i]->nodes;
+	}
+	rc = store_commit(st, host, c, index, &cm, ev);
+out:
+	for (i = 0; owned && i < k; i++)
+		free(owned[i]);
+	free(owned);
+	free(cm.nodes);
+	free(cm.deltas);
+	return rc;
+}
+
+/* Record a member; a host announcing itself must use its tree's name. */
+static int member_in(struct store *st, const Xsr__Member *m, const char *host)
+{
+	if (!m->name || !m->name[0] || m->id == 0 ||
+	    (host && strcmp(host, m->name) != 0))
+		return -EINVAL;
+	return store_member_set(st, m->id, m->name, m->raft_address,
+				m->peer_address);
+}
+
+static int apply_op(struct store *st, const Xsr__Entry *e, uint64_t index,
+		    struct store_events *ev)
+{
+	const char *host = e->caller->host;
+	struct store_caller c;
+	struct store_perm *p;
+	int rc;
+
+	caller_from(e->caller, &c);
+	switch (e->op_case) {
+	case XSR__ENTRY__OP_HOST_INIT:
+		rc = store_host_init(st, host, index);
+		if (!rc && e->host_init->member)
+			rc = member_in(st, e->host_init->member, host);
+		return rc;
+	case XSR__ENTRY__OP_MEMBER:
+		if (!e->member->member)
+			return -EINVAL;
+		if (e->member->remove)
+			return store_member_remove(st, e->member->member->id);
+		return member_in(st, e->member->member, NULL);
+	case XSR__ENTRY__OP_VERIFY:
+	case XSR__ENTRY__OP_NOOP:
+		return 0;
+	case XSR__ENTRY__OP_WRITE:
+		return store_write(st, host, NULL, &c, index,
+				   e->write->path, e->write->value.data,
+				   e->write->value.len, ev);
+	case XSR__ENTRY__OP_MKDIR:
+		return store_mkdir(st, host, NULL, &c, index,
+				   e->mkdir->path, ev);
+	case XSR__ENTRY__OP_RM:
+		return store_rm(st, host, NULL, &c, index, e->rm->path,
+				ev);
+	case XSR__ENTRY__OP_SET_PERMS:
+		p = perms_in(e->set_perms->perms, e->set_perms->n_perms);
+		if (!p)
+			return -ENOMEM;
+		rc = store_set_perms(st, host, NULL, &c, index,
+				     e->set_perms->path, p,
+				     (uint32_t)e->set_perms->n_perms, ev);
+		free(p);
+		return rc;
+	case XSR__ENTRY__OP_COMMIT:
+		return apply_commit(st, host, &c, index, e->commit, ev);
+	default:
+		return -EINVAL;
+	}
+}
+
+static enum sm_kind kind_of(const Xsr__Entry *e)
+{
+	switch (e->op_case) {
+	case XSR__ENTRY__OP_HOST_INIT:
+		return SM_HOST_INIT;
+	case XSR__ENTRY__OP_MEMBER:
+		return SM_MEMBER;
+	case XSR__ENTRY__OP_VERIFY:
+		return SM_VERIFY;
+	case XSR__ENTRY__OP_NOOP:
+		return SM_NOOP;
+	default:
+		return SM_OP;
+	}
+}
+
+void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
+	      struct sm_result *out)
+{
+	Xsr__Entry *e;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	store_events_init(&out->events);
+	store_set_applied_index(st, index);
+	e = xsr__entry__unpack(NULL, len, buf);
+	/* Every replica skips what it cannot decode alike. */
+	if (!e || !e->caller || !e->caller->host ||
+	    strlen(e->caller->host) >= sizeof(out->host) ||
+	    e->version > ENTRY_VERSION) {
+		out->kind = SM_INVALID;
+		if (e)
+			xsr__entry__free_unpacked(e, NULL);
+		return;
+	}
+	out->kind = kind_of(e);
+	out->origin = e->origin;
+	out->seq = e->seq;
+	strcpy(out->host, e->caller->host);
+	if (e->op_case == XSR__ENTRY__OP_VERIFY)
+		out->verify_nonce = e->verify->nonce;
+	switch (store_session_lookup(st, e->origin, e->seq, &rc)) {
+	case STORE_SEEN:
+		out->duplicate = true;
+		out->result_known = true;
+		out->result = rc;
+		break;
+	case STORE_SEEN_FORGOTTEN:
+		out->duplicate = true;
+		break;
+	case STORE_NEW:
+		rc = apply_op(st, e, index, &out->events);
+		/*
+		 * Without the record a copy of this entry would apply again
+		 * here and nowhere else: replicas would diverge. Only memory
+		 * can fail, and the caller must stop.
+		 */
+		if (store_session_record(st, e->origin, e->seq, rc))
+			out->fatal = true;
+		out->result_known = true;
+		out->result = rc;
+		break;
+	}
+	xsr__entry__free_unpacked(e, NULL);
+}
+
+void sm_result_clear(struct sm_result *out)
+{
+	store_events_clear(&out->events);
+}

@@ -1,0 +1,80 @@
+/*
+ * node/sm.h: the log's contents. Building log entries (wire/entry.proto)
+ * and applying one to the store: the replicated state machine's single
+ * entry point, shared by the daemon and the consensus tests.
+ *
+ * sm_apply() is deterministic: the same entries in the same order give the
+ * same store on every replica. It decides what the store decides and
+ * reports what happened; firing watches and answering clients is the
+ * caller's business.
+ */
+#ifndef XSR_NODE_SM_H
+#define XSR_NODE_SM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/store.h"
+
+/* Who submits an entry, and for whom. */
+struct sm_origin {
+	uint64_t member; /* submitting member id */
+	uint64_t seq;	 /* its sequence number, increasing forever */
+	const char *host; /* the host tree addressed */
+	/* the caller, or NULL for the daemon itself (privileged) */
+	const struct store_caller *caller;
+};
+
+/*
+ * Encoders: a malloc()ed buffer in *buf (*len bytes), or -ENOMEM. The
+ * arguments are copied.
+ */
+int sm_entry_write(const struct sm_origin *o, const char *path,
+		   const void *value, size_t len, void **buf, size_t *blen);
+int sm_entry_mkdir(const struct sm_origin *o, const char *path, void **buf,
+		   size_t *blen);
+int sm_entry_rm(const struct sm_origin *o, const char *path, void **buf,
+		size_t *blen);
+int sm_entry_set_perms(const struct sm_origin *o, const char *path,
+		       const struct store_perm *perms, uint32_t n, void **buf,
+		       size_t *blen);
+int sm_entry_commit(const struct sm_origin *o, const struct store_commit *cm,
+		    void **buf, size_t *blen);
+/* Create o->host's tree; record member m (may be NULL) with it. */
+int sm_entry_host_init(const struct sm_origin *o,
+		       const struct store_member *m, void **buf, size_t *blen);
+int sm_entry_member(const struct sm_origin *o, const struct store_member *m,
+		    bool remove, void **buf, size_t *blen);
+int sm_entry_verify(const struct sm_origin *o, uint64_t nonce, void **buf,
+		    size_t *blen);
+int sm_entry_noop(const struct sm_origin *o, void **buf, size_t *blen);
+
+enum sm_kind {
+	SM_INVALID, /* undecodable or from a newer version: skipped */
+	SM_OP,	    /* a change of a host's tree */
+	SM_HOST_INIT,
+	SM_MEMBER,
+	SM_VERIFY,
+	SM_NOOP,
+};
+
+struct sm_result {
+	enum sm_kind kind;
+	uint64_t origin, seq;
+	char host[72];	    /* the host tree the entry addressed */
+	bool duplicate;	    /* applied before: nothing changed now */
+	bool result_known;  /* result is the (first) outcome */
+	int result;	    /* 0 or a negative errno */
+	uint64_t verify_nonce;
+	struct store_events events; /* to fire, in order (not for dups) */
+	bool fatal; /* out of memory while recording: this replica must stop
+		       rather than diverge from the others */
+};
+
+/* Apply the entry at log index `index`. out must be cleared after use. */
+void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
+	      struct sm_result *out);
+void sm_result_clear(struct sm_result *out);
+
+#endif
