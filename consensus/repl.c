@@ -42,6 +42,10 @@ struct repl {
 	unsigned snapshot_threshold;
 	bool forced_snapshot;
 
+	/* barriers announcing the commit index (repl_announce_commit) */
+	struct raft_barrier barrier;
+	bool barrier_inflight, barrier_again;
+
 	/* what libraft sees: the uv backend behind a thin wrapper */
 	struct raft_io wrap;
 	raft_io_close_cb wrap_close_cb;
@@ -631,8 +635,11 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	r->tracer.emit = tracer_emit;
 
 	if (cfg->address) {
+		r->transport.version = 1;
 		rv = raft_uv_tcp_init(&r->transport, loop);
 		if (rv) {
+			logf_(r, 3, "raft TCP transport: %s",
+			      r->transport.errmsg);
 			free(r);
 			return from_raft(rv);
 		}
@@ -685,7 +692,9 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	raft_set_pre_vote(&r->raft, true);
 
 	raft_configuration_init(&conf);
-	if (cfg->n_members == 0) {
+	if (cfg->join) {
+		rv = 0; /* a joining member waits for the leader to add it */
+	} else if (cfg->n_members == 0) {
 		rv = raft_configuration_add(&conf, cfg->id, address, RAFT_VOTER);
 	} else {
 		rv = 0;
@@ -694,7 +703,7 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 						    cfg->members[i].address,
 						    RAFT_VOTER);
 	}
-	if (!rv) {
+	if (!rv && !cfg->join) {
 		rv = raft_bootstrap(&r->raft, &conf);
 		if (rv == RAFT_CANTBOOTSTRAP)
 			rv = 0; /* not pristine: the log knows its members */
@@ -799,6 +808,30 @@ int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
 	return 0;
 }
 
+static void barrier_done(struct raft_barrier *req, int status)
+{
+	struct repl *r = req->data;
+
+	r->barrier_inflight = false;
+	if (r->barrier_again && !r->closing) {
+		r->barrier_again = false;
+		repl_announce_commit(r);
+	}
+}
+
+void repl_announce_commit(struct repl *r)
+{
+	if (r->closing || raft_state(&r->raft) != RAFT_LEADER)
+		return;
+	if (r->barrier_inflight) {
+		r->barrier_again = true;
+		return;
+	}
+	r->barrier.data = r;
+	if (raft_barrier(&r->raft, &r->barrier, barrier_done) == 0)
+		r->barrier_inflight = true;
+}
+
 void repl_snapshot_now(struct repl *r)
 {
 	/*
@@ -812,6 +845,196 @@ void repl_snapshot_now(struct repl *r)
 bool repl_is_leader(struct repl *r)
 {
 	return raft_state(&r->raft) == RAFT_LEADER;
+}
+
+uint64_t repl_leader(struct repl *r)
+{
+	raft_id id = 0;
+	const char *address = NULL;
+
+	raft_leader(&r->raft, &id, &address);
+	return id;
+}
+
+const char *repl_state_name(struct repl *r)
+{
+	switch (raft_state(&r->raft)) {
+	case RAFT_LEADER:
+		return "leader";
+	case RAFT_FOLLOWER:
+		return "follower";
+	case RAFT_CANDIDATE:
+		return "candidate";
+	default:
+		return "unavailable";
+	}
+}
+
+const char *repl_role_name(int role)
+{
+	switch (role) {
+	case REPL_VOTER:
+		return "voter";
+	case REPL_STANDBY:
+		return "standby";
+	case REPL_SPARE:
+		return "spare";
+	default:
+		return "none";
+	}
+}
+
+size_t repl_servers(struct repl *r, struct repl_server *out, size_t max)
+{
+	const struct raft_configuration *c = &r->raft.configuration;
+	size_t i;
+
+	for (i = 0; i < c->n && i < max; i++) {
+		out[i].id = c->servers[i].id;
+		snprintf(out[i].address, sizeof(out[i].address), "%s",
+			 c->servers[i].address);
+		out[i].role = c->servers[i].role == RAFT_VOTER	   ? REPL_VOTER
+			      : c->servers[i].role == RAFT_STANDBY ? REPL_STANDBY
+								   : REPL_SPARE;
+	}
+	return c->n;
+}
+
+int repl_match_index(struct repl *r, uint64_t id, uint64_t *index)
+{
+	raft_index i = 0;
+
+	if (raft_state(&r->raft) != RAFT_LEADER)
+		return -ENOTCONN;
+	if (raft_match_index(&r->raft, id, &i))
+		return -ENOENT;
+	*index = i;
+	return 0;
+}
+
+/* ---- Membership ----------------------------------------------------- */
+
+struct change {
+	union {
+		struct raft_change change;
+		struct raft_transfer transfer;
+	};
+	struct repl *r;
+	repl_change_cb cb;
+	void *arg;
+	uint64_t target;
+};
+
+static struct change *change_new(struct repl *r, repl_change_cb cb, void *arg)
+{
+	struct change *c = calloc(1, sizeof(*c));
+
+	if (c) {
+		c->r = r;
+		c->cb = cb;
+		c->arg = arg;
+	}
+	return c;
+}
+
+static void change_done(struct raft_change *req, int status)
+{
+	struct change *c = req->data;
+
+	if (status)
+		logf_(c->r, 4, "configuration change failed: %s",
+		      raft_strerror(status));
+	c->cb(c->arg, from_raft(status));
+	free(c);
+}
+
+static int change_start(struct repl *r, struct change *c, int rv)
+{
+	if (rv) {
+		logf_(r, 4, "configuration change refused: %s",
+		      raft_errmsg(&r->raft));
+		free(c);
+		return from_raft(rv) ? from_raft(rv) : -EIO;
+	}
+	return 0;
+}
+
+int repl_add(struct repl *r, uint64_t id, const char *address,
+	     repl_change_cb cb, void *arg)
+{
+	struct change *c;
+
+	if (!repl_is_leader(r))
+		return -ENOTCONN;
+	c = change_new(r, cb, arg);
+	if (!c)
+		return -ENOMEM;
+	c->change.data = c;
+	return change_start(r, c,
+			    raft_add(&r->raft, &c->change, id, address,
+				     change_done));
+}
+
+int repl_assign(struct repl *r, uint64_t id, int role, repl_change_cb cb,
+		void *arg)
+{
+	struct change *c;
+	int rrole = role == REPL_VOTER	   ? RAFT_VOTER
+		    : role == REPL_STANDBY ? RAFT_STANDBY
+					   : RAFT_SPARE;
+
+	if (!repl_is_leader(r))
+		return -ENOTCONN;
+	c = change_new(r, cb, arg);
+	if (!c)
+		return -ENOMEM;
+	c->change.data = c;
+	return change_start(r, c,
+			    raft_assign(&r->raft, &c->change, id, rrole,
+					change_done));
+}
+
+int repl_remove(struct repl *r, uint64_t id, repl_change_cb cb, void *arg)
+{
+	struct change *c;
+
+	if (!repl_is_leader(r))
+		return -ENOTCONN;
+	c = change_new(r, cb, arg);
+	if (!c)
+		return -ENOMEM;
+	c->change.data = c;
+	return change_start(r, c,
+			    raft_remove(&r->raft, &c->change, id, change_done));
+}
+
+static void transfer_done(struct raft_transfer *req)
+{
+	struct change *c = req->data;
+	uint64_t leader = repl_leader(c->r);
+
+	/* raft_transfer tells nothing: look at who leads now */
+	c->cb(c->arg, leader && leader != c->r->raft.id &&
+				      (!c->target || leader == c->target)
+			      ? 0
+			      : -ETIMEDOUT);
+	free(c);
+}
+
+int repl_transfer(struct repl *r, uint64_t id, repl_change_cb cb, void *arg)
+{
+	struct change *c;
+
+	if (!repl_is_leader(r))
+		return -ENOTCONN;
+	c = change_new(r, cb, arg);
+	if (!c)
+		return -ENOMEM;
+	c->target = id;
+	c->transfer.data = c;
+	return change_start(r, c,
+			    raft_transfer(&r->raft, &c->transfer, id,
+					  transfer_done));
 }
 
 uint64_t repl_last_applied(struct repl *r)

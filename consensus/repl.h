@@ -57,6 +57,7 @@ struct repl_config {
 	const char *data_dir;	/* must exist */
 	const struct repl_member *members; /* initial configuration */
 	size_t n_members;	/* 0: just this member */
+	bool join;		/* do not bootstrap: wait to be added */
 	unsigned snapshot_threshold; /* entries between snapshots */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot */
 	unsigned election_timeout_ms;
@@ -99,10 +100,53 @@ void repl_when_ready(struct repl *r, unsigned timeout_ms, repl_ready_cb ready,
 int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
 		void *arg);
 
+/*
+ * On the leader: make the followers learn the current commit index now.
+ * libraft tells them only with its next AppendEntries, which when idle is
+ * the next heartbeat; a barrier entry is such a message. Coalesced: at
+ * most one barrier is in flight, and a request made meanwhile sends one
+ * more after it.
+ */
+void repl_announce_commit(struct repl *r);
+
 /* Take a snapshot now (at the next opportunity). */
 void repl_snapshot_now(struct repl *r);
 
 bool repl_is_leader(struct repl *r);
+/* The leader as far as this member knows, 0 if none. */
+uint64_t repl_leader(struct repl *r);
+/* "leader", "follower", "candidate" or "unavailable". */
+const char *repl_state_name(struct repl *r);
+
+/* Roles in the configuration (libraft's). */
+enum repl_role { REPL_STANDBY, REPL_VOTER, REPL_SPARE };
+const char *repl_role_name(int role);
+
+struct repl_server {
+	uint64_t id;
+	char address[80];
+	int role; /* enum repl_role */
+};
+
+/* The current configuration: fills up to max servers, returns how many. */
+size_t repl_servers(struct repl *r, struct repl_server *out, size_t max);
+/* The leader's view of a follower's log: 0 or -ENOTCONN (not leader). */
+int repl_match_index(struct repl *r, uint64_t id, uint64_t *index);
+
+/*
+ * Membership (Raft dissertation chapter 4), on the leader only
+ * (-ENOTCONN elsewhere). cb(arg, status) fires once the change is
+ * committed (status 0) or failed. repl_add adds a spare; repl_assign
+ * changes a role (promoting catches the server up first).
+ */
+typedef void (*repl_change_cb)(void *arg, int status);
+int repl_add(struct repl *r, uint64_t id, const char *address,
+	     repl_change_cb cb, void *arg);
+int repl_assign(struct repl *r, uint64_t id, int role, repl_change_cb cb,
+		void *arg);
+int repl_remove(struct repl *r, uint64_t id, repl_change_cb cb, void *arg);
+/* Hand leadership to id (0: any voter). cb fires when done or given up. */
+int repl_transfer(struct repl *r, uint64_t id, repl_change_cb cb, void *arg);
 uint64_t repl_last_applied(struct repl *r);
 uint64_t repl_commit_index(struct repl *r);
 uint64_t repl_last_index(struct repl *r);

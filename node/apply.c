@@ -17,93 +17,14 @@
 
 #include "node/sm.h"
 
-uint64_t daemon_next_seq(struct daemon *d)
+/* From a zero timer: after this batch of applies, not inside libraft. */
+static void announce_commit(uv_timer_t *t)
 {
-	return d->next_seq++;
-}
+	struct daemon *d = t->data;
 
-static void pending_unlink(struct pending *p)
-{
-	p->prev->next = p->next;
-	p->next->prev = p->prev;
-	p->next = p->prev = p;
-}
-
-static struct pending *pending_find(struct daemon *d, uint64_t seq)
-{
-	struct pending *p;
-
-	/* Entries apply in submission order: the head is the usual hit. */
-	for (p = d->pending.next; p != &d->pending; p = p->next)
-		if (p->seq == seq)
-			return p;
-	return NULL;
-}
-
-static void answer(struct daemon *d, struct pending *p, int result)
-{
-	if (p->answered)
-		return;
-	p->answered = true;
-	if (p->conn) {
-		if (result)
-			conn_reply_error(p->conn, &p->req->hdr, result);
-		else
-			conn_reply(p->conn, &p->req->hdr, "OK", 3);
-		free(p->req);
-		p->req = NULL;
-		conn_async_done(p->conn);
-	} else if (p->done) {
-		p->done(d, result);
-	}
-}
-
-static void submitted(void *arg, int status)
-{
-	struct pending *p = arg;
-	struct daemon *d = p->d;
-
-	if (status && !p->answered) {
-		/*
-		 * Not applied here. The entry may still commit later (a new
-		 * leader keeps it); then it is a no-op for this request.
-		 */
-		log_msg(4, "log entry %" PRIu64 " not applied: %s", p->seq,
-			strerror(-status));
-		answer(d, p, -EIO);
-	}
-	pending_unlink(p);
-	free(p);
-}
-
-int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
-		  void *entry_buf, size_t entry_len, uint64_t seq,
-		  void (*done)(struct daemon *d, int result))
-{
-	struct pending *p = calloc(1, sizeof(*p));
-	int rc;
-
-	if (!p) {
-		free(entry_buf);
-		return -ENOMEM;
-	}
-	p->d = d;
-	p->seq = seq;
-	p->conn = c;
-	p->req = r;
-	p->done = done;
-	/* link before submitting: apply may run before repl_submit returns */
-	p->next = &d->pending;
-	p->prev = d->pending.prev;
-	d->pending.prev->next = p;
-	d->pending.prev = p;
-	rc = repl_submit(d->repl, entry_buf, entry_len, submitted, p);
-	free(entry_buf);
-	if (rc) {
-		pending_unlink(p);
-		free(p);
-	}
-	return rc;
+	d->announce_pending = false;
+	if (d->repl)
+		repl_announce_commit(d->repl);
 }
 
 /* ---- Watch firing ------------------------------------------------------ */
@@ -170,7 +91,6 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 {
 	struct daemon *d = data;
 	struct sm_result res;
-	struct pending *p;
 
 	sm_apply(d->store, index, buf, len, &res);
 	if (res.fatal) {
@@ -188,10 +108,18 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 	/* This member's clients watch this member's tree only. */
 	if (!res.duplicate && strcmp(res.host, d->host) == 0)
 		fire(d, &res.events);
-	if (res.origin == d->member_id) {
-		p = pending_find(d, res.seq);
-		if (p)
-			answer(d, p, res.result_known ? res.result : -EIO);
+	if (res.origin == d->member_id)
+		submit_applied(d, res.seq,
+			       res.result_known ? res.result : -EIO);
+	else if (res.origin && !d->announce_pending &&
+		 repl_is_leader(d->repl)) {
+		/* its origin answers its client once it knows this is
+		 * committed: tell it now, not at the next heartbeat */
+		d->announce_pending = true;
+		uv_timer_start(&d->announce, announce_commit, 0, 0);
 	}
+	if (!res.duplicate && res.kind != SM_OP)
+		cluster_applied(d, index, res.kind, res.origin,
+				res.verify_nonce);
 	sm_result_clear(&res);
 }

@@ -346,14 +346,21 @@ static enum conn_verdict ctl_snapshot(struct daemon *d, struct conn *c,
 {
 	if (n)
 		return err(c, r, -EINVAL);
-	repl_snapshot_now(d->repl);
-	log_msg(5, "snapshot requested through CONTROL");
+	if (daemon_snapshot_now(d))
+		return err(c, r, -ENOMEM);
 	return ack(c, r);
 }
 
 static enum conn_verdict ctl_help(struct daemon *d, struct conn *c,
 				  struct conn_req *r, const char **v,
 				  unsigned int n);
+
+static enum conn_verdict ctl_cluster(struct daemon *d, struct conn *c,
+				     struct conn_req *r, const char **v,
+				     unsigned int n)
+{
+	return cluster_control(d, c, r, v, n);
+}
 
 static const struct {
 	const char *cmd;
@@ -371,6 +378,7 @@ static const struct {
 	{"quota", ctl_quota, "[set <name> <val>|<domid>]", 0},
 	{"quota-soft", ctl_quota_soft, "[set <name> <val>]", 0},
 	{"snapshot", ctl_snapshot, "(take a log snapshot now)", 0},
+	{"cluster", ctl_cluster, "<command> (see xsadm)", 0},
 	{"help", ctl_help, "", 0},
 };
 

@@ -44,6 +44,30 @@ struct dom_quotas {
 	struct quotas q;
 };
 
+/* A member of the initial configuration ([cluster] member = ...). */
+struct member_cfg {
+	uint64_t id;
+	char *name;
+	char *raft_address;
+	char *peer_address;
+};
+
+/*
+ * The cluster part of the config file. Without a [member] section the
+ * daemon is a cluster of one, with no network at all.
+ */
+struct cluster_cfg {
+	bool enabled;		 /* a [member] section was given */
+	struct member_cfg self;	 /* [member] */
+	struct member_cfg *members; /* [cluster] member = ..., in order */
+	size_t n_members;
+	uint8_t key[16];	 /* [cluster] key: authenticates peer frames */
+	bool has_key;
+	unsigned election_timeout_ms;
+	unsigned heartbeat_timeout_ms;
+	unsigned commit_timeout_ms;
+};
+
 /* Settings from the command line and the config file. */
 struct config {
 	bool foreground;	  /* -N */
@@ -61,6 +85,7 @@ struct config {
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
 	unsigned ready_timeout_ms;
+	struct cluster_cfg cluster; /* --config: [member], [cluster] */
 };
 
 /* A transaction of a connection. */
@@ -77,16 +102,32 @@ struct client {
 	uint32_t next_tx_id;
 };
 
-/* A request whose entry is in the log, waiting to be applied here. */
+/*
+ * A request whose entry is on its way through the log, until this member
+ * has applied it (node/submit.c). The entry is kept to be sent again to
+ * the leader of the moment: copies are harmless, the state machine applies
+ * an (origin, seq) once.
+ */
 struct pending {
 	struct pending *next, *prev;
 	struct daemon *d;
 	uint64_t seq;
 	struct conn *conn; /* NULL for the daemon's own entries */
 	struct conn_req *req;
+	void (*done)(struct daemon *d, void *arg, int result); /* own */
+	void *arg;
+	void *entry; /* the packed entry */
+	size_t len;
+	uint64_t deadline_ms;
+	uint64_t sent_ms;
+	uint64_t sent_to;  /* member it was last sent to (0: not sent) */
+	unsigned inflight; /* local submissions not yet called back */
 	bool answered;
-	void (*done)(struct daemon *d, int result); /* own entries */
+	bool linked;
 };
+
+/* An admin query waiting for replies from peers (node/cluster.c). */
+struct query;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -101,7 +142,22 @@ struct daemon {
 	struct conn_pool *pool;
 	struct conn_limits limits;
 	uint64_t conn_serial;
-	struct pending pending; /* list head */
+	struct pending pending; /* list head, in seq order */
+	uv_timer_t tick;	/* resends, readiness, query time-outs */
+	uv_timer_t announce;	/* leader: commit index to followers now */
+	bool announce_pending;
+	uint64_t last_leader;	/* for noticing leader changes */
+
+	/* the cluster (node/cluster.c); peer is NULL for a cluster of one */
+	struct peer *peer;
+	int ready_state;
+	uint64_t ready_target, ready_deadline_ms, ready_query_ms;
+	uint64_t ready_qid, ready_log_ms;
+	void (*on_ready)(struct daemon *d, int status);
+	struct query *queries;
+	uint64_t next_qid;
+	struct digest *digests; /* recent verify points */
+	size_t n_digests;
 	struct quotas quotas; /* current: CONTROL quota set, SET_QUOTA */
 	struct dom_quotas *dom_quotas;
 	size_t n_dom_quotas;
@@ -138,14 +194,51 @@ char *daemon_canonical(const struct conn *c, const char *path);
 
 /* node/apply.c */
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
+
+/* node/submit.c */
 /*
- * Submit an operation built by entry_*() for a request of c (or for the
- * daemon itself when c is NULL: then done() gets the result).
+ * Send an entry (packed by sm_entry_*(), taken over) to the log for request
+ * r of c, which is answered once this member applied it; or for the daemon
+ * itself (c NULL): done(d, arg, result) then. Within the commit timeout
+ * the entry is sent again to whoever leads; after it, the request fails
+ * with EIO (the entry may still be committed later).
  */
 int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
 		  void *entry_buf, size_t entry_len, uint64_t seq,
-		  void (*done)(struct daemon *d, int result));
+		  void (*done)(struct daemon *d, void *arg, int result),
+		  void *arg);
 uint64_t daemon_next_seq(struct daemon *d);
+/* The entry (origin = this member, seq) was applied with result. */
+void submit_applied(struct daemon *d, uint64_t seq, int result);
+/* Periodic work: resend, time out (from the tick timer). */
+void submit_tick(struct daemon *d, uint64_t now_ms);
+/* A forwarded entry from member `from`, or a refusal of ours. */
+void submit_forwarded(struct daemon *d, uint64_t from, uint64_t seq,
+		      const void *entry, size_t len);
+void submit_refused(struct daemon *d, uint64_t from, uint64_t seq,
+		    int status);
+/* Fail every waiting request (shutting down). */
+void submit_abort_all(struct daemon *d, int result);
+
+/* node/cluster.c */
+/* Open the peer channel if configured (0 for a cluster of one). */
+int cluster_open(struct daemon *d);
+void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg);
+/* Wait until this member has caught up, then call on_ready (bounded). */
+void cluster_wait_ready(struct daemon *d,
+			void (*on_ready)(struct daemon *d, int status));
+void cluster_tick(struct daemon *d, uint64_t now_ms);
+/* After an entry was applied (members, verify points). */
+void cluster_applied(struct daemon *d, uint64_t index, int kind,
+		     uint64_t origin, uint64_t nonce);
+/* CONTROL cluster ... */
+enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
+				  struct conn_req *r, const char **argv,
+				  unsigned int argc);
+/* Take a log snapshot at the next opportunity (CONTROL snapshot). */
+int daemon_snapshot_now(struct daemon *d);
+/* Send a packed PeerMsg to member `to`: 0 or negative errno. */
+int cluster_send(struct daemon *d, uint64_t to, const void *msg, size_t len);
 
 /* node/control.c */
 enum conn_verdict daemon_control(struct daemon *d, struct conn *c,

@@ -137,7 +137,7 @@ static enum conn_verdict to_log(struct daemon *d, struct conn *c,
 				size_t len, uint64_t seq)
 {
 	if (!rc)
-		rc = daemon_submit(d, c, r, buf, len, seq, NULL);
+		rc = daemon_submit(d, c, r, buf, len, seq, NULL, NULL);
 	if (rc) {
 		if (rc != -ENOMEM && rc != -ESHUTDOWN)
 			log_msg(4, "cannot submit to the log: %s",

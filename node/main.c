@@ -153,6 +153,16 @@ static void load_identity(struct daemon *d)
 	FILE *f;
 	int rc;
 
+	/* a cluster member is who its [member] section says */
+	if (d->cfg.cluster.enabled) {
+		if (d->cfg.host_name &&
+		    strcmp(d->cfg.host_name, d->cfg.cluster.self.name) != 0)
+			fatal(d, "--host-name %s differs from the config's "
+				 "[member] name %s",
+			      d->cfg.host_name, d->cfg.cluster.self.name);
+		free((char *)d->cfg.host_name);
+		d->cfg.host_name = strdup(d->cfg.cluster.self.name);
+	}
 	snprintf(path, sizeof(path), "%s/identity", d->cfg.data_dir);
 	f = fopen(path, "re");
 	if (f) {
@@ -171,8 +181,14 @@ static void load_identity(struct daemon *d)
 		if (d->cfg.host_name && strcmp(d->cfg.host_name, host) != 0)
 			fatal(d,
 			      "data directory %s belongs to host \"%s\", not "
-			      "\"%s\" (--host-name)",
+			      "\"%s\"",
 			      d->cfg.data_dir, host, d->cfg.host_name);
+		if (d->cfg.cluster.enabled && id != d->cfg.cluster.self.id)
+			fatal(d,
+			      "data directory %s belongs to member %llu, not "
+			      "%llu",
+			      d->cfg.data_dir, id,
+			      (unsigned long long)d->cfg.cluster.self.id);
 	} else if (errno == ENOENT) {
 		if (d->cfg.host_name) {
 			snprintf(host, sizeof(host), "%s", d->cfg.host_name);
@@ -189,6 +205,8 @@ static void load_identity(struct daemon *d)
 	} else {
 		fatal(d, "cannot read %s: %s", path, strerror(errno));
 	}
+	if (!f && d->cfg.cluster.enabled)
+		id = d->cfg.cluster.self.id;
 	if (!valid_host_name(host))
 		fatal(d,
 		      "host name \"%s\" is not valid (letters, digits, "
@@ -380,8 +398,10 @@ static void serve(struct daemon *d)
 	}
 }
 
-static void host_ready(struct daemon *d, int result)
+static void host_ready(struct daemon *d, void *arg, int result)
 {
+	if (d->stopping)
+		return;
 	if (result)
 		fatal(d, "cannot create the tree of host %s: %s", d->host,
 		      strerror(-result));
@@ -389,37 +409,75 @@ static void host_ready(struct daemon *d, int result)
 	serve(d);
 }
 
-static void log_ready(void *arg, int status)
+static void member_recorded(struct daemon *d, void *arg, int result)
 {
-	struct daemon *d = arg;
+	if (result && !d->stopping)
+		log_msg(4, "cannot record this member's addresses: %s",
+			strerror(-result));
+}
+
+/* This member as the cluster table should list it (NULL if alone). */
+static bool self_member(struct daemon *d, struct store_member *m)
+{
+	const struct member_cfg *self = &d->cfg.cluster.self;
+
+	if (!d->cfg.cluster.enabled)
+		return false;
+	m->id = d->member_id;
+	m->name = d->host;
+	m->raft_address = self->raft_address;
+	m->peer_address = self->peer_address;
+	return true;
+}
+
+/*
+ * Caught up: every entry committed before this start is applied. Make sure
+ * this host has a tree (and, in a cluster, that the table has its current
+ * addresses), then serve.
+ */
+static void caught_up(struct daemon *d, int status)
+{
+	struct sm_origin o = {d->member_id, 0, d->host, NULL};
+	const struct store_member *known;
+	struct store_member me;
+	bool has_me = self_member(d, &me);
 	void *buf;
 	size_t len;
-	uint64_t seq;
 	int rc;
 
 	if (status)
-		fatal(d,
-		      "the log could not be replayed within %u ms (applied "
-		      "%" PRIu64 " of %" PRIu64 ")",
-		      d->cfg.ready_timeout_ms, repl_last_applied(d->repl),
-		      repl_last_index(d->repl));
-	log_msg(6, "log replayed up to index %" PRIu64,
-		repl_last_applied(d->repl));
+		fatal(d, "not caught up with the log within %u ms: giving up",
+		      d->cfg.ready_timeout_ms);
 	if (store_host_exists(d->store, d->host)) {
+		known = store_member_by_id(d->store, d->member_id);
+		if (has_me && (!known || strcmp(known->name, me.name) ||
+			       strcmp(known->raft_address, me.raft_address) ||
+			       strcmp(known->peer_address, me.peer_address))) {
+			o.seq = daemon_next_seq(d);
+			if (!sm_entry_member(&o, &me, false, &buf, &len))
+				daemon_submit(d, NULL, NULL, buf, len, o.seq,
+					      member_recorded, NULL);
+		}
 		serve(d);
 		return;
 	}
-	seq = daemon_next_seq(d);
-	{
-		struct sm_origin o = {d->member_id, seq, d->host, NULL};
-
-		rc = sm_entry_host_init(&o, NULL, &buf, &len);
-	}
+	o.seq = daemon_next_seq(d);
+	rc = sm_entry_host_init(&o, has_me ? &me : NULL, &buf, &len);
 	if (!rc)
-		rc = daemon_submit(d, NULL, NULL, buf, len, seq, host_ready);
+		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq, host_ready,
+				   NULL);
 	if (rc)
 		fatal(d, "cannot create the tree of host %s: %s", d->host,
 		      strerror(-rc));
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = uv_now(d->loop);
+
+	submit_tick(d, now);
+	cluster_tick(d, now);
 }
 
 /* ---- Shutdown ----------------------------------------------------------- */
@@ -437,6 +495,16 @@ static void repl_closed(void *arg)
 
 	d->repl = NULL;
 	conn_pool_close(d->pool, pool_closed, d);
+}
+
+static void peers_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->repl)
+		repl_close(d->repl, repl_closed, d);
+	else
+		conn_pool_close(d->pool, pool_closed, d);
 }
 
 static void close_handle(uv_handle_t *h, void *arg)
@@ -464,10 +532,10 @@ static void shutdown_daemon(struct daemon *d, const char *why)
 	uv_signal_stop(&d->sig_term);
 	uv_signal_stop(&d->sig_int);
 	uv_signal_stop(&d->sig_hup);
-	if (d->repl)
-		repl_close(d->repl, repl_closed, d);
-	else
-		conn_pool_close(d->pool, pool_closed, d);
+	uv_timer_stop(&d->tick);
+	uv_timer_stop(&d->announce);
+	/* peers first (no more forwarded entries), then the log */
+	cluster_close(d, peers_closed, d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -546,6 +614,8 @@ int main(int argc, char **argv)
 	static struct daemon dm; /* lives as long as the process */
 	struct daemon *d = &dm;
 	struct repl_config rc_cfg = {REPL_CONFIG_DEFAULTS};
+	struct repl_member *members = NULL;
+	bool in_initial = false;
 	struct repl_fsm fsm;
 	struct conn_limits limits = CONN_LIMITS_DEFAULT;
 	char raft_dir[PATH_MAX];
@@ -616,11 +686,47 @@ int main(int argc, char **argv)
 	rc_cfg.data_dir = raft_dir;
 	rc_cfg.snapshot_threshold = d->cfg.snapshot_threshold;
 	rc_cfg.snapshot_trailing = d->cfg.snapshot_trailing;
+	if (d->cfg.cluster.enabled) {
+		const struct cluster_cfg *cl = &d->cfg.cluster;
+		size_t i;
+
+		members = calloc(cl->n_members ? cl->n_members : 1,
+				 sizeof(*members));
+		if (!members)
+			fatal(d, "out of memory");
+		for (i = 0; i < cl->n_members; i++) {
+			members[i].id = cl->members[i].id;
+			members[i].address = cl->members[i].raft_address;
+			if (cl->members[i].id == d->member_id)
+				in_initial = true;
+		}
+		rc_cfg.address = cl->self.raft_address;
+		rc_cfg.members = members;
+		rc_cfg.n_members = cl->n_members;
+		/* not among the initial members: wait to be added */
+		rc_cfg.join = !in_initial;
+		rc_cfg.election_timeout_ms = cl->election_timeout_ms;
+		rc_cfg.heartbeat_timeout_ms = cl->heartbeat_timeout_ms;
+		log_msg(6, "member %" PRIu64 " of a cluster: raft %s, peers %s%s",
+			d->member_id, cl->self.raft_address,
+			cl->self.peer_address,
+			in_initial ? "" : " (joining: waiting to be added)");
+	}
 	rc = repl_open(&loop, &rc_cfg, &fsm, &d->repl);
+	free(members);
 	if (rc)
 		fatal(d, "cannot open the log in %s: %s", raft_dir,
 		      strerror(-rc));
-	repl_when_ready(d->repl, d->cfg.ready_timeout_ms, log_ready, d);
+	rc = cluster_open(d);
+	if (rc)
+		fatal(d, "cannot listen for peers on %s: %s",
+		      d->cfg.cluster.self.peer_address, strerror(-rc));
+	uv_timer_init(&loop, &d->tick);
+	d->tick.data = d;
+	uv_timer_init(&loop, &d->announce);
+	d->announce.data = d;
+	uv_timer_start(&d->tick, on_tick, 10, 10);
+	cluster_wait_ready(d, caught_up);
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 

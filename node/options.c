@@ -141,6 +141,196 @@ void options_defaults(struct config *cfg)
 	cfg->snapshot_threshold = 1024;
 	cfg->snapshot_trailing = 128;
 	cfg->ready_timeout_ms = 60000;
+	/* Failover well under a second on a LAN (libraft randomises the
+	 * election timeout between 1x and 2x). */
+	cfg->cluster.election_timeout_ms = 300;
+	cfg->cluster.heartbeat_timeout_ms = 50;
+	cfg->cluster.commit_timeout_ms = 5000;
+}
+
+/* ---- [member] and [cluster] ------------------------------------------- */
+
+static int number(const char *what, const char *arg, unsigned int *out);
+static char *keep(const char *s);
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789-_.") == n;
+}
+
+/* "host:port" with a numeric IPv4 or [IPv6] address. */
+static bool valid_address(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (!colon || colon == s)
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	return !*end && port > 0 && port < 65536;
+}
+
+static int member_field(const char *file, const char *what, const char *v,
+			char **out)
+{
+	if (!strcmp(what, "name") ? !valid_name(v) : !valid_address(v)) {
+		fprintf(stderr, "xenstored: %s: bad %s \"%s\"\n", file, what,
+			v);
+		return -EINVAL;
+	}
+	free(*out);
+	*out = keep(v);
+	return 0;
+}
+
+static int parse_id(const char *file, const char *v, uint64_t *id)
+{
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+
+	if (!*v || *end || n == 0) {
+		fprintf(stderr, "xenstored: %s: bad member id \"%s\"\n", file, v);
+		return -EINVAL;
+	}
+	*id = n;
+	return 0;
+}
+
+static int hex_key(const char *file, const char *v, uint8_t key[16])
+{
+	size_t i;
+
+	if (strlen(v) != 32)
+		goto bad;
+	for (i = 0; i < 16; i++) {
+		unsigned int b;
+
+		if (sscanf(v + 2 * i, "%2x", &b) != 1)
+			goto bad;
+		key[i] = (uint8_t)b;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "xenstored: %s: the cluster key must be 32 hex digits\n",
+		file);
+	return -EINVAL;
+}
+
+/* [cluster] member = ID NAME RAFT-ADDRESS PEER-ADDRESS */
+static int add_member(struct cluster_cfg *cl, const char *file, const char *v)
+{
+	char id[32], name[80], raft[128], peer[128];
+	struct member_cfg m = {0}, *arr;
+	size_t i;
+
+	if (sscanf(v, "%31s %79s %127s %127s", id, name, raft, peer) != 4) {
+		fprintf(stderr,
+			"xenstored: %s: member = ID NAME RAFT-ADDRESS "
+			"PEER-ADDRESS, not \"%s\"\n",
+			file, v);
+		return -EINVAL;
+	}
+	if (parse_id(file, id, &m.id) ||
+	    member_field(file, "name", name, &m.name) ||
+	    member_field(file, "raft address", raft, &m.raft_address) ||
+	    member_field(file, "peer address", peer, &m.peer_address))
+		return -EINVAL;
+	for (i = 0; i < cl->n_members; i++) {
+		if (cl->members[i].id == m.id ||
+		    !strcmp(cl->members[i].name, m.name)) {
+			fprintf(stderr,
+				"xenstored: %s: member %llu (%s) is listed "
+				"twice\n",
+				file, (unsigned long long)m.id, m.name);
+			return -EINVAL;
+		}
+	}
+	arr = realloc(cl->members, (cl->n_members + 1) * sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	cl->members = arr;
+	arr[cl->n_members++] = m;
+	return 0;
+}
+
+static int cluster_key(struct config *cfg, const char *file,
+		       const char *section, const char *key, const char *v)
+{
+	struct cluster_cfg *cl = &cfg->cluster;
+
+	if (!strcmp(section, "member")) {
+		cl->enabled = true;
+		if (!strcmp(key, "id"))
+			return parse_id(file, v, &cl->self.id);
+		if (!strcmp(key, "name"))
+			return member_field(file, "name", v, &cl->self.name);
+		if (!strcmp(key, "raft-address"))
+			return member_field(file, "raft address", v,
+					    &cl->self.raft_address);
+		if (!strcmp(key, "peer-address"))
+			return member_field(file, "peer address", v,
+					    &cl->self.peer_address);
+	} else {
+		if (!strcmp(key, "member"))
+			return add_member(cl, file, v);
+		if (!strcmp(key, "key")) {
+			cl->has_key = true;
+			return hex_key(file, v, cl->key);
+		}
+		if (!strcmp(key, "election-timeout"))
+			return number(key, v, &cl->election_timeout_ms);
+		if (!strcmp(key, "heartbeat-timeout"))
+			return number(key, v, &cl->heartbeat_timeout_ms);
+		if (!strcmp(key, "commit-timeout"))
+			return number(key, v, &cl->commit_timeout_ms);
+	}
+	fprintf(stderr, "xenstored: %s: unknown key \"%s\" in [%s]\n", file,
+		key, section);
+	return -EINVAL;
+}
+
+/* After the file is read: is the cluster part complete and coherent? */
+static int cluster_check(struct config *cfg, const char *file)
+{
+	struct cluster_cfg *cl = &cfg->cluster;
+
+	if (!cl->enabled) {
+		if (cl->n_members) {
+			fprintf(stderr,
+				"xenstored: %s: [cluster] needs a [member] "
+				"section naming this member\n",
+				file);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!cl->self.id || !cl->self.name || !cl->self.raft_address ||
+	    !cl->self.peer_address) {
+		fprintf(stderr,
+			"xenstored: %s: [member] needs id, name, raft-address "
+			"and peer-address\n",
+			file);
+		return -EINVAL;
+	}
+	if (cl->heartbeat_timeout_ms == 0 ||
+	    cl->heartbeat_timeout_ms >= cl->election_timeout_ms) {
+		fprintf(stderr,
+			"xenstored: %s: heartbeat-timeout must be above 0 and "
+			"below election-timeout\n",
+			file);
+		return -EINVAL;
+	}
+	if (!cl->has_key)
+		fprintf(stderr,
+			"xenstored: %s: warning: no [cluster] key: peer "
+			"frames are not authenticated\n",
+			file);
+	return 0;
 }
 
 /* A non-negative decimal int, as Xen's get_optval_int(). */
@@ -332,9 +522,19 @@ static int ini_entry(void *user, const char *section, const char *key,
 	struct ini_ctx *x = user;
 	const struct option *o;
 
-	/* Other sections belong to other parts (the cluster, later). */
-	if (strcmp(section, "xenstored") != 0)
+	if (!strcmp(section, "member") || !strcmp(section, "cluster")) {
+		if (cluster_key(x->cfg, x->file, section, key, value)) {
+			x->rc = -EINVAL;
+			return 0;
+		}
 		return 1;
+	}
+	if (strcmp(section, "xenstored") != 0) {
+		fprintf(stderr, "xenstored: %s: unknown section [%s]\n",
+			x->file, section);
+		x->rc = -EINVAL;
+		return 0;
+	}
 	for (o = long_opts; o->name; o++) {
 		if (strcmp(o->name, key) != 0)
 			continue;
@@ -381,7 +581,7 @@ static int read_config_file(struct config *cfg, const char *file)
 			file, rc);
 		return -EINVAL;
 	}
-	return x.rc;
+	return x.rc ? x.rc : cluster_check(cfg, file);
 }
 
 /* "--entry-nb" for 'E', for error messages. */

@@ -79,8 +79,7 @@ class Config(unittest.TestCase):
 
     def test_config_file_and_override(self):
         trace = os.path.join(self.base, "trace.log")
-        conf = self.write("x.conf", "[xenstored]\nentry-nb = 77\ntrace-file = %s\n"
-                          "[cluster]\nignored = yes\n" % trace)
+        conf = self.write("x.conf", "[xenstored]\nentry-nb = 77\ntrace-file = %s\n" % trace)
         d = Daemon("ours", base=self.base, args=["--config", conf, "-W", "33"])
         d.start()
         try:
@@ -110,6 +109,27 @@ class Config(unittest.TestCase):
         r = run(["--config", bad])
         self.assertEqual(r.returncode, 1)
         self.assertIn("syntax error on line 1", r.stderr)
+        # the cluster sections are checked too
+        for text, msg in [
+            ("[bogus]\nx = 1\n", "unknown section [bogus]"),
+            ("[cluster]\nmember = 1 h1 127.0.0.1:1 127.0.0.1:2\n",
+             "needs a [member] section"),
+            ("[member]\nid = 1\nname = h1\n", "needs id, name, raft-address"),
+            ("[member]\nid = 0\n", "bad member id"),
+            ("[member]\nname = bad name!\n", 'bad name "bad name!"'),
+            ("[member]\nraft-address = nowhere\n", 'bad raft address "nowhere"'),
+            ("[cluster]\nmember = 1 h1 127.0.0.1:1\n", "member = ID NAME RAFT-ADDRESS"),
+            ("[cluster]\nkey = 1234\n", "32 hex digits"),
+            ("[member]\nid = 1\nname = h1\nraft-address = 127.0.0.1:1\n"
+             "peer-address = 127.0.0.1:2\n[cluster]\nheartbeat-timeout = 900\n",
+             "below election-timeout"),
+            ("[cluster]\nmember = 1 h1 127.0.0.1:1 127.0.0.1:2\n"
+             "member = 1 h2 127.0.0.1:3 127.0.0.1:4\n", "listed twice"),
+        ]:
+            bad = self.write("c.conf", text)
+            r = run(["--config", bad])
+            self.assertEqual(r.returncode, 1, text)
+            self.assertIn(msg, r.stderr, text)
 
 
 class Sockets(unittest.TestCase):

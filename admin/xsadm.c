@@ -1,0 +1,620 @@
+/*
+ * admin/xsadm.c: the admin CLI of the replicated xenstored. Talks to the
+ * local daemon over its socket with XS_CONTROL "cluster ..." (privileged
+ * clients only); the daemon answers JSON, printed here as tables for
+ * people or passed through with --json for scripts.
+ *
+ * Exit codes: 0 done; 1 the daemon refused or failed (or verify found
+ * members that disagree); 2 bad usage; 3 the daemon cannot be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "wire/xs_msg.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+struct adm {
+	const char *socket;
+	bool json;
+	int fd;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: xsadm [--socket PATH] [--json] COMMAND\n"
+"\n"
+"Steer a replicated xenstored cluster through the local daemon.\n"
+"\n"
+"Commands:\n"
+"  cluster status                  members, roles, leader, term, commit and\n"
+"                                  applied index per member, reachability\n"
+"  cluster add ID ADDRESS [--peer PEER-ADDRESS] [--name NAME]\n"
+"                                  add member ID (as a spare) whose Raft\n"
+"                                  address is ADDRESS; its peer address\n"
+"                                  defaults to ADDRESS's port + 1, its name\n"
+"                                  to host<ID>; start its daemon too\n"
+"  cluster remove ID               remove member ID from the configuration\n"
+"  cluster promote ID              make ID a voter (after catching up)\n"
+"  cluster demote ID               voter -> standby, standby -> spare\n"
+"  cluster transfer [ID]           hand leadership to ID (or any voter)\n"
+"  cluster snapshot                take a log snapshot on this member now\n"
+"  cluster verify                  digest every member's state at one log\n"
+"                                  index and compare (exit 1 if they differ)\n"
+"  cluster hosts                   the host trees in the replicated forest\n"
+"  ls HOST:PATH                    list any host's tree (default PATH /)\n"
+"  read HOST:PATH                  read one node of any host's tree\n"
+"\n"
+"Options:\n"
+"  --socket PATH   the daemon's socket (default $XENSTORED_PATH, else\n"
+"                  /var/run/xenstored/socket)\n"
+"  --json          print the daemon's JSON answer (for scripts)\n"
+"  -h, --help      this help\n"
+"\n"
+"Exit codes: 0 done, 1 refused or failed, 2 bad usage, 3 daemon unreachable.\n");
+}
+
+static void die(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("xsadm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static void connect_daemon(struct adm *a)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (strlen(a->socket) >= sizeof(sa.sun_path))
+		die(EXIT_USAGE, "socket path too long: %s", a->socket);
+	strcpy(sa.sun_path, a->socket);
+	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (a->fd < 0 || connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)))
+		die(EXIT_UNREACHABLE, "cannot reach xenstored at %s: %s",
+		    a->socket, strerror(errno));
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			die(EXIT_UNREACHABLE, "write to xenstored: %s",
+			    strerror(errno));
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+static void read_all(int fd, void *p, size_t n)
+{
+	char *c = p;
+
+	while (n) {
+		ssize_t r = read(fd, c, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die(EXIT_UNREACHABLE, "xenstored closed the connection");
+		c += r;
+		n -= (size_t)r;
+	}
+}
+
+/* CONTROL "cluster" argv... -> the parsed JSON answer (never NULL). */
+static json_object *control(struct adm *a, const char **argv, int argc)
+{
+	char payload[WIRE_PAYLOAD_MAX + 1], reply[WIRE_PAYLOAD_MAX + 1];
+	uint8_t raw[WIRE_HDR_SIZE];
+	struct wire_hdr h = {WIRE_CONTROL, 0, 0, 0};
+	size_t len = 0;
+	json_object *o;
+	int i;
+
+	memcpy(payload, "cluster", 8);
+	len = 8;
+	for (i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]) + 1;
+
+		if (len + n > WIRE_PAYLOAD_MAX)
+			die(EXIT_USAGE, "arguments too long");
+		memcpy(payload + len, argv[i], n);
+		len += n;
+	}
+	h.len = (uint32_t)len;
+	wire_hdr_encode(&h, raw);
+	write_all(a->fd, raw, sizeof(raw));
+	write_all(a->fd, payload, len);
+	for (;;) {
+		read_all(a->fd, raw, sizeof(raw));
+		wire_hdr_decode(raw, &h);
+		if (h.len > WIRE_PAYLOAD_MAX)
+			die(EXIT_UNREACHABLE, "bad reply from xenstored");
+		read_all(a->fd, reply, h.len);
+		reply[h.len] = '\0';
+		if (h.type != WIRE_WATCH_EVENT)
+			break;
+	}
+	if (h.type == WIRE_ERROR) {
+		if (strcmp(reply, "EACCES") == 0)
+			die(EXIT_FAILED, "xenstored refused: privileged "
+					 "clients only (not the read-only "
+					 "socket)");
+		if (strcmp(reply, "EINVAL") == 0)
+			die(EXIT_FAILED, "xenstored does not know \"cluster\" "
+					 "commands (not this daemon?)");
+		die(EXIT_FAILED, "xenstored answered %s", reply);
+	}
+	o = json_tokener_parse(reply);
+	if (!o)
+		die(EXIT_FAILED, "unreadable answer from xenstored: %s", reply);
+	return o;
+}
+
+static const char *str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return "";
+	return json_object_get_string(v);
+}
+
+static long long num(json_object *o, const char *key, long long def)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return def;
+	return json_object_get_int64(v);
+}
+
+static bool flag(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) &&
+	       json_object_get_boolean(v);
+}
+
+/* Print o for --json, or fail with its error; true if it was ok. */
+static bool check(struct adm *a, json_object *o, bool print_json)
+{
+	bool ok = flag(o, "ok");
+
+	if (a->json && print_json)
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PRETTY |
+						  JSON_C_TO_STRING_SPACED));
+	if (!ok && !a->json)
+		fprintf(stderr, "xsadm: %s\n", str(o, "error"));
+	return ok;
+}
+
+static int cmd_status(struct adm *a)
+{
+	json_object *o = control(a, (const char *[]){"status"}, 1), *arr = NULL;
+	const char *leader_name = "?";
+	long long leader;
+	size_t i, n;
+
+	if (!check(a, o, true) || a->json)
+		return flag(o, "ok") ? 0 : EXIT_FAILED;
+	leader = num(o, "leader", 0);
+	json_object_object_get_ex(o, "members", &arr);
+	n = arr ? json_object_array_length(arr) : 0;
+	for (i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(arr, i);
+
+		if (leader && num(m, "id", 0) == leader)
+			leader_name = str(m, "name");
+	}
+	if (leader)
+		printf("%zu member%s, leader %lld (%s), term %lld, as seen by "
+		       "member %lld\n\n",
+		       n, n == 1 ? "" : "s", leader, leader_name,
+		       num(o, "term", 0), num(o, "member", 0));
+	else
+		printf("%zu member%s, NO LEADER (no quorum?), as seen by "
+		       "member %lld\n\n",
+		       n, n == 1 ? "" : "s", num(o, "member", 0));
+	printf("%-4s %-12s %-8s %-11s %6s %9s %9s %-9s %s\n", "ID", "NAME",
+	       "ROLE", "STATE", "TERM", "COMMIT", "APPLIED", "REACHABLE",
+	       "RAFT ADDRESS");
+	for (i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(arr, i);
+		bool up = flag(m, "reachable");
+		char term[24] = "-", commit[24] = "-", applied[24] = "-";
+
+		if (up) {
+			snprintf(term, sizeof(term), "%lld", num(m, "term", 0));
+			snprintf(commit, sizeof(commit), "%lld",
+				 num(m, "commit", 0));
+			snprintf(applied, sizeof(applied), "%lld",
+				 num(m, "applied", 0));
+		}
+		printf("%-4lld %-12s %-8s %-11s %6s %9s %9s %-9s %s\n",
+		       num(m, "id", 0), str(m, "name"), str(m, "role"),
+		       up ? str(m, "state") : "-", term, commit, applied,
+		       up ? "yes" : "no", str(m, "raft"));
+	}
+	json_object_put(o);
+	return 0;
+}
+
+static int simple(struct adm *a, const char **argv, int argc,
+		  const char *done)
+{
+	json_object *o = control(a, argv, argc);
+	bool ok = check(a, o, true);
+
+	if (ok && !a->json && done)
+		printf("%s\n", done);
+	json_object_put(o);
+	return ok ? 0 : EXIT_FAILED;
+}
+
+static int cmd_verify(struct adm *a)
+{
+	json_object *o = control(a, (const char *[]){"verify"}, 1), *arr;
+	bool agree;
+	size_t i, n;
+
+	if (!check(a, o, true)) {
+		json_object_put(o);
+		return EXIT_FAILED;
+	}
+	agree = flag(o, "agree");
+	if (!a->json) {
+		json_object_object_get_ex(o, "members", &arr);
+		n = arr ? json_object_array_length(arr) : 0;
+		printf("%-4s %-12s %-12s %s\n", "ID", "NAME", "STATUS",
+		       "DIGEST AT INDEX");
+		for (i = 0; i < n; i++) {
+			json_object *m = json_object_array_get_idx(arr, i);
+
+			printf("%-4lld %-12s %-12s %s\n", num(m, "id", 0),
+			       str(m, "name"), str(m, "status"),
+			       str(m, "digest"));
+		}
+		printf("\n%s at log index %lld\n",
+		       agree ? "all members agree" : "MEMBERS DISAGREE "
+						     "(or did not answer)",
+		       num(o, "index", 0));
+	}
+	json_object_put(o);
+	return agree ? 0 : EXIT_FAILED;
+}
+
+/* HOST:PATH -> host and path (path defaults to /). */
+static void split_target(const char *arg, char *host, size_t hl,
+			 const char **path)
+{
+	const char *colon = strchr(arg, ':');
+	size_t n;
+
+	if (!colon || colon == arg)
+		die(EXIT_USAGE, "expected HOST:PATH, not \"%s\"", arg);
+	n = (size_t)(colon - arg);
+	if (n >= hl)
+		die(EXIT_USAGE, "host name too long");
+	memcpy(host, arg, n);
+	host[n] = '\0';
+	*path = colon[1] ? colon + 1 : "/";
+	if (**path != '/')
+		die(EXIT_USAGE, "the path must be absolute: \"%s\"", *path);
+}
+
+static void print_value(const char *v, int len)
+{
+	int i;
+
+	putchar('"');
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c >= 0x20 && c < 0x7f)
+			putchar(c);
+		else
+			printf("\\x%02x", c);
+	}
+	putchar('"');
+}
+
+static int cmd_read(struct adm *a, const char *target)
+{
+	char host[80];
+	const char *path;
+	json_object *o, *v;
+
+	split_target(target, host, sizeof(host), &path);
+	o = control(a, (const char *[]){"read", host, path}, 3);
+	if (!check(a, o, true)) {
+		json_object_put(o);
+		return EXIT_FAILED;
+	}
+	if (!a->json && json_object_object_get_ex(o, "value", &v)) {
+		fwrite(json_object_get_string(v), 1,
+		       (size_t)json_object_get_string_len(v), stdout);
+		putchar('\n');
+	}
+	json_object_put(o);
+	return 0;
+}
+
+/* Children of host:path, all pages; appended to out (a JSON array). */
+static bool children(struct adm *a, const char *host, const char *path,
+		     json_object *out)
+{
+	long long off = 0;
+
+	for (;;) {
+		char offs[24];
+		json_object *o, *arr;
+		size_t i;
+
+		snprintf(offs, sizeof(offs), "%lld", off);
+		o = control(a, (const char *[]){"dir", host, path, offs}, 4);
+		if (!flag(o, "ok")) {
+			fprintf(stderr, "xsadm: %s\n", str(o, "error"));
+			json_object_put(o);
+			return false;
+		}
+		json_object_object_get_ex(o, "children", &arr);
+		for (i = 0; arr && i < json_object_array_length(arr); i++)
+			json_object_array_add(
+				out, json_object_get(
+					     json_object_array_get_idx(arr, i)));
+		off = num(o, "next", -1);
+		json_object_put(o);
+		if (off < 0)
+			return true;
+	}
+}
+
+/* Depth-first listing, as xenstore-ls prints it; JSON tree with --json. */
+static bool ls_node(struct adm *a, const char *host, const char *path,
+		    int depth, json_object *jparent)
+{
+	json_object *kids = json_object_new_array(), *o, *v, *jn = NULL;
+	bool ok = true;
+	size_t i;
+
+	o = control(a, (const char *[]){"read", host, path}, 3);
+	if (!flag(o, "ok")) {
+		fprintf(stderr, "xsadm: %s\n", str(o, "error"));
+		json_object_put(o);
+		json_object_put(kids);
+		return false;
+	}
+	json_object_object_get_ex(o, "value", &v);
+	if (a->json) {
+		jn = json_object_new_object();
+		json_object_object_add(jn, "path",
+				       json_object_new_string(path));
+		json_object_object_add(jn, "value", json_object_get(v));
+		json_object_array_add(jparent, jn);
+	} else if (depth > 0) {
+		const char *name = strrchr(path, '/') + 1;
+
+		printf("%*s%s = ", depth - 1, "", name);
+		print_value(json_object_get_string(v),
+			    json_object_get_string_len(v));
+		putchar('\n');
+	}
+	json_object_put(o);
+	if (!children(a, host, path, kids)) {
+		json_object_put(kids);
+		return false;
+	}
+	if (jn) {
+		json_object *sub = json_object_new_array();
+
+		json_object_object_add(jn, "children", sub);
+		jparent = sub;
+	}
+	for (i = 0; ok && i < json_object_array_length(kids); i++) {
+		const char *k = json_object_get_string(
+			json_object_array_get_idx(kids, i));
+		char *child;
+
+		if (asprintf(&child, "%s/%s", strcmp(path, "/") ? path : "",
+			     k) < 0)
+			die(EXIT_FAILED, "out of memory");
+		ok = ls_node(a, host, child, depth + 1, jparent);
+		free(child);
+	}
+	json_object_put(kids);
+	return ok;
+}
+
+static int cmd_ls(struct adm *a, const char *target)
+{
+	json_object *root = json_object_new_array();
+	char host[80];
+	const char *path;
+	bool ok;
+
+	split_target(target, host, sizeof(host), &path);
+	ok = ls_node(a, host, path, 0, root);
+	if (ok && a->json)
+		printf("%s\n", json_object_to_json_string_ext(
+				       json_object_array_get_idx(root, 0),
+				       JSON_C_TO_STRING_PRETTY |
+					       JSON_C_TO_STRING_SPACED));
+	json_object_put(root);
+	return ok ? 0 : EXIT_FAILED;
+}
+
+static int cmd_hosts(struct adm *a)
+{
+	json_object *o = control(a, (const char *[]){"hosts"}, 1), *arr;
+	size_t i;
+
+	if (!check(a, o, true) || a->json) {
+		int rc = flag(o, "ok") ? 0 : EXIT_FAILED;
+
+		json_object_put(o);
+		return rc;
+	}
+	json_object_object_get_ex(o, "hosts", &arr);
+	printf("%-16s %-8s %s\n", "HOST", "MEMBER", "NODES");
+	for (i = 0; arr && i < json_object_array_length(arr); i++) {
+		json_object *h = json_object_array_get_idx(arr, i);
+		char member[24] = "-";
+
+		if (num(h, "member", 0))
+			snprintf(member, sizeof(member), "%lld",
+				 num(h, "member", 0));
+		printf("%-16s %-8s %lld%s\n", str(h, "name"), member,
+		       num(h, "nodes", 0),
+		       strcmp(str(h, "name"), str(o, "self")) ? ""
+							       : "  (this host)");
+	}
+	json_object_put(o);
+	return 0;
+}
+
+/* add ID ADDRESS [--peer P] [--name N] */
+static int cmd_add(struct adm *a, int argc, char **argv)
+{
+	const char *peer = NULL, *name = NULL;
+	char defpeer[128], defname[40];
+	const char *colon;
+	int i;
+
+	if (argc < 2)
+		die(EXIT_USAGE, "usage: cluster add ID ADDRESS [--peer "
+				"PEER-ADDRESS] [--name NAME]");
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--peer") && i + 1 < argc)
+			peer = argv[++i];
+		else if (!strcmp(argv[i], "--name") && i + 1 < argc)
+			name = argv[++i];
+		else
+			die(EXIT_USAGE, "unexpected \"%s\"", argv[i]);
+	}
+	colon = strrchr(argv[1], ':');
+	if (!colon || atoi(colon + 1) <= 0 || atoi(colon + 1) >= 65535)
+		die(EXIT_USAGE, "ADDRESS is host:port, not \"%s\"", argv[1]);
+	if (!peer) {
+		snprintf(defpeer, sizeof(defpeer), "%.*s:%d",
+			 (int)(colon - argv[1]), argv[1],
+			 atoi(colon + 1) + 1);
+		peer = defpeer;
+	}
+	if (!name) {
+		snprintf(defname, sizeof(defname), "host%s", argv[0]);
+		name = defname;
+	}
+	return simple(a,
+		      (const char *[]){"add", argv[0], argv[1], peer, name}, 5,
+		      "added (as a spare: promote it to make it a voter)");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct adm a = {.fd = -1};
+	const char *env = getenv("XENSTORED_PATH");
+	char **av;
+	int opt, ac;
+
+	a.socket = env && *env ? env : "/var/run/xenstored/socket";
+	/* options may follow the command too: stop at nothing */
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			a.socket = optarg;
+			break;
+		case 'j':
+			a.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	av = argv + optind;
+	ac = argc - optind;
+	/* a trailing --json is welcome too */
+	if (ac > 0 && strcmp(av[ac - 1], "--json") == 0) {
+		a.json = true;
+		ac--;
+	}
+	if (ac < 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(av[0], "ls") || !strcmp(av[0], "read")) {
+		if (ac != 2)
+			die(EXIT_USAGE, "usage: %s HOST:PATH", av[0]);
+		connect_daemon(&a);
+		return !strcmp(av[0], "ls") ? cmd_ls(&a, av[1])
+					    : cmd_read(&a, av[1]);
+	}
+	if (strcmp(av[0], "cluster") != 0 || ac < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	av++;
+	ac--;
+	connect_daemon(&a);
+	if (!strcmp(av[0], "status") && ac == 1)
+		return cmd_status(&a);
+	if (!strcmp(av[0], "verify") && ac == 1)
+		return cmd_verify(&a);
+	if (!strcmp(av[0], "hosts") && ac == 1)
+		return cmd_hosts(&a);
+	if (!strcmp(av[0], "snapshot") && ac == 1)
+		return simple(&a, (const char *[]){"snapshot"}, 1,
+			      "snapshot requested");
+	if (!strcmp(av[0], "add"))
+		return cmd_add(&a, ac - 1, av + 1);
+	if ((!strcmp(av[0], "remove") || !strcmp(av[0], "promote") ||
+	     !strcmp(av[0], "demote")) &&
+	    ac == 2)
+		return simple(&a, (const char *[]){av[0], av[1]}, 2, "done");
+	if (!strcmp(av[0], "transfer") && ac <= 2)
+		return simple(&a, (const char *[]){"transfer", av[1]}, ac,
+			      "leadership transferred");
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,62 @@
+/*
+ * consensus/peer.h: the peer channel between members (DESIGN.md, "Peers"):
+ * forwarded writes, admin queries, replies. Messages are opaque bytes here
+ * (wire/peer.proto above); this module moves them over TCP.
+ *
+ * A frame is {u32 length, u64 sender id, u64 counter, 16-byte MAC, body},
+ * little endian. The MAC is SipHash-128 under the cluster key over
+ * (sender, counter, body); a receiver drops frames whose MAC is wrong or
+ * whose counter is not above the last one it accepted from that sender,
+ * so nothing but a member can inject or replay a frame. Counters start
+ * from the clock, so they keep increasing across restarts.
+ *
+ * Each member keeps one outgoing connection per destination (made on
+ * demand, re-made with back-off); replies travel on the replier's own
+ * outgoing connection. Frames to one destination arrive in order.
+ */
+#ifndef XSR_CONSENSUS_PEER_H
+#define XSR_CONSENSUS_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#define PEER_MAX_FRAME (16u << 20) /* body bytes */
+
+struct peer;
+
+struct peer_handler {
+	void *data;
+	/* An authenticated frame from member `from`. body is borrowed. */
+	void (*recv)(void *data, uint64_t from, const void *body, size_t len);
+	/* A log line (level 3 error ... 7 debug). */
+	void (*log)(void *data, int level, const char *msg);
+};
+
+/*
+ * Listen on listen_address ("127.0.0.1:7302", numeric IPv4 or [IPv6]).
+ * key: 16 bytes, or NULL to send and accept unauthenticated frames.
+ */
+int peer_open(uv_loop_t *loop, uint64_t self, const char *listen_address,
+	      const uint8_t *key, const struct peer_handler *h,
+	      struct peer **out);
+
+/* Where member id listens (replaces an earlier address). */
+int peer_set_address(struct peer *p, uint64_t id, const char *address);
+
+/*
+ * Queue body for member `to`. The body is copied. -ENOENT for an unknown
+ * member, -ENOBUFS if too much is already queued for it (it is not
+ * reachable), -E2BIG over PEER_MAX_FRAME.
+ */
+int peer_send(struct peer *p, uint64_t to, const void *body, size_t len);
+
+/* Is the connection to `to` up right now? */
+bool peer_connected(struct peer *p, uint64_t to);
+
+/* Close everything; cb(arg) once every handle is closed. */
+void peer_close(struct peer *p, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,171 @@
+#!/bin/bash
+# cluster.sh: run a cluster of xenstored members on this machine, on
+# 127.0.0.1, each with its own data and run directory under BASEDIR.
+#
+#   cluster.sh up N BASEDIR     create (first time) and start members host1..hostN;
+#                               prints each member's XENSTORED_PATH
+#   cluster.sh down BASEDIR     stop every member of BASEDIR (by PID)
+#   cluster.sh start BASEDIR I  start member I (after a stop or a kill)
+#   cluster.sh stop BASEDIR I   stop member I (SIGTERM, then SIGKILL)
+#   cluster.sh kill BASEDIR I   kill -9 member I
+#   cluster.sh new BASEDIR I    configure a member I that is not in the initial
+#                               configuration (start it, then `xsadm cluster add`)
+#   cluster.sh env BASEDIR I    print XENSTORED_PATH=... of member I
+#
+# Members are named hostI, with member id I. Ports are picked free once and
+# kept in BASEDIR/hostI/xenstored.conf; the cluster key in BASEDIR/cluster.key.
+# XSR_BIN overrides the directory of the binaries (default: build/bin).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${XSR_BIN:-$here/build/bin}
+xenstored=$bin/xenstored
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+usage() { sed -n '2,17p' "$0" >&2; exit 2; }
+
+free_ports() { # N: print N free TCP ports on 127.0.0.1
+  /usr/bin/python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+conf_of() { echo "$1/host$2/xenstored.conf"; }
+pid_of() { cat "$1/host$2/xenstored.pid" 2>/dev/null || true; }
+
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+# write_conf BASEDIR I MEMBERS_LINES RAFT PEER
+write_conf() {
+  local B=$1 i=$2 members=$3 raft=$4 peer=$5 d=$1/host$2
+  mkdir -p "$d/data" "$d/run"
+  cat >"$d/xenstored.conf" <<EOF
+# member $i of the test cluster in $B (written by deploy/cluster.sh)
+[xenstored]
+data-dir = $d/data
+run-dir = $d/run
+pid-file = $d/xenstored.pid
+log-file = $d/xenstored.log
+ready-timeout = 30000
+
+[member]
+id = $i
+name = host$i
+raft-address = $raft
+peer-address = $peer
+
+[cluster]
+key = $(cat "$B/cluster.key")
+$members
+EOF
+}
+
+start_member() { # BASEDIR I: start in the background, returns its launcher pid
+  local B=$1 i=$2
+  [ -f "$(conf_of "$B" "$i")" ] || die "no member $i in $B"
+  if alive "$(pid_of "$B" "$i")"; then
+    echo "host$i already running (pid $(pid_of "$B" "$i"))" >&2
+    return 0
+  fi
+  rm -f "$B/host$i/xenstored.pid"
+  # daemonizes; the launcher exits once the member serves (or fails)
+  "$xenstored" --config "$(conf_of "$B" "$i")" &
+}
+
+wait_launchers() { # pids...: all must succeed
+  local rc=0 p
+  for p in "$@"; do
+    wait "$p" || rc=1
+  done
+  return $rc
+}
+
+stop_member() { # BASEDIR I SIGNAL
+  local B=$1 i=$2 sig=$3 pid
+  pid=$(pid_of "$B" "$i")
+  alive "$pid" || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+  if alive "$pid"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+  fi
+  [ "$sig" = KILL ] || rm -f "$B/host$i/xenstored.pid"
+}
+
+members_of() { # BASEDIR: the member numbers configured there
+  local B=$1 d
+  for d in "$B"/host*; do
+    [ -f "$d/xenstored.conf" ] && echo "${d##*/host}"
+  done | sort -n
+}
+
+print_env() { # BASEDIR I
+  echo "host$2 XENSTORED_PATH=$1/host$2/run/socket"
+}
+
+cmd=${1:-}
+case "$cmd" in
+up)
+  n=${2:-}; B=${3:-}
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ -n "$B" ] || usage
+  [ -x "$xenstored" ] || die "$xenstored not built (run deploy/build.sh)"
+  mkdir -p "$B"; B=$(cd "$B" && pwd)
+  if [ ! -f "$B/host1/xenstored.conf" ]; then
+    [ -f "$B/cluster.key" ] || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$B/cluster.key"
+    read -r -a ports <<<"$(free_ports $((2 * n)))"
+    members=""
+    for i in $(seq 1 "$n"); do
+      members+="member = $i host$i 127.0.0.1:${ports[2*i-2]} 127.0.0.1:${ports[2*i-1]}"$'\n'
+    done
+    for i in $(seq 1 "$n"); do
+      write_conf "$B" "$i" "$members" "127.0.0.1:${ports[2*i-2]}" "127.0.0.1:${ports[2*i-1]}"
+    done
+  fi
+  launchers=()
+  for i in $(members_of "$B"); do
+    start_member "$B" "$i"
+    launchers+=($!)
+  done
+  wait_launchers "${launchers[@]}" || die "a member did not start: see $B/host*/xenstored.log"
+  for i in $(members_of "$B"); do print_env "$B" "$i"; done
+  ;;
+down)
+  B=${2:-}; [ -n "$B" ] || usage
+  [ -d "$B" ] || exit 0
+  for i in $(members_of "$B"); do stop_member "$B" "$i" TERM; done
+  ;;
+start)
+  B=${2:-}; i=${3:-}; [ -n "$B" ] && [ -n "$i" ] || usage
+  start_member "$B" "$i"
+  wait_launchers $! || die "host$i did not start: see $B/host$i/xenstored.log"
+  print_env "$B" "$i"
+  ;;
+stop)
+  B=${2:-}; i=${3:-}; [ -n "$B" ] && [ -n "$i" ] || usage
+  stop_member "$B" "$i" TERM
+  ;;
+kill)
+  B=${2:-}; i=${3:-}; [ -n "$B" ] && [ -n "$i" ] || usage
+  stop_member "$B" "$i" KILL
+  ;;
+new)
+  B=${2:-}; i=${3:-}; [ -n "$B" ] && [[ "$i" =~ ^[1-9][0-9]*$ ]] || usage
+  [ -f "$B/host1/xenstored.conf" ] || die "no cluster in $B"
+  [ -f "$(conf_of "$B" "$i")" ] && die "member $i exists already"
+  read -r -a ports <<<"$(free_ports 2)"
+  members=$(grep '^member = ' "$B/host1/xenstored.conf")
+  write_conf "$B" "$i" "$members" "127.0.0.1:${ports[0]}" "127.0.0.1:${ports[1]}"
+  echo "host$i raft 127.0.0.1:${ports[0]} peer 127.0.0.1:${ports[1]}"
+  ;;
+env)
+  B=${2:-}; i=${3:-}; [ -n "$B" ] && [ -n "$i" ] || usage
+  print_env "$B" "$i"
+  ;;
+*) usage ;;
+esac

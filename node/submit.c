@@ -1,0 +1,286 @@
+/*
+ * node/submit.c: getting entries into the log from any member.
+ *
+ * The leader appends its own entries; a follower forwards them over the
+ * peer channel. Until this member has applied an entry, it keeps it and
+ * sends it again, in seq order, whenever the leader changes, refuses it,
+ * or stays silent for a while. Copies are harmless: the state machine
+ * applies an (origin, seq) once (Raft dissertation, section 6.3). The
+ * client is answered only when this member applies the entry, so clients
+ * of a host read their own writes there. Without a quorum, a request fails
+ * with EIO once the commit timeout has passed.
+ */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/peer.h"
+#include "wire/peer.pb-c.h"
+
+#define RESEND_MS 500 /* a silent leader gets the entry again */
+
+uint64_t daemon_next_seq(struct daemon *d)
+{
+	return d->next_seq++;
+}
+
+static void unlink_pending(struct pending *p)
+{
+	if (!p->linked)
+		return;
+	p->prev->next = p->next;
+	p->next->prev = p->prev;
+	p->linked = false;
+}
+
+static void free_pending(struct pending *p)
+{
+	free(p->entry);
+	free(p->req);
+	free(p);
+}
+
+static struct pending *find(struct daemon *d, uint64_t seq)
+{
+	struct pending *p;
+
+	/* Entries apply in submission order: the head is the usual hit. */
+	for (p = d->pending.next; p != &d->pending; p = p->next)
+		if (p->seq == seq)
+			return p;
+	return NULL;
+}
+
+static void answer(struct daemon *d, struct pending *p, int result)
+{
+	struct conn_req *req;
+
+	if (p->answered)
+		return;
+	p->answered = true;
+	unlink_pending(p);
+	if (p->conn) {
+		req = p->req;
+		p->req = NULL;
+		if (result)
+			conn_reply_error(p->conn, &req->hdr, result);
+		else
+			conn_reply(p->conn, &req->hdr, "OK", 3);
+		free(req);
+		conn_async_done(p->conn);
+	} else if (p->done) {
+		p->done(d, p->arg, result);
+	}
+	if (p->inflight == 0)
+		free_pending(p);
+}
+
+void submit_applied(struct daemon *d, uint64_t seq, int result)
+{
+	struct pending *p = find(d, seq);
+
+	if (p)
+		answer(d, p, result);
+}
+
+static void submitted(void *arg, int status)
+{
+	struct pending *p = arg;
+
+	p->inflight--;
+	if (p->answered) {
+		if (p->inflight == 0)
+			free_pending(p);
+		return;
+	}
+	/* Lost its leadership before the entry committed: send it again
+	 * (it may still commit: then the copy is a no-op). */
+	if (status)
+		p->sent_to = 0;
+}
+
+static uint64_t now_ms(struct daemon *d)
+{
+	return uv_now(d->loop);
+}
+
+static int forward(struct daemon *d, uint64_t to, struct pending *p)
+{
+	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
+	Xsr__Forward f = XSR__FORWARD__INIT;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	f.seq = p->seq;
+	f.entry.data = p->entry;
+	f.entry.len = p->len;
+	m.m_case = XSR__PEER_MSG__M_FORWARD;
+	m.forward = &f;
+	len = xsr__peer_msg__get_packed_size(&m);
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	xsr__peer_msg__pack(&m, buf);
+	rc = cluster_send(d, to, buf, len);
+	free(buf);
+	return rc;
+}
+
+/* Hand p to the leader of the moment (nothing to do if none is known). */
+static void send_one(struct daemon *d, struct pending *p)
+{
+	uint64_t leader = repl_leader(d->repl);
+	int rc;
+
+	p->sent_ms = now_ms(d);
+	p->sent_to = 0;
+	if (repl_is_leader(d->repl)) {
+		rc = repl_submit(d->repl, p->entry, p->len, submitted, p);
+		if (rc == 0) {
+			p->inflight++;
+			p->sent_to = d->member_id;
+		}
+	} else if (leader && d->peer) {
+		/* a failed send is retried: sent_to keeps the leader so that
+		 * RESEND_MS paces the retries */
+		forward(d, leader, p);
+		p->sent_to = leader;
+	}
+}
+
+int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
+		  void *entry_buf, size_t entry_len, uint64_t seq,
+		  void (*done)(struct daemon *d, void *arg, int result),
+		  void *arg)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		free(entry_buf);
+		return -ENOMEM;
+	}
+	p->d = d;
+	p->seq = seq;
+	p->conn = c;
+	p->req = r;
+	p->done = done;
+	p->arg = arg;
+	p->entry = entry_buf;
+	p->len = entry_len;
+	p->deadline_ms = now_ms(d) + d->cfg.cluster.commit_timeout_ms;
+	p->next = &d->pending;
+	p->prev = d->pending.prev;
+	d->pending.prev->next = p;
+	d->pending.prev = p;
+	p->linked = true;
+	/* Behind an entry still looking for a leader: keep the order. */
+	if (p->prev == &d->pending || p->prev->sent_to)
+		send_one(d, p);
+	return 0;
+}
+
+void submit_tick(struct daemon *d, uint64_t now)
+{
+	uint64_t leader = repl_leader(d->repl);
+	bool changed = leader != d->last_leader, resend = false;
+	struct pending *p, *next;
+
+	d->last_leader = leader;
+	for (p = d->pending.next; p != &d->pending; p = next) {
+		next = p->next;
+		if (now >= p->deadline_ms) {
+			log_msg(4,
+				"log entry %" PRIu64
+				" not committed within %u ms (no quorum?): "
+				"request failed with EIO",
+				p->seq, d->cfg.cluster.commit_timeout_ms);
+			answer(d, p, -EIO);
+			continue;
+		}
+		/*
+		 * Once one entry has to go again, every later one goes again
+		 * too, so that they reach the log in their order.
+		 */
+		if (!resend)
+			resend = p->sent_to == 0 ||
+				 (changed && p->sent_to != leader) ||
+				 (p->sent_to != d->member_id &&
+				  now - p->sent_ms >= RESEND_MS);
+		if (resend && (p->sent_to != d->member_id || p->inflight == 0 ||
+			       changed))
+			send_one(d, p);
+	}
+}
+
+void submit_refused(struct daemon *d, uint64_t from, uint64_t seq,
+		    int status)
+{
+	struct pending *p = find(d, seq);
+
+	/* Sent again at the next tick, with everything after it. */
+	if (p && p->sent_to == from)
+		p->sent_to = 0;
+}
+
+/* ---- On the leader: entries forwarded by followers ------------------ */
+
+struct fwd {
+	struct daemon *d;
+	uint64_t from, seq;
+};
+
+static void refuse(struct daemon *d, uint64_t to, uint64_t seq, int status)
+{
+	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
+	Xsr__ForwardNack n = XSR__FORWARD_NACK__INIT;
+	uint8_t buf[64];
+	size_t len;
+
+	n.seq = seq;
+	n.status = status;
+	n.leader = repl_leader(d->repl);
+	m.m_case = XSR__PEER_MSG__M_FORWARD_NACK;
+	m.forward_nack = &n;
+	len = xsr__peer_msg__get_packed_size(&m);
+	if (len > sizeof(buf))
+		return;
+	xsr__peer_msg__pack(&m, buf);
+	cluster_send(d, to, buf, len);
+}
+
+static void forwarded_done(void *arg, int status)
+{
+	struct fwd *f = arg;
+
+	if (status)
+		refuse(f->d, f->from, f->seq, status);
+	free(f);
+}
+
+void submit_forwarded(struct daemon *d, uint64_t from, uint64_t seq,
+		      const void *entry, size_t len)
+{
+	struct fwd *f;
+	int rc = -ENOTCONN;
+
+	if (repl_is_leader(d->repl) && (f = malloc(sizeof(*f)))) {
+		f->d = d;
+		f->from = from;
+		f->seq = seq;
+		rc = repl_submit(d->repl, entry, len, forwarded_done, f);
+		if (rc)
+			free(f);
+	}
+	if (rc)
+		refuse(d, from, seq, rc);
+}
+
+void submit_abort_all(struct daemon *d, int result)
+{
+	while (d->pending.next != &d->pending)
+		answer(d, d->pending.next, result);
+}
