@@ -77,4 +77,12 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 	      struct sm_result *out);
 void sm_result_clear(struct sm_result *out);
 
+/*
+ * Snapshots: a pinned store as bytes (any thread), and bytes back into a
+ * new store (checked: -EINVAL if damaged). The same store always encodes
+ * to the same bytes, so replicas can be compared by their snapshots.
+ */
+int sm_snapshot_encode(const struct store_pin *pin, void **buf, size_t *len);
+int sm_snapshot_decode(const void *buf, size_t len, struct store **out);
+
 #endif
