@@ -43,13 +43,16 @@ static void usage(FILE *f)
 "  cluster status                  members, roles, leader, term, commit and\n"
 "                                  applied index per member, reachability\n"
 "  cluster add ID ADDRESS [--peer PEER-ADDRESS] [--name NAME]\n"
-"                                  add member ID (as a spare) whose Raft\n"
-"                                  address is ADDRESS; its peer address\n"
-"                                  defaults to ADDRESS's port + 1, its name\n"
-"                                  to host<ID>; start its daemon too\n"
+"                                  add member ID as a standby (it replicates\n"
+"                                  and serves its host, but does not vote)\n"
+"                                  whose Raft address is ADDRESS; its peer\n"
+"                                  address defaults to ADDRESS's port + 1,\n"
+"                                  its name to host<ID>; start its daemon\n"
 "  cluster remove ID               remove member ID from the configuration\n"
 "  cluster promote ID              make ID a voter (after catching up)\n"
-"  cluster demote ID               voter -> standby, standby -> spare\n"
+"  cluster demote ID               voter -> standby, standby -> spare (a\n"
+"                                  spare gets no log: its host stops being\n"
+"                                  updated)\n"
 "  cluster transfer [ID]           hand leadership to ID (or any voter)\n"
 "  cluster snapshot                take a log snapshot on this member now\n"
 "  cluster verify                  digest every member's state at one log\n"
@@ -538,7 +541,7 @@ static int cmd_add(struct adm *a, int argc, char **argv)
 	}
 	return simple(a,
 		      (const char *[]){"add", argv[0], argv[1], peer, name}, 5,
-		      "added (as a spare: promote it to make it a voter)");
+		      "added as a standby (promote it to make it a voter)");
 }
 
 int main(int argc, char **argv)

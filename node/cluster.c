@@ -653,10 +653,35 @@ static void change_cb(void *arg, int status)
 }
 
 struct add_ctx {
+	struct daemon *d;
 	uint64_t qid;
 	uint64_t id;
 	char raft[128];
 };
+
+/*
+ * libraft adds a member as a spare, which receives no log; a host must
+ * replicate to serve its clients, so it becomes a standby at once (a voter
+ * once promoted).
+ */
+static void added_cb(void *arg, int status)
+{
+	struct add_ctx *a = arg;
+	struct daemon *d = a->d;
+	struct query *q = query_find(d, a->qid);
+	int rc;
+
+	if (q && status) {
+		admin_done(d, q, status, strerror(-status));
+	} else if (q) {
+		rc = repl_assign(d->repl, a->id, REPL_STANDBY, change_cb, q);
+		if (rc)
+			admin_done(d, q, rc,
+				   "added as a spare, but it could not be "
+				   "made a standby");
+	}
+	free(a);
+}
 
 static void member_recorded(struct daemon *d, void *arg, int result)
 {
@@ -664,12 +689,14 @@ static void member_recorded(struct daemon *d, void *arg, int result)
 	struct query *q = query_find(d, a->qid);
 	int rc;
 
-	if (q && result)
+	if (q && result) {
 		admin_done(d, q, result, "cannot record the new member");
-	else if (q) {
-		rc = repl_add(d->repl, a->id, a->raft, change_cb, q);
+	} else if (q) {
+		rc = repl_add(d->repl, a->id, a->raft, added_cb, a);
 		if (rc)
 			admin_done(d, q, rc, "the leader refused to add it");
+		else
+			return; /* a goes on to added_cb */
 	}
 	free(a);
 }
@@ -748,6 +775,7 @@ static void run_admin(struct daemon *d, struct query *q, const char **argv,
 			admin_done(d, q, -ENOMEM, NULL);
 			return;
 		}
+		a->d = d;
 		a->qid = q->qid;
 		a->id = id;
 		snprintf(a->raft, sizeof(a->raft), "%s", argv[2]);
