@@ -16,11 +16,14 @@
 #include <raft.h>
 #include <raft/uv.h>
 
+#include "consensus/auth.h"
+
 struct repl {
 	uv_loop_t *loop;
 	struct raft raft;
 	struct raft_io io;
-	struct raft_uv_transport transport;
+	struct raft_uv_transport transport; /* TCP or none */
+	struct raft_uv_transport *auth;	    /* authenticated TCP, if keyed */
 	bool tcp;
 	bool io_ready, transport_ready, raft_ready;
 	struct raft_fsm rfsm;
@@ -157,6 +160,11 @@ static void tracer_emit(struct raft_tracer *t, int type, const void *info)
 		level = 4;
 	if (level <= 6 || getenv("XSR_RAFT_TRACE"))
 		logf_(r, level, "raft: %s", m);
+}
+
+static void auth_log(void *data, int level, const char *msg)
+{
+	logf_(data, level, "%s", msg);
 }
 
 /* ---- A transport for a cluster of one: nothing to listen to. ---- */
@@ -634,7 +642,13 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	r->tracer.version = 2;
 	r->tracer.emit = tracer_emit;
 
-	if (cfg->address) {
+	if (cfg->address && cfg->key) {
+		rv = auth_transport_init(&r->auth, loop, cfg->key, auth_log, r);
+		if (rv) {
+			free(r);
+			return from_raft(rv);
+		}
+	} else if (cfg->address) {
 		r->transport.version = 1;
 		rv = raft_uv_tcp_init(&r->transport, loop);
 		if (rv) {
@@ -652,7 +666,8 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 		r->transport.close = null_close;
 	}
 	r->transport_ready = true;
-	rv = raft_uv_init(&r->io, loop, cfg->data_dir, &r->transport);
+	rv = raft_uv_init(&r->io, loop, cfg->data_dir,
+			  r->auth ? r->auth : &r->transport);
 	if (rv) {
 		logf_(r, 3, "cannot open the log in %s: %s", cfg->data_dir,
 		      r->io.errmsg);
@@ -751,6 +766,8 @@ err_io:
 err_transport:
 	if (r->tcp)
 		raft_uv_tcp_close(&r->transport);
+	if (r->auth)
+		auth_transport_free(r->auth);
 	free(r);
 	return from_raft(rv) ? from_raft(rv) : -EIO;
 }
@@ -1064,6 +1081,8 @@ static void close_done(struct repl *r)
 	if (r->tcp)
 		raft_uv_tcp_close(&r->transport);
 	raft_uv_close(&r->io);
+	if (r->auth)
+		auth_transport_free(r->auth);
 	if (r->close_cb)
 		r->close_cb(r->close_arg);
 	free(r);

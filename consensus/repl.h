@@ -58,6 +58,7 @@ struct repl_config {
 	const struct repl_member *members; /* initial configuration */
 	size_t n_members;	/* 0: just this member */
 	bool join;		/* do not bootstrap: wait to be added */
+	const uint8_t *key;	/* 16 bytes: authenticate Raft connections */
 	unsigned snapshot_threshold; /* entries between snapshots */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot */
 	unsigned election_timeout_ms;

@@ -68,10 +68,6 @@ EOF
 start_member() { # BASEDIR I: start in the background, returns its launcher pid
   local B=$1 i=$2
   [ -f "$(conf_of "$B" "$i")" ] || die "no member $i in $B"
-  if alive "$(pid_of "$B" "$i")"; then
-    echo "host$i already running (pid $(pid_of "$B" "$i"))" >&2
-    return 0
-  fi
   rm -f "$B/host$i/xenstored.pid"
   # daemonizes; the launcher exits once the member serves (or fails)
   "$xenstored" --config "$(conf_of "$B" "$i")" &
@@ -129,10 +125,11 @@ up)
   fi
   launchers=()
   for i in $(members_of "$B"); do
+    alive "$(pid_of "$B" "$i")" && continue
     start_member "$B" "$i"
     launchers+=($!)
   done
-  wait_launchers "${launchers[@]}" || die "a member did not start: see $B/host*/xenstored.log"
+  wait_launchers "${launchers[@]+"${launchers[@]}"}" || die "a member did not start: see $B/host*/xenstored.log"
   for i in $(members_of "$B"); do print_env "$B" "$i"; done
   ;;
 down)
@@ -142,8 +139,10 @@ down)
   ;;
 start)
   B=${2:-}; i=${3:-}; [ -n "$B" ] && [ -n "$i" ] || usage
-  start_member "$B" "$i"
-  wait_launchers $! || die "host$i did not start: see $B/host$i/xenstored.log"
+  if ! alive "$(pid_of "$B" "$i")"; then
+    start_member "$B" "$i"
+    wait_launchers $! || die "host$i did not start: see $B/host$i/xenstored.log"
+  fi
   print_env "$B" "$i"
   ;;
 stop)

@@ -705,6 +705,7 @@ int main(int argc, char **argv)
 		rc_cfg.n_members = cl->n_members;
 		/* not among the initial members: wait to be added */
 		rc_cfg.join = !in_initial;
+		rc_cfg.key = cl->has_key ? cl->key : NULL;
 		rc_cfg.election_timeout_ms = cl->election_timeout_ms;
 		rc_cfg.heartbeat_timeout_ms = cl->heartbeat_timeout_ms;
 		log_msg(6, "member %" PRIu64 " of a cluster: raft %s, peers %s%s",
