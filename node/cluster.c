@@ -1223,12 +1223,33 @@ static void ready_tick(struct daemon *d, uint64_t now)
 
 /* ---- Tick, open, close ------------------------------------------------- */
 
+/*
+ * A member removed from the configuration gets no more changes: its
+ * clients would read an aging tree. Say so, once, loudly.
+ */
+static void check_membership(struct daemon *d)
+{
+	bool in = role_of(d, d->member_id) >= 0;
+
+	if (in)
+		d->was_in_config = true;
+	if (in || !d->was_in_config || d->removed_warned)
+		return;
+	d->removed_warned = true;
+	log_msg(3, "this member (%" PRIu64 ", %s) was removed from the "
+		   "cluster configuration: it receives no more changes and its "
+		   "clients read an aging tree; stop this daemon",
+		d->member_id, d->host);
+}
+
 void cluster_tick(struct daemon *d, uint64_t now)
 {
 	struct query *q, *next;
 
 	if (d->ready_state != R_DONE && d->on_ready)
 		ready_tick(d, now);
+	if (d->peer && d->serving)
+		check_membership(d);
 	for (q = d->queries; q; q = next) {
 		next = q->next;
 		if (q->kind == Q_VERIFY)

@@ -156,6 +156,7 @@ struct daemon {
 	void (*on_ready)(struct daemon *d, int status);
 	struct query *queries;
 	uint64_t next_qid;
+	bool was_in_config, removed_warned;
 	struct digest *digests; /* recent verify points */
 	size_t n_digests;
 	struct quotas quotas; /* current: CONTROL quota set, SET_QUOTA */
