@@ -1242,14 +1242,39 @@ static void check_membership(struct daemon *d)
 		d->member_id, d->host);
 }
 
+/* A member cut off from its leader (partitioned, removed) says so. */
+static void check_leader(struct daemon *d, uint64_t now)
+{
+	if (repl_leader(d->repl) || !d->no_leader_since_ms) {
+		if (repl_leader(d->repl) && d->no_leader_warned)
+			log_msg(5, "leader %" PRIu64 " known again",
+				repl_leader(d->repl));
+		d->no_leader_since_ms = repl_leader(d->repl) ? 0 : now;
+		d->no_leader_warned = false;
+		d->no_leader_log_ms = now + 10000;
+		return;
+	}
+	if (now < d->no_leader_log_ms)
+		return;
+	d->no_leader_log_ms = now + 30000;
+	d->no_leader_warned = true;
+	log_msg(4,
+		"no leader for %" PRIu64 " s: changes fail with EIO after "
+		"the commit timeout, reads may be stale (partitioned? removed "
+		"from the cluster?)",
+		(now - d->no_leader_since_ms) / 1000);
+}
+
 void cluster_tick(struct daemon *d, uint64_t now)
 {
 	struct query *q, *next;
 
 	if (d->ready_state != R_DONE && d->on_ready)
 		ready_tick(d, now);
-	if (d->peer && d->serving)
+	if (d->peer && d->serving) {
 		check_membership(d);
+		check_leader(d, now);
+	}
 	for (q = d->queries; q; q = next) {
 		next = q->next;
 		if (q->kind == Q_VERIFY)

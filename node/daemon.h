@@ -157,6 +157,8 @@ struct daemon {
 	struct query *queries;
 	uint64_t next_qid;
 	bool was_in_config, removed_warned;
+	uint64_t no_leader_since_ms, no_leader_log_ms;
+	bool no_leader_warned;
 	struct digest *digests; /* recent verify points */
 	size_t n_digests;
 	struct quotas quotas; /* current: CONTROL quota set, SET_QUOTA */
