@@ -73,7 +73,7 @@ static void deliver(void *arg, struct conn *c, const char *report,
 		conn_event(c, report, token);
 }
 
-static void fire(struct daemon *d, const struct store_events *ev)
+void daemon_fire(struct daemon *d, const struct store_events *ev)
 {
 	size_t i;
 
@@ -106,8 +106,10 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 		return;
 	}
 	/* This member's clients watch this member's tree only. */
+	if (res.kind == SM_DOMAIN)
+		domains_applied(d, &res, index);
 	if (!res.duplicate && strcmp(res.host, d->host) == 0)
-		fire(d, &res.events);
+		daemon_fire(d, &res.events);
 	if (res.origin == d->member_id)
 		submit_applied(d, res.seq,
 			       res.result_known ? res.result : -EIO);
@@ -118,7 +120,9 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 		d->announce_pending = true;
 		uv_timer_start(&d->announce, announce_commit, 0, 0);
 	}
-	if (!res.duplicate && res.kind != SM_OP)
+	if (res.kind == SM_DOMAIN)
+		domains_watch_added(d, &res);
+	if (!res.duplicate && res.kind != SM_OP && res.kind != SM_DOMAIN)
 		cluster_applied(d, index, res.kind, res.origin,
 				res.verify_nonce);
 	sm_result_clear(&res);

@@ -232,7 +232,7 @@ static void query_reply(struct daemon *d, struct query *q, json_object *o)
 							  JSON_C_TO_STRING_PLAIN);
 
 	if (q->conn) {
-		conn_reply(q->conn, &q->req->hdr, text, strlen(text) + 1);
+		conn_reply(q->conn, q->req, text, strlen(text) + 1);
 		conn_async_done(q->conn);
 	}
 	json_object_put(o);
@@ -271,7 +271,7 @@ static enum conn_verdict reply_now(struct conn *c, struct conn_req *r,
 	const char *text = json_object_to_json_string_ext(o,
 							  JSON_C_TO_STRING_PLAIN);
 
-	conn_reply(c, &r->hdr, text, strlen(text) + 1);
+	conn_reply(c, r, text, strlen(text) + 1);
 	json_object_put(o);
 	return CONN_DONE;
 }
@@ -586,7 +586,7 @@ static enum conn_verdict start_verify(struct daemon *d, struct conn *c,
 	uint64_t ids[MAX_MEMBERS];
 	size_t n = all_members(d, ids, MAX_MEMBERS), i;
 	struct query *q = query_new(d, Q_VERIFY, c, r, VERIFY_WAIT_MS);
-	struct sm_origin o = {d->member_id, 0, d->host, NULL};
+	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
 	void *buf;
 	size_t len;
 	int rc;
@@ -743,7 +743,7 @@ static void run_admin(struct daemon *d, struct query *q, const char **argv,
 	}
 	if (strcmp(cmd, "add") == 0) {
 		struct store_member m;
-		struct sm_origin o = {d->member_id, 0, d->host, NULL};
+		struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
 		struct add_ctx *a;
 		void *buf;
 		size_t len;
@@ -972,7 +972,7 @@ static void snapshot_noop_done(struct daemon *d, void *arg, int result)
 
 int daemon_snapshot_now(struct daemon *d)
 {
-	struct sm_origin o = {d->member_id, 0, d->host, NULL};
+	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
 	void *buf;
 	size_t len;
 	int rc;

@@ -1,5 +1,6 @@
 /*
- * node/conn.c: connections over Unix sockets (uv_poll on the fd).
+ * node/conn.c: connections over Unix sockets (uv_poll on the fd) and over
+ * guests' shared rings (ring/ring.h; kicked by the domain code).
  *
  * Work is never done inside the callback that discovered it: reads parse
  * bytes into whole requests, and requests are handled, output is flushed
@@ -10,11 +11,14 @@
 #include "node/conn.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "ring/ring.h"
 
 #define READ_CHUNK 65536
 #define MAX_IOV 64
@@ -23,6 +27,7 @@ struct out {
 	struct out *next;
 	size_t len;
 	bool event;
+	uint64_t req_end, req_seq; /* a reply: its request (rings) */
 	uint8_t data[]; /* header + payload */
 };
 
@@ -39,10 +44,19 @@ struct conn {
 	struct conn_handler h;
 	void *data;
 
+	bool ring;
 	int fd;
 	uv_poll_t poll;
 	int poll_events;
 	bool closed, transport_closed, handle_closing;
+
+	/* ring transport */
+	struct ring_io io;
+	struct ring_journal *jr;
+	struct conn_ring_ops rops;
+	uint64_t in_pos; /* stream position of the next byte to parse */
+	uint64_t in_seq; /* number of the next request */
+	bool stalled;	 /* broken or reconnecting: hands off the ring */
 
 	/* input reassembly */
 	uint8_t hdr_raw[WIRE_HDR_SIZE];
@@ -209,8 +223,9 @@ size_t conn_output_bytes(const struct conn *c)
 
 static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 		     uint32_t tx_id, const void *a, size_t alen, const void *b,
-		     size_t blen, bool event)
+		     size_t blen, const struct conn_req *r)
 {
+	bool event = r == NULL;
 	struct wire_hdr h = {type, req_id, tx_id, (uint32_t)(alen + blen)};
 	struct out *o;
 
@@ -224,6 +239,8 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 	o->next = NULL;
 	o->len = WIRE_HDR_SIZE + alen + blen;
 	o->event = event;
+	o->req_end = r ? r->end : 0;
+	o->req_seq = r ? r->seq : 0;
 	wire_hdr_encode(&h, o->data);
 	if (alen)
 		memcpy(o->data + WIRE_HDR_SIZE, a, alen);
@@ -243,23 +260,24 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 		schedule(c);
 }
 
-void conn_reply_type(struct conn *c, const struct wire_hdr *h, uint32_t type,
+void conn_reply_type(struct conn *c, const struct conn_req *r, uint32_t type,
 		     const void *payload, size_t len)
 {
 	if (len > WIRE_PAYLOAD_MAX) {
-		conn_reply_error(c, h, -E2BIG);
+		conn_reply_error(c, r, -E2BIG);
 		return;
 	}
-	out_push(c, type, h->req_id, h->tx_id, payload, len, NULL, 0, false);
+	out_push(c, type, r->hdr.req_id, r->hdr.tx_id, payload, len, NULL, 0,
+		 r);
 }
 
-void conn_reply(struct conn *c, const struct wire_hdr *h, const void *payload,
+void conn_reply(struct conn *c, const struct conn_req *r, const void *payload,
 		size_t len)
 {
-	conn_reply_type(c, h, h->type, payload, len);
+	conn_reply_type(c, r, r->hdr.type, payload, len);
 }
 
-void conn_reply_error(struct conn *c, const struct wire_hdr *h, int neg_errno)
+void conn_reply_error(struct conn *c, const struct conn_req *r, int neg_errno)
 {
 	bool known;
 	const char *name = wire_errno_name(neg_errno, &known);
@@ -267,7 +285,7 @@ void conn_reply_error(struct conn *c, const struct wire_hdr *h, int neg_errno)
 	if (!known)
 		logf_(c, 4, "error %d has no xenstore name: sent as EINVAL",
 		      -neg_errno);
-	conn_reply_type(c, h, WIRE_ERROR, name, strlen(name) + 1);
+	conn_reply_type(c, r, WIRE_ERROR, name, strlen(name) + 1);
 }
 
 void conn_event(struct conn *c, const char *path, const char *token)
@@ -287,7 +305,7 @@ void conn_event(struct conn *c, const char *path, const char *token)
 				return; /* "dropping duplicate watch" */
 		}
 	}
-	out_push(c, WIRE_WATCH_EVENT, 0, 0, path, pl, token, tl, true);
+	out_push(c, WIRE_WATCH_EVENT, 0, 0, path, pl, token, tl, NULL);
 }
 
 /* Write as much as the socket takes. Returns false on a fatal error. */
@@ -351,8 +369,9 @@ static void in_push(struct conn *c, struct conn_req *r)
 }
 
 /* Parse bytes into requests. Returns false if the stream is invalid. */
-static bool parse(struct conn *c, const uint8_t *p, size_t n)
+static bool parse(struct conn *c, const uint8_t *p, size_t n, bool replayed)
 {
+	c->in_pos += n;
 	while (n > 0) {
 		if (!c->partial) {
 			size_t want = WIRE_HDR_SIZE - c->hdr_used;
@@ -380,6 +399,8 @@ static bool parse(struct conn *c, const uint8_t *p, size_t n)
 			}
 			c->partial->hdr = h;
 			c->partial->payload[h.len] = '\0';
+			c->partial->end = c->partial->seq = 0;
+			c->partial->replayed = false;
 			c->partial_used = 0;
 		}
 		{
@@ -393,6 +414,9 @@ static bool parse(struct conn *c, const uint8_t *p, size_t n)
 			n -= take;
 			if (c->partial_used == r->hdr.len) {
 				c->partial = NULL;
+				r->end = c->in_pos - n;
+				r->seq = c->in_seq++;
+				r->replayed = replayed;
 				in_push(c, r);
 			}
 		}
@@ -400,10 +424,20 @@ static bool parse(struct conn *c, const uint8_t *p, size_t n)
 	return true;
 }
 
-static bool may_read(const struct conn *c)
+static bool may_read(struct conn *c)
 {
-	return !c->closed && c->n_in < c->lim.max_queued_requests &&
-	       c->out_bytes < c->lim.max_output_bytes;
+	if (c->closed || c->stalled || c->n_in >= c->lim.max_queued_requests ||
+	    c->out_bytes >= c->lim.max_output_bytes)
+		return false;
+	if (c->ring && c->lim.max_outstanding &&
+	    conn_outstanding(c) >= c->lim.max_outstanding)
+		return false;
+	return !c->h.may_read || c->h.may_read(c->h.data, c);
+}
+
+unsigned conn_outstanding(const struct conn *c)
+{
+	return c->ring ? (unsigned)(c->in_seq - c->jr->in_base_seq) : 0;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -443,7 +477,7 @@ static void do_read(struct conn *c)
 			conn_close(c, "read error");
 		return;
 	}
-	if (!parse(c, buf, (size_t)n)) {
+	if (!parse(c, buf, (size_t)n, false)) {
 		conn_close(c, "malformed request");
 		return;
 	}
@@ -492,14 +526,17 @@ static void process(struct conn *c)
 	c->busy = false;
 }
 
-static void handle_closed(uv_handle_t *h)
+static void conn_free(struct conn *c)
 {
-	struct conn *c = h->data;
-
 	c->all_prev->all_next = c->all_next;
 	c->all_next->all_prev = c->all_prev;
 	c->pool->n_conns--;
 	free(c);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	conn_free(h->data);
 }
 
 static void free_queues(struct conn *c)
@@ -528,21 +565,305 @@ static void teardown(struct conn *c)
 {
 	if (!c->transport_closed) {
 		c->transport_closed = true;
-		uv_poll_stop(&c->poll);
-		close(c->fd);
-		c->fd = -1;
+		if (!c->ring) {
+			uv_poll_stop(&c->poll);
+			close(c->fd);
+			c->fd = -1;
+		}
 		if (c->h.closed)
 			c->h.closed(c->h.data, c);
 		free_queues(c);
+		/* the page and the journal are not ours to touch any more */
+		if (c->ring)
+			c->rops.event(c->rops.arg, c, CONN_RING_CLOSED, 0);
 	}
 	if (c->n_async == 0 && !c->on_work_list && !c->handle_closing) {
 		c->handle_closing = true;
-		uv_close((uv_handle_t *)&c->poll, handle_closed);
+		if (c->ring)
+			conn_free(c);
+		else
+			uv_close((uv_handle_t *)&c->poll, handle_closed);
 	}
+}
+
+/* ---- Ring transport ------------------------------------------------------ */
+
+/* Stop using the ring: it broke or the guest asks to start over. */
+static void ring_stall(struct conn *c, enum conn_ring_event ev, uint32_t err)
+{
+	if (c->stalled)
+		return;
+	c->stalled = true;
+	if (ev == CONN_RING_BROKEN) {
+		ring_io_set_error(&c->io, err);
+		logf_(c, 4, "ring of domain %u broken (error %u): ignored",
+		      c->id.domid, err);
+	}
+	c->rops.event(c->rops.arg, c, ev, err);
+}
+
+/* Journal the next message to copy into the ring. */
+static void ring_msg_start(struct conn *c, const struct out *o)
+{
+	struct ring_journal *j = c->jr;
+
+	memcpy(j->msg, o->data, o->len);
+	j->msg_start = j->out_pos;
+	j->msg_req_end = o->req_end;
+	j->msg_req_seq = o->req_seq;
+	j->msg_is_reply = !o->event;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	j->msg_len = (uint32_t)o->len;
+}
+
+/* The journaled message is all in the ring: its request is answered. */
+static void ring_msg_done(struct conn *c)
+{
+	struct ring_journal *j = c->jr;
+
+	if (j->msg_is_reply && j->msg_req_end > j->in_base) {
+		j->in_base = j->msg_req_end;
+		j->in_base_seq = j->msg_req_seq + 1;
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	j->msg_len = 0;
+}
+
+/*
+ * Copy queued output into the ring as far as it goes. The order of the
+ * stores is what makes a crash at any point harmless: bytes into the
+ * ring, then the journal's out_pos, then the index the guest sees.
+ */
+static void ring_output(struct conn *c)
+{
+	struct ring_journal *j = c->jr;
+	bool moved = false;
+
+	while (c->out_head && !c->stalled) {
+		struct out *o = c->out_head;
+		size_t off, n;
+		int rc;
+
+		if (!j->msg_len)
+			ring_msg_start(c, o);
+		off = (size_t)(j->out_pos - j->msg_start);
+		rc = ring_io_put(&c->io, j->msg + off, j->msg_len - off, &n);
+		if (rc) {
+			ring_stall(c, CONN_RING_BROKEN, XENSTORE_ERROR_RINGIDX);
+			break;
+		}
+		if (n == 0)
+			break;
+		j->out_pos += n;
+		moved = true;
+		if (off + n < j->msg_len)
+			break; /* the ring is full */
+		ring_msg_done(c);
+		c->out_head = o->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		c->out_bytes -= o->len;
+		free(o);
+	}
+	if (moved) {
+		ring_io_publish(&c->io);
+		c->rops.notify(c->rops.arg);
+	}
+}
+
+/* Read what the guest wrote, journal it, then let the guest see it gone. */
+static void ring_input(struct conn *c)
+{
+	struct ring_journal *j = c->jr;
+	uint8_t buf[XENSTORE_RING_SIZE];
+	size_t room, n;
+	int rc;
+
+	if (ring_io_connection(&c->io) != XENSTORE_CONNECTED) {
+		ring_stall(c, CONN_RING_RECONNECT, 0);
+		return;
+	}
+	if (!may_read(c))
+		return;
+	room = XSR_RING_JOURNAL_IN_BYTES - ring_journal_held(j);
+	if (room > sizeof(buf))
+		room = sizeof(buf);
+	if (room == 0)
+		return;
+	rc = ring_io_peek(&c->io, buf, room, &n);
+	if (rc) {
+		ring_stall(c, CONN_RING_BROKEN, XENSTORE_ERROR_RINGIDX);
+		return;
+	}
+	if (n == 0)
+		return;
+	ring_journal_append(j, buf, n);
+	ring_io_consume(&c->io, n);
+	c->rops.notify(c->rops.arg);
+	if (!parse(c, buf, n, false))
+		ring_stall(c, CONN_RING_BROKEN, XENSTORE_ERROR_PROTO);
+}
+
+static void work_ring(struct conn *c)
+{
+	if (c->closed) {
+		teardown(c);
+		return;
+	}
+	if (!c->stalled)
+		ring_input(c);
+	process(c);
+	if (!c->stalled)
+		ring_output(c);
+	if (c->closed) {
+		teardown(c);
+		return;
+	}
+	/* more to read now that room was made: come back next iteration */
+	if (!c->stalled && may_read(c) && ring_io_readable(&c->io))
+		schedule(c);
+}
+
+void conn_ring_kick(struct conn *c)
+{
+	if (!c->closed)
+		schedule(c);
+}
+
+static void orphan_notify(void *arg)
+{
+}
+
+static void orphan_event(void *arg, struct conn *c, enum conn_ring_event ev,
+			 uint32_t error)
+{
+}
+
+void conn_ring_orphan(struct conn *c)
+{
+	c->rops.notify = orphan_notify;
+	c->rops.event = orphan_event;
+	c->rops.arg = NULL;
+}
+
+bool conn_is_ring(const struct conn *c)
+{
+	return c->ring;
+}
+
+/*
+ * Take up a journal left by a dead daemon: republish our indexes, finish
+ * the message it was copying, and read its unanswered requests again.
+ */
+static bool ring_resume(struct conn *c)
+{
+	struct ring_journal *j = c->jr;
+	uint64_t from = j->in_base, seq = j->in_base_seq, held;
+	uint8_t *buf;
+	bool ok;
+
+	ring_io_init(&c->io, c->io.page, (uint32_t)j->in_end,
+		     (uint32_t)j->out_pos);
+	if (j->msg_len) {
+		uint64_t done = j->out_pos - j->msg_start;
+
+		if (done > j->msg_len)
+			return false;
+		if (done == j->msg_len) {
+			ring_msg_done(c);
+			from = j->in_base;
+			seq = j->in_base_seq;
+		} else {
+			struct out *o = malloc(sizeof(*o) + j->msg_len);
+
+			if (!o)
+				return false;
+			/* the rest of it goes first, from the journal */
+			memset(o, 0, sizeof(*o));
+			o->len = j->msg_len;
+			o->event = !j->msg_is_reply;
+			o->req_end = j->msg_req_end;
+			o->req_seq = j->msg_req_seq;
+			memcpy(o->data, j->msg, j->msg_len);
+			c->out_head = c->out_tail = o;
+			c->out_bytes = o->len;
+			if (j->msg_is_reply) {
+				/* that request is being answered already */
+				from = j->msg_req_end;
+				seq = j->msg_req_seq + 1;
+			}
+		}
+	}
+	if (from < j->in_base || from > j->in_end)
+		return false;
+	c->in_pos = from;
+	c->in_seq = seq;
+	held = j->in_end - from;
+	if (!held)
+		return true;
+	buf = malloc(held);
+	if (!buf)
+		return false;
+	ring_journal_copy(j, from, buf, held);
+	ok = parse(c, buf, held, true);
+	free(buf);
+	return ok;
+}
+
+int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
+		  bool fresh, const struct conn_identity *id,
+		  const struct conn_limits *limits, const struct conn_handler *h,
+		  const struct conn_ring_ops *ops, uint64_t serial,
+		  struct conn **out)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	struct xenstore_domain_interface *pg = page;
+
+	if (!c)
+		return -ENOMEM;
+	c->pool = p;
+	c->serial = serial;
+	c->id = *id;
+	c->lim = *limits;
+	c->h = *h;
+	c->rops = *ops;
+	c->ring = true;
+	c->fd = -1;
+	c->jr = jr;
+	c->io.page = pg;
+	if (fresh) {
+		uint32_t cons = __atomic_load_n(&pg->req_cons, __ATOMIC_RELAXED);
+		uint32_t prod = __atomic_load_n(&pg->rsp_prod, __ATOMIC_RELAXED);
+
+		jr->in_base = jr->in_end = cons;
+		jr->out_pos = prod;
+		ring_io_init(&c->io, pg, cons, prod);
+		c->in_pos = cons;
+		c->in_seq = jr->in_base_seq;
+	} else if (!ring_resume(c)) {
+		/* a journal we cannot make sense of: start from the page */
+		free_queues(c);
+		ring_journal_reset(jr, jr->ring_id);
+		free(c);
+		return conn_ring_new(p, page, jr, true, id, limits, h, ops,
+				     serial, out);
+	}
+	c->all_next = &p->all;
+	c->all_prev = p->all.all_prev;
+	p->all.all_prev->all_next = c;
+	p->all.all_prev = c;
+	p->n_conns++;
+	*out = c;
+	schedule(c);
+	return 0;
 }
 
 static void work(struct conn *c)
 {
+	if (c->ring) {
+		work_ring(c);
+		return;
+	}
 	if (c->closed) {
 		teardown(c);
 		return;
@@ -610,6 +931,7 @@ int conn_socket_new(struct conn_pool *p, int fd,
 	c->lim = *limits;
 	c->h = *h;
 	c->fd = fd;
+	c->in_seq = 1;
 	rc = uv_poll_init(p->loop, &c->poll, fd);
 	if (rc) {
 		free(c);

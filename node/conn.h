@@ -3,11 +3,19 @@
  * stream, hands them to the daemon strictly in order, queues replies and
  * watch events, and frees a connection only at a safe point.
  *
- * The transport is behind conn_transport: a Unix socket today (this file),
- * a guest's shared ring later. Requests of one connection are handled one
- * after the other; the only overlap allowed is between consecutive
- * requests that went to the log (their replies come back in log order),
- * which the handler decides by returning CONN_WAIT.
+ * Two transports: a Unix socket, or a guest's shared ring (ring/ring.h).
+ * Requests of one connection are handled one after the other; the only
+ * overlap allowed is between consecutive requests that went to the log
+ * (their replies come back in log order), which the handler decides by
+ * returning CONN_WAIT. So replies leave in request order.
+ *
+ * A ring connection keeps a journal (ring_journal) so that a daemon
+ * restarted after a crash carries on where this one stopped: request bytes
+ * are journaled before the guest sees them consumed, a request counts as
+ * answered only once its whole reply is in the ring, and a reply half
+ * copied into the ring is finished by the next daemon. Requests read again
+ * from the journal are flagged `replayed`: the handler must answer those
+ * that were applied already from the log's record (conn_req.seq).
  */
 #ifndef XSR_NODE_CONN_H
 #define XSR_NODE_CONN_H
@@ -27,6 +35,9 @@ struct conn;
 struct conn_req {
 	struct conn_req *next;
 	struct wire_hdr hdr;
+	uint64_t seq;	/* ring: its number in the ring session, from 1 */
+	uint64_t end;	/* ring: the stream position just after it */
+	bool replayed;	/* ring: read again from the journal after a restart */
 	char payload[];
 };
 
@@ -48,6 +59,8 @@ struct conn_handler {
 		      const struct wire_hdr *h, const void *payload);
 	/* Log hook (level 3..7). */
 	void (*log)(void *data, int level, const char *msg);
+	/* May more requests be read now? (quotas; may be NULL) */
+	bool (*may_read)(void *data, struct conn *c);
 };
 
 /* Who is at the other end. Socket clients are dom0 and privileged. */
@@ -56,6 +69,8 @@ struct conn_identity {
 	bool privileged;
 	bool readonly; /* the read-only socket */
 	uint32_t target; /* SET_TARGET, or UINT32_MAX */
+	uint64_t ring_id; /* a guest ring's session (store.h); 0: a socket */
+	bool restored;	  /* a ring taken up again after a daemon restart */
 };
 
 /* Limits protecting the daemon from one client (privileged ones too). */
@@ -64,12 +79,15 @@ struct conn_limits {
 	size_t max_output_bytes;    /* stop reading beyond this */
 	size_t drop_output_bytes;   /* close the connection beyond this */
 	unsigned max_async;	    /* requests in the log at once */
+	unsigned max_outstanding;   /* ring: requests not yet answered in the
+				       ring (0: no limit) */
 };
 
 #define CONN_LIMITS_DEFAULT                                                    \
 	{                                                                      \
 		.max_queued_requests = 128, .max_output_bytes = 1u << 20,     \
-		.drop_output_bytes = 64u << 20, .max_async = 64               \
+		.drop_output_bytes = 64u << 20, .max_async = 64,              \
+		.max_outstanding = 0                                          \
 	}
 
 /*
@@ -96,6 +114,52 @@ int conn_socket_new(struct conn_pool *p, int fd,
 		    const struct conn_handler *h, uint64_t serial,
 		    struct conn **out);
 
+/* ---- Ring connections --------------------------------------------------- */
+
+struct ring_journal;
+
+enum conn_ring_event {
+	/* The guest broke the protocol (error: XENSTORE_ERROR_*, already
+	 * set in the page): nothing more is read or written. */
+	CONN_RING_BROKEN,
+	/* The guest asks for a reconnection (connection = RECONNECT): nothing
+	 * more is read or written until its owner resets it. */
+	CONN_RING_RECONNECT,
+	/* The connection is gone: its owner may unmap the page now. */
+	CONN_RING_CLOSED,
+};
+
+struct conn_ring_ops {
+	void *arg;
+	/* Signal the guest's event channel. */
+	void (*notify)(void *arg);
+	void (*event)(void *arg, struct conn *c, enum conn_ring_event ev,
+		      uint32_t error);
+};
+
+/*
+ * Serve a guest's ring. page and jr are borrowed and must stay mapped
+ * until CONN_RING_CLOSED. With fresh (a new journal), our indexes start
+ * where the page's are; otherwise the journal's state is taken up again:
+ * indexes republished, a half-written reply finished, unanswered requests
+ * read again (flagged replayed).
+ */
+int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
+		  bool fresh, const struct conn_identity *id,
+		  const struct conn_limits *limits, const struct conn_handler *h,
+		  const struct conn_ring_ops *ops, uint64_t serial,
+		  struct conn **out);
+/* The guest signalled its event channel: look at the ring. */
+void conn_ring_kick(struct conn *c);
+/*
+ * Its owner lets go: no more callbacks. Then conn_close(): a closed ring
+ * connection never touches its page or journal again.
+ */
+void conn_ring_orphan(struct conn *c);
+bool conn_is_ring(const struct conn *c);
+/* Requests read but not answered in the ring yet. */
+unsigned conn_outstanding(const struct conn *c);
+
 /* Creation serial number: connections fire watches in this order. */
 uint64_t conn_serial(const struct conn *c);
 const struct conn_identity *conn_identity(const struct conn *c);
@@ -108,14 +172,15 @@ void *conn_get_data(const struct conn *c);
 void conn_set_data(struct conn *c, void *data);
 
 /*
- * Queue a reply to request h (its type, req_id, tx_id echoed). A payload
+ * Queue the reply to request r (its type, req_id, tx_id echoed). A payload
  * over 4096 bytes becomes an E2BIG error, as in cxenstored (XSA-72).
  */
-void conn_reply(struct conn *c, const struct wire_hdr *h, const void *payload,
+void conn_reply(struct conn *c, const struct conn_req *r, const void *payload,
 		size_t len);
-void conn_reply_error(struct conn *c, const struct wire_hdr *h, int neg_errno);
+void conn_reply_error(struct conn *c, const struct conn_req *r,
+		      int neg_errno);
 /* Reply with a different type (XS_ERROR uses this). */
-void conn_reply_type(struct conn *c, const struct wire_hdr *h, uint32_t type,
+void conn_reply_type(struct conn *c, const struct conn_req *r, uint32_t type,
 		     const void *payload, size_t len);
 
 /*

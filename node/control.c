@@ -120,22 +120,22 @@ static enum conn_verdict text_reply(struct conn *c, struct conn_req *r,
 				    struct text *t)
 {
 	if (t->oom || !t->s)
-		conn_reply_error(c, &r->hdr, -ENOMEM);
+		conn_reply_error(c, r, -ENOMEM);
 	else
-		conn_reply(c, &r->hdr, t->s, t->len + 1);
+		conn_reply(c, r, t->s, t->len + 1);
 	free(t->s);
 	return CONN_DONE;
 }
 
 static enum conn_verdict ack(struct conn *c, struct conn_req *r)
 {
-	conn_reply(c, &r->hdr, "OK", 3);
+	conn_reply(c, r, "OK", 3);
 	return CONN_DONE;
 }
 
 static enum conn_verdict err(struct conn *c, struct conn_req *r, int e)
 {
-	conn_reply_error(c, &r->hdr, e);
+	conn_reply_error(c, r, e);
 	return CONN_DONE;
 }
 

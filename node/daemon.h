@@ -85,6 +85,7 @@ struct config {
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
 	unsigned ready_timeout_ms;
+	const char *ring_backend; /* --ring-backend: "xen", "sim:DIR", "none" */
 	struct cluster_cfg cluster; /* --config: [member], [cluster] */
 };
 
@@ -93,6 +94,9 @@ struct txn {
 	struct txn *next;
 	uint32_t id;
 	struct store_txn *st;
+	/* started before a restart (ring only): it runs, but its commit
+	 * fails with EAGAIN and the guest does it again */
+	bool doomed;
 };
 
 /* The daemon's state per connection. */
@@ -101,6 +105,7 @@ struct client {
 	unsigned n_txns;
 	uint32_t next_tx_id;
 };
+
 
 /*
  * A request whose entry is on its way through the log, until this member
@@ -167,6 +172,14 @@ struct daemon {
 	bool serving;
 	bool stopping;
 
+	/* guests (node/domain.c) */
+	struct ring_backend *ring; /* NULL: sockets only */
+	uv_poll_t ring_poll;
+	bool ring_poll_open;
+	uint32_t virq_port;
+	struct domain *doms;
+	bool domains_started;
+
 	/* trace file (-T, CONTROL log/logfile) */
 	char *trace_path;
 	FILE *trace;
@@ -197,6 +210,29 @@ char *daemon_canonical(const struct conn *c, const char *path);
 
 /* node/apply.c */
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
+/* Deliver events to this member's watchers (permission-filtered). */
+void daemon_fire(struct daemon *d, const struct store_events *ev);
+
+/* node/domain.c: the guests of this host (see the file's header) */
+struct sm_result;
+/* Open the ring backend of --ring-backend (0 if none configured). */
+int domains_open(struct daemon *d);
+/* Serving: attach every introduced domain again, introduce dom0's ring. */
+void domains_start(struct daemon *d);
+void domains_close(struct daemon *d);
+void domains_free(struct daemon *d);
+/* An entry was applied: make this host's rings follow the registry. */
+void domains_applied(struct daemon *d, const struct sm_result *res,
+		     uint64_t index);
+/* After the reply to a guest's WATCH: its initial event. */
+void domains_watch_added(struct daemon *d, const struct sm_result *res);
+bool domains_introduced(struct daemon *d, uint32_t domid);
+/* INTRODUCE: map the page and bind the channel before the entry goes. */
+int domains_prepare(struct daemon *d, uint32_t domid, uint64_t gfn,
+		    uint32_t port);
+/* RESUME: its next shutdown fires @releaseDomain again. */
+int domains_resume(struct daemon *d, uint32_t domid);
+struct conn *domains_conn(struct daemon *d, uint32_t domid);
 
 /* node/submit.c */
 /*

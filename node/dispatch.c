@@ -11,6 +11,7 @@
  */
 #include "node/daemon.h"
 #include "node/sm.h"
+#include "ring/ring.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,13 +43,13 @@ static enum conn_verdict reply_err(struct conn *c, struct conn_req *r, int err)
 {
 	if (!now(c))
 		return CONN_WAIT;
-	conn_reply_error(c, &r->hdr, err);
+	conn_reply_error(c, r, err);
 	return CONN_DONE;
 }
 
 static enum conn_verdict reply_ok(struct conn *c, struct conn_req *r)
 {
-	conn_reply(c, &r->hdr, "OK", 3);
+	conn_reply(c, r, "OK", 3);
 	return CONN_DONE;
 }
 
@@ -85,11 +86,26 @@ char *daemon_canonical(const struct conn *c, const char *path)
 	return out;
 }
 
-/* An entry from this member, for caller who. */
-static struct sm_origin origin_of(struct daemon *d,
+/* Does the hypervisor know domid? (All below the reserved ids without.) */
+static bool domain_exists(struct daemon *d, uint32_t domid)
+{
+	struct ring_dominfo info;
+
+	if (domid >= DOMID_FIRST_RESERVED)
+		return false;
+	if (!d->ring || ring_backend_dominfo(d->ring, domid, &info))
+		return true;
+	return info.exists;
+}
+
+/* An entry from this member, for request r of c by caller who. */
+static struct sm_origin origin_of(struct daemon *d, const struct conn *c,
+				  const struct conn_req *r,
 				  const struct store_caller *who, uint64_t seq)
 {
-	struct sm_origin o = {d->member_id, seq, d->host, who};
+	uint64_t ring_id = conn_identity(c)->ring_id;
+	struct sm_origin o = {d->member_id, seq, d->host, who,
+			      ring_id, ring_id ? r->seq : 0};
 
 	return o;
 }
@@ -143,7 +159,7 @@ static enum conn_verdict to_log(struct daemon *d, struct conn *c,
 			log_msg(4, "cannot submit to the log: %s",
 				strerror(-rc));
 		/* Submission failed: nothing is in the log for r. */
-		conn_reply_error(c, &r->hdr, rc == -ENOMEM ? -ENOMEM : -EIO);
+		conn_reply_error(c, r, rc == -ENOMEM ? -ENOMEM : -EIO);
 		return CONN_DONE;
 	}
 	return CONN_ASYNC;
@@ -173,7 +189,7 @@ static enum conn_verdict do_read(struct daemon *d, struct conn *c,
 	free(path);
 	if (rc)
 		return reply_err(c, r, rc);
-	conn_reply(c, &r->hdr, v, len);
+	conn_reply(c, r, v, len);
 	return CONN_DONE;
 }
 
@@ -201,7 +217,7 @@ static enum conn_verdict do_directory(struct daemon *d, struct conn *c,
 	free(path);
 	if (rc)
 		return reply_err(c, r, rc);
-	conn_reply(c, &r->hdr, kids, len);
+	conn_reply(c, r, kids, len);
 	return CONN_DONE;
 }
 
@@ -238,7 +254,7 @@ static enum conn_verdict do_directory_part(struct daemon *d, struct conn *c,
 
 		memcpy(buf, gen, genlen);
 		buf[genlen] = '\0';
-		conn_reply(c, &r->hdr, buf, genlen + 1);
+		conn_reply(c, r, buf, genlen + 1);
 		return CONN_DONE;
 	}
 	len = 0;
@@ -257,7 +273,7 @@ static enum conn_verdict do_directory_part(struct daemon *d, struct conn *c,
 	memcpy(data + genlen, kids + off, len);
 	if (off + len == childlen)
 		data[genlen + len++] = '\0';
-	conn_reply(c, &r->hdr, data, genlen + len);
+	conn_reply(c, r, data, genlen + len);
 	free(data);
 	return CONN_DONE;
 }
@@ -291,7 +307,7 @@ static enum conn_verdict do_get_perms(struct daemon *d, struct conn *c,
 		return reply_err(c, r, -ENOMEM);
 	for (i = 0; i < n; i++)
 		len += (size_t)store_perm_format(&p[i], out + len) + 1;
-	conn_reply(c, &r->hdr, out, len);
+	conn_reply(c, r, out, len);
 	free(out);
 	return CONN_DONE;
 }
@@ -328,7 +344,7 @@ static enum conn_verdict do_write(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	o = origin_of(d, &who, seq);
+	o = origin_of(d, c, r, &who, seq);
 	rc = sm_entry_write(&o, path, r->payload + off, vlen, &buf, &blen);
 	free(path);
 	return to_log(d, c, r, rc, buf, blen, seq);
@@ -363,7 +379,7 @@ static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	o = origin_of(d, &who, seq);
+	o = origin_of(d, c, r, &who, seq);
 	rc = rm ? sm_entry_rm(&o, path, &buf, &blen)
 		: sm_entry_mkdir(&o, path, &buf, &blen);
 	free(path);
@@ -421,7 +437,7 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 		 * not exist are kept but ignored. Without a hypervisor to ask,
 		 * every domid below DOMID_FIRST_RESERVED counts as existing.
 		 */
-		if (perms[i].domid >= DOMID_FIRST_RESERVED)
+		if (!domain_exists(d, perms[i].domid))
 			perms[i].ignore = 1;
 	}
 	if (perms[0].ignore) {
@@ -447,7 +463,7 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	o = origin_of(d, &who, seq);
+	o = origin_of(d, c, r, &who, seq);
 	rc = sm_entry_set_perms(&o, path, perms, n, &buf, &blen);
 	free(path);
 	free(perms);
@@ -455,6 +471,38 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 }
 
 /* ---- Watches -------------------------------------------------------- */
+
+/*
+ * A guest's watches are replicated state (the domain registry): WATCH,
+ * UNWATCH and RESET_WATCHES from a ring go through the log, and the store
+ * decides duplicates and the quota as do_watch() does.
+ */
+static enum conn_verdict ring_watch_op(struct daemon *d, struct conn *c,
+				       struct conn_req *r, const char *path,
+				       const char *token, int op)
+{
+	const struct conn_identity *id = conn_identity(c);
+	struct store_caller who;
+	struct sm_origin o;
+	uint64_t seq;
+	size_t blen;
+	void *buf;
+	int rc;
+
+	daemon_caller(d, c, &who);
+	seq = daemon_next_seq(d);
+	o = origin_of(d, c, r, &who, seq);
+	if (op == WIRE_RESET_WATCHES)
+		rc = sm_entry_reset_watches(&o, id->domid, &buf, &blen);
+	else
+		rc = sm_entry_watch(&o, id->domid, path, token,
+				    id->privileged
+					    ? 0
+					    : daemon_quotas(d, id->domid)
+						      ->watches,
+				    op == WIRE_UNWATCH, &buf, &blen);
+	return to_log(d, c, r, rc, buf, blen, seq);
+}
 
 static enum conn_verdict do_watch(struct daemon *d, struct conn *c,
 				  struct client *cl, struct txn *tx,
@@ -486,6 +534,10 @@ static enum conn_verdict do_watch(struct daemon *d, struct conn *c,
 	}
 	if (!path)
 		return reply_err(c, r, -ENOMEM);
+	if (id->ring_id) {
+		free(path);
+		return ring_watch_op(d, c, r, argv[0], argv[1], WIRE_WATCH);
+	}
 	/* duplicates first, then the quota (do_watch()) */
 	if (watch_has(d->watches, c, path, argv[1]))
 		rc = -EEXIST;
@@ -525,6 +577,14 @@ static enum conn_verdict do_unwatch(struct daemon *d, struct conn *c,
 	path = daemon_canonical(c, argv[0]);
 	if (!path)
 		return reply_err(c, r, -ENOMEM);
+	if (conn_identity(c)->ring_id) {
+		/* only what the guest registered can go: ENOENT otherwise */
+		rc = watch_has(d->watches, c, path, argv[1]) ? 0 : -ENOENT;
+		free(path);
+		if (rc)
+			return reply_err(c, r, rc);
+		return ring_watch_op(d, c, r, argv[0], argv[1], WIRE_UNWATCH);
+	}
 	rc = watch_remove(d->watches, c, path, argv[1]);
 	free(path);
 	return rc ? reply_err(c, r, rc) : reply_ok(c, r);
@@ -536,8 +596,10 @@ static enum conn_verdict do_reset_watches(struct daemon *d, struct conn *c,
 {
 	if (!now(c))
 		return CONN_WAIT;
-	watch_remove_conn(d->watches, c);
 	txn_drop_all(cl); /* XSA-484: safe even from inside a transaction */
+	if (conn_identity(c)->ring_id)
+		return ring_watch_op(d, c, r, NULL, NULL, WIRE_RESET_WATCHES);
+	watch_remove_conn(d->watches, c);
 	return reply_ok(c, r);
 }
 
@@ -575,7 +637,7 @@ static enum conn_verdict do_transaction_start(struct daemon *d,
 	cl->txns = t;
 	cl->n_txns++;
 	snprintf(reply, sizeof(reply), "%u", t->id);
-	conn_reply(c, &r->hdr, reply, strlen(reply) + 1);
+	conn_reply(c, r, reply, strlen(reply) + 1);
 	return CONN_DONE;
 }
 
@@ -607,6 +669,16 @@ static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
 		return reply_err(c, r, -EINVAL);
 	if (!tx)
 		return reply_err(c, r, -ENOENT);
+	if (tx->doomed) {
+		if (!now(c))
+			return CONN_WAIT;
+		txn_unlink(cl, tx);
+		store_txn_free(tx->st);
+		free(tx);
+		/* its start was lost with the old daemon: do it again */
+		return strcmp(arg, "T") == 0 ? reply_err(c, r, -EAGAIN)
+					     : reply_ok(c, r);
+	}
 	rc = store_txn_export(tx->st, &cm);
 	if (rc)
 		return reply_err(c, r, rc);
@@ -631,7 +703,7 @@ static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
 	}
 	daemon_caller(d, c, &who);
 	seq = daemon_next_seq(d);
-	o = origin_of(d, &who, seq);
+	o = origin_of(d, c, r, &who, seq);
 	rc = sm_entry_commit(&o, &cm, &buf, &blen);
 	store_commit_release(&cm);
 	/* The transaction is over whatever the outcome. */
@@ -658,14 +730,8 @@ static enum conn_verdict do_get_domain_path(struct daemon *d, struct conn *c,
 	/* Xen 4.17 uses atoi(): junk is domain 0. */
 	snprintf(path, sizeof(path), "/local/domain/%u",
 		 (unsigned int)atoi(arg));
-	conn_reply(c, &r->hdr, path, strlen(path) + 1);
+	conn_reply(c, r, path, strlen(path) + 1);
 	return CONN_DONE;
-}
-
-static bool domain_introduced(struct daemon *d, unsigned int domid)
-{
-	/* dom0 is this daemon's master domain; guests come with rings. */
-	return domid == 0;
 }
 
 static enum conn_verdict do_is_domain_introduced(struct daemon *d,
@@ -682,67 +748,114 @@ static enum conn_verdict do_is_domain_introduced(struct daemon *d,
 	if (!arg)
 		return reply_err(c, r, -EINVAL);
 	domid = (unsigned int)atoi(arg);
-	conn_reply(c, &r->hdr,
-		   domid == WIRE_DOMID_SELF || domain_introduced(d, domid)
+	conn_reply(c, r,
+		   domid == WIRE_DOMID_SELF || domains_introduced(d, domid)
 			   ? "T"
 			   : "F",
 		   2);
 	return CONN_DONE;
 }
 
+/* An entry of the domain registry for request r. */
+static enum conn_verdict domain_to_log(struct daemon *d, struct conn *c,
+				       struct conn_req *r, int op,
+				       uint32_t domid, uint64_t mfn,
+				       uint32_t arg)
+{
+	struct store_caller who;
+	struct sm_origin o;
+	uint64_t seq;
+	size_t blen;
+	void *buf;
+	int rc;
+
+	daemon_caller(d, c, &who);
+	seq = daemon_next_seq(d);
+	o = origin_of(d, c, r, &who, seq);
+	switch (op) {
+	case WIRE_INTRODUCE:
+		rc = sm_entry_introduce(&o, domid, mfn, arg, domid != 0, &buf,
+					&blen);
+		break;
+	case WIRE_RELEASE:
+		rc = sm_entry_domain_gone(&o, domid, &buf, &blen);
+		break;
+	default:
+		rc = sm_entry_set_target(&o, domid, arg, &buf, &blen);
+		break;
+	}
+	return to_log(d, c, r, rc, buf, blen, seq);
+}
+
+/* domid, gfn, evtchn (do_introduce()): map and bind first, then the log */
 static enum conn_verdict do_introduce(struct daemon *d, struct conn *c,
 				      struct client *cl, struct txn *tx,
 				      struct conn_req *r)
 {
 	const char *argv[3];
 	unsigned int port;
-	int domid;
+	uint64_t gfn;
+	int domid, rc;
 
 	if (!now(c))
 		return CONN_WAIT;
 	if (wire_split(r->payload, r->hdr.len, argv, 3) < 3)
 		return reply_err(c, r, -EINVAL);
 	domid = atoi(argv[0]);
+	gfn = strtoull(argv[1], NULL, 10);
 	/* evtchn_port_t is unsigned: "-1" passes, "0" and junk do not */
 	port = (unsigned int)atoi(argv[2]);
 	if (port == 0)
 		return reply_err(c, r, -EINVAL);
-	log_msg(4,
-		"INTRODUCE of domain %d refused: this daemon has no ring "
-		"backend to reach a guest",
-		domid);
-	return reply_err(c, r, -EINVAL);
+	rc = domains_prepare(d, (uint32_t)domid, gfn, port);
+	if (rc)
+		return reply_err(c, r, rc);
+	return domain_to_log(d, c, r, WIRE_INTRODUCE, (uint32_t)domid, gfn,
+			     port);
 }
 
 /* RELEASE and RESUME: onearg_domain() then find_connected_domain(). */
-static enum conn_verdict domain_onearg(struct daemon *d, struct conn *c,
-				       struct conn_req *r)
+static int domain_onearg(struct daemon *d, struct conn_req *r,
+			 unsigned int *domid)
 {
 	const char *arg = wire_onearg(r->payload, r->hdr.len);
-	unsigned int domid;
 
-	if (!now(c))
-		return CONN_WAIT;
 	if (!arg)
-		return reply_err(c, r, -EINVAL);
-	domid = (unsigned int)atoi(arg);
-	if (domid == 0)
-		return reply_err(c, r, -EINVAL);
-	return reply_err(c, r, -ENOENT); /* no guest is connected here */
+		return -EINVAL;
+	*domid = (unsigned int)atoi(arg);
+	if (*domid == 0)
+		return -EINVAL;
+	return domains_introduced(d, *domid) ? 0 : -ENOENT;
 }
 
 static enum conn_verdict do_release(struct daemon *d, struct conn *c,
 				    struct client *cl, struct txn *tx,
 				    struct conn_req *r)
 {
-	return domain_onearg(d, c, r);
+	unsigned int domid;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	rc = domain_onearg(d, r, &domid);
+	if (rc)
+		return reply_err(c, r, rc);
+	return domain_to_log(d, c, r, WIRE_RELEASE, domid, 0, 0);
 }
 
 static enum conn_verdict do_resume(struct daemon *d, struct conn *c,
 				   struct client *cl, struct txn *tx,
 				   struct conn_req *r)
 {
-	return domain_onearg(d, c, r);
+	unsigned int domid;
+	int rc;
+
+	if (!now(c))
+		return CONN_WAIT;
+	rc = domain_onearg(d, r, &domid);
+	if (!rc)
+		rc = domains_resume(d, domid);
+	return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 }
 
 static enum conn_verdict do_set_target(struct daemon *d, struct conn *c,
@@ -750,13 +863,17 @@ static enum conn_verdict do_set_target(struct daemon *d, struct conn *c,
 				       struct conn_req *r)
 {
 	const char *argv[2];
+	unsigned int domid, target;
 
 	if (!now(c))
 		return CONN_WAIT;
 	if (wire_split(r->payload, r->hdr.len, argv, 2) < 2)
 		return reply_err(c, r, -EINVAL);
-	/* find_connected_domain(domid) fails first: no guest here. */
-	return reply_err(c, r, -ENOENT);
+	domid = (unsigned int)atoi(argv[0]);
+	target = (unsigned int)atoi(argv[1]);
+	if (!domains_introduced(d, domid) || !domains_introduced(d, target))
+		return reply_err(c, r, -ENOENT);
+	return domain_to_log(d, c, r, WIRE_SET_TARGET, domid, 0, target);
 }
 
 int daemon_parse_domid(const char *s, unsigned int *domid)
@@ -790,7 +907,7 @@ static enum conn_verdict do_get_feature(struct daemon *d, struct conn *c,
 			return reply_err(c, r, -EINVAL);
 	}
 	snprintf(out, sizeof(out), "%u", (unsigned int)SERVER_FEATURES);
-	conn_reply(c, &r->hdr, out, strlen(out) + 1);
+	conn_reply(c, r, out, strlen(out) + 1);
 	return CONN_DONE;
 }
 
@@ -809,9 +926,9 @@ static enum conn_verdict do_set_feature(struct daemon *d, struct conn *c,
 		return reply_err(c, r, -EINVAL);
 	if ((unsigned int)atoi(argv[1]) & ~(unsigned int)SERVER_FEATURES)
 		return reply_err(c, r, -EINVAL);
-	if (domain_introduced(d, domid))
+	if (domains_introduced(d, domid))
 		return reply_err(c, r, -EBUSY);
-	/* Features take effect at INTRODUCE, which needs a ring backend. */
+	/* We advertise every feature we have to every domain. */
 	return reply_ok(c, r);
 }
 
@@ -890,6 +1007,61 @@ static struct client *client_of(struct conn *c)
 	return cl;
 }
 
+/*
+ * A request read again from a ring's journal by a restarted daemon: if
+ * the log has applied it already, its result is the answer.
+ */
+static bool replayed_answer(struct daemon *d, struct conn *c,
+			    struct conn_req *r, enum conn_verdict *v)
+{
+	uint64_t origin = STORE_RING_ORIGIN(conn_identity(c)->ring_id);
+	int result = 0;
+
+	switch (store_session_lookup(d->store, origin, r->seq, &result)) {
+	case STORE_SEEN:
+		if (!now(c)) {
+			*v = CONN_WAIT;
+			return true;
+		}
+		*v = result ? reply_err(c, r, result) : reply_ok(c, r);
+		return true;
+	case STORE_SEEN_FORGOTTEN:
+		*v = reply_err(c, r, -EIO);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * A transaction id of a ring taken up after a restart: the transaction
+ * was lost with the old daemon. Cxenstored would say ENOENT and most
+ * guests would fail the operation; instead the transaction goes on (reads
+ * see the current tree) and fails with EAGAIN at its end, which every
+ * xenbus client retries.
+ */
+static struct txn *txn_resurrect(struct daemon *d, struct client *cl,
+				 uint32_t id)
+{
+	struct txn *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->st = store_txn_new(d->store, d->host);
+	if (!t->st) {
+		free(t);
+		return NULL;
+	}
+	t->id = id;
+	t->doomed = true;
+	t->next = cl->txns;
+	cl->txns = t;
+	cl->n_txns++;
+	if (cl->next_tx_id <= id)
+		cl->next_tx_id = id + 1;
+	return t;
+}
+
 enum conn_verdict daemon_request(void *data, struct conn *c,
 				 struct conn_req *r)
 {
@@ -913,8 +1085,16 @@ enum conn_verdict daemon_request(void *data, struct conn *c,
 	cl = client_of(c);
 	if (!cl)
 		return reply_err(c, r, -ENOMEM);
+	if (r->replayed) {
+		enum conn_verdict v;
+
+		if (replayed_answer(d, c, r, &v))
+			return v;
+	}
 	if (!(flags & F_NOTID) && r->hdr.tx_id != 0) {
 		tx = txn_find(cl, r->hdr.tx_id);
+		if (!tx && id->restored)
+			tx = txn_resurrect(d, cl, r->hdr.tx_id);
 		if (!tx)
 			return reply_err(c, r, -ENOENT);
 	}

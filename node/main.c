@@ -375,6 +375,7 @@ static void serve(struct daemon *d)
 {
 	listen_on(d, 0, 0600);
 	listen_on(d, 1, 0666);
+	domains_start(d);
 	write_pid_file(d);
 	d->serving = true;
 	log_msg(5,
@@ -437,7 +438,7 @@ static bool self_member(struct daemon *d, struct store_member *m)
  */
 static void caught_up(struct daemon *d, int status)
 {
-	struct sm_origin o = {d->member_id, 0, d->host, NULL};
+	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
 	const struct store_member *known;
 	struct store_member me;
 	bool has_me = self_member(d, &me);
@@ -528,6 +529,7 @@ static void shutdown_daemon(struct daemon *d, const char *why)
 			unlink(d->socket_path[i]);
 		}
 	}
+	domains_close(d);
 	conn_pool_close_all(d->pool, "daemon stopping");
 	uv_signal_stop(&d->sig_term);
 	uv_signal_stop(&d->sig_int);
@@ -556,6 +558,7 @@ static void on_signal(uv_signal_t *s, int signum)
  */
 static void daemon_free(struct daemon *d)
 {
+	domains_free(d);
 	trace_close(d);
 	store_free(d->store);
 	watches_free(d->watches);
@@ -607,6 +610,19 @@ static void resolve_paths(struct daemon *d)
 	if (!d->cfg.run_dir || !d->cfg.data_dir || !d->socket_path[0] ||
 	    !d->socket_path[1])
 		fatal(d, "out of memory");
+	/* In a Xen dom0 (its kernel's store ring is there) serve guests. */
+	if (!d->cfg.ring_backend && access("/proc/xen/xsd_kva", F_OK) == 0)
+		d->cfg.ring_backend = "xen";
+	/* sim:DIR relative to where we were started, not to "/" */
+	if (d->cfg.ring_backend && !strncmp(d->cfg.ring_backend, "sim:", 4) &&
+	    d->cfg.ring_backend[4] != '/') {
+		char *abs = absolute(d->cfg.ring_backend + 4);
+
+		if (!abs || asprintf(&s, "sim:%s", abs) < 0)
+			fatal(d, "out of memory");
+		free(abs);
+		d->cfg.ring_backend = s;
+	}
 }
 
 int main(int argc, char **argv)
@@ -722,6 +738,10 @@ int main(int argc, char **argv)
 	if (rc)
 		fatal(d, "cannot listen for peers on %s: %s",
 		      d->cfg.cluster.self.peer_address, strerror(-rc));
+	rc = domains_open(d);
+	if (rc)
+		fatal(d, "cannot use ring backend %s: %s", d->cfg.ring_backend,
+		      strerror(-rc));
 	uv_timer_init(&loop, &d->tick);
 	d->tick.data = d;
 	uv_timer_init(&loop, &d->announce);

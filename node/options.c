@@ -29,6 +29,7 @@ enum {
 	O_EVENT,
 	O_MASTER_DOMID,
 	O_PRIV_DOMID,
+	O_RING_BACKEND,
 };
 
 static const struct option long_opts[] = {
@@ -63,6 +64,7 @@ static const struct option long_opts[] = {
 	{"snapshot-threshold", required_argument, NULL, O_SNAP_THRESHOLD},
 	{"snapshot-trailing", required_argument, NULL, O_SNAP_TRAILING},
 	{"ready-timeout", required_argument, NULL, O_READY_TIMEOUT},
+	{"ring-backend", required_argument, NULL, O_RING_BACKEND},
 	{NULL, 0, NULL, 0},
 };
 
@@ -127,6 +129,12 @@ void options_usage(FILE *f)
 "                             (default 128)\n"
 "  --ready-timeout MS         longest wait to replay the log at start\n"
 "                             before giving up (default 60000)\n"
+"  --ring-backend SPEC        how guests' rings are reached: \"xen\" (the\n"
+"                             hypervisor; the default in a Xen dom0, where\n"
+"                             /proc/xen/xsd_kva exists), \"sim:DIR\" (rings\n"
+"                             and event channels emulated with files in DIR,\n"
+"                             for tests), or \"none\" (sockets only; the\n"
+"                             default elsewhere)\n"
 "\n"
 "Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n");
 }
@@ -193,7 +201,8 @@ static int parse_id(const char *file, const char *v, uint64_t *id)
 	char *end;
 	unsigned long long n = strtoull(v, &end, 10);
 
-	if (!*v || *end || n == 0) {
+	/* ids from 2^63 on name guests' ring sessions in the log */
+	if (!*v || *end || n == 0 || n >= (1ull << 63)) {
 		fprintf(stderr, "xenstored: %s: bad member id \"%s\"\n", file, v);
 		return -EINVAL;
 	}
@@ -495,6 +504,17 @@ static int apply(struct config *cfg, int code, const char *arg,
 		return number(name, arg, &cfg->snapshot_trailing);
 	case O_READY_TIMEOUT:
 		return number(name, arg, &cfg->ready_timeout_ms);
+	case O_RING_BACKEND:
+		if (strcmp(arg, "xen") && strcmp(arg, "none") &&
+		    (strncmp(arg, "sim:", 4) || !arg[4])) {
+			fprintf(stderr,
+				"xenstored: %s: \"%s\" is not xen, sim:DIR or "
+				"none\n",
+				name, arg);
+			return -EINVAL;
+		}
+		cfg->ring_backend = keep(arg);
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -29,6 +29,8 @@ static void enc_init(struct enc *x, const struct sm_origin *o)
 	x->e.origin = o->member;
 	x->e.seq = o->seq;
 	x->e.caller = &x->caller;
+	x->e.ring_id = o->ring_id;
+	x->e.ring_seq = o->ring_seq;
 	x->caller.host = (char *)o->host;
 	if (c) {
 		x->caller.domid = c->domid;
@@ -288,6 +290,95 @@ int sm_entry_noop(const struct sm_origin *o, void **buf, size_t *blen)
 	return pack(&x.e, buf, blen);
 }
 
+int sm_entry_introduce(const struct sm_origin *o, uint32_t domid,
+		       uint64_t mfn, uint32_t port, bool fire_event,
+		       void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpIntroduce op = XSR__OP_INTRODUCE__INIT;
+
+	enc_init(&x, o);
+	op.domid = domid;
+	op.mfn = mfn;
+	op.port = port;
+	op.fire_event = fire_event;
+	x.e.op_case = XSR__ENTRY__OP_INTRODUCE;
+	x.e.introduce = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_domain_gone(const struct sm_origin *o, uint32_t domid,
+			 void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpDomainGone op = XSR__OP_DOMAIN_GONE__INIT;
+
+	enc_init(&x, o);
+	op.domid = domid;
+	x.e.op_case = XSR__ENTRY__OP_DOMAIN_GONE;
+	x.e.domain_gone = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_set_target(const struct sm_origin *o, uint32_t domid,
+			uint32_t target, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpSetTarget op = XSR__OP_SET_TARGET__INIT;
+
+	enc_init(&x, o);
+	op.domid = domid;
+	op.target = target;
+	x.e.op_case = XSR__ENTRY__OP_SET_TARGET;
+	x.e.set_target = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_watch(const struct sm_origin *o, uint32_t domid,
+		   const char *path, const char *token, uint32_t max_watches,
+		   bool remove, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpWatch op = XSR__OP_WATCH__INIT;
+
+	enc_init(&x, o);
+	op.domid = domid;
+	op.path = (char *)path;
+	op.token = (char *)token;
+	op.max_watches = max_watches;
+	op.remove = remove;
+	x.e.op_case = XSR__ENTRY__OP_WATCH;
+	x.e.watch = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_reset_watches(const struct sm_origin *o, uint32_t domid,
+			   void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpResetWatches op = XSR__OP_RESET_WATCHES__INIT;
+
+	enc_init(&x, o);
+	op.domid = domid;
+	x.e.op_case = XSR__ENTRY__OP_RESET_WATCHES;
+	x.e.reset_watches = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_ring_reset(const struct sm_origin *o, uint32_t domid,
+			uint32_t error, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpRingReset op = XSR__OP_RING_RESET__INIT;
+
+	enc_init(&x, o);
+	op.domid = domid;
+	op.error = error;
+	x.e.op_case = XSR__ENTRY__OP_RING_RESET;
+	x.e.ring_reset = &op;
+	return pack(&x.e, buf, blen);
+}
+
 /* ---- Applying -------------------------------------------------------- */
 
 static void caller_from(const Xsr__Caller *pc, struct store_caller *c)
@@ -396,6 +487,65 @@ static int member_in(struct store *st, const Xsr__Member *m, const char *host)
 				m->peer_address);
 }
 
+/* The registry changes; out says what for the daemon. */
+static int apply_domain(struct store *st, const Xsr__Entry *e,
+			uint64_t index, struct sm_result *out)
+{
+	const char *host = e->caller->host;
+
+	switch (e->op_case) {
+	case XSR__ENTRY__OP_INTRODUCE:
+		out->dom_op = SM_DOM_INTRODUCE;
+		out->domid = e->introduce->domid;
+		if (out->domid >= 0x7FF0 || e->introduce->port == 0)
+			return -EINVAL;
+		return store_domain_introduce(st, host, out->domid,
+					      e->introduce->mfn,
+					      e->introduce->port, index,
+					      e->introduce->fire_event,
+					      &out->events);
+	case XSR__ENTRY__OP_DOMAIN_GONE:
+		out->dom_op = SM_DOM_GONE;
+		out->domid = e->domain_gone->domid;
+		return store_domain_gone(st, host, out->domid, index,
+					 &out->events);
+	case XSR__ENTRY__OP_SET_TARGET:
+		out->dom_op = SM_DOM_SET_TARGET;
+		out->domid = e->set_target->domid;
+		return store_domain_set_target(st, host, out->domid,
+					       e->set_target->target);
+	case XSR__ENTRY__OP_WATCH:
+		out->domid = e->watch->domid;
+		if (!e->watch->path || !e->watch->token)
+			return -EINVAL;
+		out->watch_path = strdup(e->watch->path);
+		out->watch_token = strdup(e->watch->token);
+		if (!out->watch_path || !out->watch_token)
+			return -ENOMEM;
+		if (e->watch->remove) {
+			out->dom_op = SM_DOM_UNWATCH;
+			return store_domain_unwatch(st, host, out->domid,
+						    e->watch->path,
+						    e->watch->token);
+		}
+		out->dom_op = SM_DOM_WATCH;
+		return store_domain_watch(st, host, out->domid,
+					  e->watch->path, e->watch->token,
+					  e->watch->max_watches);
+	case XSR__ENTRY__OP_RESET_WATCHES:
+		out->dom_op = SM_DOM_RESET_WATCHES;
+		out->domid = e->reset_watches->domid;
+		return store_domain_reset_watches(st, host, out->domid);
+	case XSR__ENTRY__OP_RING_RESET:
+		out->dom_op = SM_DOM_RING_RESET;
+		out->domid = e->ring_reset->domid;
+		return store_domain_ring_reset(st, host, out->domid,
+					       e->ring_reset->error, index);
+	default:
+		return -EINVAL;
+	}
+}
+
 static int apply_op(struct store *st, const Xsr__Entry *e, uint64_t index,
 		    struct store_events *ev)
 {
@@ -457,8 +607,45 @@ static enum sm_kind kind_of(const Xsr__Entry *e)
 		return SM_VERIFY;
 	case XSR__ENTRY__OP_NOOP:
 		return SM_NOOP;
+	case XSR__ENTRY__OP_INTRODUCE:
+	case XSR__ENTRY__OP_DOMAIN_GONE:
+	case XSR__ENTRY__OP_SET_TARGET:
+	case XSR__ENTRY__OP_WATCH:
+	case XSR__ENTRY__OP_RESET_WATCHES:
+	case XSR__ENTRY__OP_RING_RESET:
+		return SM_DOMAIN;
 	default:
 		return SM_OP;
+	}
+}
+
+/* Is e's ring session the current one of its domain? */
+static bool ring_current(const struct store *st, const Xsr__Entry *e)
+{
+	const struct store_domain *d =
+		store_domain_get(st, e->caller->host, e->caller->domid);
+
+	return d && d->ring_id == e->ring_id;
+}
+
+/* Was e's ring request applied already? (Then out says how it went.) */
+static bool ring_seen(const struct store *st, const Xsr__Entry *e,
+		      struct sm_result *out)
+{
+	int rc = 0;
+
+	switch (store_session_lookup(st, STORE_RING_ORIGIN(e->ring_id),
+				     e->ring_seq, &rc)) {
+	case STORE_SEEN:
+		out->duplicate = true;
+		out->result_known = true;
+		out->result = rc;
+		return true;
+	case STORE_SEEN_FORGOTTEN:
+		out->duplicate = true;
+		return true;
+	default:
+		return false;
 	}
 }
 
@@ -497,7 +684,22 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 		out->duplicate = true;
 		break;
 	case STORE_NEW:
-		rc = apply_op(st, e, index, &out->events);
+		if (e->ring_id && ring_seen(st, e, out)) {
+			/* read again from a ring by a restarted daemon */
+			rc = out->result_known ? out->result : -EIO;
+		} else {
+			rc = e->ring_id && !ring_current(st, e) ? -EIO
+				 : out->kind == SM_DOMAIN
+				 ? apply_domain(st, e, index, out)
+				 : apply_op(st, e, index, &out->events);
+			if (e->ring_id && ring_current(st, e) &&
+			    store_session_record(st,
+						 STORE_RING_ORIGIN(e->ring_id),
+						 e->ring_seq, rc))
+				out->fatal = true;
+			out->result_known = true;
+			out->result = rc;
+		}
 		/*
 		 * Without the record a copy of this entry would apply again
 		 * here and nowhere else: replicas would diverge. Only memory
@@ -505,8 +707,6 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 		 */
 		if (store_session_record(st, e->origin, e->seq, rc))
 			out->fatal = true;
-		out->result_known = true;
-		out->result = rc;
 		break;
 	}
 	xsr__entry__free_unpacked(e, NULL);
@@ -515,4 +715,7 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 void sm_result_clear(struct sm_result *out)
 {
 	store_events_clear(&out->events);
+	free(out->watch_path);
+	free(out->watch_token);
+	out->watch_path = out->watch_token = NULL;
 }

@@ -24,6 +24,9 @@ struct sm_origin {
 	const char *host; /* the host tree addressed */
 	/* the caller, or NULL for the daemon itself (privileged) */
 	const struct store_caller *caller;
+	/* a request read from a guest's ring: its ring session and number
+	 * (0 otherwise); applied once even if read again after a crash */
+	uint64_t ring_id, ring_seq;
 };
 
 /*
@@ -49,6 +52,21 @@ int sm_entry_member(const struct sm_origin *o, const struct store_member *m,
 int sm_entry_verify(const struct sm_origin *o, uint64_t nonce, void **buf,
 		    size_t *blen);
 int sm_entry_noop(const struct sm_origin *o, void **buf, size_t *blen);
+/* The domain registry of o->host (store_domain_*). */
+int sm_entry_introduce(const struct sm_origin *o, uint32_t domid,
+		       uint64_t mfn, uint32_t port, bool fire_event,
+		       void **buf, size_t *blen);
+int sm_entry_domain_gone(const struct sm_origin *o, uint32_t domid,
+			 void **buf, size_t *blen);
+int sm_entry_set_target(const struct sm_origin *o, uint32_t domid,
+			uint32_t target, void **buf, size_t *blen);
+int sm_entry_watch(const struct sm_origin *o, uint32_t domid,
+		   const char *path, const char *token, uint32_t max_watches,
+		   bool remove, void **buf, size_t *blen);
+int sm_entry_reset_watches(const struct sm_origin *o, uint32_t domid,
+			   void **buf, size_t *blen);
+int sm_entry_ring_reset(const struct sm_origin *o, uint32_t domid,
+			uint32_t error, void **buf, size_t *blen);
 
 enum sm_kind {
 	SM_INVALID, /* undecodable or from a newer version: skipped */
@@ -57,6 +75,18 @@ enum sm_kind {
 	SM_MEMBER,
 	SM_VERIFY,
 	SM_NOOP,
+	SM_DOMAIN, /* a change of a host's domain registry */
+};
+
+enum sm_dom_op {
+	SM_DOM_NONE,
+	SM_DOM_INTRODUCE,
+	SM_DOM_GONE,
+	SM_DOM_SET_TARGET,
+	SM_DOM_WATCH,
+	SM_DOM_UNWATCH,
+	SM_DOM_RESET_WATCHES,
+	SM_DOM_RING_RESET,
 };
 
 struct sm_result {
@@ -67,6 +97,10 @@ struct sm_result {
 	bool result_known;  /* result is the (first) outcome */
 	int result;	    /* 0 or a negative errno */
 	uint64_t verify_nonce;
+	/* SM_DOMAIN: what changed, for whom; a watch's path and token */
+	enum sm_dom_op dom_op;
+	uint32_t domid;
+	char *watch_path, *watch_token;
 	struct store_events events; /* to fire, in order (not for dups) */
 	bool fatal; /* out of memory while recording: this replica must stop
 		       rather than diverge from the others */

@@ -5,7 +5,7 @@
  *
  * Format: each record is a 4-byte little-endian length then one packed
  * SnapRecord: header, sessions, members, then each host followed by its
- * nodes, and an end record counting what came before it.
+ * nodes and its domains, and an end record counting what came before it.
  */
 #include "node/sm.h"
 
@@ -144,12 +144,53 @@ static int w_node(void *arg, const char *path, uint64_t gen,
 	return rc;
 }
 
+static int w_domain(void *arg, const struct store_domain *d)
+{
+	Xsr__SnapRecord rec = XSR__SNAP_RECORD__INIT;
+	Xsr__SnapDomain sd = XSR__SNAP_DOMAIN__INIT;
+	Xsr__SnapWatch *wv = NULL, **wp = NULL;
+	uint32_t i;
+	int rc;
+
+	sd.domid = d->domid;
+	sd.mfn = d->mfn;
+	sd.port = d->port;
+	sd.ring_id = d->ring_id;
+	sd.has_target = d->target != STORE_NO_TARGET;
+	sd.target = sd.has_target ? d->target : 0;
+	sd.ring_error = d->ring_error;
+	if (d->nwatches) {
+		wv = calloc(d->nwatches, sizeof(*wv));
+		wp = calloc(d->nwatches, sizeof(*wp));
+		if (!wv || !wp) {
+			free(wv);
+			free(wp);
+			return -ENOMEM;
+		}
+		for (i = 0; i < d->nwatches; i++) {
+			xsr__snap_watch__init(&wv[i]);
+			wv[i].path = d->watches[i].path;
+			wv[i].token = d->watches[i].token;
+			wp[i] = &wv[i];
+		}
+	}
+	sd.watches = wp;
+	sd.n_watches = d->nwatches;
+	rec.rec_case = XSR__SNAP_RECORD__REC_DOMAIN;
+	rec.domain = &sd;
+	rc = put(arg, &rec);
+	free(wv);
+	free(wp);
+	return rc;
+}
+
 static const struct store_walk_ops write_ops = {
 	.begin = w_begin,
 	.session = w_session,
 	.member = w_member,
 	.host = w_host,
 	.node = w_node,
+	.domain = w_domain,
 };
 
 int sm_snapshot_encode(const struct store_pin *pin, void **buf, size_t *len)
@@ -233,6 +274,36 @@ static int restore_record(struct store **st, const Xsr__SnapRecord *rec,
 					n->children.len);
 		free(perms);
 		return rc;
+	case XSR__SNAP_RECORD__REC_DOMAIN: {
+		const Xsr__SnapDomain *sd = rec->domain;
+		struct store_domain d;
+
+		if (!*st)
+			return -EINVAL;
+		memset(&d, 0, sizeof(d));
+		d.domid = sd->domid;
+		d.mfn = sd->mfn;
+		d.port = sd->port;
+		d.ring_id = sd->ring_id;
+		d.target = sd->has_target ? sd->target : STORE_NO_TARGET;
+		d.ring_error = sd->ring_error;
+		d.nwatches = (uint32_t)sd->n_watches;
+		d.watches = calloc(sd->n_watches ? sd->n_watches : 1,
+				   sizeof(*d.watches));
+		if (!d.watches)
+			return -ENOMEM;
+		for (i = 0; i < sd->n_watches; i++) {
+			if (!sd->watches[i]->path || !sd->watches[i]->token) {
+				free(d.watches);
+				return -EINVAL;
+			}
+			d.watches[i].path = sd->watches[i]->path;
+			d.watches[i].token = sd->watches[i]->token;
+		}
+		rc = store_restore_domain(*st, &d); /* copies */
+		free(d.watches);
+		return rc;
+	}
 	case XSR__SNAP_RECORD__REC_END:
 		if (!*st || rec->end->n_records != records)
 			return -EINVAL;

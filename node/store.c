@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PATH_BUF 4100 /* any path that fits a request payload, plus NUL */
 
 /* ---- Events --------------------------------------------------------- */
 
@@ -96,6 +95,7 @@ static void host_close(struct host *h)
 {
 	hamt_unref(h->root);
 	free(h->acct);
+	host_doms_free(h);
 	free(h->name);
 }
 
@@ -893,7 +893,7 @@ struct rm_frame {
  * walk of walk_node_tree()) and deleted children first, each firing its
  * watches (exact ones for descendants); then the parent forgets the child.
  */
-static int rm_node(struct op *o, const char *path)
+int op_rm(struct op *o, const char *path)
 {
 	char pname[PATH_BUF], cur[PATH_BUF];
 	const struct snode *parent, *n;
@@ -1007,7 +1007,7 @@ int store_rm(struct store *st, const char *host, struct store_txn *tx,
 	}
 	if (strcmp(path, "/") == 0)
 		return op_end(&o, -EINVAL);
-	return op_end(&o, rm_node(&o, path));
+	return op_end(&o, op_rm(&o, path));
 }
 
 static const char *const specials[] = {"@introduceDomain", "@releaseDomain"};
@@ -1295,6 +1295,21 @@ uint64_t store_session_last(const struct store *st, uint64_t origin)
 	struct session *s = session_find(st, origin, NULL);
 
 	return s ? s->last : 0;
+}
+
+void store_session_forget(struct store *st, uint64_t origin)
+{
+	size_t pos = 0;
+	struct session *s = session_find(st, origin, &pos);
+
+	if (!s)
+		return;
+	for (pos = 0; st->sess[pos] != s; pos++)
+		;
+	free(s);
+	memmove(st->sess + pos, st->sess + pos + 1,
+		(st->nsess - pos - 1) * sizeof(*st->sess));
+	st->nsess--;
 }
 
 /* ---- Members ---------------------------------------------------------- */

@@ -249,6 +249,91 @@ void store_domain_usage(const struct store *st, const char *host,
  */
 int store_check(const struct store *st, const char **what);
 
+/* ---- Domains: the registry of a host ---------------------------------- */
+/*
+ * The domains introduced on a host (INTRODUCE), with what a daemon needs
+ * to serve them again after a restart or on another host: the ring's
+ * parameters, the ring session (ring_id: the log index of the entry that
+ * last (re)started the ring; requests on it are numbered from 0) and the
+ * watches the guest registered over its ring, in registration order.
+ * Socket clients' watches are not here: they die with their connection.
+ */
+struct store_watch {
+	char *path;  /* as the guest gave it: relative, absolute or "@..." */
+	char *token;
+};
+
+struct store_domain {
+	uint32_t domid;
+	uint64_t mfn;	    /* INTRODUCE's gfn */
+	uint32_t port;	    /* INTRODUCE's event channel (the guest's end) */
+	uint64_t ring_id;   /* current ring session, never 0 */
+	uint32_t target;    /* SET_TARGET, or STORE_NO_TARGET */
+	uint32_t ring_error; /* non-zero: the ring broke (XENSTORE_ERROR_*) */
+	struct store_watch *watches;
+	uint32_t nwatches, capwatches;
+};
+
+/* Ring sessions live in the session table under this origin. */
+#define STORE_RING_ORIGIN(ring_id) ((ring_id) | (1ull << 63))
+
+/* Borrowed until the next change of the registry; NULL if unknown. */
+const struct store_domain *store_domain_get(const struct store *st,
+					    const char *host, uint32_t domid);
+size_t store_domain_count(const struct store *st, const char *host);
+/* In domid order. */
+const struct store_domain *store_domain_at(const struct store *st,
+					   const char *host, size_t i);
+
+/*
+ * INTRODUCE at log index `index`. A new domain fires @introduceDomain
+ * (fire_event; not for the host's own dom0 ring); an introduced one is
+ * re-introduced: new port, watches dropped, a new ring session, as
+ * cxenstored resets the ring then.
+ */
+int store_domain_introduce(struct store *st, const char *host, uint32_t domid,
+			   uint64_t mfn, uint32_t port, uint64_t index,
+			   bool fire_event, struct store_events *ev);
+/*
+ * RELEASE, or the domain died: its nodes are deleted (each firing its
+ * watches, as an rm by dom0), entries naming it in other nodes'
+ * permissions are marked ignored (XSA-322), it leaves the special nodes'
+ * permissions, @releaseDomain fires and the registry forgets it (and its
+ * ring session). -ENOENT if it is not introduced.
+ */
+int store_domain_gone(struct store *st, const char *host, uint32_t domid,
+		      uint64_t index, struct store_events *ev);
+/* SET_TARGET: both introduced, else -ENOENT. */
+int store_domain_set_target(struct store *st, const char *host,
+			    uint32_t domid, uint32_t target);
+/*
+ * A guest's WATCH (duplicates -EEXIST first, then the quota: more than
+ * max_watches already -> -E2BIG, as cxenstored 4.17; 0 = no quota),
+ * UNWATCH (-ENOENT if not registered), RESET_WATCHES.
+ */
+int store_domain_watch(struct store *st, const char *host, uint32_t domid,
+		       const char *path, const char *token,
+		       uint32_t max_watches);
+int store_domain_unwatch(struct store *st, const char *host, uint32_t domid,
+			 const char *path, const char *token);
+int store_domain_reset_watches(struct store *st, const char *host,
+			       uint32_t domid);
+/*
+ * The ring starts over (guest reconnection, error 0: a new ring session
+ * at index) or broke (error != 0: not served until introduced again).
+ * Either way the watches go.
+ */
+int store_domain_ring_reset(struct store *st, const char *host,
+			    uint32_t domid, uint32_t error, uint64_t index);
+
+/*
+ * Append an event on special node path ("@releaseDomain") carrying its
+ * permissions, as the store would fire it (for a shutdown the daemon
+ * notices itself). -ENOENT if path is not a special node of host.
+ */
+int store_special_event(const struct store *st, const char *host,
+			const char *path, struct store_events *ev);
+
 /* ---- Log sessions (Raft dissertation 6.3) ------------------------------ */
 /*
  * Per origin member: the last sequence number applied and the results of
@@ -272,6 +357,8 @@ int store_session_record(struct store *st, uint64_t origin, uint64_t seq,
 			 int result);
 /* Last applied seq of an origin (0 if none). */
 uint64_t store_session_last(const struct store *st, uint64_t origin);
+/* Forget an origin (a ring session that ended). */
+void store_session_forget(struct store *st, uint64_t origin);
 
 /* ---- Members ---------------------------------------------------------- */
 /*
@@ -326,6 +413,8 @@ struct store_walk_ops {
 		    const struct store_perm *perms, uint32_t nperms,
 		    const char *value, size_t value_len, const char *children,
 		    size_t children_len);
+	/* The current host's registry, in domid order, after its nodes. */
+	int (*domain)(void *arg, const struct store_domain *d);
 };
 
 /* Deterministic, iterative walk. Stops at the first non-zero return. */
@@ -346,6 +435,8 @@ int store_restore_node(struct store *st, const char *path, uint64_t generation,
 		       const struct store_perm *perms, uint32_t nperms,
 		       const char *value, size_t value_len,
 		       const char *children, size_t children_len);
+/* A domain of the current host (copied). */
+int store_restore_domain(struct store *st, const struct store_domain *d);
 int store_restore_finish(struct store *st);
 
 /* Number of nodes of a host (excluding special nodes). */

@@ -114,6 +114,8 @@ struct host {
 	struct hamt_node *root;
 	struct acct *acct; /* sorted by domid */
 	size_t nacct, capacct;
+	struct store_domain *doms; /* the registry, sorted by domid */
+	size_t ndoms, capdoms;
 };
 
 struct session {
@@ -192,6 +194,15 @@ int op_del(struct op *o, const char *path);
 void op_fire(struct op *o, const char *path, const struct snode *node,
 	     bool exact, const struct store_perm *old, uint32_t n_old);
 int op_count(struct op *o, uint32_t owner, int by);
+/* rm_node(): delete path (which exists) and its subtree, firing watches. */
+int op_rm(struct op *o, const char *path);
+
+#define PATH_BUF 4100 /* any path that fits a request payload, plus NUL */
+
+/* Registry internals (store_dom.c). */
+void store_domain_close(struct store_domain *d);
+int store_domain_copy(struct store_domain *dst, const struct store_domain *src);
+void host_doms_free(struct host *h);
 
 struct host *store_host_find(const struct store *st, const char *name);
 struct acct *acct_find(struct host *h, uint32_t domid, bool create);

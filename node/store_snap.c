@@ -18,6 +18,8 @@ static const char *const special_paths[] = {"@introduceDomain",
 struct pinned_host {
 	char *name;
 	struct hamt_node *root;
+	struct store_domain *doms; /* copies */
+	size_t ndoms;
 };
 
 struct store_pin {
@@ -73,6 +75,17 @@ struct store_pin *store_pin(struct store *st)
 		p->hosts[i].root = st->hosts[i].root;
 		hamt_ref(p->hosts[i].root);
 		p->nhosts++;
+		p->hosts[i].doms = calloc(st->hosts[i].ndoms ? st->hosts[i].ndoms
+							     : 1,
+					  sizeof(*p->hosts[i].doms));
+		if (!p->hosts[i].doms)
+			goto fail;
+		for (size_t k = 0; k < st->hosts[i].ndoms; k++) {
+			if (store_domain_copy(&p->hosts[i].doms[k],
+					      &st->hosts[i].doms[k]))
+				goto fail;
+			p->hosts[i].ndoms++;
+		}
 	}
 	return p;
 fail:
@@ -89,6 +102,9 @@ void store_unpin(struct store_pin *p)
 	for (i = 0; i < p->nhosts; i++) {
 		hamt_unref(p->hosts[i].root);
 		free(p->hosts[i].name);
+		for (size_t k = 0; k < p->hosts[i].ndoms; k++)
+			store_domain_close(&p->hosts[i].doms[k]);
+		free(p->hosts[i].doms);
 	}
 	free(p->hosts);
 	free(p->sess);
@@ -228,6 +244,8 @@ int store_pin_walk(const struct store_pin *pin,
 			if (n)
 				rc = emit_node(n, &w);
 		}
+		for (k = 0; !rc && ops->domain && k < pin->hosts[i].ndoms; k++)
+			rc = ops->domain(arg, &pin->hosts[i].doms[k]);
 	}
 	return rc;
 }
@@ -305,6 +323,32 @@ int store_restore_node(struct store *st, const char *path, uint64_t generation,
 	if (rc)
 		snode_unref(n);
 	return rc;
+}
+
+int store_restore_domain(struct store *st, const struct store_domain *d)
+{
+	struct host *h = st->restoring ? store_host_find(st, st->restoring)
+				       : NULL;
+	struct store_domain *v;
+	int rc;
+
+	if (!h || d->ring_id == 0 ||
+	    (h->ndoms && h->doms[h->ndoms - 1].domid >= d->domid))
+		return -EINVAL; /* in domid order, once each */
+	if (h->ndoms == h->capdoms) {
+		size_t cap = h->capdoms ? 2 * h->capdoms : 8;
+
+		v = realloc(h->doms, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		h->doms = v;
+		h->capdoms = cap;
+	}
+	rc = store_domain_copy(&h->doms[h->ndoms], d);
+	if (rc)
+		return rc;
+	h->ndoms++;
+	return 0;
 }
 
 static bool special(const char *path)

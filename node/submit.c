@@ -66,9 +66,9 @@ static void answer(struct daemon *d, struct pending *p, int result)
 		req = p->req;
 		p->req = NULL;
 		if (result)
-			conn_reply_error(p->conn, &req->hdr, result);
+			conn_reply_error(p->conn, req, result);
 		else
-			conn_reply(p->conn, &req->hdr, "OK", 3);
+			conn_reply(p->conn, req, "OK", 3);
 		free(req);
 		conn_async_done(p->conn);
 	} else if (p->done) {

@@ -106,13 +106,15 @@ int ring_io_put(struct ring_io *io, const void *data, size_t len, size_t *n)
 		room -= chunk;
 		*n += chunk;
 	}
-	if (*n) {
-		io->rsp_prod = prod;
-		/* the bytes before the index that announces them */
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		store(&io->page->rsp_prod, prod);
-	}
+	io->rsp_prod = prod;
 	return 0;
+}
+
+void ring_io_publish(struct ring_io *io)
+{
+	/* the bytes before the index that announces them */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	store(&io->page->rsp_prod, io->rsp_prod);
 }
 
 void ring_io_reset(struct ring_io *io)

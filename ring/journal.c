@@ -36,7 +36,7 @@ int ring_journal_open(const char *path, uint64_t ring_id,
 	*fresh = (size_t)st.st_size != sizeof(*j) ||
 		 j->magic != XSR_RING_JOURNAL_MAGIC || j->ring_id != ring_id ||
 		 j->in_end - j->in_base > XSR_RING_JOURNAL_IN_BYTES ||
-		 j->in_base_seq > j->in_base ||
+		 j->in_base_seq > j->in_base + 1 || j->in_base_seq == 0 ||
 		 j->msg_len > XSR_RING_JOURNAL_MSG_MAX;
 	if (*fresh)
 		ring_journal_reset(j, ring_id);
@@ -54,6 +54,7 @@ void ring_journal_reset(struct ring_journal *j, uint64_t ring_id)
 {
 	memset(j, 0, offsetof(struct ring_journal, msg));
 	j->ring_id = ring_id;
+	j->in_base_seq = 1; /* requests are numbered from 1 */
 	j->magic = XSR_RING_JOURNAL_MAGIC;
 }
 

@@ -78,11 +78,14 @@ void ring_io_consume(struct ring_io *io, size_t n);
 bool ring_io_readable(const struct ring_io *io);
 
 /*
- * Copy up to len bytes of data into the response ring and publish them.
- * *n is the number written (0: the ring is full). -EIO if the guest's
- * rsp_cons is inconsistent with our rsp_prod.
+ * Copy up to len bytes of data into the response ring, without telling
+ * the guest yet (ring_io_publish). *n is the number written (0: the ring
+ * is full). -EIO if the guest's rsp_cons is inconsistent with our
+ * rsp_prod.
  */
 int ring_io_put(struct ring_io *io, const void *data, size_t len, size_t *n);
+/* Publish what ring_io_put wrote. */
+void ring_io_publish(struct ring_io *io);
 /* Free space in the response ring (0 if full or inconsistent). */
 size_t ring_io_space(const struct ring_io *io);
 
@@ -165,7 +168,7 @@ struct ring_journal {
 	uint64_t magic;
 	uint64_t ring_id;     /* which introduction of the domain this is */
 	uint64_t in_base;     /* position of the oldest unanswered request */
-	uint64_t in_base_seq; /* its seq */
+	uint64_t in_base_seq; /* its seq (requests count from 1) */
 	uint64_t in_end;      /* bytes consumed from the request ring */
 	uint64_t out_pos;     /* bytes produced into the response ring */
 	/* The message being copied into the response ring (msg_len 0: none) */

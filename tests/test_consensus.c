@@ -157,7 +157,7 @@ static int submit_on(struct cluster *c, unsigned i, void *buf, size_t len)
 static struct sm_origin origin(struct cluster *c, unsigned member,
 			       const char *host, uint64_t seq)
 {
-	struct sm_origin o = {member, seq, host, NULL};
+	struct sm_origin o = {member, seq, host, NULL, 0, 0};
 
 	return o;
 }

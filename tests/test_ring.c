@@ -60,6 +60,8 @@ static void test_read_write_basic(void **state)
 	assert_int_equal(ring_io_space(&io), 1024);
 	assert_int_equal(ring_io_put(&io, "world", 5, &n), 0);
 	assert_int_equal(n, 5);
+	assert_int_equal(pg->rsp_prod, 0); /* not yet published */
+	ring_io_publish(&io);
 	assert_int_equal(pg->rsp_prod, 5);
 	assert_memory_equal(pg->rsp, "world", 5);
 	free(pg);
@@ -87,6 +89,7 @@ static void test_wrapped_indexes(void **state)
 
 	assert_int_equal(ring_io_put(&io, msg, 100, &n), 0);
 	assert_int_equal(n, 100);
+	ring_io_publish(&io);
 	assert_int_equal(pg->rsp_prod, (uint32_t)(start + 100));
 	/* the bytes straddle the end of the ring */
 	for (int i = 0; i < 100; i++)
