@@ -671,6 +671,58 @@ static void ring_output(struct conn *c)
 	}
 }
 
+/*
+ * How many of the n bytes in buf (the stream from in_pos on) may be read
+ * now: a new request is started only while fewer than max_outstanding are
+ * unanswered, as cxenstored stops reading then (domain_can_read()). The
+ * one under way is always finished.
+ */
+static size_t ring_admit(const struct conn *c, const uint8_t *buf, size_t n)
+{
+	unsigned out = conn_outstanding(c), max = c->lim.max_outstanding;
+	uint8_t hdr[WIRE_HDR_SIZE];
+	size_t hu = c->hdr_used, left = 0, pos = 0, take;
+	bool body = c->partial != NULL, started = body || hu > 0;
+	struct wire_hdr h;
+
+	if (!max)
+		return n;
+	memcpy(hdr, c->hdr_raw, hu);
+	if (body)
+		left = c->partial->hdr.len - c->partial_used;
+	while (pos < n) {
+		if (!body) {
+			if (!started) {
+				if (out >= max)
+					break;
+				started = true;
+			}
+			take = WIRE_HDR_SIZE - hu;
+			if (take > n - pos)
+				take = n - pos;
+			memcpy(hdr + hu, buf + pos, take);
+			hu += take;
+			pos += take;
+			if (hu < WIRE_HDR_SIZE)
+				break;
+			wire_hdr_decode(hdr, &h);
+			if (h.len > WIRE_PAYLOAD_MAX)
+				return n; /* the parser refuses it */
+			body = true;
+			left = h.len;
+		}
+		take = left < n - pos ? left : n - pos;
+		pos += take;
+		left -= take;
+		if (left == 0) {
+			out++;
+			body = started = false;
+			hu = 0;
+		}
+	}
+	return pos;
+}
+
 /* Read what the guest wrote, journal it, then let the guest see it gone. */
 static void ring_input(struct conn *c)
 {
@@ -695,6 +747,7 @@ static void ring_input(struct conn *c)
 		ring_stall(c, CONN_RING_BROKEN, XENSTORE_ERROR_RINGIDX);
 		return;
 	}
+	n = ring_admit(c, buf, n);
 	if (n == 0)
 		return;
 	ring_journal_append(j, buf, n);

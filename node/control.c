@@ -286,17 +286,23 @@ static enum conn_verdict quota_set(struct conn *c, struct conn_req *r,
 static enum conn_verdict quota_domain(struct daemon *d, struct conn *c,
 				      struct conn_req *r, unsigned int domid)
 {
+	struct conn *dc = domains_conn(d, domid);
+	const struct client *cl = dc ? conn_get_data(dc) : NULL;
 	uint64_t nodes, memory;
 	struct text t = {0};
 
 	store_domain_usage(d->store, d->host, domid, &nodes, &memory);
-	if (domid != 0 && nodes == 0)
+	if (domid != 0 && nodes == 0 && !domains_introduced(d, domid))
 		return err(c, r, -ENOENT);
+	if (dc)
+		memory += watch_memory(d->watches, dc) + conn_output_bytes(dc);
 	tprintf(&t, "Domain %u:\n", domid);
 	tprintf(&t, "%-16s: %8d\n", "nodes", (int)nodes);
-	tprintf(&t, "%-16s: %8d\n", "watches", 0);
-	tprintf(&t, "%-16s: %8d\n", "transactions", 0);
-	tprintf(&t, "%-16s: %8d\n", "outstanding", 0);
+	tprintf(&t, "%-16s: %8d\n", "watches",
+		dc ? (int)watch_count(d->watches, dc) : 0);
+	tprintf(&t, "%-16s: %8d\n", "transactions", cl ? (int)cl->n_txns : 0);
+	tprintf(&t, "%-16s: %8d\n", "outstanding",
+		dc ? (int)conn_outstanding(dc) : 0);
 	tprintf(&t, "%-16s: %8d\n", "memory", (int)memory);
 	return text_reply(c, r, &t);
 }

@@ -267,6 +267,12 @@ static int attach(struct domain *x, uint64_t ring_id, bool reset,
 	if (reset) {
 		ring_journal_reset(x->jr, ring_id);
 		fresh = true;
+	} else if (fresh) {
+		/* the session goes on without its journal: number requests
+		 * after every one the log knows of */
+		x->jr->in_base_seq =
+			store_session_last(d->store,
+					   STORE_RING_ORIGIN(ring_id)) + 1;
 	}
 	io.page = x->page;
 	if (reset) {
@@ -615,6 +621,22 @@ int domains_open(struct daemon *d)
 	return 0;
 }
 
+/* Is there a journal of ring session ring_id of domid from this boot? */
+static bool journal_current(struct daemon *d, uint32_t domid,
+			    uint64_t ring_id)
+{
+	struct ring_journal *j;
+	char path[4096];
+	bool fresh = true;
+
+	journal_path(d, domid, path, sizeof(path));
+	if (access(path, F_OK) != 0)
+		return false;
+	if (ring_journal_open(path, ring_id, &j, &fresh) == 0)
+		ring_journal_close(j);
+	return !fresh;
+}
+
 static int enc_dom0(struct daemon *d, struct sm_origin *o, void *arg,
 		    void **buf, size_t *len)
 {
@@ -644,8 +666,9 @@ void domains_start(struct daemon *d)
 		if (!x)
 			continue;
 		if (sd->domid == 0) {
-			if (!dom0_page || sd->port != dom0_port)
-				continue; /* introduced again below */
+			if (!dom0_page || sd->port != dom0_port ||
+			    !journal_current(d, 0, sd->ring_id))
+				continue; /* a new kernel: introduced below */
 			x->page = dom0_page;
 			dom0_page = NULL;
 		}

@@ -11,11 +11,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The kernel's id of this boot ("" if it has none). */
+static void boot_id(char out[40])
+{
+	ssize_t n = 0;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+
+	memset(out, 0, 40);
+	if (fd >= 0) {
+		n = read(fd, out, 39);
+		close(fd);
+	}
+	if (n > 0 && out[n - 1] == '\n')
+		out[n - 1] = '\0';
+}
+
 int ring_journal_open(const char *path, uint64_t ring_id,
 		      struct ring_journal **out, bool *fresh)
 {
 	struct ring_journal *j;
 	struct stat st;
+	char boot[40];
 	int fd, rc;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -33,7 +49,9 @@ int ring_journal_open(const char *path, uint64_t ring_id,
 	close(fd);
 	if (j == MAP_FAILED)
 		return rc;
+	boot_id(boot);
 	*fresh = (size_t)st.st_size != sizeof(*j) ||
+		 memcmp(j->boot_id, boot, sizeof(boot)) != 0 ||
 		 j->magic != XSR_RING_JOURNAL_MAGIC || j->ring_id != ring_id ||
 		 j->in_end - j->in_base > XSR_RING_JOURNAL_IN_BYTES ||
 		 j->in_base_seq > j->in_base + 1 || j->in_base_seq == 0 ||
@@ -53,6 +71,7 @@ void ring_journal_close(struct ring_journal *j)
 void ring_journal_reset(struct ring_journal *j, uint64_t ring_id)
 {
 	memset(j, 0, offsetof(struct ring_journal, msg));
+	boot_id(j->boot_id);
 	j->ring_id = ring_id;
 	j->in_base_seq = 1; /* requests are numbered from 1 */
 	j->magic = XSR_RING_JOURNAL_MAGIC;

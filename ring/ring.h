@@ -167,6 +167,7 @@ int ring_backend_dominfo(struct ring_backend *b, uint32_t domid,
 struct ring_journal {
 	uint64_t magic;
 	uint64_t ring_id;     /* which introduction of the domain this is */
+	char boot_id[40];     /* the host's boot: pages do not survive one */
 	uint64_t in_base;     /* position of the oldest unanswered request */
 	uint64_t in_base_seq; /* its seq (requests count from 1) */
 	uint64_t in_end;      /* bytes consumed from the request ring */
@@ -184,8 +185,9 @@ struct ring_journal {
 
 /*
  * Map the journal at path, creating it if needed. *fresh is set when it
- * did not exist or belonged to another ring_id (then it is zeroed and
- * stamped with ring_id). Unmap with ring_journal_close().
+ * did not exist, belonged to another ring_id or was written before the
+ * host last booted (then it is zeroed and stamped with ring_id). Unmap
+ * with ring_journal_close().
  */
 int ring_journal_open(const char *path, uint64_t ring_id,
 		      struct ring_journal **out, bool *fresh);
