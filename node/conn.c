@@ -154,6 +154,17 @@ size_t conn_pool_count(const struct conn_pool *p)
 	return p->n_conns;
 }
 
+bool conn_pool_busy(const struct conn_pool *p)
+{
+	const struct conn *c;
+
+	for (c = p->all.all_next; c != &p->all; c = c->all_next)
+		if (!c->closed && !c->stalled &&
+		    (c->n_async || c->in_head || c->out_head))
+			return true;
+	return false;
+}
+
 void conn_pool_close(struct conn_pool *p, void (*cb)(void *arg), void *arg)
 {
 	p->closed_cb = cb;

@@ -102,6 +102,8 @@ void conn_pool_close(struct conn_pool *p, void (*cb)(void *arg), void *arg);
 void conn_pool_close_all(struct conn_pool *p, const char *why);
 /* Connections not yet freed. */
 size_t conn_pool_count(const struct conn_pool *p);
+/* Does a connection still have a request to answer or output to send? */
+bool conn_pool_busy(const struct conn_pool *p);
 
 /*
  * Adopt a connected, non-blocking Unix socket (the connection owns fd).

@@ -150,6 +150,8 @@ struct daemon {
 	struct pending pending; /* list head, in seq order */
 	uv_timer_t tick;	/* resends, readiness, query time-outs */
 	uv_timer_t announce;	/* leader: commit index to followers now */
+	uv_timer_t drain;	/* stopping: waiting for requests in flight */
+	uint64_t drain_deadline_ms;
 	bool announce_pending;
 	uint64_t last_leader;	/* for noticing leader changes */
 
@@ -233,6 +235,8 @@ int domains_prepare(struct daemon *d, uint32_t domid, uint64_t gfn,
 /* RESUME: its next shutdown fires @releaseDomain again. */
 int domains_resume(struct daemon *d, uint32_t domid);
 struct conn *domains_conn(struct daemon *d, uint32_t domid);
+/* conn_handler.may_read: quotas, and nothing new once stopping. */
+bool daemon_may_read(void *data, struct conn *c);
 
 /* node/submit.c */
 /*

@@ -165,7 +165,7 @@ static void ring_event(void *arg, struct conn *c, enum conn_ring_event ev,
 	}
 }
 
-static bool may_read(void *data, struct conn *c)
+bool daemon_may_read(void *data, struct conn *c)
 {
 	struct daemon *d = data;
 	const struct conn_identity *id = conn_identity(c);
@@ -239,7 +239,7 @@ static int attach(struct domain *x, uint64_t ring_id, bool reset,
 	struct conn_limits lim = d->limits;
 	struct conn_handler h = {d,	     daemon_request,
 				 daemon_conn_closed, trace_io,
-				 log_cb,	     may_read};
+				 log_cb,	     daemon_may_read};
 	struct conn_ring_ops ops = {x, ring_notify, ring_event};
 	struct ring_io io;
 	char path[4096];

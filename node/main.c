@@ -291,6 +291,7 @@ static const struct conn_handler handler = {
 	.closed = daemon_conn_closed,
 	.trace = trace_io,
 	.log = log_cb,
+	.may_read = daemon_may_read,
 };
 
 static void on_accept(uv_poll_t *h, int status, int events)
@@ -514,21 +515,10 @@ static void close_handle(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
-static void shutdown_daemon(struct daemon *d, const char *why)
+/* Close everything: connections, then peers, then the log. */
+static void shutdown_finish(struct daemon *d)
 {
-	int i;
-
-	if (d->stopping)
-		return;
-	d->stopping = true;
-	log_msg(5, "stopping: %s", why);
-	if (d->serving) {
-		for (i = 0; i < 2; i++) {
-			uv_poll_stop(&d->listen_poll[i]);
-			close(d->listen_fd[i]);
-			unlink(d->socket_path[i]);
-		}
-	}
+	uv_timer_stop(&d->drain);
 	domains_close(d);
 	conn_pool_close_all(d->pool, "daemon stopping");
 	uv_signal_stop(&d->sig_term);
@@ -538,6 +528,60 @@ static void shutdown_daemon(struct daemon *d, const char *why)
 	uv_timer_stop(&d->announce);
 	/* peers first (no more forwarded entries), then the log */
 	cluster_close(d, peers_closed, d);
+}
+
+static bool drained(struct daemon *d)
+{
+	return d->pending.next == &d->pending && !conn_pool_busy(d->pool);
+}
+
+static void on_drain(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (drained(d)) {
+		log_msg(6, "every request in flight answered");
+	} else if (uv_now(d->loop) >= d->drain_deadline_ms) {
+		log_msg(5, "stopping with requests unanswered: guests' are "
+			   "kept in their ring journals for the next start");
+	} else {
+		return;
+	}
+	shutdown_finish(d);
+}
+
+/*
+ * A planned stop: read nothing new, but answer what was read (writes in
+ * the log are waited for) for up to 2 s; what is left of guests' requests
+ * stays in their ring journals for the next start. A second signal does
+ * not wait.
+ */
+static void shutdown_daemon(struct daemon *d, const char *why)
+{
+	int i;
+
+	if (d->stopping) {
+		if (uv_is_active((uv_handle_t *)&d->drain)) {
+			log_msg(5, "stopping now: %s again", why);
+			shutdown_finish(d);
+		}
+		return;
+	}
+	d->stopping = true;
+	log_msg(5, "stopping: %s", why);
+	if (d->serving) {
+		for (i = 0; i < 2; i++) {
+			uv_poll_stop(&d->listen_poll[i]);
+			close(d->listen_fd[i]);
+			unlink(d->socket_path[i]);
+		}
+	}
+	if (!d->serving || drained(d)) {
+		shutdown_finish(d);
+		return;
+	}
+	d->drain_deadline_ms = uv_now(d->loop) + 2000;
+	uv_timer_start(&d->drain, on_drain, 5, 5);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -746,6 +790,8 @@ int main(int argc, char **argv)
 	d->tick.data = d;
 	uv_timer_init(&loop, &d->announce);
 	d->announce.data = d;
+	uv_timer_init(&loop, &d->drain);
+	d->drain.data = d;
 	uv_timer_start(&d->tick, on_tick, 10, 10);
 	cluster_wait_ready(d, caught_up);
 
