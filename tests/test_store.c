@@ -791,11 +791,21 @@ static int rb_member(void *arg, const struct store_member *m)
 	return store_restore_member(r->dst, m);
 }
 
+static int rb_domain(void *arg, const struct store_domain *d)
+{
+	struct rebuild *r = arg;
+
+	emit(r, &d->domid, 4);
+	emit(r, &d->ring_id, 8);
+	return store_restore_domain(r->dst, d);
+}
+
 static const struct store_walk_ops rb_ops = {.begin = rb_begin,
 					     .session = rb_session,
 					     .member = rb_member,
 					     .host = rb_host,
-					     .node = rb_node};
+					     .node = rb_node,
+					     .domain = rb_domain};
 
 static void test_snapshot_roundtrip(void **state)
 {
@@ -847,6 +857,133 @@ static void test_snapshot_roundtrip(void **state)
 	free(a.text);
 	free(b.text);
 	store_free(copy);
+	store_free(st);
+}
+
+/* The domain registry: introduction, watches, and a domain going away. */
+static void test_domain_registry(void **state)
+{
+	struct store *st = fresh(), *copy;
+	struct store_caller c = priv(), d5 = dom(5), d6 = dom(6);
+	const struct store_domain *sd;
+	const struct store_perm *p;
+	struct store_events ev;
+	struct rebuild a = {0};
+	struct store_pin *pin;
+	uint64_t n, m;
+	uint32_t np;
+	int err;
+
+	store_events_init(&ev);
+	assert_null(store_domain_get(st, H, 5));
+	assert_int_equal(store_domain_introduce(st, H, 5, 0xfeff, 1005, 40,
+						true, &ev),
+			 0);
+	assert_int_equal(ev.n, 1);
+	assert_string_equal(ev.v[0].path, "@introduceDomain");
+	assert_true(ev.v[0].exact && ev.v[0].has_node);
+	store_events_clear(&ev);
+	assert_int_equal(store_domain_introduce(st, H, 6, 0, 1006, 41, true,
+						NULL),
+			 0);
+	sd = store_domain_get(st, H, 5);
+	assert_non_null(sd);
+	assert_int_equal(sd->port, 1005);
+	assert_int_equal(sd->ring_id, 40);
+
+	/* watches: duplicates, then the quota (more than max: E2BIG) */
+	assert_int_equal(store_domain_watch(st, H, 5, "data", "a", 2), 0);
+	assert_int_equal(store_domain_watch(st, H, 5, "data", "a", 2),
+			 -EEXIST);
+	assert_int_equal(store_domain_watch(st, H, 5, "data", "b", 2), 0);
+	assert_int_equal(store_domain_watch(st, H, 5, "@releaseDomain", "c",
+						2),
+			 0);
+	assert_int_equal(store_domain_watch(st, H, 5, "x", "d", 2), -E2BIG);
+	assert_int_equal(store_domain_unwatch(st, H, 5, "data", "b"), 0);
+	assert_int_equal(store_domain_unwatch(st, H, 5, "data", "b"),
+			 -ENOENT);
+	assert_int_equal(store_domain_get(st, H, 5)->nwatches, 2);
+	assert_int_equal(store_domain_set_target(st, H, 6, 5), 0);
+	assert_int_equal(store_domain_set_target(st, H, 6, 9), -ENOENT);
+	assert_int_equal(store_session_record(st, STORE_RING_ORIGIN(40), 3, 0),
+			 0);
+
+	/* re-introduction: new session, watches gone, no event */
+	assert_int_equal(store_domain_introduce(st, H, 5, 0xfeff, 2005, 50,
+						true, &ev),
+			 0);
+	assert_int_equal(ev.n, 0);
+	sd = store_domain_get(st, H, 5);
+	assert_int_equal(sd->ring_id, 50);
+	assert_int_equal(sd->nwatches, 0);
+	assert_int_equal(store_domain_watch(st, H, 5, "data", "a", 0), 0);
+	assert_int_equal(store_session_record(st, STORE_RING_ORIGIN(50), 1, 0),
+			 0);
+
+	/* nodes of domain 5, and nodes that name it */
+	assert_int_equal(wr(st, &c, "/local/domain/5/data", ""), 0);
+	assert_int_equal(perms(st, &c, "/local/domain/5/data", "n5"), 0);
+	assert_int_equal(wr(st, &d5, "/local/domain/5/data/x", "1"), 0);
+	assert_int_equal(wr(st, &c, "/local/domain/5/name", "g"), 0);
+	assert_int_equal(wr(st, &c, "/shared", ""), 0);
+	assert_int_equal(perms(st, &c, "/shared", "n0 b5 r6"), 0);
+	assert_int_equal(wr(st, &c, "/other5", "o"), 0);
+	assert_int_equal(perms(st, &c, "/other5", "n5"), 0);
+	assert_string_equal(rd(st, &d5, "/shared", &err), "");
+	assert_int_equal(perms(st, &c, "@releaseDomain", "n5 r6 r5"), 0);
+
+	/* the snapshot carries the registry */
+	pin = store_pin(st);
+	assert_int_equal(store_pin_walk(pin, &rb_ops, &a), 0);
+	store_unpin(pin);
+	copy = a.dst;
+	free(a.text);
+	assert_int_equal(store_restore_finish(copy), 0);
+	sd = store_domain_get(copy, H, 5);
+	assert_non_null(sd);
+	assert_int_equal(sd->ring_id, 50);
+	assert_int_equal(sd->nwatches, 1);
+	assert_string_equal(sd->watches[0].path, "data");
+	assert_int_equal(store_domain_get(copy, H, 6)->target, 5);
+	assert_int_equal(store_session_last(copy, STORE_RING_ORIGIN(50)), 1);
+	store_free(copy);
+
+	/* domain 5 goes */
+	assert_int_equal(store_domain_gone(st, H, 5, 60, &ev), 0);
+	assert_null(store_domain_get(st, H, 5));
+	assert_int_equal(store_session_last(st, STORE_RING_ORIGIN(50)), 0);
+	/* its nodes went, with their subtrees; dom0's stayed */
+	rd(st, &c, "/local/domain/5/data/x", &err);
+	assert_int_equal(err, -ENOENT);
+	rd(st, &c, "/local/domain/5/data", &err);
+	assert_int_equal(err, -ENOENT);
+	rd(st, &c, "/other5", &err);
+	assert_int_equal(err, -ENOENT);
+	assert_string_equal(rd(st, &c, "/local/domain/5/name", &err), "g");
+	store_domain_usage(st, H, 5, &n, &m);
+	assert_int_equal(n, 0);
+	/* entries naming it elsewhere are kept but ignored (XSA-322) */
+	assert_int_equal(store_get_perms(st, H, NULL, &c, "/shared", &p, &np),
+			 0);
+	assert_int_equal(np, 3);
+	assert_int_equal(p[1].domid, 5);
+	assert_true(p[1].ignore);
+	assert_false(p[2].ignore);
+	rd(st, &d5, "/shared", &err);
+	assert_int_equal(err, -EACCES);
+	assert_string_equal(rd(st, &d6, "/shared", &err), "");
+	/* events: the deleted nodes, then @releaseDomain last, with the
+	 * special node's permissions: it left them, dom0 owns it now */
+	assert_true(ev.n >= 2);
+	assert_string_equal(ev.v[ev.n - 1].path, "@releaseDomain");
+	assert_true(ev.v[ev.n - 1].has_node);
+	assert_int_equal(ev.v[ev.n - 1].node.n, 2);
+	assert_int_equal(ev.v[ev.n - 1].node.v[0].domid, 0);
+	assert_int_equal(ev.v[ev.n - 1].node.v[1].domid, 6);
+	store_events_clear(&ev);
+	assert_int_equal(store_domain_gone(st, H, 5, 61, NULL), -ENOENT);
+	check_ok(st);
 	store_free(st);
 }
 
@@ -953,6 +1090,7 @@ int main(void)
 		cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_members),
 		cmocka_unit_test(test_snapshot_roundtrip),
+		cmocka_unit_test(test_domain_registry),
 		cmocka_unit_test(test_deep_tree),
 		cmocka_unit_test(test_hamt_random),
 	};

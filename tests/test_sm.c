@@ -1,0 +1,200 @@
+/*
+ * tests/test_sm.c: log entries of the domain registry and of guests' ring
+ * requests: applied once even when a restarted daemon submits a request
+ * again, refused from a ring session that is over, and carried by
+ * snapshots.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "node/sm.h"
+#include "node/store.h"
+
+#define H "h1"
+
+static uint64_t index_ = 1;
+
+static void apply(struct store *st, void *buf, size_t len,
+		  struct sm_result *res)
+{
+	sm_apply(st, index_++, buf, len, res);
+	free(buf);
+}
+
+static struct store_caller guest(uint32_t domid)
+{
+	struct store_caller c = {.domid = domid,
+				 .privileged = false,
+				 .target = STORE_NO_TARGET,
+				 .quota = STORE_QUOTA_INIT};
+	return c;
+}
+
+static void test_ring_requests_once(void **state)
+{
+	struct store *st = store_new();
+	struct store_caller g = guest(3);
+	struct sm_origin o = {7, 1, H, NULL, 0, 0};
+	struct sm_result res;
+	const char *v;
+	uint64_t ring_id;
+	size_t len, vl;
+	void *buf;
+
+	assert_non_null(st);
+	assert_int_equal(sm_entry_host_init(&o, NULL, &buf, &len), 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, 0);
+	sm_result_clear(&res);
+
+	/* dom0 introduces domain 3 and gives it a home */
+	o.seq = 2;
+	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, &buf,
+					    &len),
+			 0);
+	ring_id = index_;
+	apply(st, buf, len, &res);
+	assert_int_equal(res.kind, SM_DOMAIN);
+	assert_int_equal(res.dom_op, SM_DOM_INTRODUCE);
+	assert_int_equal(res.domid, 3);
+	assert_int_equal(res.result, 0);
+	assert_int_equal(res.events.n, 1); /* @introduceDomain */
+	sm_result_clear(&res);
+	assert_int_equal(store_domain_get(st, H, 3)->ring_id, ring_id);
+	o.seq = 3;
+	assert_int_equal(sm_entry_write(&o, "/local/domain/3/data", "", 0,
+					&buf, &len),
+			 0);
+	apply(st, buf, len, &res);
+	sm_result_clear(&res);
+	{
+		struct store_perm p = {.domid = 3};
+
+		o.seq = 4;
+		assert_int_equal(sm_entry_set_perms(&o, "/local/domain/3/data",
+						    &p, 1, &buf, &len),
+				 0);
+		apply(st, buf, len, &res);
+		assert_int_equal(res.result, 0);
+		sm_result_clear(&res);
+	}
+
+	/* the guest's request number 5 on its ring: an rm of nothing */
+	o.seq = 5;
+	o.caller = &g;
+	o.ring_id = ring_id;
+	o.ring_seq = 5;
+	assert_int_equal(sm_entry_write(&o, "/local/domain/3/data/x", "1", 1,
+					&buf, &len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, 0);
+	assert_false(res.duplicate);
+	sm_result_clear(&res);
+
+	/* a restarted daemon read it again and submits it anew */
+	o.seq = 900; /* a new incarnation's numbers */
+	assert_int_equal(sm_entry_write(&o, "/local/domain/3/data/x", "2", 1,
+					&buf, &len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_true(res.duplicate);
+	assert_true(res.result_known);
+	assert_int_equal(res.result, 0);
+	assert_int_equal(res.events.n, 0);
+	sm_result_clear(&res);
+	assert_int_equal(store_read(st, H, NULL, &g, "/local/domain/3/data/x",
+				    &v, &vl),
+			 0);
+	assert_int_equal(vl, 1);
+	assert_int_equal(v[0], '1');
+
+	/* its next request is new */
+	o.seq = 901;
+	o.ring_seq = 6;
+	assert_int_equal(sm_entry_watch(&o, 3, "data", "tok", 128, false, &buf,
+					&len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.dom_op, SM_DOM_WATCH);
+	assert_int_equal(res.result, 0);
+	assert_string_equal(res.watch_path, "data");
+	sm_result_clear(&res);
+	assert_int_equal(store_domain_get(st, H, 3)->nwatches, 1);
+
+	/* the domain is introduced again: requests of the old ring are
+	 * refused, whatever their number */
+	o.caller = NULL;
+	o.ring_id = o.ring_seq = 0;
+	o.seq = 902;
+	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 2003, true, &buf,
+					    &len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.events.n, 0); /* not new: no event */
+	sm_result_clear(&res);
+	assert_int_equal(store_domain_get(st, H, 3)->nwatches, 0);
+	o.caller = &g;
+	o.ring_id = ring_id;
+	o.ring_seq = 7;
+	o.seq = 903;
+	assert_int_equal(sm_entry_write(&o, "/local/domain/3/data/y", "1", 1,
+					&buf, &len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, -EIO);
+	sm_result_clear(&res);
+
+	/* snapshots carry the registry */
+	{
+		struct store_pin *pin = store_pin(st);
+		struct store *copy;
+		void *snap;
+		size_t sl;
+
+		assert_int_equal(sm_snapshot_encode(pin, &snap, &sl), 0);
+		store_unpin(pin);
+		assert_int_equal(sm_snapshot_decode(snap, sl, &copy), 0);
+		free(snap);
+		assert_int_equal(store_domain_get(copy, H, 3)->port, 2003);
+		store_free(copy);
+	}
+
+	/* RELEASE: the domain and its nodes go */
+	o.caller = NULL;
+	o.ring_id = o.ring_seq = 0;
+	o.seq = 904;
+	assert_int_equal(sm_entry_domain_gone(&o, 3, &buf, &len), 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, 0);
+	assert_string_equal(res.events.v[res.events.n - 1].path,
+			    "@releaseDomain");
+	sm_result_clear(&res);
+	assert_null(store_domain_get(st, H, 3));
+	{
+		struct store_caller dom0 = {.privileged = true,
+					    .target = STORE_NO_TARGET,
+					    .quota = STORE_QUOTA_INIT};
+
+		assert_int_equal(store_read(st, H, NULL, &dom0,
+					    "/local/domain/3/data/x", &v, &vl),
+				 -ENOENT);
+	}
+	store_free(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ring_requests_once),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
