@@ -57,6 +57,7 @@ struct conn {
 	uint64_t in_pos; /* stream position of the next byte to parse */
 	uint64_t in_seq; /* number of the next request */
 	bool stalled;	 /* broken or reconnecting: hands off the ring */
+	bool dropping;	 /* dropping watch events (logged once) */
 
 	/* input reassembly */
 	uint8_t hdr_raw[WIRE_HDR_SIZE];
@@ -242,6 +243,22 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 
 	if (c->closed)
 		return;
+	/*
+	 * A guest that does not read its ring is not disconnected (it has no
+	 * other way in): its watch events are dropped beyond the output
+	 * limit, as cxenstored drops them past the memory quota. Replies are
+	 * bounded by the requests it may have outstanding.
+	 */
+	if (c->ring && event && c->out_bytes >= c->lim.max_output_bytes) {
+		if (!c->dropping)
+			logf_(c, 4,
+			      "domain %u does not read its watch events: "
+			      "dropping them",
+			      c->id.domid);
+		c->dropping = true;
+		return;
+	}
+	c->dropping = false;
 	o = malloc(sizeof(*o) + WIRE_HDR_SIZE + alen + blen);
 	if (!o) {
 		conn_close(c, "out of memory for output");
@@ -265,7 +282,7 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 	c->out_bytes += o->len;
 	if (c->h.trace)
 		c->h.trace(c->h.data, c, true, &h, o->data + WIRE_HDR_SIZE);
-	if (c->out_bytes > c->lim.drop_output_bytes)
+	if (!c->ring && c->out_bytes > c->lim.drop_output_bytes)
 		conn_close(c, "client does not read its replies");
 	else
 		schedule(c);
