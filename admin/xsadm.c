@@ -228,8 +228,12 @@ static int cmd_status(struct adm *a)
 	long long leader;
 	size_t i, n;
 
-	if (!check(a, o, true) || a->json)
-		return flag(o, "ok") ? 0 : EXIT_FAILED;
+	if (!check(a, o, true) || a->json) {
+		int rc = flag(o, "ok") ? 0 : EXIT_FAILED;
+
+		json_object_put(o);
+		return rc;
+	}
 	leader = num(o, "leader", 0);
 	json_object_object_get_ex(o, "members", &arr);
 	n = arr ? json_object_array_length(arr) : 0;
@@ -544,6 +548,46 @@ static int cmd_add(struct adm *a, int argc, char **argv)
 		      "added as a standby (promote it to make it a voter)");
 }
 
+/* A member id: a decimal number from 1 to 2^63 - 1. */
+static bool valid_id(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	return !errno && v > 0 && v < (1ull << 63);
+}
+
+/* Is `cluster av...` a command we know, with well-formed ids? */
+static bool known_cluster_command(int ac, char **av)
+{
+	const char *cmd = av[0];
+
+	if (ac == 1 && (!strcmp(cmd, "status") || !strcmp(cmd, "verify") ||
+			!strcmp(cmd, "hosts") || !strcmp(cmd, "snapshot") ||
+			!strcmp(cmd, "transfer")))
+		return true;
+	if (!strcmp(cmd, "remove") || !strcmp(cmd, "promote") ||
+	    !strcmp(cmd, "demote") || !strcmp(cmd, "transfer") ||
+	    !strcmp(cmd, "add")) {
+		/* add checks the rest of its arguments itself */
+		if (ac != 2 && strcmp(cmd, "add") != 0)
+			return false;
+		if (ac < 2 || !valid_id(av[1])) {
+			if (ac >= 2)
+				fprintf(stderr,
+					"xsadm: \"%s\" is not a member id\n",
+					av[1]);
+			return false;
+		}
+		return true;
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -599,6 +643,10 @@ int main(int argc, char **argv)
 	}
 	av++;
 	ac--;
+	if (!known_cluster_command(ac, av)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	connect_daemon(&a);
 	if (!strcmp(av[0], "status") && ac == 1)
 		return cmd_status(&a);

@@ -38,7 +38,12 @@ EOF
 conf_of() { echo "$1/host$2/xenstored.conf"; }
 pid_of() { cat "$1/host$2/xenstored.pid" 2>/dev/null || true; }
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# running, and not a zombie waiting to be reaped (kill -0 succeeds on one)
+alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$st" ] && [ "$st" != Z ]
+}
 
 # write_conf BASEDIR I MEMBERS_LINES RAFT PEER
 write_conf() {

@@ -68,6 +68,9 @@ struct query {
 	uint64_t admin_to;
 	/* admin run here for a peer */
 	uint64_t reply_to, reply_qid;
+	/* answered while cluster_control() still runs: kept for it */
+	bool in_call;
+	json_object *sync_result;
 };
 
 /* ---- Sending ------------------------------------------------------------ */
@@ -152,6 +155,21 @@ static size_t all_members(struct daemon *d, uint64_t *ids, size_t max)
 	return n;
 }
 
+/*
+ * The members whose replicas must agree: those of the Raft configuration
+ * (a member removed from it keeps its row in the table, not its vote).
+ */
+static size_t config_members(struct daemon *d, uint64_t *ids, size_t max)
+{
+	struct repl_server srv[MAX_MEMBERS];
+	size_t n = 0, i, ns;
+
+	ns = repl_servers(d->repl, srv, MAX_MEMBERS);
+	for (i = 0; i < ns && i < MAX_MEMBERS && n < max; i++)
+		ids[n++] = srv[i].id;
+	return n ? n : all_members(d, ids, max);
+}
+
 /* ---- Status --------------------------------------------------------- */
 
 static void own_status(struct daemon *d, Xsr__MemberStatus *st)
@@ -228,9 +246,14 @@ static void query_free(struct daemon *d, struct query *q)
 /* Answer the admin client (if any) with a JSON object, and forget q. */
 static void query_reply(struct daemon *d, struct query *q, json_object *o)
 {
-	const char *text = json_object_to_json_string_ext(o,
-							  JSON_C_TO_STRING_PLAIN);
+	const char *text;
 
+	if (q->in_call) {
+		/* cluster_control() answers it (the request is its own) */
+		q->sync_result = o;
+		return;
+	}
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (q->conn) {
 		conn_reply(q->conn, q->req, text, strlen(text) + 1);
 		conn_async_done(q->conn);
@@ -336,6 +359,16 @@ static void status_finish(struct daemon *d, struct query *q)
 	query_reply(d, q, o);
 }
 
+static bool status_complete(const struct query *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->n; i++)
+		if (!q->m[i].got)
+			return false;
+	return true;
+}
+
 static void status_record(struct qmember *m, const Xsr__MemberStatus *st)
 {
 	m->st = *st;
@@ -370,6 +403,18 @@ static enum conn_verdict start_status(struct daemon *d, struct conn *c,
 		} else {
 			send_msg(d, ids[i], &m);
 		}
+	}
+	if (status_complete(q)) {
+		/* alone: answer now, r is still ours */
+		json_object *o;
+
+		q->in_call = true;
+		status_finish(d, q);
+		o = q->sync_result;
+		q->req = NULL;
+		q->conn = NULL;
+		query_free(d, q);
+		return reply_now(c, r, o);
 	}
 	return CONN_ASYNC;
 }
@@ -584,7 +629,7 @@ static enum conn_verdict start_verify(struct daemon *d, struct conn *c,
 				      struct conn_req *r)
 {
 	uint64_t ids[MAX_MEMBERS];
-	size_t n = all_members(d, ids, MAX_MEMBERS), i;
+	size_t n = config_members(d, ids, MAX_MEMBERS), i;
 	struct query *q = query_new(d, Q_VERIFY, c, r, VERIFY_WAIT_MS);
 	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
 	void *buf;
@@ -1018,10 +1063,21 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 			return reply_now(c, r, fail("out of memory"));
 		log_msg(5, "admin: cluster %s%s%s", cmd, argc > 1 ? " " : "",
 			argc > 1 ? argv[1] : "");
+		q->in_call = true;
 		if (repl_is_leader(d->repl))
 			run_admin(d, q, argv, argc);
 		else
 			forward_admin(d, q, argv, argc);
+		q->in_call = false;
+		if (q->sync_result) {
+			/* refused at once: answer now, r is still ours */
+			json_object *o = q->sync_result;
+
+			q->req = NULL;
+			q->conn = NULL;
+			query_free(d, q);
+			return reply_now(c, r, o);
+		}
 		return CONN_ASYNC;
 	}
 	return reply_now(c, r,
@@ -1095,6 +1151,8 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 			if (q->m[i].id == from)
 				status_record(&q->m[i],
 					      m->status_reply->status);
+		if (q && q->kind == Q_STATUS && status_complete(q))
+			status_finish(d, q); /* everybody answered */
 		break;
 	case XSR__PEER_MSG__M_DIGEST_QUERY:
 		answer_digest_query(d, from, m->digest_query->qid,
@@ -1276,11 +1334,14 @@ void cluster_tick(struct daemon *d, uint64_t now)
 		check_leader(d, now);
 	}
 	for (q = d->queries; q; q = next) {
+		uint64_t qid = q->qid;
+
 		next = q->next;
-		if (q->kind == Q_VERIFY)
+		if (q->kind == Q_VERIFY) {
 			verify_tick(d, q, now);
-		if (query_find(d, q->qid) != q)
-			continue; /* finished by verify_tick */
+			if (query_find(d, qid) != q)
+				continue; /* finished (and freed) by it */
+		}
 		if (now < q->deadline_ms)
 			continue;
 		switch (q->kind) {
