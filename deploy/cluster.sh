@@ -15,6 +15,8 @@
 # Members are named hostI, with member id I. Ports are picked free once and
 # kept in BASEDIR/hostI/xenstored.conf; the cluster key in BASEDIR/cluster.key.
 # XSR_BIN overrides the directory of the binaries (default: build/bin).
+# XSR_SIM_RINGS=1 (when a member is configured) gives it the sim ring
+# backend in BASEDIR/hostI/shim, so a test can play its guests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${XSR_BIN:-$here/build/bin}
@@ -57,6 +59,7 @@ run-dir = $d/run
 pid-file = $d/xenstored.pid
 log-file = $d/xenstored.log
 ready-timeout = 30000
+$([ "${XSR_SIM_RINGS:-0}" = 1 ] && echo "ring-backend = sim:$d/shim" || true)
 
 [member]
 id = $i

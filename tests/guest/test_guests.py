@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import simguest as sg  # noqa: E402
 import xsproto  # noqa: E402
+import daemon as daemonlib  # noqa: E402
 from simguest import XsError  # noqa: E402
 from xsproto import args, T  # noqa: E402
 
@@ -999,6 +1001,74 @@ class TestRestart(GuestTest):
                              [b"OK\0"] * 15 + [b"%d" % i for i in range(15)])
             self.c.write("/local/domain/%d/data/dom0" % g.domid, "")
             g.wait_event(pred=lambda ev: ev == ("data/dom0", "t"))
+
+
+@unittest.skipUnless(KIND == "ours", "a cluster is ours only")
+class TestCluster(unittest.TestCase):
+    """Three members (deploy/cluster.sh, sim rings): a guest of host1
+    writes through its ring; host2 and host3 hold the writes in their
+    replicas, and the domain registry (with the guest's watch) too."""
+
+    CLUSTER_SH = os.path.join(daemonlib.REPO, "deploy", "cluster.sh")
+
+    def sh(self, *a, timeout=90):
+        env = dict(os.environ, XSR_SIM_RINGS="1", XSR_BIN=daemonlib.BIN)
+        env.pop("XENSTORED_PATH", None)
+        return subprocess.run([self.CLUSTER_SH] + list(a), env=env,
+                              capture_output=True, text=True, check=True,
+                              timeout=timeout)
+
+    def xsadm(self, host, *a):
+        sock = os.path.join(self.base, "host%d" % host, "run", "socket")
+        r = subprocess.run([os.path.join(daemonlib.BIN, "xsadm"), "--socket",
+                            sock] + list(a), capture_output=True, text=True,
+                           timeout=30)
+        return r.returncode, r.stdout
+
+    def setUp(self):
+        self.base = tempfile.mkdtemp(prefix="xsr-guest-cluster-")
+        self.sh("up", "3", self.base)
+
+    def tearDown(self):
+        try:
+            self.sh("down", self.base)
+        finally:
+            if os.environ.get("XSR_KEEP") != "1":
+                shutil.rmtree(self.base, ignore_errors=True)
+
+    def test_guest_writes_replicated(self):
+        shim = os.path.join(self.base, "host1", "shim")
+        sim = sg.SimDir(shim)
+        try:
+            with xsproto.Conn(os.path.join(self.base, "host1", "run",
+                                           "socket")) as c:
+                g = sg.introduce(c, sim, 5)
+                try:
+                    g.watch("data", "tok")
+                    self.assertEqual(g.events_n(1, quiet=0), [("data", "tok")])
+                    g.write("data/x", b"from-the-guest")
+                    self.assertEqual(g.events_n(1), [("data/x", "tok")])
+                    self.assertEqual(c.read("/local/domain/5/data/x"),
+                                     b"from-the-guest")
+                finally:
+                    g.close()
+            for host in (2, 3):
+                deadline = time.monotonic() + 10
+                while True:
+                    rc, out = self.xsadm(host, "read",
+                                         "host1:/local/domain/5/data/x")
+                    if rc == 0 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
+                self.assertEqual((rc, out.strip()), (0, "from-the-guest"))
+                # host2's own tree has no such guest
+                rc, out = self.xsadm(host, "read", "host%d:/local/domain/5/data/x" % host)
+                self.assertNotEqual(rc, 0)
+            # every replica agrees, registry and watches included
+            rc, out = self.xsadm(2, "cluster", "verify")
+            self.assertEqual(rc, 0, out)
+        finally:
+            sim.close()
 
 
 if __name__ == "__main__":
