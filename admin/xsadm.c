@@ -1,8 +1,8 @@
 /*
  * admin/xsadm.c: the admin CLI of the replicated xenstored. Talks to the
- * local daemon over its socket with XS_CONTROL "cluster ..." (privileged
- * clients only); the daemon answers JSON, printed here as tables for
- * people or passed through with --json for scripts.
+ * local daemon over its socket with XS_CONTROL "cluster ..." and
+ * "domain ..." (privileged clients only); the daemon answers JSON, printed
+ * here as tables for people or passed through with --json for scripts.
  *
  * Exit codes: 0 done; 1 the daemon refused or failed (or verify found
  * members that disagree); 2 bad usage; 3 the daemon cannot be reached.
@@ -58,6 +58,18 @@ static void usage(FILE *f)
 "  cluster verify                  digest every member's state at one log\n"
 "                                  index and compare (exit 1 if they differ)\n"
 "  cluster hosts                   the host trees in the replicated forest\n"
+"  domain migrate HOST:DOMID HOST:DOMID [--merge] [--subtree PATH]...\n"
+"                                  move a domain's store state (its\n"
+"                                  /local/domain/<id>, the /vm/<uuid> its vm\n"
+"                                  key names, /libxl/<id>, and each PATH) to\n"
+"                                  another host and/or domid, in one log\n"
+"                                  entry; the source host must be alive.\n"
+"                                  --merge: the destination may exist (what\n"
+"                                  is there stays, the rest is added)\n"
+"  domain adopt DEADHOST:DOMID HOST:DOMID [--merge] [--subtree PATH]...\n"
+"                                  the same, for a host whose daemon is down\n"
+"                                  (restart its domains elsewhere)\n"
+"  domain list [HOST]              the domains of every host (or one)\n"
 "  ls HOST:PATH                    list any host's tree (default PATH /)\n"
 "  read HOST:PATH                  read one node of any host's tree\n"
 "\n"
@@ -132,7 +144,16 @@ static void read_all(int fd, void *p, size_t n)
 }
 
 /* CONTROL "cluster" argv... -> the parsed JSON answer (never NULL). */
+static json_object *control_in(struct adm *a, const char *group,
+			       const char **argv, int argc);
+
 static json_object *control(struct adm *a, const char **argv, int argc)
+{
+	return control_in(a, "cluster", argv, argc);
+}
+
+static json_object *control_in(struct adm *a, const char *group,
+			       const char **argv, int argc)
 {
 	char payload[WIRE_PAYLOAD_MAX + 1], reply[WIRE_PAYLOAD_MAX + 1];
 	uint8_t raw[WIRE_HDR_SIZE];
@@ -141,8 +162,8 @@ static json_object *control(struct adm *a, const char **argv, int argc)
 	json_object *o;
 	int i;
 
-	memcpy(payload, "cluster", 8);
-	len = 8;
+	len = strlen(group) + 1;
+	memcpy(payload, group, len);
 	for (i = 0; i < argc; i++) {
 		size_t n = strlen(argv[i]) + 1;
 
@@ -171,8 +192,9 @@ static json_object *control(struct adm *a, const char **argv, int argc)
 					 "clients only (not the read-only "
 					 "socket)");
 		if (strcmp(reply, "EINVAL") == 0)
-			die(EXIT_FAILED, "xenstored does not know \"cluster\" "
-					 "commands (not this daemon?)");
+			die(EXIT_FAILED, "xenstored does not know \"%s\" "
+					 "commands (not this daemon?)",
+			    group);
 		die(EXIT_FAILED, "xenstored answered %s", reply);
 	}
 	o = json_tokener_parse(reply);
@@ -548,6 +570,76 @@ static int cmd_add(struct adm *a, int argc, char **argv)
 		      "added as a standby (promote it to make it a voter)");
 }
 
+/* domain migrate|adopt SRC DST [--merge] [--subtree PATH]... */
+static int cmd_move(struct adm *a, int argc, char **argv)
+{
+	const char *args[40];
+	int n = 0, i;
+
+	if (argc < 3 || !strchr(argv[1], ':') || !strchr(argv[2], ':'))
+		die(EXIT_USAGE, "usage: domain %s HOST:DOMID HOST:DOMID "
+				"[--merge] [--subtree PATH]...",
+		    argv[0]);
+	args[n++] = argv[0];
+	args[n++] = argv[1];
+	args[n++] = argv[2];
+	for (i = 3; i < argc; i++) {
+		char *sub;
+
+		if (n >= 36)
+			die(EXIT_USAGE, "too many subtrees");
+		if (!strcmp(argv[i], "--merge")) {
+			args[n++] = "merge";
+		} else if (!strcmp(argv[i], "--subtree") && i + 1 < argc &&
+			   argv[i + 1][0] == '/') {
+			/* freed at exit */
+			if (asprintf(&sub, "subtree=%s", argv[++i]) < 0)
+				die(EXIT_FAILED, "out of memory");
+			args[n++] = sub;
+		} else {
+			die(EXIT_USAGE, "unexpected \"%s\"", argv[i]);
+		}
+	}
+	{
+		json_object *o = control_in(a, "domain", args, n);
+		bool ok = check(a, o, true);
+
+		if (ok && !a->json)
+			printf("%s %s -> %s: done\n",
+			       !strcmp(argv[0], "adopt") ? "adopted"
+							 : "migrated",
+			       argv[1], argv[2]);
+		json_object_put(o);
+		return ok ? 0 : EXIT_FAILED;
+	}
+}
+
+static int cmd_domains(struct adm *a, int argc, char **argv)
+{
+	const char *args[2] = {"list", argc > 1 ? argv[1] : NULL};
+	json_object *o = control_in(a, "domain", args, argc > 1 ? 2 : 1), *arr;
+	size_t i;
+
+	if (!check(a, o, true) || a->json) {
+		int rc = flag(o, "ok") ? 0 : EXIT_FAILED;
+
+		json_object_put(o);
+		return rc;
+	}
+	json_object_object_get_ex(o, "domains", &arr);
+	printf("%-16s %6s %-20s %-10s %s\n", "HOST", "DOMID", "NAME",
+	       "INTRODUCED", "VM");
+	for (i = 0; arr && i < json_object_array_length(arr); i++) {
+		json_object *e = json_object_array_get_idx(arr, i);
+
+		printf("%-16s %6lld %-20s %-10s %s\n", str(e, "host"),
+		       num(e, "domid", 0), str(e, "name"),
+		       flag(e, "introduced") ? "yes" : "no", str(e, "vm"));
+	}
+	json_object_put(o);
+	return 0;
+}
+
 /* A member id: a decimal number from 1 to 2^63 - 1. */
 static bool valid_id(const char *s)
 {
@@ -636,6 +728,25 @@ int main(int argc, char **argv)
 		connect_daemon(&a);
 		return !strcmp(av[0], "ls") ? cmd_ls(&a, av[1])
 					    : cmd_read(&a, av[1]);
+	}
+	if (strcmp(av[0], "domain") == 0 && ac >= 2) {
+		av++;
+		ac--;
+		if ((!strcmp(av[0], "migrate") || !strcmp(av[0], "adopt"))) {
+			if (ac < 3)
+				die(EXIT_USAGE, "usage: domain %s HOST:DOMID "
+						"HOST:DOMID [--merge] "
+						"[--subtree PATH]...",
+				    av[0]);
+			connect_daemon(&a);
+			return cmd_move(&a, ac, av);
+		}
+		if (!strcmp(av[0], "list") && ac <= 2) {
+			connect_daemon(&a);
+			return cmd_domains(&a, ac, av);
+		}
+		usage(stderr);
+		return EXIT_USAGE;
 	}
 	if (strcmp(av[0], "cluster") != 0 || ac < 2) {
 		usage(stderr);

@@ -110,6 +110,8 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 		domains_applied(d, &res, index);
 	if (!res.duplicate && strcmp(res.host, d->host) == 0)
 		daemon_fire(d, &res.events);
+	if (!res.duplicate && res.host2[0] && strcmp(res.host2, d->host) == 0)
+		daemon_fire(d, &res.events2);
 	if (res.origin == d->member_id)
 		submit_applied(d, res.seq,
 			       res.result_known ? res.result : -EIO);

@@ -39,7 +39,7 @@ struct digest {
 	uint8_t d[16];
 };
 
-enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN };
+enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE };
 
 struct qmember {
 	uint64_t id;
@@ -71,6 +71,9 @@ struct query {
 	/* answered while cluster_control() still runs: kept for it */
 	bool in_call;
 	json_object *sync_result;
+	/* probe: whom to tell */
+	void (*probe_cb)(struct daemon *d, void *arg, bool live);
+	void *probe_arg;
 };
 
 /* ---- Sending ------------------------------------------------------------ */
@@ -417,6 +420,46 @@ static enum conn_verdict start_status(struct daemon *d, struct conn *c,
 		return reply_now(c, r, o);
 	}
 	return CONN_ASYNC;
+}
+
+/* ---- Probes: is a host's member alive? --------------------------------- */
+
+static void probe_done(struct daemon *d, struct query *q, bool live)
+{
+	void (*cb)(struct daemon *, void *, bool) = q->probe_cb;
+	void *arg = q->probe_arg;
+
+	query_free(d, q);
+	cb(d, arg, live);
+}
+
+int cluster_probe(struct daemon *d, const char *host,
+		  void (*cb)(struct daemon *d, void *arg, bool live),
+		  void *arg)
+{
+	const struct store_member *sm = store_member_by_name(d->store, host);
+	bool self = strcmp(host, d->host) == 0;
+	struct query *q;
+
+	q = query_new(d, Q_PROBE, NULL, NULL, self || !sm ? 0 : 1000);
+	if (!q)
+		return -ENOMEM;
+	q->probe_cb = cb;
+	q->probe_arg = arg;
+	q->m[0].id = sm ? sm->id : 0;
+	q->n = 1;
+	if (self) {
+		q->m[0].got = true; /* answered at the next tick */
+	} else if (sm && d->peer) {
+		Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
+		Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
+
+		sq.qid = q->qid;
+		m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
+		m.status_query = &sq;
+		send_msg(d, sm->id, &m);
+	}
+	return 0;
 }
 
 /* ---- Verify: digests at one log index on every member ---------------- */
@@ -1147,6 +1190,10 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 			break;
 		}
 		q = query_find(d, m->status_reply->qid);
+		if (q && q->kind == Q_PROBE && q->n && q->m[0].id == from) {
+			probe_done(d, q, true);
+			break;
+		}
 		for (i = 0; q && q->kind == Q_STATUS && i < q->n; i++)
 			if (q->m[i].id == from)
 				status_record(&q->m[i],
@@ -1360,6 +1407,9 @@ void cluster_tick(struct daemon *d, uint64_t now)
 		case Q_ADMIN:
 			admin_done(d, q, -ETIMEDOUT,
 				   "no answer from the leader in time");
+			break;
+		case Q_PROBE:
+			probe_done(d, q, q->n && q->m[0].got);
 			break;
 		}
 	}

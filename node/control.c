@@ -368,6 +368,13 @@ static enum conn_verdict ctl_cluster(struct daemon *d, struct conn *c,
 	return cluster_control(d, c, r, v, n);
 }
 
+static enum conn_verdict ctl_domain(struct daemon *d, struct conn *c,
+				    struct conn_req *r, const char **v,
+				    unsigned int n)
+{
+	return domain_control(d, c, r, v, n);
+}
+
 static const struct {
 	const char *cmd;
 	ctl_fn fn;
@@ -385,6 +392,7 @@ static const struct {
 	{"quota-soft", ctl_quota_soft, "[set <name> <val>]", 0},
 	{"snapshot", ctl_snapshot, "(take a log snapshot now)", 0},
 	{"cluster", ctl_cluster, "<command> (see xsadm)", 0},
+	{"domain", ctl_domain, "migrate|adopt|list ... (see xsadm)", 0},
 	{"help", ctl_help, "", 0},
 };
 

@@ -280,8 +280,21 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 				  unsigned int argc);
 /* Take a log snapshot at the next opportunity (CONTROL snapshot). */
 int daemon_snapshot_now(struct daemon *d);
+/*
+ * Is the member serving host alive (answers a status query within 1 s)?
+ * cb is called exactly once, later (never from inside this call), unless
+ * this returns an error. A host without a member is not alive.
+ */
+int cluster_probe(struct daemon *d, const char *host,
+		  void (*cb)(struct daemon *d, void *arg, bool live),
+		  void *arg);
 /* Send a packed PeerMsg to member `to`: 0 or negative errno. */
 int cluster_send(struct daemon *d, uint64_t to, const void *msg, size_t len);
+
+/* node/migrate.c: CONTROL domain migrate|adopt|list */
+enum conn_verdict domain_control(struct daemon *d, struct conn *c,
+				 struct conn_req *r, const char **argv,
+				 unsigned int argc);
 
 /* node/control.c */
 enum conn_verdict daemon_control(struct daemon *d, struct conn *c,

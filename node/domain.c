@@ -463,6 +463,7 @@ void domains_applied(struct daemon *d, const struct sm_result *res,
 			applied_introduce(d, res->domid, index);
 		break;
 	case SM_DOM_GONE:
+	case SM_DOM_MOVE: /* it went to another host (or domid) */
 		applied_gone(d, res->domid);
 		break;
 	case SM_DOM_RING_RESET:

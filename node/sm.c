@@ -379,6 +379,26 @@ int sm_entry_ring_reset(const struct sm_origin *o, uint32_t domid,
 	return pack(&x.e, buf, blen);
 }
 
+int sm_entry_move_domain(const struct sm_origin *o,
+			 const struct store_move *m, void **buf, size_t *blen)
+{
+	struct enc x;
+	Xsr__OpMoveDomain op = XSR__OP_MOVE_DOMAIN__INIT;
+
+	enc_init(&x, o);
+	op.src_host = (char *)m->src_host;
+	op.src_domid = m->src_domid;
+	op.dst_host = (char *)m->dst_host;
+	op.dst_domid = m->dst_domid;
+	op.subtrees = (char **)m->subtrees;
+	op.n_subtrees = m->nsubtrees;
+	op.merge = m->merge;
+	op.max_nodes = m->max_nodes;
+	x.e.op_case = XSR__ENTRY__OP_MOVE_DOMAIN;
+	x.e.move_domain = &op;
+	return pack(&x.e, buf, blen);
+}
+
 /* ---- Applying -------------------------------------------------------- */
 
 static void caller_from(const Xsr__Caller *pc, struct store_caller *c)
@@ -536,6 +556,31 @@ static int apply_domain(struct store *st, const Xsr__Entry *e,
 		out->dom_op = SM_DOM_RESET_WATCHES;
 		out->domid = e->reset_watches->domid;
 		return store_domain_reset_watches(st, host, out->domid);
+	case XSR__ENTRY__OP_MOVE_DOMAIN: {
+		const Xsr__OpMoveDomain *mv = e->move_domain;
+		struct store_move m = {
+			.src_host = mv->src_host,
+			.dst_host = mv->dst_host,
+			.src_domid = mv->src_domid,
+			.dst_domid = mv->dst_domid,
+			.subtrees = (const char *const *)mv->subtrees,
+			.nsubtrees = mv->n_subtrees,
+			.merge = mv->merge,
+			.max_nodes = mv->max_nodes,
+		};
+
+		out->dom_op = SM_DOM_MOVE;
+		out->domid = mv->src_domid;
+		out->domid2 = mv->dst_domid;
+		if (!mv->src_host || !mv->dst_host ||
+		    strlen(mv->src_host) >= sizeof(out->host) ||
+		    strlen(mv->dst_host) >= sizeof(out->host2))
+			return -EINVAL;
+		strcpy(out->host, mv->src_host);
+		strcpy(out->host2, mv->dst_host);
+		return store_domain_move(st, &m, index, &out->events,
+					 &out->events2);
+	}
 	case XSR__ENTRY__OP_RING_RESET:
 		out->dom_op = SM_DOM_RING_RESET;
 		out->domid = e->ring_reset->domid;
@@ -613,6 +658,7 @@ static enum sm_kind kind_of(const Xsr__Entry *e)
 	case XSR__ENTRY__OP_WATCH:
 	case XSR__ENTRY__OP_RESET_WATCHES:
 	case XSR__ENTRY__OP_RING_RESET:
+	case XSR__ENTRY__OP_MOVE_DOMAIN:
 		return SM_DOMAIN;
 	default:
 		return SM_OP;
@@ -657,6 +703,7 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	store_events_init(&out->events);
+	store_events_init(&out->events2);
 	store_set_applied_index(st, index);
 	e = xsr__entry__unpack(NULL, len, buf);
 	/* Every replica skips what it cannot decode alike. */
@@ -715,6 +762,7 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 void sm_result_clear(struct sm_result *out)
 {
 	store_events_clear(&out->events);
+	store_events_clear(&out->events2);
 	free(out->watch_path);
 	free(out->watch_token);
 	out->watch_path = out->watch_token = NULL;

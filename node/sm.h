@@ -67,6 +67,9 @@ int sm_entry_reset_watches(const struct sm_origin *o, uint32_t domid,
 			   void **buf, size_t *blen);
 int sm_entry_ring_reset(const struct sm_origin *o, uint32_t domid,
 			uint32_t error, void **buf, size_t *blen);
+/* store_domain_move(); m is copied. */
+int sm_entry_move_domain(const struct sm_origin *o,
+			 const struct store_move *m, void **buf, size_t *blen);
 
 enum sm_kind {
 	SM_INVALID, /* undecodable or from a newer version: skipped */
@@ -87,6 +90,7 @@ enum sm_dom_op {
 	SM_DOM_UNWATCH,
 	SM_DOM_RESET_WATCHES,
 	SM_DOM_RING_RESET,
+	SM_DOM_MOVE, /* domid left host (events), for host2 (events2) */
 };
 
 struct sm_result {
@@ -102,6 +106,10 @@ struct sm_result {
 	uint32_t domid;
 	char *watch_path, *watch_token;
 	struct store_events events; /* to fire, in order (not for dups) */
+	/* SM_DOM_MOVE: the destination host and its events */
+	char host2[72];
+	uint32_t domid2;
+	struct store_events events2;
 	bool fatal; /* out of memory while recording: this replica must stop
 		       rather than diverge from the others */
 };

@@ -525,7 +525,7 @@ int op_del(struct op *o, const char *path)
 }
 
 /* get_parent(): "/" for top-level nodes and for "/" itself. */
-static void parent_of(const char *path, char *out)
+void path_parent(const char *path, char *out)
 {
 	const char *slash = strrchr(path + 1, '/');
 
@@ -576,7 +576,7 @@ void op_fire(struct op *o, const char *path, const struct snode *node,
 	if (old && n_old && !perms_copy(&e->old, old, n_old))
 		e->has_old = true;
 	if (path[0] == '/') {
-		parent_of(path, parent);
+		path_parent(path, parent);
 		p = hamt_get(o->h->root, parent, strlen(parent),
 			     path_hash(parent, strlen(parent)));
 		if (p && !perms_copy(&e->parent, p->perms, p->nperms))
@@ -602,7 +602,7 @@ static int ask_parents(struct op *o, const char *path, unsigned int *perm)
 	do {
 		char up[PATH_BUF];
 
-		parent_of(name, up);
+		path_parent(name, up);
 		strcpy(name, up);
 		n = op_get(o, name, &err);
 		if (n)
@@ -660,7 +660,7 @@ static struct snode *node_with(const struct snode *n, uint64_t gen,
 }
 
 /* A copy of parent with `name` appended to its children. */
-static struct snode *with_child(const struct snode *parent, const char *name)
+struct snode *snode_with_child(const struct snode *parent, const char *name)
 {
 	size_t nl = strlen(name) + 1;
 	size_t cl = parent->children_len;
@@ -738,7 +738,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 		char up[PATH_BUF];
 
 		lens[levels] = (uint16_t)strlen(name);
-		parent_of(name, up);
+		path_parent(name, up);
 		strcpy(name, up);
 		parent = op_get(o, name, &err);
 		if (!parent && (err != -ENOENT || strcmp(name, "/") == 0)) {
@@ -801,7 +801,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 
 		memcpy(top, path, lens[levels - 1]);
 		top[lens[levels - 1]] = '\0';
-		p = with_child(parent, base_of(top));
+		p = snode_with_child(parent, base_of(top));
 		if (!p) {
 			rc = -ENOMEM;
 			goto out_perms;
@@ -902,7 +902,7 @@ int op_rm(struct op *o, const char *path)
 	struct snode *p;
 	int err = 0, rc = 0;
 
-	parent_of(path, pname);
+	path_parent(path, pname);
 	parent = op_get(o, pname, &err);
 	if (!parent)
 		return propagates(err) ? err : -EINVAL;
@@ -998,7 +998,7 @@ int store_rm(struct store *st, const char *host, struct store_txn *tx,
 	if (!n) {
 		/* Didn't exist already? Fine, if the parent exists. */
 		if (err == -ENOENT) {
-			parent_of(path, pname);
+			path_parent(path, pname);
 			if (op_get(&o, pname, &e2))
 				return op_end(&o, 0);
 			err = propagates(e2) ? e2 : -ENOENT;

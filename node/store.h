@@ -327,6 +327,38 @@ int store_domain_ring_reset(struct store *st, const char *host,
 			    uint32_t domid, uint32_t error, uint64_t index);
 
 /*
+ * Move a domain's store state from (src_host, src_domid) to (dst_host,
+ * dst_domid), atomically (migration, adoption after a host failure):
+ * /local/domain/<a> of the source becomes /local/domain/<b> of the
+ * destination, with its companions: the /vm/<uuid> its "vm" key names,
+ * /libxl/<a> (as /libxl/<b>), and each of `subtrees` (a last component
+ * equal to <a> becomes <b>). In the moved nodes, permission entries
+ * naming <a> name <b>, and values naming a moved path name its new place.
+ * The source nodes go (their watchers see the removal); the destination's
+ * watchers see each new node. If <a> is introduced on the source host it
+ * is forgotten there as if it had died (store_domain_gone()).
+ *
+ * Refusals, decided before anything changes: -ENOENT (a host, the
+ * domain's home or a named subtree is missing), -EEXIST (a destination
+ * path exists and merge is off; with merge, what exists stays and only
+ * what is missing is added), -ENOSPC (<b> would own more than max_nodes
+ * nodes on the destination; 0: no check), -EINVAL (domid 0 or reserved,
+ * the same place, overlapping subtrees, a bad path).
+ */
+struct store_move {
+	const char *src_host, *dst_host;
+	uint32_t src_domid, dst_domid;
+	const char *const *subtrees;
+	size_t nsubtrees;
+	bool merge;
+	uint32_t max_nodes;
+};
+
+int store_domain_move(struct store *st, const struct store_move *m,
+		      uint64_t index, struct store_events *src_ev,
+		      struct store_events *dst_ev);
+
+/*
  * Append an event on special node path ("@releaseDomain") carrying its
  * permissions, as the store would fire it (for a shutdown the daemon
  * notices itself). -ENOENT if path is not a special node of host.

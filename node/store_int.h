@@ -199,6 +199,11 @@ int op_rm(struct op *o, const char *path);
 
 #define PATH_BUF 4100 /* any path that fits a request payload, plus NUL */
 
+/* get_parent(): "/" for top-level nodes and for "/" itself. */
+void path_parent(const char *path, char *out);
+/* A copy of parent with `name` appended to its children (NULL: ENOMEM). */
+struct snode *snode_with_child(const struct snode *parent, const char *name);
+
 /* Registry internals (store_dom.c). */
 void store_domain_close(struct store_domain *d);
 int store_domain_copy(struct store_domain *dst, const struct store_domain *src);

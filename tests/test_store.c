@@ -987,6 +987,266 @@ static void test_domain_registry(void **state)
 	store_free(st);
 }
 
+/* A domain's tree for the move tests, on host h. */
+static void guest_tree(struct store *st, const char *h, uint32_t domid)
+{
+	struct store_caller c = priv(), g = dom(domid);
+	char p[128], v[128];
+
+	snprintf(p, sizeof(p), "/local/domain/%u", domid);
+	assert_int_equal(store_write(st, h, NULL, &c, idx++, p, "", 0, NULL),
+			 0);
+	snprintf(v, sizeof(v), "n0 r%u", domid);
+	{
+		struct store_perm pv[2];
+
+		assert_int_equal(store_perm_parse("n0", &pv[0]), 0);
+		snprintf(v, sizeof(v), "r%u", domid);
+		assert_int_equal(store_perm_parse(v, &pv[1]), 0);
+		assert_int_equal(store_set_perms(st, h, NULL, &c, idx++, p, pv,
+						 2, NULL),
+				 0);
+		snprintf(p, sizeof(p), "/local/domain/%u/data", domid);
+		assert_int_equal(store_write(st, h, NULL, &c, idx++, p, "", 0,
+					     NULL),
+				 0);
+		snprintf(v, sizeof(v), "n%u", domid);
+		assert_int_equal(store_perm_parse(v, &pv[0]), 0);
+		assert_int_equal(store_set_perms(st, h, NULL, &c, idx++, p, pv,
+						 1, NULL),
+				 0);
+	}
+	snprintf(p, sizeof(p), "/local/domain/%u/data/mine", domid);
+	assert_int_equal(store_write(st, h, NULL, &g, idx++, p, "guest", 5,
+				     NULL),
+			 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/vm", domid);
+	snprintf(v, sizeof(v), "/vm/uuid-%u", domid);
+	assert_int_equal(store_write(st, h, NULL, &c, idx++, p, v, strlen(v),
+				     NULL),
+			 0);
+	snprintf(p, sizeof(p), "/vm/uuid-%u/name", domid);
+	assert_int_equal(store_write(st, h, NULL, &c, idx++, p, "g", 1, NULL),
+			 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/self", domid);
+	snprintf(v, sizeof(v), "/local/domain/%u/data/mine", domid);
+	assert_int_equal(store_write(st, h, NULL, &c, idx++, p, v, strlen(v),
+				     NULL),
+			 0);
+	snprintf(p, sizeof(p), "/libxl/%u/type", domid);
+	assert_int_equal(store_write(st, h, NULL, &c, idx++, p, "pv", 2, NULL),
+			 0);
+}
+
+static bool has_event(const struct store_events *ev, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < ev->n; i++)
+		if (strcmp(ev->v[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+static void test_domain_move(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv(), g7 = dom(7);
+	struct store_move m = {.src_host = H, .dst_host = "host2",
+			       .src_domid = 5, .dst_domid = 7};
+	struct store_events es, ed;
+	const struct store_perm *p;
+	uint64_t n, mem;
+	uint32_t np;
+	int err;
+
+	store_events_init(&es);
+	store_events_init(&ed);
+	assert_int_equal(store_host_init(st, "host2", idx++), 0);
+	guest_tree(st, H, 5);
+	assert_int_equal(store_domain_introduce(st, H, 5, 1, 1005, idx++, true,
+						NULL),
+			 0);
+	assert_int_equal(store_write(st, "host2", NULL, &c, idx++,
+				     "/local/domain/0/x", "", 0, NULL),
+			 0);
+
+	/* refusals first: nothing changes */
+	m.src_domid = 6;
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), -ENOENT);
+	m.src_domid = 5;
+	m.dst_host = "nohost";
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), -ENOENT);
+	m.dst_host = H;
+	m.dst_domid = 5;
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), -EINVAL);
+	m.dst_host = "host2";
+	m.dst_domid = 7;
+	m.max_nodes = 1;
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), -ENOSPC);
+	m.max_nodes = 1000;
+	{
+		const char *bad[] = {"/local/domain/5/data"};
+
+		m.subtrees = bad;
+		m.nsubtrees = 1;
+		assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed),
+				 -EINVAL);
+		bad[0] = "/missing";
+		assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed),
+				 -ENOENT);
+		m.nsubtrees = 0;
+	}
+	assert_int_equal(es.n + ed.n, 0);
+	assert_non_null(store_domain_get(st, H, 5));
+	check_ok(st);
+
+	/* the move */
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), 0);
+	{
+		const char *v;
+		size_t vl;
+
+		assert_int_equal(store_read(st, "host2", NULL, &g7,
+					    "/local/domain/7/data/mine", &v,
+					    &vl),
+				 0);
+		assert_int_equal(vl, 5);
+		assert_memory_equal(v, "guest", 5);
+		/* a value naming the old home names the new one */
+		assert_int_equal(store_read(st, "host2", NULL, &c,
+					    "/local/domain/7/self", &v, &vl),
+				 0);
+		assert_int_equal(vl, strlen("/local/domain/7/data/mine"));
+		assert_memory_equal(v, "/local/domain/7/data/mine", vl);
+		/* companions */
+		assert_int_equal(store_read(st, "host2", NULL, &c,
+					    "/vm/uuid-5/name", &v, &vl),
+				 0);
+		assert_int_equal(store_read(st, "host2", NULL, &c,
+					    "/libxl/7/type", &v, &vl),
+				 0);
+	}
+	/* owners and ACLs name the new domid */
+	assert_int_equal(store_get_perms(st, "host2", NULL, &c,
+					 "/local/domain/7", &p, &np),
+			 0);
+	assert_int_equal(np, 2);
+	assert_int_equal(p[0].domid, 0);
+	assert_int_equal(p[1].domid, 7);
+	assert_int_equal(store_get_perms(st, "host2", NULL, &c,
+					 "/local/domain/7/data/mine", &p, &np),
+			 0);
+	assert_int_equal(p[0].domid, 7);
+	store_domain_usage(st, "host2", 7, &n, &mem);
+	assert_int_equal(n, 2); /* data and data/mine */
+	store_domain_usage(st, H, 5, &n, &mem);
+	assert_int_equal(n, 0);
+	/* the source is gone, and the domain with it */
+	rd(st, &c, "/local/domain/5", &err);
+	assert_int_equal(err, -ENOENT);
+	rd(st, &c, "/vm/uuid-5", &err);
+	assert_int_equal(err, -ENOENT);
+	rd(st, &c, "/libxl/5", &err);
+	assert_int_equal(err, -ENOENT);
+	assert_null(store_domain_get(st, H, 5));
+	/* watchers: removal and @releaseDomain on the source, new nodes on
+	 * the destination */
+	assert_true(has_event(&es, "/local/domain/5"));
+	assert_true(has_event(&es, "@releaseDomain"));
+	assert_true(has_event(&ed, "/local/domain/7"));
+	assert_true(has_event(&ed, "/local/domain/7/data/mine"));
+	assert_true(has_event(&ed, "/vm/uuid-5"));
+	assert_false(has_event(&ed, "/local/domain/5"));
+	store_events_clear(&es);
+	store_events_clear(&ed);
+	check_ok(st);
+
+	/* back again, merging into a destination the toolstack made */
+	guest_tree(st, H, 9);
+	assert_int_equal(store_write(st, H, NULL, &c, idx++,
+				     "/local/domain/9/data/mine", "new", 3,
+				     NULL),
+			 0);
+	m.src_host = "host2";
+	m.src_domid = 7;
+	m.dst_host = H;
+	m.dst_domid = 9;
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), -EEXIST);
+	assert_int_equal(store_write(st, "host2", NULL, &c, idx++,
+				     "/local/domain/7/data/extra", "x", 1,
+				     NULL),
+			 0);
+	m.merge = true;
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), 0);
+	assert_string_equal(rd(st, &c, "/local/domain/9/data/mine", &err),
+			    "new");
+	assert_string_equal(rd(st, &c, "/local/domain/9/data/extra", &err),
+			    "x");
+	{
+		const char *v;
+		size_t vl;
+
+		assert_int_equal(store_read(st, "host2", NULL, &c,
+					    "/local/domain/7", &v, &vl),
+				 -ENOENT);
+	}
+	store_events_clear(&es);
+	store_events_clear(&ed);
+	check_ok(st);
+
+	/* the same host, another domid */
+	m.src_host = m.dst_host = H;
+	m.src_domid = 9;
+	m.dst_domid = 11;
+	m.merge = false;
+	assert_int_equal(store_domain_move(st, &m, idx++, &es, &ed), 0);
+	assert_string_equal(rd(st, &c, "/local/domain/11/data/extra", &err),
+			    "x");
+	assert_string_equal(rd(st, &c, "/libxl/11/type", &err), "pv");
+	rd(st, &c, "/local/domain/9", &err);
+	assert_int_equal(err, -ENOENT);
+	store_events_clear(&es);
+	store_events_clear(&ed);
+	check_ok(st);
+	store_free(st);
+}
+
+/* The same moves on two replicas leave the same bytes. */
+static void test_domain_move_deterministic(void **state)
+{
+	struct store *a = store_new(), *b = store_new();
+	struct store_move m = {.src_host = H, .dst_host = "host2",
+			       .src_domid = 3, .dst_domid = 4};
+	struct rebuild ra = {0}, rb = {0};
+	struct store_pin *pin;
+	uint64_t start = idx;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct store *st = k ? b : a;
+
+		idx = start;
+		assert_int_equal(store_host_init(st, H, idx++), 0);
+		assert_int_equal(store_host_init(st, "host2", idx++), 0);
+		guest_tree(st, H, 3);
+		assert_int_equal(store_domain_move(st, &m, idx++, NULL, NULL),
+				 0);
+		pin = store_pin(st);
+		assert_int_equal(store_pin_walk(pin, &rb_ops, k ? &rb : &ra),
+				 0);
+		store_unpin(pin);
+	}
+	assert_int_equal(ra.len, rb.len);
+	assert_memory_equal(ra.text, rb.text, ra.len);
+	store_free(ra.dst);
+	store_free(rb.dst);
+	free(ra.text);
+	free(rb.text);
+	store_free(a);
+	store_free(b);
+}
+
 static void test_deep_tree(void **state)
 {
 	struct store *st = fresh();
@@ -1091,6 +1351,8 @@ int main(void)
 		cmocka_unit_test(test_members),
 		cmocka_unit_test(test_snapshot_roundtrip),
 		cmocka_unit_test(test_domain_registry),
+		cmocka_unit_test(test_domain_move),
+		cmocka_unit_test(test_domain_move_deterministic),
 		cmocka_unit_test(test_deep_tree),
 		cmocka_unit_test(test_hamt_random),
 	};

@@ -1,0 +1,346 @@
+/*
+ * node/migrate.c: CONTROL domain ...: a domain's store state moves with
+ * it between hosts (store_domain_move() in one log entry), and the
+ * domains of every host can be listed.
+ *
+ *   domain migrate SRCHOST:DOMID DSTHOST:DOMID [merge] [subtree=PATH]...
+ *   domain adopt   DEADHOST:DOMID DSTHOST:DOMID [merge] [subtree=PATH]...
+ *   domain list    [HOST]
+ *
+ * migrate wants the source host's member alive (the domain is handed
+ * over), adopt wants it dead (its domains are restarted elsewhere); each
+ * refuses the other case. Answers are JSON, as for CONTROL cluster:
+ * {"ok":true,...} or {"ok":false,"error":"...","errno":"EEXIST"}.
+ */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "node/sm.h"
+
+#define MAX_SUBTREES 16
+
+struct move_req {
+	struct daemon *d;
+	struct conn *c;
+	struct conn_req *r;
+	bool adopt;
+	struct store_move m;
+	char src_host[72], dst_host[72];
+	char *subtrees[MAX_SUBTREES];
+};
+
+static void move_req_free(struct move_req *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->m.nsubtrees; i++)
+		free(x->subtrees[i]);
+	free(x->r);
+	free(x);
+}
+
+static json_object *failure(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static json_object *failure(int err, const char *fmt, ...)
+{
+	json_object *o = json_object_new_object();
+	char msg[512];
+	bool known;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	json_object_object_add(o, "errno", json_object_new_string(
+						   wire_errno_name(err, &known)));
+	return o;
+}
+
+static void send_json(struct conn *c, struct conn_req *r, json_object *o)
+{
+	const char *text = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN);
+
+	conn_reply(c, r, text, strlen(text) + 1);
+	json_object_put(o);
+}
+
+static enum conn_verdict answer(struct conn *c, struct conn_req *r,
+				json_object *o)
+{
+	send_json(c, r, o);
+	return CONN_DONE;
+}
+
+/* "host:domid" */
+static int parse_place(const char *s, char *host, size_t hostlen,
+		       uint32_t *domid)
+{
+	const char *colon = strrchr(s, ':');
+	unsigned int id;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= hostlen ||
+	    daemon_parse_domid(colon + 1, &id) || id == 0 || id >= 0x7FF0)
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	*domid = id;
+	return 0;
+}
+
+static const char *why(int err, const struct store_move *m)
+{
+	switch (err) {
+	case -ENOENT:
+		return "the domain's home (or a named subtree) does not exist "
+		       "on the source host";
+	case -EEXIST:
+		return "the destination already exists (merge keeps what is "
+		       "there and adds the rest)";
+	case -ENOSPC:
+		return "the destination domain would own more nodes than its "
+		       "quota";
+	case -EINVAL:
+		return "invalid move (domid 0 or reserved, the same place, a "
+		       "bad or overlapping subtree)";
+	case -EIO:
+		return "not committed in time (no quorum?); read back before "
+		       "retrying";
+	default:
+		return strerror(-err);
+	}
+}
+
+static void moved(struct daemon *d, void *arg, int result)
+{
+	struct move_req *x = arg;
+
+	if (result) {
+		log_msg(4, "domain %s %s:%u -> %s:%u refused: %s",
+			x->adopt ? "adopt" : "migrate", x->m.src_host,
+			x->m.src_domid, x->m.dst_host, x->m.dst_domid,
+			why(result, &x->m));
+		send_json(x->c, x->r, failure(result, "%s", why(result, &x->m)));
+	} else {
+		json_object *o = json_object_new_object();
+
+		log_msg(5, "domain %s:%u %s to %s:%u", x->m.src_host,
+			x->m.src_domid, x->adopt ? "adopted" : "migrated",
+			x->m.dst_host, x->m.dst_domid);
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		send_json(x->c, x->r, o);
+	}
+	conn_async_done(x->c);
+	move_req_free(x);
+}
+
+static void probed(struct daemon *d, void *arg, bool live)
+{
+	struct move_req *x = arg;
+	struct sm_origin o = {d->member_id, daemon_next_seq(d), d->host, NULL,
+			      0, 0};
+	json_object *err = NULL;
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (x->adopt && live)
+		err = failure(-EBUSY,
+			      "host %s is alive: migrate its domains instead",
+			      x->m.src_host);
+	else if (!x->adopt && !live)
+		err = failure(-EIO,
+			      "host %s does not answer: adopt its domains "
+			      "instead",
+			      x->m.src_host);
+	if (!err) {
+		rc = sm_entry_move_domain(&o, &x->m, &buf, &len);
+		if (!rc)
+			rc = daemon_submit(d, NULL, NULL, buf, len, o.seq, moved,
+					   x);
+		if (!rc)
+			return;
+		err = failure(rc, "cannot submit: %s", strerror(-rc));
+	}
+	send_json(x->c, x->r, err);
+	conn_async_done(x->c);
+	move_req_free(x);
+}
+
+static enum conn_verdict start_move(struct daemon *d, struct conn *c,
+				    struct conn_req *r, const char **argv,
+				    unsigned int argc, bool adopt)
+{
+	struct move_req *x;
+	unsigned int i;
+	int rc;
+
+	if (argc < 3)
+		return answer(c, r, failure(-EINVAL,
+					    "usage: domain %s HOST:DOMID "
+					    "HOST:DOMID [merge] "
+					    "[subtree=PATH]...",
+					    adopt ? "adopt" : "migrate"));
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return answer(c, r, failure(-ENOMEM, "out of memory"));
+	x->d = d;
+	x->c = c;
+	x->adopt = adopt;
+	x->m.src_host = x->src_host;
+	x->m.dst_host = x->dst_host;
+	x->m.subtrees = (const char *const *)x->subtrees;
+	if (parse_place(argv[1], x->src_host, sizeof(x->src_host),
+			&x->m.src_domid) ||
+	    parse_place(argv[2], x->dst_host, sizeof(x->dst_host),
+			&x->m.dst_domid)) {
+		free(x);
+		return answer(c, r, failure(-EINVAL,
+					    "places are HOST:DOMID (a domid "
+					    "from 1 to 32751)"));
+	}
+	for (i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "merge") == 0) {
+			x->m.merge = true;
+		} else if (strncmp(argv[i], "subtree=", 8) == 0 &&
+			   x->m.nsubtrees < MAX_SUBTREES) {
+			x->subtrees[x->m.nsubtrees] = strdup(argv[i] + 8);
+			if (!x->subtrees[x->m.nsubtrees]) {
+				x->r = NULL;
+				move_req_free(x);
+				return answer(c, r, failure(-ENOMEM,
+							    "out of memory"));
+			}
+			x->m.nsubtrees++;
+		} else {
+			x->r = NULL;
+			move_req_free(x);
+			return answer(c, r, failure(-EINVAL,
+						    "unexpected \"%s\"",
+						    argv[i]));
+		}
+	}
+	if (!store_host_exists(d->store, x->src_host) ||
+	    !store_host_exists(d->store, x->dst_host)) {
+		const char *h = store_host_exists(d->store, x->src_host)
+					? x->dst_host
+					: x->src_host;
+
+		x->r = NULL;
+		move_req_free(x);
+		return answer(c, r, failure(-ENOENT,
+					    "no host named \"%s\" (xsadm "
+					    "cluster hosts)",
+					    h));
+	}
+	/* the quota that applies to the destination domain (on its host's
+	 * daemon: ours is the best guess here, and what the log records) */
+	x->m.max_nodes = daemon_quotas(d, x->m.dst_domid)->store.nodes;
+	x->r = r;
+	rc = cluster_probe(d, x->src_host, probed, x);
+	if (rc) {
+		x->r = NULL;
+		move_req_free(x);
+		return answer(c, r, failure(rc, "out of memory"));
+	}
+	return CONN_ASYNC;
+}
+
+/* domain list [HOST]: every domain home of the forest (or one host). */
+static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
+				      struct conn_req *r, const char *only)
+{
+	struct store_caller dom0 = {.domid = 0, .privileged = true,
+				    .target = STORE_NO_TARGET,
+				    .quota = STORE_QUOTA_INIT};
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	size_t h, nh = store_host_count(d->store);
+
+	if (only && !store_host_exists(d->store, only)) {
+		json_object_put(o);
+		json_object_put(arr);
+		return answer(c, r, failure(-ENOENT, "no host named \"%s\"",
+					    only));
+	}
+	for (h = 0; h < nh; h++) {
+		const char *host = store_host_name(d->store, h);
+		const char *kids, *k, *v;
+		size_t klen, vl;
+		uint64_t gen;
+
+		if (only && strcmp(only, host) != 0)
+			continue;
+		if (store_directory(d->store, host, NULL, &dom0,
+				    "/local/domain", &kids, &klen, &gen))
+			continue;
+		for (k = kids; k < kids + klen; k += strlen(k) + 1) {
+			json_object *e = json_object_new_object();
+			char path[64];
+			unsigned int domid;
+			const struct store_domain *sd;
+
+			if (daemon_parse_domid(k, &domid))
+				continue;
+			json_object_object_add(e, "host",
+					       json_object_new_string(host));
+			json_object_object_add(e, "domid",
+					       json_object_new_int((int)domid));
+			snprintf(path, sizeof(path), "/local/domain/%u/name",
+				 domid);
+			if (!store_read(d->store, host, NULL, &dom0, path, &v,
+					&vl))
+				json_object_object_add(
+					e, "name",
+					json_object_new_string_len(v, (int)vl));
+			snprintf(path, sizeof(path), "/local/domain/%u/vm",
+				 domid);
+			if (!store_read(d->store, host, NULL, &dom0, path, &v,
+					&vl))
+				json_object_object_add(
+					e, "vm",
+					json_object_new_string_len(v, (int)vl));
+			sd = store_domain_get(d->store, host, domid);
+			json_object_object_add(
+				e, "introduced",
+				json_object_new_boolean(sd != NULL ||
+							domid == 0));
+			if (sd && sd->ring_error)
+				json_object_object_add(
+					e, "ring_error",
+					json_object_new_int((int)sd->ring_error));
+			json_object_array_add(arr, e);
+		}
+	}
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, "domains", arr);
+	return answer(c, r, o);
+}
+
+enum conn_verdict domain_control(struct daemon *d, struct conn *c,
+				 struct conn_req *r, const char **argv,
+				 unsigned int argc)
+{
+	const char *cmd = argc ? argv[0] : "";
+
+	if (strcmp(cmd, "migrate") == 0)
+		return start_move(d, c, r, argv, argc, false);
+	if (strcmp(cmd, "adopt") == 0)
+		return start_move(d, c, r, argv, argc, true);
+	if (strcmp(cmd, "list") == 0 && argc <= 2)
+		return list_domains(d, c, r, argc == 2 ? argv[1] : NULL);
+	return answer(c, r, failure(-EINVAL,
+				    "unknown domain command \"%s\" (try: "
+				    "migrate, adopt, list)",
+				    cmd));
+}

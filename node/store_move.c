@@ -1,0 +1,494 @@
+/*
+ * node/store_move.c: a domain's store state moves from one host's tree to
+ * another's (migration, adoption after a host failure), in one
+ * deterministic operation (see store_domain_move() in store.h).
+ *
+ * The move is planned before anything changes (every refusal is decided
+ * on the unchanged store), the source nodes are copied out, then the
+ * destination is written and the source removed, each host through its
+ * own operation so that a failure rolls both back.
+ */
+#include "node/store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One subtree to move: src on the source host, dst on the destination. */
+struct pair {
+	char *src, *dst;
+	bool required;
+	bool skip; /* same host, same path: nothing to do */
+};
+
+/* A copied source node. */
+struct copy {
+	char *rel; /* path below its subtree's root ("" for the root) */
+	struct store_perm *perms;
+	uint32_t nperms;
+	char *value;
+	size_t value_len;
+	size_t pair;
+};
+
+struct plan {
+	struct pair *pairs;
+	size_t npairs;
+	struct copy *copies;
+	size_t ncopies, capcopies;
+};
+
+static void plan_free(struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->npairs; i++) {
+		free(p->pairs[i].src);
+		free(p->pairs[i].dst);
+	}
+	free(p->pairs);
+	for (i = 0; i < p->ncopies; i++) {
+		free(p->copies[i].rel);
+		free(p->copies[i].perms);
+		free(p->copies[i].value);
+	}
+	free(p->copies);
+}
+
+/* Is a inside b (or b itself)? */
+static bool within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (strcmp(b, "/") == 0)
+		return true;
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+static int add_pair(struct plan *p, const char *src, const char *dst,
+		    bool required)
+{
+	struct pair *v;
+	size_t i;
+
+	for (i = 0; i < p->npairs; i++)
+		if (strcmp(p->pairs[i].src, src) == 0)
+			return 0; /* named twice: once is enough */
+	v = realloc(p->pairs, (p->npairs + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->pairs = v;
+	v[p->npairs].src = strdup(src);
+	v[p->npairs].dst = strdup(dst);
+	v[p->npairs].required = required;
+	v[p->npairs].skip = false;
+	p->npairs++;
+	if (!v[p->npairs - 1].src || !v[p->npairs - 1].dst)
+		return -ENOMEM;
+	return 0;
+}
+
+/* PATH with a last component equal to the old domid renamed to the new. */
+static char *rename_last(const char *path, uint32_t a, uint32_t b)
+{
+	const char *slash = strrchr(path, '/');
+	char num[16], *out;
+
+	snprintf(num, sizeof(num), "%u", a);
+	if (!slash || strcmp(slash + 1, num) != 0)
+		return strdup(path);
+	if (asprintf(&out, "%.*s/%u", (int)(slash - path), path, b) < 0)
+		return NULL;
+	return out;
+}
+
+static const struct snode *node_at(struct host *h, const char *path)
+{
+	size_t len = strlen(path);
+
+	return hamt_get(h->root, path, len, path_hash(path, len));
+}
+
+/* The subtrees: the domain's home, its /vm/<uuid>, /libxl/<a>, extras. */
+static int plan_pairs(struct plan *p, struct host *ha, struct host *hb,
+		      const struct store_move *m)
+{
+	char home_a[40], home_b[40], lib_a[64], lib_b[40];
+	const struct snode *vm;
+	size_t i, k;
+	int rc;
+
+	snprintf(home_a, sizeof(home_a), "/local/domain/%u", m->src_domid);
+	snprintf(home_b, sizeof(home_b), "/local/domain/%u", m->dst_domid);
+	rc = add_pair(p, home_a, home_b, true);
+	/* the vm key names the domain's /vm/<uuid> (libxl) */
+	snprintf(lib_a, sizeof(lib_a), "%s/vm", home_a);
+	vm = node_at(ha, lib_a);
+	if (!rc && vm && vm->value_len > 4 && vm->value_len < 256 &&
+	    memcmp(snode_value(vm), "/vm/", 4) == 0 &&
+	    !memchr(snode_value(vm), '\0', vm->value_len)) {
+		char path[256];
+
+		memcpy(path, snode_value(vm), vm->value_len);
+		path[vm->value_len] = '\0';
+		if (store_path_valid(path, 2048))
+			rc = add_pair(p, path, path, false);
+	}
+	snprintf(lib_a, sizeof(lib_a), "/libxl/%u", m->src_domid);
+	snprintf(lib_b, sizeof(lib_b), "/libxl/%u", m->dst_domid);
+	if (!rc)
+		rc = add_pair(p, lib_a, lib_b, false);
+	for (i = 0; !rc && i < m->nsubtrees; i++) {
+		char *dst = rename_last(m->subtrees[i], m->src_domid,
+					m->dst_domid);
+
+		if (!dst)
+			return -ENOMEM;
+		if (!store_path_valid(m->subtrees[i], 2048) ||
+		    !store_path_valid(dst, 2048) ||
+		    strcmp(m->subtrees[i], "/") == 0) {
+			free(dst);
+			return -EINVAL;
+		}
+		rc = add_pair(p, m->subtrees[i], dst, true);
+		free(dst);
+	}
+	if (rc)
+		return rc;
+	/* optional companions that are not there are not moved */
+	for (i = 0; i < p->npairs;) {
+		if (!p->pairs[i].required && !node_at(ha, p->pairs[i].src)) {
+			free(p->pairs[i].src);
+			free(p->pairs[i].dst);
+			memmove(p->pairs + i, p->pairs + i + 1,
+				(p->npairs - i - 1) * sizeof(*p->pairs));
+			p->npairs--;
+			continue;
+		}
+		i++;
+	}
+	for (i = 0; i < p->npairs; i++) {
+		struct pair *x = &p->pairs[i];
+
+		if (!node_at(ha, x->src))
+			return -ENOENT;
+		if (ha == hb && strcmp(x->src, x->dst) == 0) {
+			x->skip = true;
+			continue;
+		}
+		if (ha == hb && (within(x->dst, x->src) || within(x->src, x->dst)))
+			return -EINVAL;
+		if (node_at(hb, x->dst) && !m->merge)
+			return -EEXIST;
+		for (k = 0; k < p->npairs; k++)
+			if (k != i && (within(x->src, p->pairs[k].src) ||
+				       within(x->dst, p->pairs[k].dst)))
+				return -EINVAL; /* overlapping subtrees */
+	}
+	return 0;
+}
+
+static int push_copy(struct plan *p, size_t pair, const char *rel,
+		     const struct snode *n)
+{
+	struct copy *c;
+
+	if (p->ncopies == p->capcopies) {
+		size_t cap = p->capcopies ? 2 * p->capcopies : 64;
+		struct copy *v = realloc(p->copies, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		p->copies = v;
+		p->capcopies = cap;
+	}
+	c = &p->copies[p->ncopies];
+	memset(c, 0, sizeof(*c));
+	c->pair = pair;
+	c->rel = strdup(rel);
+	c->perms = malloc(n->nperms * sizeof(*c->perms));
+	c->value = malloc(n->value_len ? n->value_len : 1);
+	p->ncopies++;
+	if (!c->rel || !c->perms || !c->value)
+		return -ENOMEM;
+	memcpy(c->perms, n->perms, n->nperms * sizeof(*c->perms));
+	c->nperms = n->nperms;
+	memcpy(c->value, snode_value(n), n->value_len);
+	c->value_len = n->value_len;
+	return 0;
+}
+
+/* Copy the source subtrees out, parents before children, in list order. */
+static int plan_copies(struct plan *p, struct host *ha)
+{
+	char **stack = NULL;
+	size_t depth = 0, cap = 0, i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < p->npairs; i++) {
+		size_t rootlen = strlen(p->pairs[i].src);
+
+		if (p->pairs[i].skip)
+			continue;
+		stack = realloc(stack, (cap = 16) * sizeof(*stack));
+		if (!stack)
+			return -ENOMEM;
+		stack[0] = strdup(p->pairs[i].src);
+		depth = stack[0] ? 1 : 0;
+		if (!depth)
+			rc = -ENOMEM;
+		while (depth && !rc) {
+			char *path = stack[--depth];
+			const struct snode *n = node_at(ha, path);
+			const char *k, *end;
+			size_t nk = 0, j;
+
+			if (!n) {
+				free(path);
+				rc = -EIO; /* a listed child that is missing */
+				break;
+			}
+			rc = push_copy(p, i, path + rootlen, n);
+			end = snode_children(n) + n->children_len;
+			for (k = snode_children(n); k < end; k += strlen(k) + 1)
+				nk++;
+			if (!rc && depth + nk > cap) {
+				char **v = realloc(stack, 2 * (depth + nk) *
+								  sizeof(*v));
+
+				if (!v)
+					rc = -ENOMEM;
+				else {
+					stack = v;
+					cap = 2 * (depth + nk);
+				}
+			}
+			j = depth + nk;
+			for (k = snode_children(n); !rc && k < end;
+			     k += strlen(k) + 1) {
+				char *c;
+
+				if (asprintf(&c, "%s/%s", path, k) < 0) {
+					rc = -ENOMEM;
+					break;
+				}
+				stack[--j] = c;
+			}
+			if (!rc)
+				depth += nk;
+			free(path);
+		}
+		while (depth)
+			free(stack[--depth]);
+	}
+	free(stack);
+	return rc;
+}
+
+/* A value naming a moved path names its new place. */
+static char *rewrite_value(const struct plan *p, const char *v, size_t len,
+			   size_t *out_len)
+{
+	size_t i;
+	char *out;
+
+	for (i = 0; i < p->npairs; i++) {
+		const char *src = p->pairs[i].src, *dst = p->pairs[i].dst;
+		size_t sl = strlen(src), dl = strlen(dst);
+
+		if (p->pairs[i].skip || strcmp(src, dst) == 0 || len < sl ||
+		    memcmp(v, src, sl) != 0 || (len > sl && v[sl] != '/'))
+			continue;
+		out = malloc(dl + len - sl + 1);
+		if (!out)
+			return NULL;
+		memcpy(out, dst, dl);
+		memcpy(out + dl, v + sl, len - sl);
+		*out_len = dl + len - sl;
+		return out;
+	}
+	out = malloc(len ? len : 1);
+	if (out)
+		memcpy(out, v, len);
+	*out_len = len;
+	return out;
+}
+
+/* Create path's missing ancestors on the destination (create_node()). */
+static int ensure_parents(struct op *o, const char *path)
+{
+	char up[PATH_BUF], cur[PATH_BUF];
+	const struct snode *n, *parent;
+	struct snode *m;
+	int err = 0, rc;
+
+	path_parent(path, up);
+	n = op_get(o, up, &err);
+	if (n)
+		return 0;
+	if (err != -ENOENT || strcmp(up, "/") == 0)
+		return err ? err : -EIO;
+	rc = ensure_parents(o, up);
+	if (rc)
+		return rc;
+	path_parent(up, cur);
+	parent = op_get(o, cur, &err);
+	if (!parent)
+		return err;
+	/* a new ancestor takes its parent's permissions, as in Xen */
+	m = snode_new(up, strlen(up), path_hash(up, strlen(up)), o->gen,
+		      parent->perms, parent->nperms, NULL, 0, NULL, 0);
+	if (!m)
+		return -ENOMEM;
+	rc = op_put(o, m, false);
+	if (!rc)
+		rc = op_count(o, parent->perms[0].domid, 1);
+	if (rc)
+		return rc;
+	m = snode_with_child(parent, strrchr(up, '/') + 1);
+	return m ? op_put(o, m, false) : -ENOMEM;
+}
+
+/* Write one copied node at dst (unless it exists: then it stays). */
+static int place(struct op *o, const struct plan *p, const struct copy *c,
+		 const char *dst, uint32_t a, uint32_t b, bool root)
+{
+	char up[PATH_BUF];
+	const struct snode *old, *parent;
+	struct store_perm *perms;
+	struct snode *m;
+	size_t vl;
+	char *v;
+	uint32_t i;
+	int err = 0, rc;
+
+	old = op_get(o, dst, &err);
+	if (old)
+		return 0; /* merge: what the destination has wins */
+	path_parent(dst, up);
+	parent = op_get(o, up, &err);
+	if (!parent)
+		return err ? err : -EIO;
+	perms = malloc(c->nperms * sizeof(*perms));
+	v = rewrite_value(p, c->value, c->value_len, &vl);
+	if (!perms || !v) {
+		free(perms);
+		free(v);
+		return -ENOMEM;
+	}
+	memcpy(perms, c->perms, c->nperms * sizeof(*perms));
+	for (i = 0; i < c->nperms; i++)
+		if (perms[i].domid == a)
+			perms[i].domid = b;
+	m = snode_new(dst, strlen(dst), path_hash(dst, strlen(dst)), o->gen,
+		      perms, c->nperms, v, vl, NULL, 0);
+	free(v);
+	if (!m) {
+		free(perms);
+		return -ENOMEM;
+	}
+	rc = op_put(o, m, false);
+	if (!rc)
+		rc = op_count(o, perms[0].domid, 1);
+	free(perms);
+	if (rc)
+		return rc;
+	m = snode_with_child(parent, strrchr(dst, '/') + 1);
+	if (!m)
+		return -ENOMEM;
+	rc = op_put(o, m, false);
+	if (rc)
+		return rc;
+	/* as writes would fire them: the subtree's root for watchers above
+	 * it, then each node for watchers on it */
+	op_fire(o, dst, op_get(o, dst, &err), !root, NULL, 0);
+	return 0;
+}
+
+/* Nodes owned by domid on the operation's host, as it stands now. */
+static int64_t owned(struct op *o, uint32_t domid)
+{
+	struct acct *a = acct_find(o->h, domid, false);
+	int64_t n = a ? a->nodes : 0;
+	size_t i;
+
+	for (i = 0; i < o->nd; i++)
+		if (o->d[i].domid == domid)
+			n += o->d[i].nodes;
+	return n;
+}
+
+int store_domain_move(struct store *st, const struct store_move *m,
+		      uint64_t index, struct store_events *src_ev,
+		      struct store_events *dst_ev)
+{
+	struct store_caller dom0 = {.domid = 0, .privileged = true,
+				    .target = STORE_NO_TARGET,
+				    .quota = STORE_QUOTA_INIT};
+	struct host *ha = store_host_find(st, m->src_host);
+	struct host *hb = store_host_find(st, m->dst_host);
+	struct plan p = {0};
+	struct op oa, ob, *pa, *pb;
+	char dst[PATH_BUF];
+	size_t i;
+	int rc;
+
+	if (!ha || !hb)
+		return -ENOENT;
+	if (m->src_domid >= 0x7FF0 || m->dst_domid >= 0x7FF0 ||
+	    (ha == hb && m->src_domid == m->dst_domid) ||
+	    m->src_domid == 0 || m->dst_domid == 0)
+		return -EINVAL;
+	rc = plan_pairs(&p, ha, hb, m);
+	if (!rc)
+		rc = plan_copies(&p, ha);
+	if (rc) {
+		plan_free(&p);
+		return rc;
+	}
+	dom0.quota.path_max = 4096;
+	pb = &ob;
+	op_begin(pb, st, hb, NULL, &dom0, index, dst_ev);
+	if (ha == hb) {
+		pa = pb;
+	} else {
+		pa = &oa;
+		op_begin(pa, st, ha, NULL, &dom0, index, src_ev);
+	}
+	/* the destination: every node, parents first */
+	for (i = 0; !rc && i < p.ncopies; i++) {
+		const struct copy *c = &p.copies[i];
+		const struct pair *x = &p.pairs[c->pair];
+
+		if (snprintf(dst, sizeof(dst), "%s%s", x->dst, c->rel) >=
+		    (int)sizeof(dst)) {
+			rc = -EINVAL;
+			break;
+		}
+		if (c->rel[0] == '\0')
+			rc = ensure_parents(pb, dst);
+		if (!rc)
+			rc = place(pb, &p, c, dst, m->src_domid, m->dst_domid,
+				   c->rel[0] == '\0');
+	}
+	/* charged to the destination domain: its node quota */
+	if (!rc && m->max_nodes && owned(pb, m->dst_domid) > m->max_nodes)
+		rc = -ENOSPC;
+	/* the source goes */
+	for (i = 0; !rc && i < p.npairs; i++)
+		if (!p.pairs[i].skip)
+			rc = op_rm(pa, p.pairs[i].src);
+	if (pa != pb)
+		rc = op_end(pa, rc); /* fails only if it could not commit */
+	rc = op_end(pb, rc);
+	plan_free(&p);
+	if (rc)
+		return rc;
+	/* the domain lives on elsewhere: forgotten here, the rest of what
+	 * it owned here goes as when a domain dies */
+	if (store_domain_get(st, m->src_host, m->src_domid))
+		rc = store_domain_gone(st, m->src_host, m->src_domid, index,
+				       src_ev);
+	return rc;
+}
