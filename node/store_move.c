@@ -352,7 +352,7 @@ static int ensure_parents(struct op *o, const char *path)
 
 /* Write one copied node at dst (unless it exists: then it stays). */
 static int place(struct op *o, const struct plan *p, const struct copy *c,
-		 const char *dst, uint32_t a, uint32_t b, bool root)
+		 const char *dst, uint32_t a, uint32_t b)
 {
 	char up[PATH_BUF];
 	const struct snode *old, *parent;
@@ -400,9 +400,8 @@ static int place(struct op *o, const struct plan *p, const struct copy *c,
 	rc = op_put(o, m, false);
 	if (rc)
 		return rc;
-	/* as writes would fire them: the subtree's root for watchers above
-	 * it, then each node for watchers on it */
-	op_fire(o, dst, op_get(o, dst, &err), !root, NULL, 0);
+	/* as writes of each node, parents first, would fire them */
+	op_fire(o, dst, op_get(o, dst, &err), false, NULL, 0);
 	return 0;
 }
 
@@ -469,8 +468,7 @@ int store_domain_move(struct store *st, const struct store_move *m,
 		if (c->rel[0] == '\0')
 			rc = ensure_parents(pb, dst);
 		if (!rc)
-			rc = place(pb, &p, c, dst, m->src_domid, m->dst_domid,
-				   c->rel[0] == '\0');
+			rc = place(pb, &p, c, dst, m->src_domid, m->dst_domid);
 	}
 	/* charged to the destination domain: its node quota */
 	if (!rc && m->max_nodes && owned(pb, m->dst_domid) > m->max_nodes)

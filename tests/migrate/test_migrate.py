@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""A domain's store state follows it (issue 5), end to end on a 3-member
+cluster from deploy/cluster.sh with sim rings: migration between live
+hosts, adoption of a dead host's domain, and a migration racing with the
+guest's own writes. Every process started is stopped by PID (cluster.sh
+down), every wait is bounded, only 127.0.0.1 and Unix sockets are used.
+
+    python3 tests/migrate/test_migrate.py [-v]      (XSR_BIN, XSR_KEEP=1)
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import daemon as daemonlib  # noqa: E402
+import simguest as sg  # noqa: E402
+import xsproto  # noqa: E402
+from simguest import XsError  # noqa: E402
+from xsproto import args  # noqa: E402
+
+CLUSTER_SH = os.path.join(daemonlib.REPO, "deploy", "cluster.sh")
+XSADM = os.path.join(daemonlib.BIN, "xsadm")
+
+
+class Cluster:
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="xsr-migrate-")
+        self.sh("up", "3", self.base)
+
+    def sh(self, *a):
+        env = dict(os.environ, XSR_SIM_RINGS="1", XSR_BIN=daemonlib.BIN)
+        env.pop("XENSTORED_PATH", None)
+        return subprocess.run([CLUSTER_SH] + list(a), env=env, check=True,
+                              capture_output=True, text=True, timeout=90)
+
+    def socket(self, i):
+        return os.path.join(self.base, "host%d" % i, "run", "socket")
+
+    def shim(self, i):
+        return os.path.join(self.base, "host%d" % i, "shim")
+
+    def conn(self, i):
+        return xsproto.Conn(self.socket(i))
+
+    def xsadm(self, i, *a):
+        r = subprocess.run([XSADM, "--socket", self.socket(i)] + list(a),
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    def down(self):
+        try:
+            self.sh("down", self.base)
+        finally:
+            if os.environ.get("XSR_KEEP") != "1":
+                shutil.rmtree(self.base, ignore_errors=True)
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def introduce_existing(conn, sim, domid, remote_port=None):
+    """INTRODUCE a domain whose home is already in the store (after a
+    migration), without libxl's wipe of /local/domain/<domid>."""
+    g = sg.Guest(sim, domid)
+    conn.call("INTRODUCE", args(str(domid), str(0xFEFFF - domid),
+                                str(remote_port or 1000 + domid)))
+    return g
+
+
+def events_until(conn, pred, timeout=10.0):
+    """Watch events on a socket connection until pred(events) holds."""
+    got = []
+    for m in conn.events:  # put aside while waiting for replies
+        p = m.payload.split(b"\0")
+        got.append((p[0].decode(), p[1].decode()))
+    conn.events.clear()
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not pred(got):
+        for m in conn.pending(0.05):
+            if m.type == xsproto.T["WATCH_EVENT"]:
+                p = m.payload.split(b"\0")
+                got.append((p[0].decode(), p[1].decode()))
+    return got
+
+
+class TestMigrate(unittest.TestCase):
+    def setUp(self):
+        self.c = Cluster()
+        self.sims = []
+
+    def tearDown(self):
+        for s in self.sims:
+            s.close()
+        self.c.down()
+
+    def sim(self, i):
+        s = sg.SimDir(self.c.shim(i))
+        self.sims.append(s)
+        return s
+
+    def test_migrate_between_live_hosts(self):
+        c = self.c
+        a = c.conn(1)
+        b = c.conn(2)
+        g = sg.introduce(a, self.sim(1), 5)
+        a.write("/local/domain/5/vm", "/vm/uuid-5")
+        a.write("/vm/uuid-5/name", "guest5")
+        a.write("/libxl/5/type", "pv")
+        g.write("data/x", "from-the-guest")
+        g.write("data/y", "/local/domain/5/data/x")
+        g.watch("data", "gt")
+        self.assertEqual(g.events_n(1, quiet=0), [("data", "gt")])
+        # watchers on both hosts
+        a.watch("/local/domain/5/data", "wa")
+        a.watch("@releaseDomain", "rel")
+        b.watch("/local/domain", "wb")
+        events_until(a, lambda ev: len(ev) >= 2)
+        events_until(b, lambda ev: len(ev) >= 1)
+
+        # the receiving host's toolstack moves it (then B reads its own
+        # write at once; A applies it a heartbeat later at most)
+        rc, out, err = c.xsadm(2, "domain", "migrate", "host1:5", "host2:7")
+        self.assertEqual(rc, 0, out + err)
+
+        # A: gone, released; its watchers saw both
+        wait_for(lambda: a.call("IS_DOMAIN_INTRODUCED", args("5")) == b"F\0",
+                 5, "host1 to apply the move")
+        self.assertRaises(OSError, a.read, "/local/domain/5")
+        self.assertRaises(OSError, a.read, "/vm/uuid-5")
+        self.assertEqual(a.call("IS_DOMAIN_INTRODUCED", args("5")), b"F\0")
+        ev = events_until(a, lambda ev: ("@releaseDomain", "rel") in ev and
+                          ("/local/domain/5/data", "wa") in ev)
+        self.assertIn(("/local/domain/5/data", "wa"), ev)
+        self.assertIn(("@releaseDomain", "rel"), ev)
+        # B: the new nodes, their watchers saw them
+        ev = events_until(b, lambda ev: ("/local/domain/7/data/x", "wb") in ev)
+        self.assertIn(("/local/domain/7", "wb"), ev)
+        self.assertIn(("/local/domain/7/data/x", "wb"), ev)
+        self.assertEqual(b.read("/local/domain/7/data/x"), b"from-the-guest")
+        # self-references and companions followed
+        self.assertEqual(b.read("/local/domain/7/data/y"), b"/local/domain/7/data/x")
+        self.assertEqual(b.read("/vm/uuid-5/name"), b"guest5")
+        self.assertEqual(b.read("/libxl/7/type"), b"pv")
+        self.assertEqual(b.get_perms("/local/domain/7/data/x")[0], "n7")
+        # the guest, introduced on B as domid 7, finds its state
+        g7 = introduce_existing(b, self.sim(2), 7)
+        self.assertEqual(g7.read("data/x"), b"from-the-guest")
+        g7.write("data/z", "on-b")
+        self.assertEqual(b.read("/local/domain/7/data/z"), b"on-b")
+        # xsadm domain list and every replica agree
+        rc, out, _ = c.xsadm(1, "--json", "domain", "list")
+        doms = {(d["host"], d["domid"]) for d in json.loads(out)["domains"]}
+        self.assertIn(("host2", 7), doms)
+        self.assertNotIn(("host1", 5), doms)
+        rc, out, err = c.xsadm(2, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+        # refusals: the source is gone now, the destination exists
+        rc, out, err = c.xsadm(1, "domain", "migrate", "host1:5", "host2:9")
+        self.assertEqual(rc, 1)
+        a.close()
+        b.close()
+        a = c.conn(1)
+        b = c.conn(2)
+        self.assertIn("does not exist", err)
+        a.write("/local/domain/8/data/q", "1")
+        rc, out, err = c.xsadm(1, "domain", "migrate", "host1:8", "host2:7")
+        self.assertEqual(rc, 1)
+        self.assertIn("already exists", err)
+        rc, out, err = c.xsadm(2, "domain", "migrate", "host1:8", "host2:7", "--merge")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(b.read("/local/domain/7/data/q"), b"1")
+        self.assertEqual(b.read("/local/domain/7/data/x"), b"from-the-guest")
+        # bad usage
+        rc, _, _ = c.xsadm(1, "domain", "migrate", "host1", "host2:7")
+        self.assertEqual(rc, 2)
+        rc, _, err = c.xsadm(1, "domain", "adopt", "host1:8", "host2:7")
+        self.assertEqual(rc, 1)
+        g.close()
+        g7.close()
+        a.close()
+        b.close()
+
+    def test_adopt_after_host_failure(self):
+        c = self.c
+        a = c.conn(1)
+        g = sg.introduce(a, self.sim(1), 6)
+        for i in range(20):
+            g.write("data/k%d" % i, "v%d" % i)
+        g.close()
+        a.close()
+        # adopt is refused while host1 is alive (host3 acts: it is where
+        # the domain is restarted)
+        rc, _, err = c.xsadm(3, "domain", "adopt", "host1:6", "host3:9")
+        self.assertEqual(rc, 1)
+        self.assertIn("alive", err)
+        c.sh("kill", c.base, "1")
+        rc, _, err = c.xsadm(3, "domain", "migrate", "host1:6", "host3:9")
+        self.assertEqual(rc, 1)
+        self.assertIn("adopt", err)
+        rc, out, err = c.xsadm(3, "domain", "adopt", "host1:6", "host3:9")
+        self.assertEqual(rc, 0, out + err)
+        with c.conn(3) as h3:
+            for i in range(20):
+                self.assertEqual(h3.read("/local/domain/9/data/k%d" % i),
+                                 b"v%d" % i)
+            self.assertEqual(h3.get_perms("/local/domain/9/data")[0], "n9")
+        # host1 comes back and learns that its domain left
+        with open(os.path.join(c.base, "host1", "xenstored.pid")) as f:
+            pid1 = int(f.read())
+        wait_for(lambda: not daemonlib.pid_alive(pid1), 10,
+                 "host1's daemon to be gone")
+        c.sh("start", c.base, "1")
+        with c.conn(1) as h1:
+            self.assertRaises(OSError, h1.read, "/local/domain/6")
+            self.assertEqual(h1.call("IS_DOMAIN_INTRODUCED", args("6")), b"F\0")
+        rc, out, err = c.xsadm(1, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+
+    def test_migration_racing_with_the_guest(self):
+        c = self.c
+        a = c.conn(1)
+        g = sg.introduce(a, self.sim(1), 10)
+        g.timeout = 2.0
+        acked = []
+        failed = []
+        stop = threading.Event()
+
+        def writer():
+            i = 0
+            while not stop.is_set() and i < 100000:
+                i += 1
+                try:
+                    g.write("data/seq", str(i))
+                    acked.append(i)
+                except (XsError, sg.RingError, TimeoutError, OSError) as e:
+                    failed.append((i, repr(e)))
+                    return  # the ring is gone: the guest migrated
+
+        t = threading.Thread(target=writer)
+        t.start()
+        wait_for(lambda: len(acked) >= 50, 20, "the guest's first writes")
+        rc, out, err = c.xsadm(2, "domain", "migrate", "host1:10", "host2:11")
+        wait_for(lambda: a.call("IS_DOMAIN_INTRODUCED", args("10")) == b"F\0",
+                 5, "host1 to apply the move")
+        self.assertEqual(rc, 0, out + err)
+        time.sleep(1.0)
+        stop.set()
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertTrue(acked)
+        with c.conn(2) as b:
+            final = int(b.read("/local/domain/11/data/seq"))
+        # every acknowledged write is on the destination
+        self.assertGreaterEqual(final, acked[-1])
+        # nothing arrived on the source after the move
+        time.sleep(0.5)
+        self.assertRaises(OSError, a.read, "/local/domain/10")
+        rc, out, err = c.xsadm(3, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+        g.close()
+        a.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
