@@ -71,6 +71,11 @@ struct query {
 	/* answered while cluster_control() still runs: kept for it */
 	bool in_call;
 	json_object *sync_result;
+	/* admin answered by the leader, held until this member's log has
+	 * caught up with the change (so that it reports it at once) */
+	uint64_t wait_index;
+	int wait_status;
+	char *wait_text;
 	/* probe: whom to tell */
 	void (*probe_cb)(struct daemon *d, void *arg, bool live);
 	void *probe_arg;
@@ -242,6 +247,7 @@ static void query_free(struct daemon *d, struct query *q)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = q->next;
+	free(q->wait_text);
 	free(q->req);
 	free(q);
 }
@@ -715,6 +721,9 @@ static void admin_done(struct daemon *d, struct query *q, int status,
 		ar.qid = q->reply_qid;
 		ar.status = status;
 		ar.text = (char *)(text ? text : "");
+		ar.index = repl_last_index(d->repl);
+		/* the asking member learns of the commit now, not later */
+		repl_announce_commit(d->repl);
 		m.m_case = XSR__PEER_MSG__M_ADMIN_REPLY;
 		m.admin_reply = &ar;
 		send_msg(d, q->reply_to, &m);
@@ -1153,6 +1162,14 @@ static void got_admin_reply(struct daemon *d, uint64_t from,
 
 	if (!q || q->kind != Q_ADMIN || q->admin_to != from)
 		return;
+	if (ar->status == 0 && ar->index > repl_commit_index(d->repl)) {
+		/* held until our log has the change (cluster_tick) */
+		q->wait_index = ar->index;
+		q->wait_status = ar->status;
+		q->wait_text = strdup(ar->text ? ar->text : "");
+		q->deadline_ms = uv_now(d->loop) + 1000;
+		return;
+	}
 	admin_done(d, q, ar->status, ar->text);
 }
 
@@ -1384,6 +1401,16 @@ void cluster_tick(struct daemon *d, uint64_t now)
 		uint64_t qid = q->qid;
 
 		next = q->next;
+		if (q->kind == Q_ADMIN && q->wait_index &&
+		    (repl_commit_index(d->repl) >= q->wait_index ||
+		     now >= q->deadline_ms)) {
+			char *text = q->wait_text;
+
+			q->wait_text = NULL;
+			admin_done(d, q, q->wait_status, text);
+			free(text);
+			continue;
+		}
 		if (q->kind == Q_VERIFY) {
 			verify_tick(d, q, now);
 			if (query_find(d, qid) != q)

@@ -41,6 +41,7 @@ struct mapping {
 
 struct xen {
 	struct ring_backend b;
+	bool foreign_first; /* map by gfn first (XSR_XEN_MAP=foreign) */
 	xenevtchn_handle *xce;
 	xengnttab_handle *xgt;
 	xenforeignmemory_handle *xfm;
@@ -157,10 +158,12 @@ static int xen_map(struct ring_backend *b, uint32_t domid, uint64_t gfn,
 	struct xen *x = (struct xen *)b;
 	xen_pfn_t pfn = (xen_pfn_t)gfn;
 	int how = BY_GRANT, err = 0, rc;
-	void *p;
+	void *p = NULL;
 
-	p = xengnttab_map_grant_ref(x->xgt, domid, GNTTAB_RESERVED_XENSTORE,
-				    PROT_READ | PROT_WRITE);
+	if (!x->foreign_first)
+		p = xengnttab_map_grant_ref(x->xgt, domid,
+					    GNTTAB_RESERVED_XENSTORE,
+					    PROT_READ | PROT_WRITE);
 	if (!p) {
 		rc = -errno;
 		if (!x->xfm || !gfn)
@@ -310,6 +313,9 @@ int ring_xen_open(struct ring_backend **out, char *err, size_t errlen)
 	xengnttab_set_max_grants(x->xgt, FIRST_RESERVED);
 	/* only a fallback: missing privcmd support is not fatal */
 	x->xfm = xenforeignmemory_open(NULL, 0);
+	x->foreign_first = getenv("XSR_XEN_MAP") &&
+			   strcmp(getenv("XSR_XEN_MAP"), "foreign") == 0 &&
+			   x->xfm;
 	*out = &x->b;
 	return 0;
 fail:
