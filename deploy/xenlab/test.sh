@@ -1,0 +1,146 @@
+#!/bin/bash
+# Installed as SHARE/test.sh by deploy/xenlab-test.sh. dom0's init runs it
+# while the PV guest is alive, with DOMID (the guest), XS (the daemon's
+# command, /mnt/host/xenstored) and the functions xs_ping N / ts exported.
+#
+# Checks (one "PASS name" / "FAIL name (why)" line each in
+# /mnt/host/results/xsr-test.txt, then "XSR-TEST-DONE rc=N", N = failures):
+#   test-xenstore          Xen's test-xenstore: rc 0 and all 12 tests report
+#   ping2                  the guest answers through its xenbus ring
+#   kill9-exit             kill -9 of the daemon (pid file) takes it down
+#   kill9-restart          restarted as the init does, `xenstore-read -s /` works
+#   kill9-tree-kept        a key written before, and the guest's name, are back
+#   kill9-xl-list          `xl list` works and still names the guest
+#   ping3                  the guest's next xenbus request succeeds
+#   sigterm-exit, sigterm-restart, sigterm-tree-kept, sigterm-xl-list, ping4
+#                          the same around a SIGTERM
+# Every xenstore/xl call is bounded: with the daemon down, clients fall back
+# to /dev/xen/xenbus and could block forever.
+export PATH=$PATH:/usr/sbin:/sbin:/usr/lib/xen-4.17/bin
+R=/mnt/host/results
+mkdir -p "$R"
+OUT=$R/xsr-test.txt
+: > "$OUT"
+MODE=$(cat /mnt/host/mode 2>/dev/null || echo unknown)
+PIDF=/run/xenstore.pid
+fails=0
+step() { ts "XSR-TEST STEP $*"; }
+pass() { echo "PASS $1" >> "$OUT"; ts "XSR-TEST PASS $1"; }
+fail() { echo "FAIL $1${2:+ ($2)}" >> "$OUT"; ts "XSR-TEST FAIL $1${2:+ ($2)}"; fails=$((fails + 1)); }
+xsr() { timeout 10 xenstore-read "$@" 2>/dev/null; }
+xsw() { timeout 10 xenstore-write "$@"; }
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+ts "XSR-TEST begin: mode=$MODE DOMID=${DOMID:-none} XS=$XS"
+
+# ---- facts about dom0 (for the record) -------------------------------------
+{
+  echo "== mode $MODE, uname $(uname -r), hostname '$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)'"
+  echo "== /dev/xen"; ls -l /dev/xen/ 2>&1
+  echo "== /proc/xen"; ls -l /proc/xen/ 2>&1
+  echo "== /proc/xen/xsd_port: $(cat /proc/xen/xsd_port 2>&1)"
+  echo "== /proc/xen/capabilities: $(cat /proc/xen/capabilities 2>&1)"
+  echo "== xen libraries"; ls -l /usr/lib/x86_64-linux-gnu/libxen* 2>&1
+  echo "== socket paths compiled into libxenstore"
+  grep -aoh '/[a-z/_]*xenstore[a-z/_]*' /usr/lib/x86_64-linux-gnu/libxenstore.so.* 2>&1 | sort -u
+  echo "== /var/run: $(ls -ld /var/run 2>&1)"
+  echo "== /run/xenstored"; ls -la /run/xenstored/ 2>&1
+  echo "== daemon"; cat $PIDF 2>&1; ps -eo pid,ppid,stat,args 2>/dev/null | grep -i '[x]enstore'
+  echo "== ls -l /proc/<daemon>/fd"; ls -l /proc/"$(cat $PIDF 2>/dev/null)"/fd 2>&1
+  echo "== modules"; lsmod 2>/dev/null | grep -i xen
+  echo "== md5sum"; md5sum /usr/lib/xen-4.17/bin/test-xenstore /lib/x86_64-linux-gnu/libxenstore.so.4.0 \
+    /lib/x86_64-linux-gnu/libxentoolcore.so.1.0 /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2
+} > "$R/dom0-facts.txt" 2>&1
+sed 's/^/XSR-FACT /' "$R/dom0-facts.txt" | head -80
+save_logs() { # copy the daemon's logs now (in case dom0 does not finish)
+  local f
+  [ "$MODE" = xsr ] && for f in /var/log/xen/xenstored-xsr.log /var/log/xen/xsr-wrapper.log; do
+    [ -e "$f" ] && cp "$f" "$R/" 2>/dev/null
+  done
+  dmesg > "$R/dom0-dmesg-test.txt" 2>/dev/null
+  sync
+}
+save_logs
+
+# ---- 1. Xen's test-xenstore -----------------------------------------------
+step "1 test-xenstore"
+t0=$(uptime_s)
+timeout 240 test-xenstore > "$R/test-xenstore.out" 2>&1; rc=$?
+sed 's/^/XSR-TEST test-xenstore: /' "$R/test-xenstore.out" | tail -20
+n=$(grep -cE '^[a-z0-9 ]+ *: [0-9]+ ns$' "$R/test-xenstore.out")
+if [ "$rc" = 0 ] && [ "$n" = 12 ]; then pass test-xenstore
+else
+  fail test-xenstore "rc=$rc, $n of 12 tests reported"
+  { # why: the loader's view (a failure to even start shows as rc 127)
+    echo "== env LD_*: $(env | grep '^LD_' | tr '\n' ' ')"
+    echo "== ldd"; ldd "$(command -v test-xenstore)" 2>&1
+    echo "== md5sum"; md5sum "$(command -v test-xenstore)" /lib/x86_64-linux-gnu/libxenstore.so.4.0 \
+      /lib/x86_64-linux-gnu/libxentoolcore.so.1.0 /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2 2>&1
+    echo "== second run"; timeout 240 test-xenstore 2>&1; echo "rc=$?"
+    echo "== LD_DEBUG=all test-xenstore -l (tail)"; LD_DEBUG=all timeout 60 test-xenstore -l 2>&1 | tail -40
+  } > "$R/test-xenstore-diag.txt" 2>&1
+  sed 's/^/XSR-TEST diag: /' "$R/test-xenstore-diag.txt" | head -80
+fi
+ts "test-xenstore took $(echo "$(uptime_s) $t0" | awk '{print $1-$2}')s"
+
+save_logs
+
+ping() { # N: the guest answers data/pong=N (xs_ping waits up to 30 s)
+  [ -n "${DOMID:-}" ] || { fail "ping$1" "no guest domid"; return; }
+  if timeout 45 bash -c "xs_ping $1"; then pass "ping$1"
+  else fail "ping$1" "no pong $1 from domain $DOMID; pong=$(xsr /local/domain/$DOMID/data/pong || echo unreadable)"; fi
+}
+step "2 ping 2"
+ping 2
+
+# ---- restart cycles -----------------------------------------------------------
+GUEST=$( [ -n "${DOMID:-}" ] && xsr /local/domain/$DOMID/name )
+restart_cycle() { # SIGNAL TAG PING
+  local sig=$1 tag=$2 n=$3 pid i t0 v
+  step "$tag: kill -$sig the daemon, restart, ping $n"
+  xsw /xsr-test/marker "before-$tag" || ts "could not write /xsr-test/marker"
+  pid=$(cat $PIDF 2>/dev/null)
+  if [ -z "$pid" ] || ! alive "$pid"; then
+    fail "$tag-exit" "no live daemon (pid file: '${pid}')"
+  else
+    ts "kill -$sig $pid"
+    kill -"$sig" "$pid"
+    for i in $(seq 1 300); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then fail "$tag-exit" "pid $pid still alive after 30 s"; kill -9 "$pid"; sleep 1
+    else pass "$tag-exit"; fi
+  fi
+  ts "restarting: XENSTORED_ROOTDIR=/run/xenstored $XS --pid-file $PIDF -T /var/log/xen/xenstored-trace.log &"
+  t0=$(uptime_s)
+  XENSTORED_ROOTDIR=/run/xenstored $XS --pid-file $PIDF -T /var/log/xen/xenstored-trace.log \
+    < /dev/null > /dev/console 2>&1 &
+  for i in $(seq 1 120); do timeout 5 xenstore-read -s / > /dev/null 2>&1 && break; sleep 0.5; done
+  if timeout 5 xenstore-read -s / > /dev/null 2>&1; then
+    pass "$tag-restart"
+    ts "daemon serves again after $(echo "$(uptime_s) $t0" | awk '{print $1-$2}')s, pid $(cat $PIDF 2>/dev/null)"
+  else fail "$tag-restart" "xenstore-read -s / fails 60 s after the restart"; fi
+  v=$(xsr /xsr-test/marker)
+  local g=""; [ -n "${DOMID:-}" ] && g=$(xsr /local/domain/$DOMID/name)
+  if [ "$v" = "before-$tag" ] && [ -n "$GUEST" ] && [ "$g" = "$GUEST" ]; then pass "$tag-tree-kept"
+  else fail "$tag-tree-kept" "marker='$v' (want before-$tag), guest name='$g' (want '$GUEST')"; fi
+  echo "XSR-TEST ---- xenstore-ls -f /local/domain/${DOMID:-} after $tag ----"
+  timeout 10 xenstore-ls -f "/local/domain/${DOMID:-x}" 2>&1 | head -30 | sed 's/^/XSR-TEST xs: /'
+  v=$(timeout 30 xl list 2>&1); i=$?
+  echo "$v" | sed "s/^/XSR-TEST xl list ($tag): /"
+  if [ $i = 0 ] && [ -n "$GUEST" ] && echo "$v" | grep -q "^$GUEST "; then pass "$tag-xl-list"
+  else fail "$tag-xl-list" "rc=$i, guest '$GUEST' not listed"; fi
+  ping "$n"
+  save_logs
+}
+restart_cycle 9 kill9 3
+restart_cycle TERM sigterm 4
+
+# ---- results --------------------------------------------------------------------
+step "collecting logs"
+save_logs
+cp /var/log/xen/xenstored-trace.log "$R/" 2>/dev/null
+[ "$MODE" = xsr ] && ls -lR /var/lib/xenstored > "$R/data-dir.txt" 2>&1
+timeout 10 xenstore-ls -fp > "$R/xenstore-ls-end.txt" 2>&1
+echo "XSR-TEST-DONE rc=$fails" >> "$OUT"
+sed 's/^/XSR-TEST result: /' "$OUT"
+sync
+exit $fails
