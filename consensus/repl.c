@@ -8,6 +8,7 @@
 #include "consensus/repl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,14 @@ struct repl {
 	void *snap_pin;
 	struct raft_buffer snap_placeholder;
 	struct snap_job *snap_job;
-	unsigned snapshot_threshold;
+	unsigned snapshot_threshold;	/* configured */
+	size_t last_snapshot_len;	/* bytes of the last one we wrote */
 	bool forced_snapshot;
+
+	/* submissions of this loop iteration, one log entry at its end */
+	struct batch *batch;
+	uv_prepare_t flush;
+	uint64_t batches, batched;	/* counters, for the log at close */
 
 	/* barriers announcing the commit index (repl_announce_commit) */
 	struct raft_barrier barrier;
@@ -60,11 +67,32 @@ struct repl {
 	void *close_arg;
 };
 
+/*
+ * Batching. Every submission of one loop iteration (the requests of every
+ * client that were readable at once) goes into one log entry of several
+ * frames, appended just before the loop waits again. A Raft entry costs a
+ * disk write slot, an AppendEntries message per peer and libraft's
+ * bookkeeping; shared by a batch, it is paid once for up to BATCH_MAX
+ * requests. Frames of an entry are applied in order, all under the
+ * entry's index, before any other request is read: no client can observe
+ * a state between them, so sharing the index (the generation of what
+ * they change) is as good as consecutive indexes.
+ */
+#define BATCH_MAX_FRAMES 1024
+#define BATCH_MAX_BYTES (1u << 20)
+
 struct submit {
-	struct raft_apply req;
-	struct repl *r;
 	repl_submit_cb cb;
 	void *arg;
+};
+
+struct batch {
+	struct raft_apply req;
+	struct repl *r;
+	struct raft_buffer buf;	/* frames so far; buf.len is their length */
+	size_t cap;
+	struct submit *subs;
+	unsigned n, subs_cap;
 };
 
 static void logf_(struct repl *r, int level, const char *fmt, ...)
@@ -207,6 +235,7 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
 	struct repl *r = f->data;
 	uint64_t index = raft_last_applied(&r->raft) + 1;
 	const uint8_t *p = buf->base;
+	size_t off = 0;
 	uint32_t len;
 
 	*result = NULL;
@@ -216,15 +245,20 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
 		r->fsm->apply(r->fsm->data, index, "", 0);
 		return 0;
 	}
-	len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	      (uint32_t)p[3] << 24;
-	if (len > buf->len - FRAME_HDR) {
-		logf_(r, 3, "log entry %llu has a bad length: skipped",
-		      (unsigned long long)index);
-		len = 0;
+	/* one frame per request of a batch (see repl_submit) */
+	while (buf->len - off >= FRAME_HDR) {
+		len = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 |
+		      (uint32_t)p[off + 2] << 16 | (uint32_t)p[off + 3] << 24;
+		if (len > buf->len - off - FRAME_HDR) {
+			logf_(r, 3, "log entry %llu has a bad length at "
+			      "offset %zu: the rest is skipped",
+			      (unsigned long long)index, off);
+			break;
+		}
+		/* libraft advances last_applied after this returns. */
+		r->fsm->apply(r->fsm->data, index, p + off + FRAME_HDR, len);
+		off += (FRAME_HDR + (size_t)len + 7) & ~(size_t)7;
 	}
-	/* libraft advances last_applied after this returns. */
-	r->fsm->apply(r->fsm->data, index, p + FRAME_HDR, len);
 	return 0;
 }
 
@@ -255,6 +289,25 @@ static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[],
 	return 0;
 }
 
+/*
+ * Entries between snapshots: the configured threshold, or one entry per
+ * SNAPSHOT_BYTES_PER_ENTRY bytes of the last snapshot if that is more. A
+ * snapshot rewrites the whole tree, so a fixed count would make the cost
+ * of a write grow with the tree (1,000,000 nodes are ~100 MB); this way a
+ * write pays for at most ~256 bytes of snapshot, and the log kept in
+ * memory stays smaller than the snapshot.
+ */
+#define SNAPSHOT_BYTES_PER_ENTRY 256
+
+static unsigned snapshot_threshold_now(const struct repl *r)
+{
+	size_t t = r->last_snapshot_len / SNAPSHOT_BYTES_PER_ENTRY;
+
+	if (t < r->snapshot_threshold)
+		return r->snapshot_threshold;
+	return t > UINT_MAX / 2 ? UINT_MAX / 2 : (unsigned)t;
+}
+
 /* FSM version 2+: called once the snapshot is on disk (or failed). */
 static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[],
 				 unsigned *n_bufs)
@@ -264,10 +317,8 @@ static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[],
 	if (r->snap_pin)
 		r->fsm->snapshot_unpin(r->fsm->data, r->snap_pin);
 	r->snap_pin = NULL;
-	if (r->forced_snapshot) {
-		r->forced_snapshot = false;
-		raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
-	}
+	r->forced_snapshot = false;
+	raft_set_snapshot_threshold(&r->raft, snapshot_threshold_now(r));
 	*bufs = NULL;
 	*n_bufs = 0;
 	return 0;
@@ -284,6 +335,8 @@ static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 		logf_(r, 3, "cannot restore snapshot: %s", strerror(-rc));
 		return RAFT_CORRUPT;
 	}
+	r->last_snapshot_len = buf->len;
+	raft_set_snapshot_threshold(&r->raft, snapshot_threshold_now(r));
 	raft_free(buf->base);
 	return 0;
 }
@@ -349,9 +402,13 @@ static void snap_inner_done(struct raft_io_snapshot_put *req, int status)
 {
 	struct snap_job *j = req->data;
 
-	if (status == 0)
-		logf_(j->r, 6, "snapshot at index %llu: %zu bytes written",
-		      (unsigned long long)j->snap.index, j->buf.len);
+	if (status == 0) {
+		j->r->last_snapshot_len = j->buf.len;
+		logf_(j->r, 6, "snapshot at index %llu: %zu bytes written; "
+		      "the next after %u entries",
+		      (unsigned long long)j->snap.index, j->buf.len,
+		      snapshot_threshold_now(j->r));
+	}
 	snap_job_done(j, status);
 }
 
@@ -748,6 +805,8 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	uv_timer_init(loop, &r->ready_timer);
 	r->ready_timer.data = r;
 	r->ready_timer_on = true;
+	uv_prepare_init(loop, &r->flush);
+	r->flush.data = r;
 	logf_(r, 6, "log open: last index %llu, term %llu",
 	      (unsigned long long)r->ready_target,
 	      (unsigned long long)raft_current_term(&r->raft));
@@ -772,57 +831,135 @@ err_transport:
 	return from_raft(rv) ? from_raft(rv) : -EIO;
 }
 
-static void submit_cb(struct raft_apply *req, int status, void *result)
+static void batch_free(struct batch *b)
 {
-	struct submit *s = req->data;
+	raft_free(b->buf.base);
+	free(b->subs);
+	free(b);
+}
 
-	s->cb(s->arg, from_raft(status));
-	free(s);
+/* Each submission of b learns its fate: status 0 (applied) or an errno. */
+static void batch_finish(struct batch *b, int status)
+{
+	unsigned i;
+
+	for (i = 0; i < b->n; i++)
+		b->subs[i].cb(b->subs[i].arg, status);
+	batch_free(b);
+}
+
+static void batch_cb(struct raft_apply *req, int status, void *result)
+{
+	(void)result;
+	batch_finish(req->data, from_raft(status));
+}
+
+/* Append the open batch to the log. */
+static void batch_flush(struct repl *r)
+{
+	struct batch *b = r->batch;
+	int rv;
+
+	if (!b)
+		return;
+	r->batch = NULL;
+	uv_prepare_stop(&r->flush);
+	if (r->closing) {
+		batch_finish(b, -ESHUTDOWN);
+		return;
+	}
+	if (raft_state(&r->raft) != RAFT_LEADER) {
+		batch_finish(b, -ENOTCONN);
+		return;
+	}
+	r->batches++;
+	r->batched += b->n;
+	b->req.data = b;
+	rv = raft_apply(&r->raft, &b->req, &b->buf, 1, batch_cb);
+	if (rv) {
+		/* libraft may have released the buffer: do not touch it. */
+		logf_(r, 4, "cannot append to the log: %s",
+		      raft_errmsg(&r->raft));
+		b->buf.base = NULL;
+		batch_finish(b, from_raft(rv));
+		return;
+	}
+	b->buf.base = NULL; /* libraft's now */
+}
+
+static void batch_flush_cb(uv_prepare_t *h)
+{
+	batch_flush(h->data);
 }
 
 int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
 		void *arg)
 {
-	struct raft_buffer b;
-	struct submit *s;
-	int rv;
+	struct batch *b;
+	size_t frame;
+	uint8_t *p;
 
 	if (r->closing)
 		return -ESHUTDOWN;
 	if (raft_state(&r->raft) != RAFT_LEADER)
 		return -ENOTCONN;
-	s = malloc(sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	if (len > UINT32_MAX - 16) {
-		free(s);
+	if (len > UINT32_MAX - 16)
 		return -E2BIG;
+	frame = (FRAME_HDR + len + 7) & ~(size_t)7;
+	b = r->batch;
+	if (b && (b->n == BATCH_MAX_FRAMES ||
+		  b->buf.len + frame > BATCH_MAX_BYTES)) {
+		batch_flush(r);
+		b = NULL;
 	}
-	b.len = (FRAME_HDR + len + 7) & ~(size_t)7;
-	b.base = raft_malloc(b.len);
-	if (!b.base) {
-		free(s);
-		return -ENOMEM;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		b->r = r;
 	}
-	memset(b.base, 0, b.len);
-	((uint8_t *)b.base)[0] = (uint8_t)len;
-	((uint8_t *)b.base)[1] = (uint8_t)(len >> 8);
-	((uint8_t *)b.base)[2] = (uint8_t)(len >> 16);
-	((uint8_t *)b.base)[3] = (uint8_t)(len >> 24);
-	memcpy((uint8_t *)b.base + FRAME_HDR, buf, len);
-	s->r = r;
-	s->cb = cb;
-	s->arg = arg;
-	s->req.data = s;
-	rv = raft_apply(&r->raft, &s->req, &b, 1, submit_cb);
-	if (rv) {
-		/* libraft may have released the buffer: do not touch it. */
-		logf_(r, 4, "cannot append to the log: %s",
-		      raft_errmsg(&r->raft));
-		free(s);
-		return from_raft(rv);
+	if (b->buf.len + frame > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		void *nb;
+
+		while (cap < b->buf.len + frame)
+			cap *= 2;
+		nb = raft_realloc(b->buf.base, cap);
+		if (!nb)
+			goto nomem;
+		b->buf.base = nb;
+		b->cap = cap;
+	}
+	if (b->n == b->subs_cap) {
+		unsigned c = b->subs_cap ? 2 * b->subs_cap : 16;
+		struct submit *ns = realloc(b->subs, c * sizeof(*ns));
+
+		if (!ns)
+			goto nomem;
+		b->subs = ns;
+		b->subs_cap = c;
+	}
+	p = (uint8_t *)b->buf.base + b->buf.len;
+	memset(p, 0, frame);
+	p[0] = (uint8_t)len;
+	p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)(len >> 16);
+	p[3] = (uint8_t)(len >> 24);
+	memcpy(p + FRAME_HDR, buf, len);
+	b->buf.len += frame;
+	b->subs[b->n].cb = cb;
+	b->subs[b->n].arg = arg;
+	b->n++;
+	if (!r->batch) {
+		r->batch = b;
+		uv_prepare_start(&r->flush, batch_flush_cb);
 	}
 	return 0;
+
+nomem:
+	if (!r->batch)
+		batch_free(b);
+	return -ENOMEM;
 }
 
 static void barrier_done(struct raft_barrier *req, int status)
@@ -1103,10 +1240,16 @@ void repl_close(struct repl *r, repl_close_cb cb, void *arg)
 	r->closing = true;
 	r->close_cb = cb;
 	r->close_arg = arg;
-	r->pending_closes = 2;
+	r->pending_closes = 3;
 	if (!r->ready_fired) {
 		r->ready_fired = true; /* no callback while closing */
 	}
+	batch_flush(r); /* fails it: closing */
+	if (r->batches)
+		logf_(r, 6, "%llu requests in %llu log entries",
+		      (unsigned long long)r->batched,
+		      (unsigned long long)r->batches);
 	uv_close((uv_handle_t *)&r->ready_timer, timer_closed);
+	uv_close((uv_handle_t *)&r->flush, timer_closed);
 	raft_close(&r->raft, raft_closed);
 }

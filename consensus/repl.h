@@ -59,14 +59,15 @@ struct repl_config {
 	size_t n_members;	/* 0: just this member */
 	bool join;		/* do not bootstrap: wait to be added */
 	const uint8_t *key;	/* 16 bytes: authenticate Raft connections */
-	unsigned snapshot_threshold; /* entries between snapshots */
+	unsigned snapshot_threshold; /* entries between snapshots; at least
+				      * the last snapshot's bytes / 256 */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
 };
 
 #define REPL_CONFIG_DEFAULTS                                                   \
-	.snapshot_threshold = 1024, .snapshot_trailing = 128,                  \
+	.snapshot_threshold = 16384, .snapshot_trailing = 8192,                 \
 	.election_timeout_ms = 1000, .heartbeat_timeout_ms = 100
 
 /* Called exactly once when repl_submit() succeeded. */

@@ -124,9 +124,12 @@ void options_usage(FILE *f)
 "                             (default: the system host name, recorded in\n"
 "                             the data directory at its first start)\n"
 "  --snapshot-threshold N     log entries between automatic snapshots\n"
-"                             (default 1024)\n"
-"  --snapshot-trailing N      entries kept in the log after a snapshot\n"
-"                             (default 128)\n"
+"                             (default 16384; at least one per 256 bytes\n"
+"                             of the last snapshot, so that a big tree is\n"
+"                             not rewritten every few writes)\n"
+"  --snapshot-trailing N      entries kept in the log after a snapshot,\n"
+"                             so that a lagging peer catches up without\n"
+"                             one (default 8192)\n"
 "  --ready-timeout MS         longest wait to replay the log at start\n"
 "                             before giving up (default 60000)\n"
 "  --ring-backend SPEC        how guests' rings are reached: \"xen\" (the\n"
@@ -146,8 +149,8 @@ void options_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->quotas = q;
 	cfg->watch_event_timeout_s = 20;
-	cfg->snapshot_threshold = 1024;
-	cfg->snapshot_trailing = 128;
+	cfg->snapshot_threshold = 16384;
+	cfg->snapshot_trailing = 8192;
 	cfg->ready_timeout_ms = 60000;
 	/* Failover well under a second on a LAN (libraft randomises the
 	 * election timeout between 1x and 2x). */

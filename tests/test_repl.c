@@ -2,7 +2,8 @@
  * tests/test_repl.c: consensus/repl on a real libuv loop and a real data
  * directory, with a toy state machine (a list of applied entries): a
  * cluster of one applies submissions in order, replays its log after a
- * reopen, takes snapshots and restores from them.
+ * reopen, takes snapshots and restores from them; submissions of one
+ * loop iteration share one log entry (a batch) and apply in order.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -26,6 +27,7 @@ struct toy {
 	uint64_t applied[4096]; /* the value of each applied entry */
 	size_t n;
 	uint64_t last_index;
+	uint64_t distinct_indexes; /* of the entries applied */
 	int snapshots, restores;
 	int submitted_ok;
 	bool ready;
@@ -38,10 +40,13 @@ static void toy_apply(void *data, uint64_t index, const void *buf, size_t len)
 	struct toy *t = data;
 	uint64_t v = 0;
 
-	assert_true(index > t->last_index);
+	/* the frames of a batch share their entry's index */
+	assert_true(index >= t->last_index);
+	if (index > t->last_index)
+		t->distinct_indexes++;
 	t->last_index = index;
-	assert_int_equal(len, sizeof(v) + (size_t)(index % 5));
 	memcpy(&v, buf, sizeof(v));
+	assert_int_equal(len, sizeof(v) + (size_t)(v % 5));
 	t->applied[t->n++] = v;
 }
 
@@ -163,11 +168,11 @@ static void submit_n(uv_loop_t *loop, struct repl *r, struct toy *t,
 	for (i = 0; i < n; i++) {
 		uint64_t v = from + (uint64_t)i;
 		/* lengths vary so the framing's padding is exercised */
-		size_t len = sizeof(v) + (size_t)((repl_last_index(r) + 1) % 5);
+		size_t len = sizeof(v) + (size_t)(v % 5);
 
 		memcpy(buf, &v, sizeof(v));
 		assert_int_equal(repl_submit(r, buf, len, on_submitted, t), 0);
-		/* one at a time: the index of the next entry is known */
+		/* one at a time: one entry each */
 		while (t->submitted_ok < want - n + i + 1)
 			uv_run(loop, UV_RUN_ONCE);
 	}
@@ -225,10 +230,109 @@ static void test_apply_restart_snapshot(void **state)
 	}
 }
 
+/* Submissions made without the loop running in between are one entry. */
+static void test_batch(void **state)
+{
+	char dir[] = "/tmp/xsr-repl-XXXXXX";
+	struct repl_fsm fsm;
+	struct toy *t = calloc(1, sizeof(*t));
+	uv_loop_t loop;
+	struct repl *r;
+	uint64_t before;
+	uint8_t buf[16] = {0};
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	uv_loop_init(&loop);
+	loop_thread = pthread_self();
+	r = open_toy(&loop, dir, t, &fsm, 100000);
+	before = repl_last_index(r);
+	for (i = 0; i < 300; i++) {
+		uint64_t v = 1000 + i;
+
+		memcpy(buf, &v, sizeof(v));
+		assert_int_equal(repl_submit(r, buf, sizeof(v) + v % 5,
+					     on_submitted, t), 0);
+	}
+	while (t->submitted_ok < 300)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(t->n, 300);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(t->applied[i], 1000 + i);
+	/* one entry (a first entry may be its own if the loop had one
+	 * pending): far fewer entries than requests */
+	assert_true(repl_last_index(r) - before <= 2);
+	assert_true(t->distinct_indexes <= 3);
+	close_toy(&loop, r, t);
+
+	/* the batch is replayed whole, in order */
+	memset(t, 0, sizeof(*t));
+	r = open_toy(&loop, dir, t, &fsm, 100000);
+	assert_int_equal(t->n, 300);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(t->applied[i], 1000 + i);
+	t->closed = false;
+	repl_close(r, on_closed, t);
+	while (!t->closed)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(t);
+	{
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+/* A batch open when the log is closed fails its submissions. */
+static int closed_status = 1;
+
+static void on_submitted_status(void *arg, int status)
+{
+	(void)arg;
+	closed_status = status;
+}
+
+static void test_batch_failed_by_close(void **state)
+{
+	char dir[] = "/tmp/xsr-repl-XXXXXX";
+	struct repl_fsm fsm;
+	struct toy *t = calloc(1, sizeof(*t));
+	uv_loop_t loop;
+	struct repl *r;
+	uint64_t v = 5;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	uv_loop_init(&loop);
+	loop_thread = pthread_self();
+	r = open_toy(&loop, dir, t, &fsm, 100000);
+	assert_int_equal(repl_submit(r, &v, sizeof(v), on_submitted_status,
+				     NULL), 0);
+	t->closed = false;
+	repl_close(r, on_closed, t);
+	assert_int_equal(closed_status, -ESHUTDOWN);
+	while (!t->closed)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(t->n, 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(t);
+	{
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apply_restart_snapshot),
+		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_batch_failed_by_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
