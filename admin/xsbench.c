@@ -1956,6 +1956,7 @@ int main(int argc, char **argv)
 		.label = "", .epfd = -1,
 	};
 	const char *etcd = NULL;
+	char *etcd_copy = NULL, *s;
 	int opt, i;
 
 	while ((opt = getopt_long(argc, argv, "s:e:c:d:t:n:k:h", longopts, NULL)) != -1) {
@@ -2013,7 +2014,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (etcd) {
-		char *s = strdup(etcd), *tok, *save = NULL;
+		char *tok, *save = NULL;
+
+		etcd_copy = strdup(etcd);
+		s = etcd_copy;
 
 		b.proto = PROTO_ETCD;
 		for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -2039,5 +2043,7 @@ int main(int argc, char **argv)
 	}
 	trace_free(&b.batch);
 	free(b.lat);
+	free(b.etcd_addrs);
+	free(etcd_copy);
 	return 0;
 }

@@ -1057,6 +1057,7 @@ int store_set_perms(struct store *st, const char *host, struct store_txn *tx,
 	struct host *h = op_host(st, host);
 	const struct snode *n;
 	struct store_perm *old;
+	uint32_t old_nperms;
 	struct snode *m;
 	struct op o;
 	int err = 0, rc;
@@ -1094,9 +1095,11 @@ int store_set_perms(struct store *st, const char *host, struct store_txn *tx,
 		free(old);
 		return op_end(&o, -ENOMEM);
 	}
+	old_nperms = n->nperms;
+	/* n may be freed by op_put (a transaction's own copy of the node) */
 	rc = op_put(&o, m, true);
 	if (!rc)
-		op_fire(&o, path, m, false, old, n->nperms);
+		op_fire(&o, path, m, false, old, old_nperms);
 	free(old);
 	return op_end(&o, rc);
 }

@@ -657,6 +657,45 @@ static void test_set_perms_events(void **state)
 	store_free(st);
 }
 
+/*
+ * SET_PERMS twice in a transaction on a node it created: the second
+ * replaces the transaction's own copy of the node, which must not be read
+ * after it is gone (found by ASan under xsbench's boot trace, as libxl
+ * sets the permissions of what it creates in the same transaction).
+ */
+static void test_txn_set_perms_twice(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_perm p[3];
+	struct store_txn *tx;
+	struct store_events ev;
+	const struct store_perm *got;
+	uint32_t n;
+	int err;
+
+	store_events_init(&ev);
+	tx = txn(st);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/d/x", "v", 1, NULL),
+			 0);
+	store_perm_parse("n0", &p[0]);
+	store_perm_parse("r5", &p[1]);
+	store_perm_parse("b7", &p[2]);
+	assert_int_equal(store_set_perms(st, H, tx, &c, 0, "/d/x", p, 2, NULL),
+			 0);
+	assert_int_equal(store_set_perms(st, H, tx, &c, 0, "/d/x", p, 3, NULL),
+			 0);
+	assert_int_equal(store_set_perms(st, H, tx, &c, 0, "/d/x", p, 1, NULL),
+			 0);
+	assert_int_equal(commit(st, tx, &c, &ev), 0);
+	assert_int_equal(store_get_perms(st, H, NULL, &c, "/d/x", &got, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rd(st, &c, "/d/x", &err), "v");
+	store_events_clear(&ev);
+	check_ok(st);
+	store_free(st);
+}
+
 static void test_rollback(void **state)
 {
 	struct store *st = fresh();
@@ -1346,6 +1385,7 @@ int main(void)
 		cmocka_unit_test(test_txn_create_delete_and_quota),
 		cmocka_unit_test(test_txn_rm_events_order),
 		cmocka_unit_test(test_set_perms_events),
+		cmocka_unit_test(test_txn_set_perms_twice),
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_sessions),
 		cmocka_unit_test(test_members),
