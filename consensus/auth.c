@@ -373,6 +373,17 @@ static struct auth_conn *conn_new(struct auth_transport *a, bool acceptor,
 
 /* ---- Acceptor ----------------------------------------------------------- */
 
+/*
+ * libraft leaves Nagle's algorithm on: a small AppendEntries (or its
+ * result) written while an earlier one is unacknowledged waits for the
+ * peer's delayed ACK, 40 ms on Linux, and every write behind it waits too.
+ */
+static void no_delay(uv_stream_t *stream)
+{
+	if (stream->type == UV_TCP)
+		uv_tcp_nodelay((uv_tcp_t *)stream, 1);
+}
+
 static void inner_accepted(struct raft_uv_transport *inner, raft_id id,
 			   const char *address, uv_stream_t *stream)
 {
@@ -390,6 +401,7 @@ static void inner_accepted(struct raft_uv_transport *inner, raft_id id,
 	}
 	c->stream = stream;
 	stream->data = c;
+	no_delay(stream);
 	c->peer_address = strdup(address);
 	if (!c->peer_address) {
 		finish(c, false, "out of memory");
@@ -427,6 +439,7 @@ static void inner_connected(struct raft_uv_connect *ir, uv_stream_t *stream,
 	} else {
 		c->stream = stream;
 		stream->data = c;
+		no_delay(stream);
 		expect(c, READ_NONCE, 16);
 		if (uv_read_start(stream, alloc_cb, read_cb))
 			finish(c, false, "cannot read");
