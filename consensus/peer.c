@@ -13,8 +13,13 @@
 
 #define HDR_LEN (4 + 8 + 8 + 16)
 #define MAX_QUEUED (8u << 20) /* bytes queued for one unreachable member */
-#define RETRY_MIN_MS 50
-#define RETRY_MAX_MS 1000
+/*
+ * Reconnection backoff. The cap stays well below the failover budget: a
+ * member that was down for a while may be the next leader, and requests
+ * forwarded to it wait for this connection.
+ */
+#define RETRY_MIN_MS 25
+#define RETRY_MAX_MS 200
 
 struct frame {
 	struct frame *next;

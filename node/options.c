@@ -154,8 +154,8 @@ void options_defaults(struct config *cfg)
 	cfg->ready_timeout_ms = 60000;
 	/* Failover well under a second on a LAN (libraft randomises the
 	 * election timeout between 1x and 2x). */
-	cfg->cluster.election_timeout_ms = 300;
-	cfg->cluster.heartbeat_timeout_ms = 50;
+	cfg->cluster.election_timeout_ms = 200;
+	cfg->cluster.heartbeat_timeout_ms = 25;
 	cfg->cluster.commit_timeout_ms = 5000;
 }
 
