@@ -32,6 +32,9 @@
 #   XSR_XENLAB_TIMEOUT    seconds for the boot + checks (default 600)
 #   XSR_XENLAB_ACCEL      tcg (default) | kvm, passed to run.sh
 #   XSR_XENLAB_REBUILD=1  rebuild the lab image (build.sh) even if present
+#   XSR_XENLAB_STRICT=1   fail if any dom0 process crashed (segfault, general
+#                         protection fault, ld.so inconsistency) even when
+#                         every check passed
 #   XSR_XENLAB_FAILFAST   1 (default): if our daemon fails its first start,
 #                         the wrapper saves its logs and powers dom0 off at
 #                         once (else the lab blocks in xen-init-dom0 until
@@ -196,6 +199,15 @@ fi
 echo "run.sh: rc=$LABRC, $(tail -1 "$RUNOUT")"
 OK=1
 [ $LABRC = 0 ] || OK=0
+# Processes of dom0 that crashed during the run (see README, "Xen lab": an
+# open problem of ours, never seen with Xen's daemon). Reported always;
+# fatal with XSR_XENLAB_STRICT=1.
+if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
+  CRASHES=$(grep -a -c -E 'segfault at|general protection fault|Inconsistency detected by ld.so' "$SERIAL" || true)
+  echo "dom0 process crashes on the serial log: $CRASHES"
+  grep -a -E 'segfault at|general protection fault|Inconsistency detected by ld.so' "$SERIAL" | cut -c1-160 | head -5 | sed 's/^/  /'
+  [ "$CRASHES" = 0 ] || [ "${XSR_XENLAB_STRICT:-0}" != 1 ] || OK=0
+fi
 if [ -s "$RES" ]; then
   echo "checks in dom0 ($RES):"
   sed 's/^/  /' "$RES"
