@@ -205,7 +205,7 @@ OK=1
 if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
   CRASHES=$(grep -a -c -E 'segfault at|general protection fault|Inconsistency detected by ld.so' "$SERIAL" || true)
   echo "dom0 process crashes on the serial log: $CRASHES"
-  grep -a -E 'segfault at|general protection fault|Inconsistency detected by ld.so' "$SERIAL" | cut -c1-160 | head -5 | sed 's/^/  /'
+  { grep -a -E 'segfault at|general protection fault|Inconsistency detected by ld.so' "$SERIAL" || true; } | cut -c1-160 | head -5 | sed 's/^/  /'
   [ "$CRASHES" = 0 ] || [ "${XSR_XENLAB_STRICT:-0}" != 1 ] || OK=0
 fi
 if [ -s "$RES" ]; then
