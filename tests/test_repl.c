@@ -104,6 +104,14 @@ static int toy_restore(void *data, const void *buf, size_t len)
 	return 0;
 }
 
+static void remove_dir(const char *dir)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void on_ready(void *arg, int status)
 {
 	struct toy *t = arg;
@@ -222,12 +230,7 @@ static void test_apply_restart_snapshot(void **state)
 
 	assert_int_equal(uv_loop_close(&loop), 0);
 	free(t);
-	{
-		char cmd[64];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	remove_dir(dir);
 }
 
 /* Submissions made without the loop running in between are one entry. */
@@ -278,12 +281,7 @@ static void test_batch(void **state)
 		uv_run(&loop, UV_RUN_ONCE);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	free(t);
-	{
-		char cmd[64];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	remove_dir(dir);
 }
 
 /* A batch open when the log is closed fails its submissions. */
@@ -319,12 +317,7 @@ static void test_batch_failed_by_close(void **state)
 	assert_int_equal(t->n, 0);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	free(t);
-	{
-		char cmd[64];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	remove_dir(dir);
 }
 
 int main(void)
