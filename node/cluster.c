@@ -22,6 +22,7 @@
 #include "node/sm.h"
 #include "wire/peer.pb-c.h"
 #include "wire/siphash.h"
+#include "wire/xs_msg.h"
 
 #define STATUS_WAIT_MS 400
 #define VERIFY_WAIT_MS 8000
@@ -255,29 +256,25 @@ static void query_free(struct daemon *d, struct query *q)
 /* Answer the admin client (if any) with a JSON object, and forget q. */
 static void query_reply(struct daemon *d, struct query *q, json_object *o)
 {
-	const char *text;
-
 	if (q->in_call) {
 		/* cluster_control() answers it (the request is its own) */
 		q->sync_result = o;
 		return;
 	}
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (q->conn) {
-		conn_reply(q->conn, q->req, text, strlen(text) + 1);
+		admin_send(q->conn, q->req, o);
 		conn_async_done(q->conn);
+	} else {
+		json_object_put(o);
 	}
-	json_object_put(o);
 	query_free(d, q);
 }
 
-static json_object *fail(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static json_object *fail(const char *fmt, ...)
+json_object *admin_error(int err, const char *fmt, ...)
 {
 	json_object *o = json_object_new_object();
 	char msg[512];
+	bool known;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -285,10 +282,13 @@ static json_object *fail(const char *fmt, ...)
 	va_end(ap);
 	json_object_object_add(o, "ok", json_object_new_boolean(0));
 	json_object_object_add(o, "error", json_object_new_string(msg));
+	if (err)
+		json_object_object_add(o, "errno", json_object_new_string(
+							   wire_errno_name(err, &known)));
 	return o;
 }
 
-static json_object *ok_object(void)
+json_object *admin_ok(void)
 {
 	json_object *o = json_object_new_object();
 
@@ -296,15 +296,20 @@ static json_object *ok_object(void)
 	return o;
 }
 
-/* Reply at once to a CONTROL request (not async). */
-static enum conn_verdict reply_now(struct conn *c, struct conn_req *r,
-				   json_object *o)
+void admin_send(struct conn *c, struct conn_req *r, json_object *o)
 {
 	const char *text = json_object_to_json_string_ext(o,
 							  JSON_C_TO_STRING_PLAIN);
 
 	conn_reply(c, r, text, strlen(text) + 1);
 	json_object_put(o);
+}
+
+/* Reply at once to a CONTROL request (not async). */
+static enum conn_verdict reply_now(struct conn *c, struct conn_req *r,
+				   json_object *o)
+{
+	admin_send(c, r, o);
 	return CONN_DONE;
 }
 
@@ -317,7 +322,7 @@ static void status_finish(struct daemon *d, struct query *q)
 {
 	struct repl_server srv[MAX_MEMBERS];
 	size_t ns = repl_servers(d->repl, srv, MAX_MEMBERS), i, k;
-	json_object *o = ok_object(), *arr = json_object_new_array();
+	json_object *o = admin_ok(), *arr = json_object_new_array();
 
 	json_object_object_add(o, "member", u64(d->member_id));
 	json_object_object_add(o, "leader", u64(repl_leader(d->repl)));
@@ -400,7 +405,7 @@ static enum conn_verdict start_status(struct daemon *d, struct conn *c,
 	Xsr__MemberStatus own;
 
 	if (!q)
-		return reply_now(c, r, fail("out of memory"));
+		return reply_now(c, r, admin_error(0, "out of memory"));
 	sq.qid = q->qid;
 	m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
 	m.status_query = &sq;
@@ -587,13 +592,13 @@ static void verify_submitted(struct daemon *d, void *arg, int result)
 	struct query *q = arg;
 
 	if (result && query_find(d, q->qid) == q)
-		query_reply(d, q, fail("the verify point did not reach the "
+		query_reply(d, q, admin_error(0, "the verify point did not reach the "
 				       "log: %s", strerror(-result)));
 }
 
 static void verify_finish(struct daemon *d, struct query *q)
 {
-	json_object *o = ok_object(), *arr = json_object_new_array();
+	json_object *o = admin_ok(), *arr = json_object_new_array();
 	const uint8_t *ref = NULL;
 	bool agree = true;
 	size_t i;
@@ -686,7 +691,7 @@ static enum conn_verdict start_verify(struct daemon *d, struct conn *c,
 	int rc;
 
 	if (!q)
-		return reply_now(c, r, fail("out of memory"));
+		return reply_now(c, r, admin_error(0, "out of memory"));
 	for (i = 0; i < n; i++)
 		q->m[q->n++].id = ids[i];
 	if (getrandom(&q->nonce, sizeof(q->nonce), 0) != sizeof(q->nonce))
@@ -700,7 +705,7 @@ static enum conn_verdict start_verify(struct daemon *d, struct conn *c,
 		q->conn = NULL; /* answered here */
 		q->req = NULL;
 		query_free(d, q);
-		return reply_now(c, r, fail("cannot submit: %s",
+		return reply_now(c, r, admin_error(0, "cannot submit: %s",
 					    strerror(-rc)));
 	}
 	return CONN_ASYNC;
@@ -730,8 +735,8 @@ static void admin_done(struct daemon *d, struct query *q, int status,
 		query_free(d, q);
 		return;
 	}
-	o = status ? fail("%s", text && *text ? text : strerror(-status))
-		   : ok_object();
+	o = status ? admin_error(0, "%s", text && *text ? text : strerror(-status))
+		   : admin_ok();
 	query_reply(d, q, o);
 }
 
@@ -974,11 +979,11 @@ static enum conn_verdict read_host(struct daemon *d, struct conn *c,
 	int rc;
 
 	if (argc < 2 || argc > 4)
-		return reply_now(c, r, fail("usage: %s HOST [PATH]", cmd));
+		return reply_now(c, r, admin_error(0, "usage: %s HOST [PATH]", cmd));
 	if (!store_host_exists(d->store, host))
-		return reply_now(c, r, fail("no host \"%s\" in the store",
+		return reply_now(c, r, admin_error(0, "no host \"%s\" in the store",
 					    host));
-	o = ok_object();
+	o = admin_ok();
 	if (strcmp(cmd, "read") == 0) {
 		const char *v;
 		size_t len;
@@ -1031,7 +1036,7 @@ static enum conn_verdict read_host(struct daemon *d, struct conn *c,
 	}
 	if (rc) {
 		json_object_put(o);
-		return reply_now(c, r, fail("%s %s:%s: %s", cmd, host, path,
+		return reply_now(c, r, admin_error(0, "%s %s:%s: %s", cmd, host, path,
 					    strerror(-rc)));
 	}
 	return reply_now(c, r, o);
@@ -1040,7 +1045,7 @@ static enum conn_verdict read_host(struct daemon *d, struct conn *c,
 static enum conn_verdict list_hosts(struct daemon *d, struct conn *c,
 				    struct conn_req *r)
 {
-	json_object *o = ok_object(), *arr = json_object_new_array();
+	json_object *o = admin_ok(), *arr = json_object_new_array();
 	size_t i;
 
 	for (i = 0; i < store_host_count(d->store); i++) {
@@ -1104,15 +1109,15 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 		return read_host(d, c, r, argv, argc);
 	if (strcmp(cmd, "snapshot") == 0 && argc == 1) {
 		if (daemon_snapshot_now(d))
-			return reply_now(c, r, fail("cannot submit"));
-		return reply_now(c, r, ok_object());
+			return reply_now(c, r, admin_error(0, "cannot submit"));
+		return reply_now(c, r, admin_ok());
 	}
 	if (!strcmp(cmd, "add") || !strcmp(cmd, "remove") ||
 	    !strcmp(cmd, "promote") || !strcmp(cmd, "demote") ||
 	    !strcmp(cmd, "transfer")) {
 		q = query_new(d, Q_ADMIN, c, r, ADMIN_WAIT_MS);
 		if (!q)
-			return reply_now(c, r, fail("out of memory"));
+			return reply_now(c, r, admin_error(0, "out of memory"));
 		log_msg(5, "admin: cluster %s%s%s", cmd, argc > 1 ? " " : "",
 			argc > 1 ? argv[1] : "");
 		q->in_call = true;
@@ -1133,7 +1138,7 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 		return CONN_ASYNC;
 	}
 	return reply_now(c, r,
-			 fail("unknown cluster command \"%s\" (try: status, "
+			 admin_error(0, "unknown cluster command \"%s\" (try: status, "
 			      "verify, hosts, read, dir, perms, add, remove, "
 			      "promote, demote, transfer, snapshot)",
 			      cmd));
@@ -1427,7 +1432,7 @@ void cluster_tick(struct daemon *d, uint64_t now)
 				verify_finish(d, q);
 			else
 				query_reply(d, q,
-					    fail("the verify point was not "
+					    admin_error(0, "the verify point was not "
 						 "committed in time (no "
 						 "quorum?)"));
 			break;

@@ -291,6 +291,17 @@ int cluster_probe(struct daemon *d, const char *host,
 /* Send a packed PeerMsg to member `to`: 0 or negative errno. */
 int cluster_send(struct daemon *d, uint64_t to, const void *msg, size_t len);
 
+/*
+ * Answers of CONTROL cluster|domain: JSON objects (node/cluster.c).
+ * admin_error: {"ok":false,"error":MSG}, plus "errno":NAME if err != 0.
+ * admin_send: o as the NUL-terminated reply to r; o is released.
+ */
+struct json_object;
+struct json_object *admin_ok(void);
+struct json_object *admin_error(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void admin_send(struct conn *c, struct conn_req *r, struct json_object *o);
+
 /* node/migrate.c: CONTROL domain migrate|adopt|list */
 enum conn_verdict domain_control(struct daemon *d, struct conn *c,
 				 struct conn_req *r, const char **argv,

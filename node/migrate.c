@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,39 +46,12 @@ static void move_req_free(struct move_req *x)
 	free(x);
 }
 
-static json_object *failure(int err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
-static json_object *failure(int err, const char *fmt, ...)
-{
-	json_object *o = json_object_new_object();
-	char msg[512];
-	bool known;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	json_object_object_add(o, "errno", json_object_new_string(
-						   wire_errno_name(err, &known)));
-	return o;
-}
-
-static void send_json(struct conn *c, struct conn_req *r, json_object *o)
-{
-	const char *text = json_object_to_json_string_ext(
-		o, JSON_C_TO_STRING_PLAIN);
-
-	conn_reply(c, r, text, strlen(text) + 1);
-	json_object_put(o);
-}
 
 static enum conn_verdict answer(struct conn *c, struct conn_req *r,
 				json_object *o)
 {
-	send_json(c, r, o);
+	admin_send(c, r, o);
 	return CONN_DONE;
 }
 
@@ -131,15 +103,12 @@ static void moved(struct daemon *d, void *arg, int result)
 			x->adopt ? "adopt" : "migrate", x->m.src_host,
 			x->m.src_domid, x->m.dst_host, x->m.dst_domid,
 			why(result, &x->m));
-		send_json(x->c, x->r, failure(result, "%s", why(result, &x->m)));
+		admin_send(x->c, x->r, admin_error(result, "%s", why(result, &x->m)));
 	} else {
-		json_object *o = json_object_new_object();
-
 		log_msg(5, "domain %s:%u %s to %s:%u", x->m.src_host,
 			x->m.src_domid, x->adopt ? "adopted" : "migrated",
 			x->m.dst_host, x->m.dst_domid);
-		json_object_object_add(o, "ok", json_object_new_boolean(1));
-		send_json(x->c, x->r, o);
+		admin_send(x->c, x->r, admin_ok());
 	}
 	conn_async_done(x->c);
 	move_req_free(x);
@@ -156,11 +125,11 @@ static void probed(struct daemon *d, void *arg, bool live)
 	int rc;
 
 	if (x->adopt && live)
-		err = failure(-EBUSY,
+		err = admin_error(-EBUSY,
 			      "host %s is alive: migrate its domains instead",
 			      x->m.src_host);
 	else if (!x->adopt && !live)
-		err = failure(-EIO,
+		err = admin_error(-EIO,
 			      "host %s does not answer: adopt its domains "
 			      "instead",
 			      x->m.src_host);
@@ -171,9 +140,9 @@ static void probed(struct daemon *d, void *arg, bool live)
 					   x);
 		if (!rc)
 			return;
-		err = failure(rc, "cannot submit: %s", strerror(-rc));
+		err = admin_error(rc, "cannot submit: %s", strerror(-rc));
 	}
-	send_json(x->c, x->r, err);
+	admin_send(x->c, x->r, err);
 	conn_async_done(x->c);
 	move_req_free(x);
 }
@@ -187,14 +156,14 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 	int rc;
 
 	if (argc < 3)
-		return answer(c, r, failure(-EINVAL,
+		return answer(c, r, admin_error(-EINVAL,
 					    "usage: domain %s HOST:DOMID "
 					    "HOST:DOMID [merge] "
 					    "[subtree=PATH]...",
 					    adopt ? "adopt" : "migrate"));
 	x = calloc(1, sizeof(*x));
 	if (!x)
-		return answer(c, r, failure(-ENOMEM, "out of memory"));
+		return answer(c, r, admin_error(-ENOMEM, "out of memory"));
 	x->d = d;
 	x->c = c;
 	x->adopt = adopt;
@@ -206,7 +175,7 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 	    parse_place(argv[2], x->dst_host, sizeof(x->dst_host),
 			&x->m.dst_domid)) {
 		free(x);
-		return answer(c, r, failure(-EINVAL,
+		return answer(c, r, admin_error(-EINVAL,
 					    "places are HOST:DOMID (a domid "
 					    "from 1 to 32751)"));
 	}
@@ -219,14 +188,14 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 			if (!x->subtrees[x->m.nsubtrees]) {
 				x->r = NULL;
 				move_req_free(x);
-				return answer(c, r, failure(-ENOMEM,
+				return answer(c, r, admin_error(-ENOMEM,
 							    "out of memory"));
 			}
 			x->m.nsubtrees++;
 		} else {
 			x->r = NULL;
 			move_req_free(x);
-			return answer(c, r, failure(-EINVAL,
+			return answer(c, r, admin_error(-EINVAL,
 						    "unexpected \"%s\"",
 						    argv[i]));
 		}
@@ -239,7 +208,7 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 
 		x->r = NULL;
 		move_req_free(x);
-		return answer(c, r, failure(-ENOENT,
+		return answer(c, r, admin_error(-ENOENT,
 					    "no host named \"%s\" (xsadm "
 					    "cluster hosts)",
 					    h));
@@ -252,7 +221,7 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 	if (rc) {
 		x->r = NULL;
 		move_req_free(x);
-		return answer(c, r, failure(rc, "out of memory"));
+		return answer(c, r, admin_error(rc, "out of memory"));
 	}
 	return CONN_ASYNC;
 }
@@ -264,13 +233,13 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 	struct store_caller dom0 = {.domid = 0, .privileged = true,
 				    .target = STORE_NO_TARGET,
 				    .quota = STORE_QUOTA_INIT};
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	json_object *o = admin_ok(), *arr = json_object_new_array();
 	size_t h, nh = store_host_count(d->store);
 
 	if (only && !store_host_exists(d->store, only)) {
 		json_object_put(o);
 		json_object_put(arr);
-		return answer(c, r, failure(-ENOENT, "no host named \"%s\"",
+		return answer(c, r, admin_error(-ENOENT, "no host named \"%s\"",
 					    only));
 	}
 	for (h = 0; h < nh; h++) {
@@ -322,7 +291,6 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 			json_object_array_add(arr, e);
 		}
 	}
-	json_object_object_add(o, "ok", json_object_new_boolean(1));
 	json_object_object_add(o, "domains", arr);
 	return answer(c, r, o);
 }
@@ -339,7 +307,7 @@ enum conn_verdict domain_control(struct daemon *d, struct conn *c,
 		return start_move(d, c, r, argv, argc, true);
 	if (strcmp(cmd, "list") == 0 && argc <= 2)
 		return list_domains(d, c, r, argc == 2 ? argv[1] : NULL);
-	return answer(c, r, failure(-EINVAL,
+	return answer(c, r, admin_error(-EINVAL,
 				    "unknown domain command \"%s\" (try: "
 				    "migrate, adopt, list)",
 				    cmd));
