@@ -45,7 +45,6 @@ struct repl {
 	struct snap_job *snap_job;
 	unsigned snapshot_threshold;	/* configured */
 	size_t last_snapshot_len;	/* bytes of the last one we wrote */
-	bool forced_snapshot;
 
 	/* submissions of this loop iteration, one log entry at its end */
 	struct batch *batch;
@@ -72,8 +71,8 @@ struct repl {
  * client that were readable at once) goes into one log entry of several
  * frames, appended just before the loop waits again. A Raft entry costs a
  * disk write slot, an AppendEntries message per peer and libraft's
- * bookkeeping; shared by a batch, it is paid once for up to BATCH_MAX
- * requests. Frames of an entry are applied in order, all under the
+ * bookkeeping; shared by a batch, it is paid once for up to
+ * BATCH_MAX_FRAMES requests (BATCH_MAX_BYTES of them). Frames of an entry are applied in order, all under the
  * entry's index, before any other request is read: no client can observe
  * a state between them, so sharing the index (the generation of what
  * they change) is as good as consecutive indexes.
@@ -88,7 +87,6 @@ struct submit {
 
 struct batch {
 	struct raft_apply req;
-	struct repl *r;
 	struct raft_buffer buf;	/* frames so far; buf.len is their length */
 	size_t cap;
 	struct submit *subs;
@@ -317,7 +315,7 @@ static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[],
 	if (r->snap_pin)
 		r->fsm->snapshot_unpin(r->fsm->data, r->snap_pin);
 	r->snap_pin = NULL;
-	r->forced_snapshot = false;
+	/* also ends a repl_snapshot_now() */
 	raft_set_snapshot_threshold(&r->raft, snapshot_threshold_now(r));
 	*bufs = NULL;
 	*n_bufs = 0;
@@ -916,7 +914,6 @@ int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
 		b = calloc(1, sizeof(*b));
 		if (!b)
 			return -ENOMEM;
-		b->r = r;
 	}
 	if (b->buf.len + frame > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -992,7 +989,6 @@ void repl_snapshot_now(struct repl *r)
 	 * libraft snapshots when the threshold is reached after an apply:
 	 * lower it until the next snapshot is finalised.
 	 */
-	r->forced_snapshot = true;
 	raft_set_snapshot_threshold(&r->raft, 1);
 }
 
@@ -1230,7 +1226,7 @@ static void raft_closed(struct raft *raft)
 	close_done(raft->data);
 }
 
-static void timer_closed(uv_handle_t *h)
+static void handle_closed(uv_handle_t *h)
 {
 	close_done(h->data);
 }
@@ -1249,7 +1245,7 @@ void repl_close(struct repl *r, repl_close_cb cb, void *arg)
 		logf_(r, 6, "%llu requests in %llu log entries",
 		      (unsigned long long)r->batched,
 		      (unsigned long long)r->batches);
-	uv_close((uv_handle_t *)&r->ready_timer, timer_closed);
-	uv_close((uv_handle_t *)&r->flush, timer_closed);
+	uv_close((uv_handle_t *)&r->ready_timer, handle_closed);
+	uv_close((uv_handle_t *)&r->flush, handle_closed);
 	raft_close(&r->raft, raft_closed);
 }

@@ -144,13 +144,14 @@ void options_usage(FILE *f)
 
 void options_defaults(struct config *cfg)
 {
+	const struct repl_config repl_defaults = {REPL_CONFIG_DEFAULTS};
 	struct quotas q = QUOTAS_INIT;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->quotas = q;
 	cfg->watch_event_timeout_s = 20;
-	cfg->snapshot_threshold = 16384;
-	cfg->snapshot_trailing = 8192;
+	cfg->snapshot_threshold = repl_defaults.snapshot_threshold;
+	cfg->snapshot_trailing = repl_defaults.snapshot_trailing;
 	cfg->ready_timeout_ms = 60000;
 	/* Failover well under a second on a LAN (libraft randomises the
 	 * election timeout between 1x and 2x). */
