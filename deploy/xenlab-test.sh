@@ -203,9 +203,10 @@ OK=1
 # open problem of ours, never seen with Xen's daemon). Reported always;
 # fatal with XSR_XENLAB_STRICT=1.
 if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
-  CRASHES=$(grep -a -c -E 'segfault at|general protection fault|Inconsistency detected by ld.so' "$SERIAL" || true)
+  CRASH_RE='segfault at|general protection fault|Inconsistency detected by ld.so'
+  CRASHES=$(grep -a -c -E "$CRASH_RE" "$SERIAL" || true)
   echo "dom0 process crashes on the serial log: $CRASHES"
-  { grep -a -E 'segfault at|general protection fault|Inconsistency detected by ld.so' "$SERIAL" || true; } | cut -c1-160 | head -5 | sed 's/^/  /'
+  { grep -a -E "$CRASH_RE" "$SERIAL" || true; } | cut -c1-160 | head -5 | sed 's/^/  /'
   [ "$CRASHES" = 0 ] || [ "${XSR_XENLAB_STRICT:-0}" != 1 ] || OK=0
 fi
 if [ -s "$RES" ]; then
