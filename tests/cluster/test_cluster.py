@@ -49,6 +49,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
 import xsproto  # noqa: E402
 from xsproto import Conn  # noqa: E402
+import daemon as daemonlib  # noqa: E402
 from daemon import pid_alive, wait_for  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
@@ -108,7 +109,7 @@ def known_bug(why):
 # A reaper that outlives us only to SIGKILL daemons we leave behind
 
 
-class Reaper:
+class Reaper(daemonlib.Reaper):
     """We tell it each BASEDIR. If this process dies without stopping its
     daemons (even by SIGKILL), the pipe closes and the reaper SIGKILLs, by
     PID, the daemons of those BASEDIRs: the PIDs in their pid files and any
@@ -150,36 +151,7 @@ for base in bases:
             except OSError:
                 pass
 """
-
-    def __init__(self):
-        self.proc = None
-
-    def _send(self, line):
-        if self.proc is None:
-            self.proc = subprocess.Popen([PYTHON, "-c", self.CODE],
-                                         stdin=subprocess.PIPE,
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
-        try:
-            self.proc.stdin.write(line.encode() + b"\n")
-            self.proc.stdin.flush()
-        except OSError:
-            pass
-
-    def add(self, base):
-        self._send(base)
-
-    def remove(self, base):
-        self._send("-" + base)
-
-    def close(self):
-        if self.proc is not None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(20)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+    CLOSE_TIMEOUT = 20
 
 
 REAPER = Reaper()

@@ -54,13 +54,8 @@ TEST_TIMEOUT = 180.0                 # one test method, hard limit
 # Daemons: started per class, stopped by PID, never leaked.
 
 
-class Reaper:
-    """A helper process that outlives us only to SIGKILL daemons we leave.
-
-    We tell it each daemon PID when it starts and again when it has been
-    stopped.  If this test process dies without stopping a daemon (even by
-    SIGKILL), the pipe closes and the reaper kills the PIDs still listed.
-    """
+class Reaper(daemonlib.Reaper):
+    """Lists daemon PIDs: each one started, and "-PID" once stopped."""
     CODE = r"""
 import os, signal, sys
 pids = set()
@@ -76,37 +71,6 @@ for pid in pids:
     except OSError:
         pass
 """
-
-    def __init__(self):
-        self.proc = None
-
-    def _send(self, line):
-        if self.proc is None:
-            self.proc = subprocess.Popen([PYTHON, "-c", self.CODE],
-                                         stdin=subprocess.PIPE,
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
-        try:
-            self.proc.stdin.write(line.encode() + b"\n")
-            self.proc.stdin.flush()
-        except OSError:
-            pass
-
-    def add(self, pid):
-        self._send(str(pid))
-
-    def remove(self, pid):
-        self._send("-%d" % pid)
-
-    def close(self):
-        """At exit: EOF makes the reaper kill what is left, then exit."""
-        if self.proc is not None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
 
 
 REAPER = Reaper()

@@ -18,6 +18,47 @@ SHARED = os.environ.get("XSR_SHARED", os.path.abspath(os.path.join(REPO, "..", "
 REFD = os.path.join(SHARED, "reference", "refd")
 
 
+class Reaper:
+    """A helper process that outlives the test only to SIGKILL daemons it
+    leaves behind. A subclass's CODE reads lines on stdin ("X" lists X,
+    "-X" forgets it) and, at EOF (our exit, even by SIGKILL, closes the
+    pipe), kills what is still listed."""
+
+    CODE = None
+    CLOSE_TIMEOUT = 10  # seconds to let it finish at our exit
+
+    def __init__(self):
+        self.proc = None
+
+    def _send(self, line):
+        if self.proc is None:
+            self.proc = subprocess.Popen(["/usr/bin/python3", "-c", self.CODE],
+                                         stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
+        try:
+            self.proc.stdin.write(line.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass
+
+    def add(self, item):
+        self._send(str(item))
+
+    def remove(self, item):
+        self._send("-%s" % item)
+
+    def close(self):
+        """At exit: EOF makes the reaper kill what is left, then exit."""
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(self.CLOSE_TIMEOUT)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+
 def wait_for(pred, timeout=10.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
