@@ -914,7 +914,10 @@ class TestDom0Ring(GuestTest):
         k = sg.dom0_kernel(self.sim)
         self.guests.append(k)
         self.assertEqual(self.sim.bindings()[0], (0, sg.DOM0_REMOTE_PORT, k.port()))
-        self.assertEqual(k.server_features, FEATURES)
+        # ours binds the port first and serves the ring once dom0's
+        # introduction is committed (an instant later): wait, bounded
+        k.wait_until(lambda: k.server_features == FEATURES, 5.0,
+                     "server_features on dom0's ring")
         k.write("/tool/x", "1")
         self.assertEqual(self.c.read("/tool/x"), b"1")
         self.assertEqual(k.read("/tool/xenstored"), self.c.read("/tool/xenstored"))
