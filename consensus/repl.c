@@ -72,13 +72,17 @@ struct repl {
  * frames, appended just before the loop waits again. A Raft entry costs a
  * disk write slot, an AppendEntries message per peer and libraft's
  * bookkeeping; shared by a batch, it is paid once for up to
- * BATCH_MAX_FRAMES requests (BATCH_MAX_BYTES of them). Frames of an entry are applied in order, all under the
- * entry's index, before any other request is read: no client can observe
- * a state between them, so sharing the index (the generation of what
- * they change) is as good as consecutive indexes.
+ * BATCH_MAX_FRAMES requests (BATCH_MAX_BYTES of them). Frames of an entry
+ * are applied in order, all under the entry's index, before any other
+ * request is read: no client can observe a state between them, so sharing
+ * the index (the generation of what they change) is as good as
+ * consecutive indexes.
  */
 #define BATCH_MAX_FRAMES 1024
 #define BATCH_MAX_BYTES (1u << 20)
+
+/* Delay between attempts to connect to a peer (see repl_open). */
+#define REPL_CONNECT_RETRY_MS 50
 
 struct submit {
 	repl_submit_cb cb;
@@ -730,6 +734,13 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	}
 	r->io_ready = true;
 	raft_uv_set_tracer(&r->io, &r->tracer);
+	/*
+	 * Raft answers travel on the answering member's own connection: a
+	 * member whose connection to a restarted peer failed would hold its
+	 * votes and acknowledgements for libraft's default retry delay (1 s,
+	 * five election timeouts). Retry well inside one election timeout.
+	 */
+	raft_uv_set_connect_retry_delay(&r->io, REPL_CONNECT_RETRY_MS);
 	/*
 	 * libraft's auto-recovery moves a corrupt segment aside and fails;
 	 * the next start then runs without its entries. With peers they come
