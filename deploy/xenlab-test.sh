@@ -27,6 +27,8 @@
 #                         --data-dir/--log-file (default
 #                         "--ring-backend xen --host-name dom0")
 #   XSR_XENLAB_EXTRA_ARGS appended to them (e.g. "-V")
+#   XSR_XENLAB_PREFIX     a command our daemon runs under in dom0 (e.g.
+#                         "taskset -c 0"; for experiments)
 #   XSR_XENLAB_DATA_DIR   our daemon's data dir in dom0 (default
 #                         /var/lib/xenstored, on dom0's disk)
 #   XSR_XENLAB_TIMEOUT    seconds for the boot + checks (default 600)
@@ -158,6 +160,8 @@ else
     echo "XSR_LOG_FILE=/var/log/xen/xenstored-xsr.log"
     echo "XSR_FAILFAST=${XSR_XENLAB_FAILFAST:-1}"
     [ -z "${XSR_XENLAB_MAP:-}" ] || echo "export XSR_XEN_MAP=$XSR_XENLAB_MAP"
+    read -r -a pre <<< "${XSR_XENLAB_PREFIX:-}"
+    printf 'XSR_PREFIX=('; [ ${#pre[@]} = 0 ] || printf '%q ' "${pre[@]}"; echo ')'
     read -r -a words <<< "$ARGS $EXTRA"
     printf 'XSR_ARGS=('; [ ${#words[@]} = 0 ] || printf '%q ' "${words[@]}"; echo ')'
   } > "$SHARE/xsr.conf"
