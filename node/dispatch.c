@@ -167,24 +167,48 @@ static enum conn_verdict to_log(struct daemon *d, struct conn *c,
 
 /* ---- Reads ---------------------------------------------------------- */
 
+/*
+ * The start of a read of one path: once none of c's requests is in the
+ * log, take r's single argument as a path (relative ones under the
+ * caller's home) and learn the caller. Returns the canonical path, to be
+ * freed, or NULL with *v the verdict already reached.
+ */
+static char *read_path(struct daemon *d, struct conn *c, struct conn_req *r,
+		       struct store_caller *who, enum conn_verdict *v)
+{
+	const char *arg = wire_onearg(r->payload, r->hdr.len);
+	char *path;
+
+	if (!now(c)) {
+		*v = CONN_WAIT;
+		return NULL;
+	}
+	if (!arg) {
+		*v = reply_err(c, r, -EINVAL);
+		return NULL;
+	}
+	path = daemon_canonical(c, arg);
+	if (!path) {
+		*v = reply_err(c, r, -ENOMEM);
+		return NULL;
+	}
+	daemon_caller(d, c, who);
+	return path;
+}
+
 static enum conn_verdict do_read(struct daemon *d, struct conn *c,
 				 struct client *cl, struct txn *tx,
 				 struct conn_req *r)
 {
-	const char *arg = wire_onearg(r->payload, r->hdr.len), *v;
 	struct store_caller who;
+	enum conn_verdict verdict;
+	char *path = read_path(d, c, r, &who, &verdict);
+	const char *v;
 	size_t len;
-	char *path;
 	int rc;
 
-	if (!now(c))
-		return CONN_WAIT;
-	if (!arg)
-		return reply_err(c, r, -EINVAL);
-	path = daemon_canonical(c, arg);
 	if (!path)
-		return reply_err(c, r, -ENOMEM);
-	daemon_caller(d, c, &who);
+		return verdict;
 	rc = store_read(d->store, d->host, st_of(tx), &who, path, &v, &len);
 	free(path);
 	if (rc)
@@ -197,21 +221,16 @@ static enum conn_verdict do_directory(struct daemon *d, struct conn *c,
 				      struct client *cl, struct txn *tx,
 				      struct conn_req *r)
 {
-	const char *arg = wire_onearg(r->payload, r->hdr.len), *kids;
 	struct store_caller who;
+	enum conn_verdict verdict;
+	char *path = read_path(d, c, r, &who, &verdict);
+	const char *kids;
 	uint64_t gen;
 	size_t len;
-	char *path;
 	int rc;
 
-	if (!now(c))
-		return CONN_WAIT;
-	if (!arg)
-		return reply_err(c, r, -EINVAL);
-	path = daemon_canonical(c, arg);
 	if (!path)
-		return reply_err(c, r, -ENOMEM);
-	daemon_caller(d, c, &who);
+		return verdict;
 	rc = store_directory(d->store, d->host, st_of(tx), &who, path, &kids,
 			     &len, &gen);
 	free(path);
@@ -282,22 +301,17 @@ static enum conn_verdict do_get_perms(struct daemon *d, struct conn *c,
 				      struct client *cl, struct txn *tx,
 				      struct conn_req *r)
 {
-	const char *arg = wire_onearg(r->payload, r->hdr.len);
-	const struct store_perm *p;
 	struct store_caller who;
-	char *path, *out;
+	enum conn_verdict verdict;
+	char *path = read_path(d, c, r, &who, &verdict);
+	const struct store_perm *p;
 	uint32_t n, i;
 	size_t len = 0;
+	char *out;
 	int rc;
 
-	if (!now(c))
-		return CONN_WAIT;
-	if (!arg)
-		return reply_err(c, r, -EINVAL);
-	path = daemon_canonical(c, arg);
 	if (!path)
-		return reply_err(c, r, -ENOMEM);
-	daemon_caller(d, c, &who);
+		return verdict;
 	rc = store_get_perms(d->store, d->host, st_of(tx), &who, path, &p, &n);
 	free(path);
 	if (rc)
