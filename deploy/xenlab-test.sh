@@ -29,6 +29,13 @@
 #   XSR_XENLAB_EXTRA_ARGS appended to them (e.g. "-V")
 #   XSR_XENLAB_PREFIX     a command our daemon runs under in dom0 (e.g.
 #                         "taskset -c 0"; for experiments)
+#   XSR_XENLAB_SIDELOAD=1 a second daemon of ours (no rings, own socket and
+#                         data dir) runs in dom0 under xsbench write load;
+#                         its data dir: XSR_XENLAB_SIDELOAD_DIR (default
+#                         /var/lib/xsr-side, on dom0's disk)
+#   XSR_XENLAB_CORES=1    dom0 processes that crash after the daemon's first
+#                         start leave cores (file mappings included) in
+#                         results/cores
 #   XSR_XENLAB_DATA_DIR   our daemon's data dir in dom0 (default
 #                         /var/lib/xenstored, on dom0's disk)
 #   XSR_XENLAB_TIMEOUT    seconds for the boot + checks (default 600)
@@ -132,6 +139,7 @@ else
   install -m 0755 "$HERE/xenstored-xsr" "$SHARE/xenstored"
   mkdir -p "$SHARE/bin" "$SHARE/lib"
   cp "$BIN/xenstored" "$BIN/xsadm" "$SHARE/bin/"
+  [ ! -x "$BIN/xsbench" ] || cp "$BIN/xsbench" "$SHARE/bin/"
   # the shared libraries our binaries need that dom0's rootfs lacks
   # (glibc itself always comes from dom0)
   missing=()
@@ -160,6 +168,9 @@ else
     echo "XSR_LOG_FILE=/var/log/xen/xenstored-xsr.log"
     echo "XSR_FAILFAST=${XSR_XENLAB_FAILFAST:-1}"
     [ -z "${XSR_XENLAB_MAP:-}" ] || echo "export XSR_XEN_MAP=$XSR_XENLAB_MAP"
+    echo "XSR_CORES=${XSR_XENLAB_CORES:-0}"
+    echo "XSR_SIDELOAD=${XSR_XENLAB_SIDELOAD:-0}"
+    [ -z "${XSR_XENLAB_SIDELOAD_DIR:-}" ] || echo "XSR_SIDELOAD_DIR=$XSR_XENLAB_SIDELOAD_DIR"
     read -r -a pre <<< "${XSR_XENLAB_PREFIX:-}"
     printf 'XSR_PREFIX=('; [ ${#pre[@]} = 0 ] || printf '%q ' "${pre[@]}"; echo ')'
     read -r -a words <<< "$ARGS $EXTRA"
