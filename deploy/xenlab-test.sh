@@ -33,6 +33,11 @@
 #                         data dir) runs in dom0 under xsbench write load;
 #                         its data dir: XSR_XENLAB_SIDELOAD_DIR (default
 #                         /var/lib/xsr-side, on dom0's disk)
+#   XSR_XENLAB_SIDELOAD_CMD  a shell command run in the background in dom0
+#                         from the daemon's first start on (either daemon;
+#                         e.g. a disk load)
+#   XSR_XENLAB_SHARE_EXTRA  a directory copied to SHARE/extra (/mnt/host/
+#                         extra in dom0), e.g. binaries for the side load
 #   XSR_XENLAB_CORES=1    dom0 processes that crash after the daemon's first
 #                         start leave cores (file mappings included) in
 #                         results/cores
@@ -121,6 +126,8 @@ rm -rf "$SHARE"
 mkdir -p "$SHARE/results"
 echo "$DAEMON" > "$SHARE/mode"
 install -m 0755 "$HERE/test.sh" "$SHARE/test.sh"
+[ -z "${XSR_XENLAB_SIDELOAD_CMD:-}" ] || printf '%s\n' "$XSR_XENLAB_SIDELOAD_CMD" > "$SHARE/sideload.sh"
+[ -z "${XSR_XENLAB_SHARE_EXTRA:-}" ] || cp -r "$XSR_XENLAB_SHARE_EXTRA" "$SHARE/extra"
 if [ "$DAEMON" = stock ]; then
   install -m 0755 "$HERE/xenstored-stock" "$SHARE/xenstored"
 else
