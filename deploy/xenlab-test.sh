@@ -221,9 +221,9 @@ fi
 echo "run.sh: rc=$LABRC, $(tail -1 "$RUNOUT")"
 OK=1
 [ $LABRC = 0 ] || OK=0
-# Processes of dom0 that crashed during the run (see README, "Xen lab": an
-# open problem of ours, never seen with Xen's daemon). Reported always;
-# fatal with XSR_XENLAB_STRICT=1.
+# Processes of dom0 that crashed during the run (see README, "Xen lab": the
+# lab corrupts process memory under disk writes, also with Xen's daemon
+# and `dd oflag=direct`). Reported always; fatal with XSR_XENLAB_STRICT=1.
 if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
   CRASH_RE='segfault at|general protection fault|Inconsistency detected by ld.so'
   CRASHES=$(grep -a -c -E "$CRASH_RE" "$SERIAL" || true)
