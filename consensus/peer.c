@@ -239,15 +239,44 @@ static void dest_down(struct dest *d, const char *why, int status)
 	uv_close((uv_handle_t *)&d->tcp, dest_tcp_closed);
 }
 
+/*
+ * Outgoing links carry frames one way, but are read all the same: the
+ * peer's end of file (it stopped, or died and its kernel closed the
+ * socket) takes the link down at once. Unread, a dead link is noticed
+ * only when a write fails, and the frame written into it before that
+ * (a forwarded request) is lost until its sender's resend timeout.
+ */
+static void dest_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	static char scratch[64]; /* nothing is expected: discarded */
+
+	(void)h;
+	(void)hint;
+	*buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+static void dest_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	(void)buf;
+	if (n < 0)
+		dest_down(s->data, "read", (int)n);
+}
+
 static void connected(uv_connect_t *req, int status)
 {
 	struct dest *d = req->data;
+	int rc;
 
 	if (status) {
 		dest_down(d, "connect", status);
 		return;
 	}
 	d->state = D_UP;
+	rc = uv_read_start((uv_stream_t *)&d->tcp, dest_alloc, dest_read);
+	if (rc) {
+		dest_down(d, "read", rc);
+		return;
+	}
 	d->backoff_ms = RETRY_MIN_MS;
 	logf_(d->p, 6, "peer link to member %llu (%s) up",
 	      (unsigned long long)d->id, d->address);
