@@ -243,19 +243,30 @@ static bool check(struct adm *a, json_object *o, bool print_json)
 	return ok;
 }
 
+/*
+ * For a command that prints a table from o: true if there is nothing more
+ * to print (o failed, or --json printed it); then o is freed and *rc is
+ * the exit status.
+ */
+static bool answered(struct adm *a, json_object *o, int *rc)
+{
+	if (check(a, o, true) && !a->json)
+		return false;
+	*rc = flag(o, "ok") ? 0 : EXIT_FAILED;
+	json_object_put(o);
+	return true;
+}
+
 static int cmd_status(struct adm *a)
 {
 	json_object *o = control(a, (const char *[]){"status"}, 1), *arr = NULL;
 	const char *leader_name = "?";
 	long long leader;
 	size_t i, n;
+	int rc;
 
-	if (!check(a, o, true) || a->json) {
-		int rc = flag(o, "ok") ? 0 : EXIT_FAILED;
-
-		json_object_put(o);
+	if (answered(a, o, &rc))
 		return rc;
-	}
 	leader = num(o, "leader", 0);
 	json_object_object_get_ex(o, "members", &arr);
 	n = arr ? json_object_array_length(arr) : 0;
@@ -508,13 +519,10 @@ static int cmd_hosts(struct adm *a)
 {
 	json_object *o = control(a, (const char *[]){"hosts"}, 1), *arr;
 	size_t i;
+	int rc;
 
-	if (!check(a, o, true) || a->json) {
-		int rc = flag(o, "ok") ? 0 : EXIT_FAILED;
-
-		json_object_put(o);
+	if (answered(a, o, &rc))
 		return rc;
-	}
 	json_object_object_get_ex(o, "hosts", &arr);
 	printf("%-16s %-8s %s\n", "HOST", "MEMBER", "NODES");
 	for (i = 0; arr && i < json_object_array_length(arr); i++) {
@@ -619,13 +627,10 @@ static int cmd_domains(struct adm *a, int argc, char **argv)
 	const char *args[2] = {"list", argc > 1 ? argv[1] : NULL};
 	json_object *o = control_in(a, "domain", args, argc > 1 ? 2 : 1), *arr;
 	size_t i;
+	int rc;
 
-	if (!check(a, o, true) || a->json) {
-		int rc = flag(o, "ok") ? 0 : EXIT_FAILED;
-
-		json_object_put(o);
+	if (answered(a, o, &rc))
 		return rc;
-	}
 	json_object_object_get_ex(o, "domains", &arr);
 	printf("%-16s %6s %-20s %-10s %s\n", "HOST", "DOMID", "NAME",
 	       "INTRODUCED", "VM");
