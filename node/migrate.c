@@ -227,6 +227,21 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 }
 
 /* domain list [HOST]: every domain home of the forest (or one host). */
+/* e[key] = /local/domain/<domid>/<key> of host, if there is one */
+static void add_domain_key(struct daemon *d, const char *host,
+			   const struct store_caller *who, unsigned int domid,
+			   const char *key, json_object *e)
+{
+	char path[64];
+	const char *v;
+	size_t vl;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/%s", domid, key);
+	if (!store_read(d->store, host, NULL, who, path, &v, &vl))
+		json_object_object_add(e, key,
+				       json_object_new_string_len(v, (int)vl));
+}
+
 static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 				      struct conn_req *r, const char *only)
 {
@@ -244,9 +259,9 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 	}
 	for (h = 0; h < nh; h++) {
 		const char *host = store_host_name(d->store, h);
-		const char *kids, *k, *v;
-		size_t klen, vl;
+		const char *kids, *k;
 		uint64_t gen;
+		size_t klen;
 
 		if (only && strcmp(only, host) != 0)
 			continue;
@@ -255,7 +270,6 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 			continue;
 		for (k = kids; k < kids + klen; k += strlen(k) + 1) {
 			json_object *e = json_object_new_object();
-			char path[64];
 			unsigned int domid;
 			const struct store_domain *sd;
 
@@ -265,20 +279,8 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 					       json_object_new_string(host));
 			json_object_object_add(e, "domid",
 					       json_object_new_int((int)domid));
-			snprintf(path, sizeof(path), "/local/domain/%u/name",
-				 domid);
-			if (!store_read(d->store, host, NULL, &dom0, path, &v,
-					&vl))
-				json_object_object_add(
-					e, "name",
-					json_object_new_string_len(v, (int)vl));
-			snprintf(path, sizeof(path), "/local/domain/%u/vm",
-				 domid);
-			if (!store_read(d->store, host, NULL, &dom0, path, &v,
-					&vl))
-				json_object_object_add(
-					e, "vm",
-					json_object_new_string_len(v, (int)vl));
+			add_domain_key(d, host, &dom0, domid, "name", e);
+			add_domain_key(d, host, &dom0, domid, "vm", e);
 			sd = store_domain_get(d->store, host, domid);
 			json_object_object_add(
 				e, "introduced",
