@@ -269,12 +269,13 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 				    "/local/domain", &kids, &klen, &gen))
 			continue;
 		for (k = kids; k < kids + klen; k += strlen(k) + 1) {
-			json_object *e = json_object_new_object();
-			unsigned int domid;
 			const struct store_domain *sd;
+			unsigned int domid;
+			json_object *e;
 
 			if (daemon_parse_domid(k, &domid))
 				continue;
+			e = json_object_new_object();
 			json_object_object_add(e, "host",
 					       json_object_new_string(host));
 			json_object_object_add(e, "domid",
