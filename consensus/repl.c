@@ -55,6 +55,12 @@ struct repl {
 	struct raft_barrier barrier;
 	bool barrier_inflight, barrier_again;
 
+	/* read index: the term in which this leader has committed an entry
+	 * of its own (a barrier), and the barrier confirming it */
+	struct raft_barrier term_barrier;
+	bool term_barrier_inflight;
+	uint64_t term_barrier_term, committed_term;
+
 	/* what libraft sees: the uv backend behind a thin wrapper */
 	struct raft_io wrap;
 	raft_io_close_cb wrap_close_cb;
@@ -992,6 +998,43 @@ void repl_announce_commit(struct repl *r)
 	r->barrier.data = r;
 	if (raft_barrier(&r->raft, &r->barrier, barrier_done) == 0)
 		r->barrier_inflight = true;
+}
+
+static void term_barrier_done(struct raft_barrier *req, int status)
+{
+	struct repl *r = req->data;
+
+	r->term_barrier_inflight = false;
+	if (status == 0 && raft_state(&r->raft) == RAFT_LEADER &&
+	    raft_current_term(&r->raft) == r->term_barrier_term) {
+		r->committed_term = r->term_barrier_term;
+		logf_(r, 6,
+		      "leader in term %llu: committed an entry of its term "
+		      "(commit index %llu)",
+		      (unsigned long long)r->committed_term,
+		      (unsigned long long)raft_commit_index(&r->raft));
+	}
+}
+
+int repl_read_index(struct repl *r, uint64_t *index)
+{
+	uint64_t term = raft_current_term(&r->raft);
+
+	if (r->closing || raft_state(&r->raft) != RAFT_LEADER)
+		return -ENOTCONN;
+	if (r->committed_term == term) {
+		*index = raft_commit_index(&r->raft);
+		return 0;
+	}
+	/* not yet: make sure an entry of this term is on its way */
+	if (!r->term_barrier_inflight) {
+		r->term_barrier.data = r;
+		r->term_barrier_term = term;
+		if (raft_barrier(&r->raft, &r->term_barrier,
+				 term_barrier_done) == 0)
+			r->term_barrier_inflight = true;
+	}
+	return -EAGAIN;
 }
 
 void repl_snapshot_now(struct repl *r)

@@ -111,6 +111,19 @@ int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
  */
 void repl_announce_commit(struct repl *r);
 
+/*
+ * On the leader: the read index (Raft dissertation 6.4), a commit index
+ * that covers every entry committed before this call, in any term. A new
+ * leader knows one only once it has committed an entry of its own term
+ * (until then its commit index may be an old term's, behind what the
+ * previous leader committed): 0 and *index set; -EAGAIN while it has not
+ * yet (the call makes sure a barrier entry of this term is on its way, so
+ * asking again soon succeeds); -ENOTCONN on a member that is not the
+ * leader. The caller that serves from its own replica waits until it has
+ * applied *index.
+ */
+int repl_read_index(struct repl *r, uint64_t *index);
+
 /* Take a snapshot now (at the next opportunity). */
 void repl_snapshot_now(struct repl *r);
 

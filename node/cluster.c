@@ -31,6 +31,23 @@
 #define MAX_DIGESTS 16
 #define MAX_MEMBERS 64
 
+/*
+ * Readiness: a starting member serves nothing until it has applied every
+ * entry committed before it started (it may have acknowledged some of them
+ * to its clients before a crash). The target is a read index (Raft
+ * dissertation 6.4), never a bare commit index: a leader elected a moment
+ * ago may not have committed an entry of its own term yet, and its commit
+ * index may then be far behind what its predecessor committed.
+ *
+ *            leader known         leader's read_index > 0
+ *   R_LEADER ------------> R_COMMIT -------------------> R_APPLY
+ *      ^  |                   |  (no reply / 0:             |
+ *      |  | we lead: our own  |   not yet, after            | applied >=
+ *      |  | read index        |   READY_QUERY_MS)           | target
+ *      |  +-------------------)-------------------------> R_DONE
+ *      +----------------------+                  (or: ready_timeout_ms
+ *                                                 passed: failure)
+ */
 enum ready_state { R_LEADER, R_COMMIT, R_APPLY, R_DONE };
 
 /* A digest of the whole state right after a verify entry. */
@@ -81,6 +98,9 @@ struct query {
 	void (*probe_cb)(struct daemon *d, void *arg, bool live);
 	void *probe_arg;
 };
+
+static void ready_answer(struct daemon *d, uint64_t from,
+			 const Xsr__MemberStatus *st);
 
 /* ---- Sending ------------------------------------------------------------ */
 
@@ -193,6 +213,8 @@ static void own_status(struct daemon *d, Xsr__MemberStatus *st)
 	st->last_index = repl_last_index(d->repl);
 	st->leader = repl_leader(d->repl);
 	st->serving = d->serving;
+	if (repl_read_index(d->repl, &st->read_index))
+		st->read_index = 0;
 }
 
 static void answer_status_query(struct daemon *d, uint64_t from, uint64_t qid)
@@ -1207,8 +1229,7 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 			break;
 		if (m->status_reply->qid == d->ready_qid &&
 		    d->ready_state == R_COMMIT) {
-			d->ready_target = m->status_reply->status->commit_index;
-			d->ready_state = R_APPLY;
+			ready_answer(d, from, m->status_reply->status);
 			break;
 		}
 		q = query_find(d, m->status_reply->qid);
@@ -1281,28 +1302,63 @@ void cluster_applied(struct daemon *d, uint64_t index, int kind,
 void cluster_wait_ready(struct daemon *d,
 			void (*on_ready)(struct daemon *d, int status))
 {
+	const char *fault = getenv("XSR_FAULT_SERVE_STALE");
+
 	d->on_ready = on_ready;
 	d->ready_state = R_LEADER;
 	d->ready_deadline_ms = uv_now(d->loop) + d->cfg.ready_timeout_ms;
 	d->ready_log_ms = uv_now(d->loop) + 5000;
+	if (fault && !strcmp(fault, "1")) {
+		/* a deliberately broken member, for the fault-injection
+		 * suite's test of its own checker: never set it otherwise */
+		log_msg(3, "XSR_FAULT_SERVE_STALE=1: serving without catching "
+			   "up (applied %" PRIu64 "): this member may serve "
+			   "stale state",
+			repl_last_applied(d->repl));
+		d->ready_state = R_DONE;
+		on_ready(d, 0);
+	}
+}
+
+/* A leader's answer to our readiness query (R_COMMIT). */
+static void ready_answer(struct daemon *d, uint64_t from,
+			 const Xsr__MemberStatus *st)
+{
+	if (from != d->ready_asked)
+		return;
+	if (!st->read_index) {
+		/* a new leader without an entry of its term: ask again */
+		d->ready_not_yet++;
+		return;
+	}
+	d->ready_target = st->read_index;
+	d->ready_state = R_APPLY;
+	log_msg(6,
+		"catching up to the read index %" PRIu64 " of leader %" PRIu64
+		" (applied %" PRIu64 ")",
+		d->ready_target, from, repl_last_applied(d->repl));
 }
 
 static void ready_tick(struct daemon *d, uint64_t now)
 {
-	uint64_t leader = repl_leader(d->repl);
+	uint64_t leader = repl_leader(d->repl), index;
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
 
 	switch (d->ready_state) {
 	case R_LEADER:
 		if (leader == d->member_id) {
-			/* what our log holds is committed by our term now */
-			d->ready_target = repl_last_index(d->repl);
-			d->ready_state = R_APPLY;
+			/* we lead: once an entry of our term has committed,
+			 * our commit index covers everything before us */
+			if (repl_read_index(d->repl, &index) == 0) {
+				d->ready_target = index;
+				d->ready_state = R_APPLY;
+			}
 		} else if (leader) {
 			/* a restarted member must not serve stale state: ask
-			 * the leader what is committed, and catch up */
+			 * the leader for its read index, and catch up */
 			d->ready_qid = ++d->next_qid;
+			d->ready_asked = leader;
 			sq.qid = d->ready_qid;
 			m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
 			m.status_query = &sq;
@@ -1318,8 +1374,9 @@ static void ready_tick(struct daemon *d, uint64_t now)
 	case R_APPLY:
 		if (repl_last_applied(d->repl) >= d->ready_target) {
 			d->ready_state = R_DONE;
-			log_msg(6, "caught up: applied index %" PRIu64,
-				repl_last_applied(d->repl));
+			log_msg(6, "caught up: applied index %" PRIu64
+				   " (read index %" PRIu64 ")",
+				repl_last_applied(d->repl), d->ready_target);
 			d->on_ready(d, 0);
 			return;
 		}
@@ -1330,7 +1387,18 @@ static void ready_tick(struct daemon *d, uint64_t now)
 	if (now >= d->ready_log_ms) {
 		d->ready_log_ms = now + 5000;
 		if (!leader)
-			log_msg(5, "waiting for a leader before serving");
+			log_msg(5, "waiting for a leader before serving "
+				   "(applied %" PRIu64 ", log %" PRIu64 ")",
+				repl_last_applied(d->repl),
+				repl_last_index(d->repl));
+		else if (d->ready_state != R_APPLY)
+			log_msg(5,
+				"waiting for leader %" PRIu64 " to commit an "
+				"entry of its term before serving (applied %"
+				PRIu64 ", log %" PRIu64 ", %u answers 'not "
+				"yet')",
+				leader, repl_last_applied(d->repl),
+				repl_last_index(d->repl), d->ready_not_yet);
 		else
 			log_msg(5,
 				"catching up before serving: applied %" PRIu64
@@ -1340,9 +1408,9 @@ static void ready_tick(struct daemon *d, uint64_t now)
 	if (now >= d->ready_deadline_ms) {
 		log_msg(3,
 			"not caught up within %u ms (leader %" PRIu64
-			", applied %" PRIu64 "): giving up",
+			", applied %" PRIu64 ", target %" PRIu64 "): giving up",
 			d->cfg.ready_timeout_ms, leader,
-			repl_last_applied(d->repl));
+			repl_last_applied(d->repl), d->ready_target);
 		d->ready_state = R_DONE;
 		d->on_ready(d, -ETIMEDOUT);
 	}

@@ -160,6 +160,8 @@ struct daemon {
 	int ready_state;
 	uint64_t ready_target, ready_deadline_ms, ready_query_ms;
 	uint64_t ready_qid, ready_log_ms;
+	uint64_t ready_asked; /* the leader asked for its read index */
+	unsigned ready_not_yet; /* its answers "no entry of my term yet" */
 	void (*on_ready)(struct daemon *d, int status);
 	struct query *queries;
 	uint64_t next_qid;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "node/daemon.h"
+#include "node/hostname.h"
 #include "node/options.h"
 #include "node/sm.h"
 
@@ -86,22 +87,87 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* One daemon per data directory: a second one would corrupt the log. */
+/* The pid recorded in a lock file, 0 if none. */
+static long lock_holder(int fd)
+{
+	char text[32];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	return strtol(text, NULL, 10);
+}
+
+static bool pid_alive(long pid)
+{
+	char path[64], st = '?';
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	/* "pid (comm) S ...": a zombie has let go of its files */
+	if (fscanf(f, "%*d (%*[^)]) %c", &st) != 1)
+		st = '?';
+	fclose(f);
+	return st != 'Z' && st != 'X';
+}
+
+/*
+ * One daemon per data directory: a second one would corrupt the log. A
+ * daemon killed a moment ago may still hold the lock while the kernel
+ * drains its I/O, so a restart waits for it (LOCK_WAIT_MS, polling) and
+ * refuses only if the lock is still held after that. The holder writes
+ * its pid into the lock file, so that the wait can say whom it waits for.
+ */
+#define LOCK_WAIT_MS 10000
+#define LOCK_POLL_MS 50
+
 static void lock_data_dir(struct daemon *d)
 {
-	char *path;
-	int fd;
+	char *path, text[32];
+	long holder = 0;
+	int fd, waited_ms = 0;
 
 	if (asprintf(&path, "%s/lock", d->cfg.data_dir) < 0)
 		fatal(d, "out of memory");
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		fatal(d, "cannot open %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB))
-		fatal(d,
-		      "data directory %s is in use by another xenstored "
-		      "(lock %s held)",
-		      d->cfg.data_dir, path);
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			fatal(d, "cannot lock %s: %s", path, strerror(errno));
+		if (waited_ms == 0) {
+			holder = lock_holder(fd);
+			log_msg(5,
+				"data directory %s is locked by %s %ld: "
+				"waiting up to %d s for it to exit",
+				d->cfg.data_dir,
+				pid_alive(holder) ? "xenstored pid"
+						  : "an exiting process, pid",
+				holder, LOCK_WAIT_MS / 1000);
+		}
+		if (waited_ms >= LOCK_WAIT_MS) {
+			holder = lock_holder(fd);
+			fatal(d,
+			      "data directory %s is in use by another xenstored "
+			      "(lock %s held by pid %ld%s for %d s)",
+			      d->cfg.data_dir, path, holder,
+			      pid_alive(holder) ? "" : ", not running",
+			      LOCK_WAIT_MS / 1000);
+		}
+		usleep(LOCK_POLL_MS * 1000);
+		waited_ms += LOCK_POLL_MS;
+	}
+	if (waited_ms)
+		log_msg(5, "data directory %s: lock taken after %d ms",
+			d->cfg.data_dir, waited_ms);
+	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, text, strlen(text), 0) < 0)
+		log_msg(4, "cannot record this pid in %s: %s", path,
+			strerror(errno));
 	free(path);
 	/* fd stays open: the lock lives as long as the process. */
 }
@@ -129,15 +195,6 @@ static int write_file_atomic(const char *path, const char *text)
 	if (rename(tmp, path))
 		return -errno;
 	return 0;
-}
-
-static bool valid_host_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= 64 &&
-	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			 "0123456789-_.") == n;
 }
 
 /*
@@ -193,21 +250,24 @@ static void load_identity(struct daemon *d)
 		if (d->cfg.host_name) {
 			snprintf(host, sizeof(host), "%s", d->cfg.host_name);
 		} else {
-			char *dot;
+			char sys[256];
+			bool ok = !gethostname(sys, sizeof(sys) - 1);
 
-			if (gethostname(host, sizeof(host) - 1))
-				snprintf(host, sizeof(host), "localhost");
-			host[sizeof(host) - 1] = '\0';
-			dot = strchr(host, '.');
-			if (dot)
-				*dot = '\0';
+			sys[sizeof(sys) - 1] = '\0';
+			if (!hostname_default(ok ? sys : NULL, host))
+				log_msg(5,
+					"system host name \"%s\" is not usable "
+					"as this host's name: using \"%s\" "
+					"(recorded in %s; --host-name chooses "
+					"another at the first start)",
+					ok ? sys : "", host, path);
 		}
 	} else {
 		fatal(d, "cannot read %s: %s", path, strerror(errno));
 	}
 	if (!f && d->cfg.cluster.enabled)
 		id = d->cfg.cluster.self.id;
-	if (!valid_host_name(host))
+	if (!hostname_valid(host))
 		fatal(d,
 		      "host name \"%s\" is not valid (letters, digits, "
 		      "'-', '_', '.'; at most 64)",

@@ -7,6 +7,7 @@
  * of Xen 4.17's xenstored keep their meaning.
  */
 #include "node/options.h"
+#include "node/hostname.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -121,8 +122,11 @@ void options_usage(FILE *f)
 "  --log-file FILE            also log to FILE (default: stderr with -N,\n"
 "                             else syslog)\n"
 "  --host-name NAME           this host's name in the replicated forest\n"
-"                             (default: the system host name, recorded in\n"
-"                             the data directory at its first start)\n"
+"                             (default: the system host name up to its\n"
+"                             first '.', recorded in the data directory at\n"
+"                             the first start; one that is unset or not\n"
+"                             letters, digits, '-', '_', '.' is sanitised,\n"
+"                             else \"dom0\")\n"
 "  --snapshot-threshold N     log entries between automatic snapshots\n"
 "                             (default 16384; at least one per 256 bytes\n"
 "                             of the last snapshot, so that a big tree is\n"
@@ -165,15 +169,6 @@ void options_defaults(struct config *cfg)
 static int number(const char *what, const char *arg, unsigned int *out);
 static char *keep(const char *s);
 
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= 64 &&
-	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			 "0123456789-_.") == n;
-}
-
 /* "host:port" with a numeric IPv4 or [IPv6] address. */
 static bool valid_address(const char *s)
 {
@@ -190,7 +185,7 @@ static bool valid_address(const char *s)
 static int member_field(const char *file, const char *what, const char *v,
 			char **out)
 {
-	if (!strcmp(what, "name") ? !valid_name(v) : !valid_address(v)) {
+	if (!strcmp(what, "name") ? !hostname_valid(v) : !valid_address(v)) {
 		fprintf(stderr, "xenstored: %s: bad %s \"%s\"\n", file, what,
 			v);
 		return -EINVAL;
@@ -493,6 +488,13 @@ static int apply(struct config *cfg, int code, const char *arg,
 		cfg->log_file = keep(arg);
 		return 0;
 	case O_HOST_NAME:
+		if (!hostname_valid(arg)) {
+			fprintf(stderr,
+				"xenstored: --host-name \"%s\" is not valid "
+				"(letters, digits, '-', '_', '.'; at most %d)\n",
+				arg, HOSTNAME_MAX);
+			return -EINVAL;
+		}
 		cfg->host_name = keep(arg);
 		return 0;
 	case O_SNAP_THRESHOLD:

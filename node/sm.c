@@ -602,7 +602,11 @@ static int apply_op(struct store *st, const Xsr__Entry *e, uint64_t index,
 	caller_from(e->caller, &c);
 	switch (e->op_case) {
 	case XSR__ENTRY__OP_HOST_INIT:
+		/* idempotent: a member that asks twice (it restarted before
+		 * its first entry applied) finds its tree there */
 		rc = store_host_init(st, host, index);
+		if (rc == -EEXIST)
+			rc = 0;
 		if (!rc && e->host_init->member)
 			rc = member_in(st, e->host_init->member, host);
 		return rc;
