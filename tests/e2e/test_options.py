@@ -227,5 +227,131 @@ class StartUp(unittest.TestCase):
         self.assertIn("tool", out.stdout)
 
 
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0)
+os.write(fd, b"%d\\n" % os.getpid())
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+class StartUp(unittest.TestCase):
+    """Starting wherever Xen's daemon starts: a dom0 whose host name is not
+    set yet, a restart while the previous daemon still exits."""
+
+    def setUp(self):
+        self.base = tempfile.mkdtemp(prefix="xsr-start-")
+        self.data = os.path.join(self.base, "data")
+        self.log = os.path.join(self.base, "log")
+        self.pids = []
+
+    def tearDown(self):
+        for pid in self.pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                wait_for(lambda: not pid_alive(pid), 10, "pid %d to die" % pid)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def start(self, extra=(), uts_name=None):
+        """Start daemonized; returns the CompletedProcess (pid recorded)."""
+        pidfile = os.path.join(self.base, "pid")
+        argv = [XENSTORED, "--data-dir", self.data, "--run-dir",
+                os.path.join(self.base, "run"), "--pid-file", pidfile,
+                "--log-file", self.log] + list(extra)
+        if uts_name is not None:
+            # a UTS namespace of its own, so the host name can be anything
+            # (hostname(1) refuses names like "(none)"; the kernel does not)
+            argv = ["unshare", "--uts", "/usr/bin/python3", "-c",
+                    "import os, socket, sys; socket.sethostname(sys.argv[1]); "
+                    "os.execv(sys.argv[2], sys.argv[2:])", uts_name] + argv
+        e = dict(os.environ)
+        e.pop("XENSTORED_PATH", None)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                           env=e, stdin=subprocess.DEVNULL)
+        if r.returncode == 0:
+            with open(pidfile) as f:
+                self.pids.append(int(f.read()))
+        return r
+
+    def stop(self):
+        pid = self.pids.pop()
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid), 10, "daemon to stop")
+
+    def identity_host(self):
+        with open(os.path.join(self.data, "identity")) as f:
+            return re.search(r"^host=(.*)$", f.read(), re.M).group(1)
+
+    def read_log(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def test_unset_host_name(self):
+        r = self.start(uts_name="(none)")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.identity_host(), "dom0")
+        self.assertIn('system host name "(none)" is not usable as this '
+                      'host\'s name: using "dom0"', self.read_log())
+        with Conn(os.path.join(self.base, "run", "socket")) as c:
+            c.write("/kept", "yes")
+        self.stop()
+        # the name is recorded: a host name set later changes nothing
+        r = self.start(uts_name="laterhost")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.identity_host(), "dom0")
+        with Conn(os.path.join(self.base, "run", "socket")) as c:
+            self.assertEqual(c.read("/kept"), b"yes")
+        self.stop()
+
+    def test_sanitised_host_name(self):
+        r = self.start(uts_name="my box")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.identity_host(), "my-box")
+        self.stop()
+
+    def test_bad_explicit_host_name_is_refused(self):
+        r = self.start(extra=["--host-name", "bad name"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('--host-name "bad name" is not valid', r.stderr)
+
+    def hold_lock(self, seconds):
+        os.makedirs(self.data, exist_ok=True)
+        p = subprocess.Popen(["/usr/bin/python3", "-c", HOLD_LOCK,
+                              os.path.join(self.data, "lock"), str(seconds)],
+                             stdout=subprocess.PIPE, text=True)
+        self.pids.append(p.pid)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(p.wait, 20)
+        self.assertEqual(p.stdout.readline().strip(), "locked")
+        return p
+
+    def test_waits_for_an_exiting_daemon(self):
+        holder = self.hold_lock(1.5)
+        t = time.monotonic()
+        r = self.start()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(time.monotonic() - t, 1.0)
+        log = self.read_log()
+        self.assertIn("is locked by xenstored pid %d: waiting up to 10 s"
+                      % holder.pid, log)
+        self.assertIn("lock taken after", log)
+        self.stop()
+
+    def test_refuses_a_live_holder_after_the_wait(self):
+        holder = self.hold_lock(60)
+        t = time.monotonic()
+        r = self.start()
+        took = time.monotonic() - t
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is in use by another xenstored", r.stderr)
+        self.assertIn("held by pid %d for 10 s" % holder.pid, r.stderr)
+        self.assertGreater(took, 9.5)
+        self.assertLess(took, 30)
+        holder.kill()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
