@@ -321,6 +321,76 @@ static void test_replicas_identical(void **state)
 	cluster_free(c);
 }
 
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+	int *done = req->data;
+
+	*done = status == 0 ? 1 : -1;
+}
+
+/*
+ * The premise of the readiness rule (node/cluster.c, consensus/repl.c's
+ * repl_read_index): a leader elected a moment ago may hold a commit index
+ * far behind what its predecessor committed (and acknowledged to
+ * clients), because followers learn the commit index only with the next
+ * AppendEntries. A member that trusted it would serve stale state; once
+ * the new leader has committed an entry of its own term (a barrier), its
+ * commit index covers everything committed before. The restart of every
+ * member at once (issue 10) is this case: the new leader's commit index
+ * was 1 while 6085 entries were committed.
+ */
+static void test_new_leader_commit_index_is_stale(void **state)
+{
+	struct cluster *c = cluster_new(3);
+	unsigned l = leader(c), l2, i;
+	struct raft_barrier req;
+	raft_index committed;
+	char path[32];
+	int done = 0;
+
+	(void)state;
+	init_hosts(c, l);
+	settle(c);
+	for (i = 0; i < 30; i++) {
+		snprintf(path, sizeof(path), "/late/%u", i);
+		write_on(c, l, 1 + i % 3, path, "z");
+	}
+	/* the leader commits (and would acknowledge) them all ... */
+	committed = raft_last_index(c->s[l].raft);
+	assert_true(
+		raft_fixture_step_until_applied(&c->f, l, committed, 20000));
+	assert_int_equal(raft_commit_index(c->s[l].raft), committed);
+	/* ... and dies before the next heartbeat tells the followers */
+	raft_fixture_kill(&c->f, l);
+	for (i = 0; i < c->n; i++)
+		if (i != l)
+			assert_true(raft_commit_index(c->s[i].raft) <
+				    committed);
+	assert_true(raft_fixture_step_until_has_no_leader(&c->f, 5000) ||
+		    raft_fixture_leader_index(&c->f) != l);
+	l2 = leader(c);
+	assert_int_not_equal(l2, l);
+	/* the hazard: a new leader whose commit index is stale */
+	assert_true(raft_commit_index(c->s[l2].raft) < committed);
+	/* the rule: an entry of the leader's own term, committed */
+	req.data = &done;
+	assert_int_equal(raft_barrier(c->s[l2].raft, &req, barrier_cb), 0);
+	for (i = 0; i < 20000 && !done; i++)
+		raft_fixture_step(&c->f);
+	assert_int_equal(done, 1);
+	assert_true(raft_commit_index(c->s[l2].raft) >= committed);
+	assert_true(raft_last_applied(c->s[l2].raft) >= committed);
+	for (i = 0; i < 30; i++) {
+		snprintf(path, sizeof(path), "/late/%u", i);
+		assert_string_equal(read_on(c, l2, i % 3 == 0   ? "host1"
+						   : i % 3 == 1 ? "host2"
+								: "host3",
+					    path),
+				    "z");
+	}
+	cluster_free(c);
+}
+
 static void test_leader_killed(void **state)
 {
 	struct cluster *c = cluster_new(3);
@@ -485,6 +555,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replicas_identical),
 		cmocka_unit_test(test_leader_killed),
+		cmocka_unit_test(test_new_leader_commit_index_is_stale),
 		cmocka_unit_test(test_catch_up_by_snapshot),
 		cmocka_unit_test(test_duplicate_entry_applied_once),
 		cmocka_unit_test(test_five_survive_two_failures),
