@@ -24,8 +24,10 @@
 #                         built with deploy/build.sh if missing)
 #   XSR_XENLAB_BUILD=1    run deploy/build.sh first even if the binaries exist
 #   XSR_XENLAB_ARGS       our daemon's options besides the stock ones and
-#                         --data-dir/--log-file (default
-#                         "--ring-backend xen --host-name dom0")
+#                         --data-dir/--log-file (default: none, so that it
+#                         starts as Xen's daemon would: the xen ring backend
+#                         found by itself, and dom0's host name, unset in
+#                         the lab, "(none)", giving the name "dom0")
 #   XSR_XENLAB_EXTRA_ARGS appended to them (e.g. "-V")
 #   XSR_XENLAB_PREFIX     a command our daemon runs under in dom0 (e.g.
 #                         "taskset -c 0"; for experiments)
@@ -79,7 +81,7 @@ DAEMON=${XSR_XENLAB_DAEMON:-xsr}
 BIN=${XSR_XENLAB_BIN:-$REPO/build/bin}
 TMO=${XSR_XENLAB_TIMEOUT:-600}
 ACCEL=${XSR_XENLAB_ACCEL:-tcg}
-ARGS=${XSR_XENLAB_ARGS---ring-backend xen --host-name dom0}
+ARGS=${XSR_XENLAB_ARGS-}
 EXTRA=${XSR_XENLAB_EXTRA_ARGS:-}
 
 die() { echo "xenlab-test: error: $*" >&2; exit 2; }

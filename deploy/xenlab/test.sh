@@ -6,6 +6,10 @@
 # Checks (one "PASS name" / "FAIL name (why)" line each in
 # /mnt/host/results/xsr-test.txt, then "XSR-TEST-DONE rc=N", N = failures):
 #   test-xenstore          Xen's test-xenstore: rc 0 and all 12 tests report
+#   host-name              (our daemon) started with only Xen's arguments
+#                          and a data dir: a dom0 host name that is unset
+#                          ("(none)") or unusable gave a valid recorded name
+#                          ("dom0" for "(none)"), and the log says so
 #   ping2                  the guest answers through its xenbus ring
 #   kill9-exit             kill -9 of the daemon (pid file) takes it down
 #   kill9-restart          restarted as the init does, `xenstore-read -s /` works
@@ -61,6 +65,26 @@ save_logs() { # copy the daemon's logs now (in case dom0 does not finish)
   sync
 }
 save_logs
+
+# ---- 0. the host name our daemon chose --------------------------------------
+if [ "$MODE" = xsr ]; then
+  step "0 host-name"
+  sysname=$(cat /proc/sys/kernel/hostname 2>/dev/null)
+  recorded=$(sed -n 's/^host=//p' /var/lib/xenstored/identity 2>/dev/null)
+  want=$recorded
+  case "$sysname" in ""|"(none)"|localhost) want=dom0 ;; esac
+  if [ -z "$recorded" ]; then
+    fail host-name "no host= line in /var/lib/xenstored/identity"
+  elif [ "$recorded" != "$want" ]; then
+    fail host-name "system host name '$sysname', recorded '$recorded', want '$want'"
+  elif [ "$want" = dom0 ] && [ "$sysname" != dom0 ] &&
+       ! grep -q "system host name \"$sysname\" is not usable" /var/log/xen/xenstored-xsr.log*; then
+    fail host-name "recorded '$recorded' for '$sysname' but the log does not say so"
+  else
+    pass host-name
+    ts "XSR-TEST host-name: system '$sysname', recorded '$recorded'"
+  fi
+fi
 
 # ---- 1. Xen's test-xenstore -----------------------------------------------
 step "1 test-xenstore"
