@@ -7,12 +7,17 @@
  */
 #include "consensus/repl.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <raft.h>
 #include <raft/uv.h>
@@ -70,6 +75,11 @@ struct repl {
 	unsigned pending_closes;
 	repl_close_cb close_cb;
 	void *close_arg;
+
+	/* disk faults: where the log is, checksums, the last ENOSPC warning */
+	char dir[PATH_MAX];
+	uint32_t crc_table[256];
+	time_t nospace_logged;
 };
 
 /*
@@ -108,7 +118,7 @@ static void logf_(struct repl *r, int level, const char *fmt, ...)
 
 static void logf_(struct repl *r, int level, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	if (!r->fsm->log)
@@ -158,6 +168,189 @@ static int from_raft(int rv)
 	}
 }
 
+/* ---- Disk faults ---------------------------------------------------- */
+
+/*
+ * CRC-32 as libraft's uv backend computes it for its .meta files
+ * (polynomial 0x04C11DB7, most significant bit first, initial value 0, no
+ * final xor), so one function checks their files and ours. The table is
+ * filled once by repl_open, before any thread reads it.
+ */
+static void crc_init(uint32_t table[256])
+{
+	uint32_t c;
+	unsigned i, k;
+
+	for (i = 0; i < 256; i++) {
+		c = (uint32_t)i << 24;
+		for (k = 0; k < 8; k++)
+			c = (c & 0x80000000u) ? (c << 1) ^ 0x04C11DB7u : c << 1;
+		table[i] = c;
+	}
+}
+
+static uint32_t crc_of(const uint32_t table[256], const void *buf, size_t len,
+		       uint32_t crc)
+{
+	const uint8_t *p = buf;
+
+	while (len--)
+		crc = (crc << 8) ^ table[((crc >> 24) ^ *p++) & 255];
+	return crc;
+}
+
+/*
+ * Our snapshots carry their own checksum: libraft's uv backend checks the
+ * .meta file but reads the data file back unchecked, so a flipped bit
+ * there would be restored as it is. The data file is this header and
+ * then the FSM's bytes:
+ *
+ *   "XSRSNAP1" | u64 LE payload length | u32 LE CRC-32 of it | u32 zero
+ *
+ * A file without the magic (written before it existed) is restored
+ * unchecked. Snapshots a leader sends are its files: they carry it too.
+ */
+#define SNAP_MAGIC "XSRSNAP1"
+#define SNAP_HDR 24
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+/* Fill hdr for the payload buf. */
+static void snap_envelope(const struct repl *r, uint8_t hdr[SNAP_HDR],
+			  const void *buf, size_t len)
+{
+	memcpy(hdr, SNAP_MAGIC, 8);
+	put_le(hdr + 8, len, 8);
+	put_le(hdr + 16, crc_of(r->crc_table, buf, len, 0), 4);
+	put_le(hdr + 20, 0, 4);
+}
+
+/*
+ * Check a snapshot's bytes and find the FSM's payload in them: 0, or
+ * -EILSEQ (checksum mismatch) or -ENODATA (shorter or longer than its
+ * header says), with why filled in either case.
+ */
+static int snap_unwrap(const struct repl *r, const void *buf, size_t len,
+		       const void **payload, size_t *payload_len, char *why,
+		       size_t why_len)
+{
+	const uint8_t *p = buf;
+	uint64_t want;
+
+	*payload = buf;
+	*payload_len = len;
+	snprintf(why, why_len, "written before snapshots had a checksum");
+	if (len < 8 || memcmp(p, SNAP_MAGIC, 8))
+		return 0;
+	want = len >= SNAP_HDR ? get_le(p + 8, 8) : 0;
+	if (len < SNAP_HDR || want != len - SNAP_HDR) {
+		snprintf(why, why_len, "%zu bytes instead of %llu: truncated "
+			 "or extended", len,
+			 (unsigned long long)(want + SNAP_HDR));
+		return -ENODATA;
+	}
+	if (crc_of(r->crc_table, p + SNAP_HDR, want, 0) !=
+	    (uint32_t)get_le(p + 16, 4)) {
+		snprintf(why, why_len, "checksum mismatch");
+		return -EILSEQ;
+	}
+	snprintf(why, why_len, "checksum good");
+	*payload = p + SNAP_HDR;
+	*payload_len = want;
+	return 0;
+}
+
+/*
+ * Whether a libraft message says that a write to the log may not be on
+ * disk for a reason other than lack of space. Its uv backend writes
+ * entries with RWF_DSYNC (kernel AIO), so a failed sync of the log shows
+ * as "write failed: -5" (and is retried for ever); its other files report
+ * "fsync: i/o error". Returns the errno of a failed sync, -ENOSPC for a
+ * full disk (retrying is right then), 0 for anything else.
+ */
+static int sync_error_of(const char *m)
+{
+	const char *p;
+	int e;
+
+	p = strstr(m, "write failed: ");
+	if (p && sscanf(p + 14, "%d", &e) == 1 && e < 0) {
+		e = -e;
+		return (e == ENOSPC || e == EDQUOT) ? -ENOSPC : e;
+	}
+	p = strstr(m, "fsync: ");
+	if (!p)
+		p = strstr(m, "fdatasync: ");
+	if (!p)
+		return 0;
+	p = strchr(p, ' ') + 1;
+	if (!strncmp(p, uv_strerror(UV_ENOSPC), strlen(uv_strerror(UV_ENOSPC))))
+		return -ENOSPC;
+	return EIO;
+}
+
+/*
+ * Stop the member after a failed sync. Nothing is retried and nothing
+ * more is written: after such an error the kernel may have dropped the
+ * dirty pages (and cleared the error), so a later fsync that succeeds
+ * proves nothing (the PostgreSQL "fsyncgate" lesson). On restart the log
+ * is read back from the disk and the rest comes from the peers.
+ */
+static void disk_failed(struct repl *r, int err, const char *what)
+{
+	char msg[PATH_MAX + 1024];
+
+	snprintf(msg, sizeof(msg),
+		 "fatal: fsync of the log in %s failed (%s, libraft: \"%s\"): "
+		 "stopping; this member re-syncs from its log and its peers "
+		 "on restart",
+		 r->dir, err == EIO ? "EIO" : strerror(err), what);
+	if (r->fsm->disk_failed)
+		r->fsm->disk_failed(r->fsm->data, msg);
+	logf_(r, 2, "%s", msg);
+	_exit(1);
+}
+
+/*
+ * Look at a libraft message for a disk fault: stop on a failed sync, warn
+ * (at most once a minute) about a full disk.
+ */
+static void nospace_warn(struct repl *r, const char *m)
+{
+	time_t now = time(NULL);
+
+	if (now - r->nospace_logged >= 60) {
+		r->nospace_logged = now;
+		logf_(r, 4, "the disk of the log in %s is full (%s): writes "
+		      "fail until there is space again, reads go on", r->dir, m);
+	}
+}
+
+static void disk_check(struct repl *r, const char *m)
+{
+	int e = sync_error_of(m);
+
+	if (e > 0)
+		disk_failed(r, e, m);
+	if (e == -ENOSPC)
+		nospace_warn(r, m);
+}
+
 /*
  * libraft's diagnostics. Its uv backend reports a damaged log tail (an
  * open segment cut short by a crash) at trace level; that one matters to
@@ -173,6 +366,7 @@ static void tracer_emit(struct raft_tracer *t, int type, const void *info)
 	if (type != RAFT_TRACER_DIAGNOSTIC || !i || !i->diagnostic.message)
 		return;
 	m = i->diagnostic.message;
+	disk_check(r, m);
 	switch (i->diagnostic.level) {
 	case 1:
 		level = 3;
@@ -336,9 +530,19 @@ static int fsm_snapshot_finalize(struct raft_fsm *f, struct raft_buffer *bufs[],
 static int fsm_restore(struct raft_fsm *f, struct raft_buffer *buf)
 {
 	struct repl *r = f->data;
+	const void *payload;
+	size_t len;
+	char why[96];
 	int rc;
 
-	rc = r->fsm->restore(r->fsm->data, buf->base, buf->len);
+	rc = snap_unwrap(r, buf->base, buf->len, &payload, &len, why,
+			 sizeof(why));
+	if (rc) {
+		logf_(r, 3, "cannot restore a snapshot of %zu bytes: %s",
+		      buf->len, why);
+		return RAFT_CORRUPT;
+	}
+	rc = r->fsm->restore(r->fsm->data, payload, len);
 	if (rc) {
 		logf_(r, 3, "cannot restore snapshot: %s", strerror(-rc));
 		return RAFT_CORRUPT;
@@ -372,8 +576,10 @@ struct snap_job {
 	struct raft_io_snapshot_put *req; /* libraft's */
 	raft_io_snapshot_put_cb cb;
 	unsigned trailing;
-	struct raft_snapshot snap; /* metadata from libraft, our buffer */
-	struct raft_buffer buf;
+	struct raft_snapshot snap; /* metadata from libraft, our buffers */
+	struct raft_buffer buf;	   /* the FSM's bytes */
+	uint8_t hdr[SNAP_HDR];	   /* and their envelope */
+	struct raft_buffer bufs[2];
 	struct raft_io_snapshot_put inner;
 	int rc;
 };
@@ -388,6 +594,8 @@ static void snap_work(uv_work_t *w)
 	j->rc = j->r->fsm->snapshot_write(j->r->snap_pin, &data, &len);
 	j->buf.base = data;
 	j->buf.len = len;
+	if (!j->rc)
+		snap_envelope(j->r, j->hdr, data, len);
 }
 
 static void snap_job_done(struct snap_job *j, int status)
@@ -444,8 +652,11 @@ static void snap_after_work(uv_work_t *w, int status)
 			abort();
 		}
 	}
-	j->snap.bufs = &j->buf;
-	j->snap.n_bufs = 1;
+	j->bufs[0].base = j->hdr;
+	j->bufs[0].len = SNAP_HDR;
+	j->bufs[1] = j->buf;
+	j->snap.bufs = j->bufs;
+	j->snap.n_bufs = 2;
 	j->inner.data = j;
 	rv = r->io.snapshot_put(&r->io, j->trailing, &j->inner, &j->snap,
 				snap_inner_done);
@@ -566,6 +777,8 @@ static int wrap_set_term(struct raft_io *io, raft_term term)
 	int rv = INNER(io)->set_term(INNER(io), term);
 
 	KEEP_ERRMSG(io, rv);
+	if (rv)
+		disk_check(repl_of(io), INNER(io)->errmsg);
 	return rv;
 }
 
@@ -574,6 +787,8 @@ static int wrap_set_vote(struct raft_io *io, raft_id id)
 	int rv = INNER(io)->set_vote(INNER(io), id);
 
 	KEEP_ERRMSG(io, rv);
+	if (rv)
+		disk_check(repl_of(io), INNER(io)->errmsg);
 	return rv;
 }
 
@@ -687,6 +902,356 @@ void repl_when_ready(struct repl *r, unsigned timeout_ms, repl_ready_cb ready,
 	uv_timer_start(&r->ready_timer, ready_poll, 0, 5);
 }
 
+/* ---- Damaged snapshots, at open ------------------------------------- */
+
+/* A snapshot in the data directory, from the name of its .meta file. */
+struct snap_file {
+	unsigned long long term, index, stamp;
+	char name[80]; /* "snapshot-TERM-INDEX-TIMESTAMP", without ".meta" */
+	bool damaged;
+};
+
+/* What the data directory holds, as far as the scan cares. */
+struct dir_list {
+	struct snap_file *snaps; /* newest first */
+	size_t n_snaps;
+	char (*segs)[80];	  /* closed and open segment files */
+	size_t n_segs;
+	unsigned long long first_closed; /* lowest first index; 0: none */
+};
+
+/* Newest first, the order libraft tries them in (term, index, time). */
+static int snap_file_cmp(const void *a, const void *b)
+{
+	const struct snap_file *x = a, *y = b;
+
+	if (x->term != y->term)
+		return x->term > y->term ? -1 : 1;
+	if (x->index != y->index)
+		return x->index > y->index ? -1 : 1;
+	if (x->stamp != y->stamp)
+		return x->stamp > y->stamp ? -1 : 1;
+	return 0;
+}
+
+/* Whether name is exactly fmt (libraft's file names), reading n numbers. */
+static bool name_is(const char *name, const char *fmt, int n,
+		    unsigned long long *a, unsigned long long *b,
+		    unsigned long long *c)
+{
+	int used = -1;
+
+	switch (n) {
+	case 1:
+		sscanf(name, fmt, a, &used);
+		break;
+	case 2:
+		sscanf(name, fmt, a, b, &used);
+		break;
+	default:
+		sscanf(name, fmt, a, b, c, &used);
+		break;
+	}
+	return used > 0 && name[used] == '\0';
+}
+
+static void dir_list_free(struct dir_list *l)
+{
+	free(l->snaps);
+	free(l->segs);
+}
+
+/* Append name to the list; -ENOMEM. */
+static int dir_list_add(struct dir_list *l, const char *name,
+			unsigned long long t, unsigned long long i,
+			unsigned long long s, bool snapshot)
+{
+	void *p;
+
+	if (snapshot) {
+		p = realloc(l->snaps, (l->n_snaps + 1) * sizeof(*l->snaps));
+		if (!p)
+			return -ENOMEM;
+		l->snaps = p;
+		l->snaps[l->n_snaps] = (struct snap_file){t, i, s, "", false};
+		snprintf(l->snaps[l->n_snaps].name, sizeof(l->snaps->name),
+			 "%.*s", (int)(strlen(name) - 5), name);
+		l->n_snaps++;
+		return 0;
+	}
+	p = realloc(l->segs, (l->n_segs + 1) * sizeof(*l->segs));
+	if (!p)
+		return -ENOMEM;
+	l->segs = p;
+	snprintf(l->segs[l->n_segs++], sizeof(*l->segs), "%s", name);
+	return 0;
+}
+
+/* List the snapshots and segments of dir: 0 or a negative errno. */
+static int dir_list_read(const char *dir, struct dir_list *l)
+{
+	unsigned long long a, b, c;
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	memset(l, 0, sizeof(*l));
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while (!rc && (e = readdir(d))) {
+		if (strlen(e->d_name) >= sizeof(l->snaps->name))
+			continue;
+		if (name_is(e->d_name, "snapshot-%llu-%llu-%llu.meta%n", 3, &a,
+			    &b, &c)) {
+			rc = dir_list_add(l, e->d_name, a, b, c, true);
+		} else if (name_is(e->d_name, "%16llu-%16llu%n", 2, &a, &b,
+				   NULL)) {
+			if (!l->first_closed || a < l->first_closed)
+				l->first_closed = a;
+			rc = dir_list_add(l, e->d_name, 0, 0, 0, false);
+		} else if (name_is(e->d_name, "open-%llu%n", 1, &a, NULL,
+				   NULL)) {
+			rc = dir_list_add(l, e->d_name, 0, 0, 0, false);
+		}
+	}
+	closedir(d);
+	if (!rc && l->n_snaps)
+		qsort(l->snaps, l->n_snaps, sizeof(*l->snaps), snap_file_cmp);
+	if (rc)
+		dir_list_free(l);
+	return rc;
+}
+
+/* Read dir/name whole into a malloc()ed buffer: 0 or a negative errno. */
+static int file_read(const char *dir, const char *name, uint8_t **buf,
+		     size_t *len)
+{
+	char path[PATH_MAX + 96];
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	*buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, *buf + got, (size_t)st.st_size - got);
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -ENODATA;
+			free(*buf);
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	*len = got;
+out:
+	close(fd);
+	return rc;
+}
+
+/*
+ * Check a snapshot's .meta file as libraft's uv backend will read it
+ * (src/uv_snapshot.c): four u64 LE (format 1, CRC-32, configuration index,
+ * configuration length), then the configuration; the CRC covers the last
+ * two words and the configuration. 0 or -EILSEQ with why filled in.
+ */
+#define META_MAX_CONF (1024 * 1024)
+
+static int snap_meta_check(const struct repl *r, const uint8_t *p, size_t len,
+			   char *why, size_t why_len)
+{
+	uint64_t conf_len;
+	uint32_t crc;
+
+	if (len < 32) {
+		snprintf(why, why_len, ".meta has %zu bytes: truncated", len);
+		return -EILSEQ;
+	}
+	conf_len = get_le(p + 24, 8);
+	if (get_le(p, 8) != 1 || conf_len == 0 || conf_len > META_MAX_CONF ||
+	    len - 32 < conf_len) {
+		snprintf(why, why_len, ".meta header is not valid (format "
+			 "%llu, configuration of %llu bytes in %zu)",
+			 (unsigned long long)get_le(p, 8),
+			 (unsigned long long)conf_len, len);
+		return -EILSEQ;
+	}
+	crc = crc_of(r->crc_table, p + 16, 16, 0);
+	crc = crc_of(r->crc_table, p + 32, conf_len, crc);
+	if (crc != (uint32_t)get_le(p + 8, 8)) {
+		snprintf(why, why_len, ".meta checksum mismatch");
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+/*
+ * Whether snapshot s of dir is intact: its .meta as libraft checks it,
+ * its data by our envelope. 0, -ENOENT (no data file: a snapshot being
+ * written, libraft skips it too), or another negative errno with why
+ * filled in.
+ */
+static int snap_file_check(const struct repl *r, const char *dir,
+			   const struct snap_file *s, char *why, size_t why_len)
+{
+	char meta[sizeof(s->name) + 8];
+	const void *payload;
+	size_t len, plen;
+	uint8_t *buf;
+	int rc;
+
+	snprintf(meta, sizeof(meta), "%s.meta", s->name);
+	rc = file_read(dir, s->name, &buf, &len);
+	if (rc == -ENOENT)
+		return rc;
+	if (rc) {
+		snprintf(why, why_len, "cannot read it: %s", strerror(-rc));
+		return rc;
+	}
+	if (len == 0)
+		snprintf(why, why_len, "empty: truncated");
+	else
+		rc = snap_unwrap(r, buf, len, &payload, &plen, why, why_len);
+	free(buf);
+	if (len == 0)
+		return -ENODATA;
+	if (rc)
+		return rc;
+	rc = file_read(dir, meta, &buf, &len);
+	if (rc) {
+		snprintf(why, why_len, "cannot read its .meta: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	rc = snap_meta_check(r, buf, len, why, why_len);
+	free(buf);
+	return rc;
+}
+
+/* Rename dir/name to dir/name.suffix: 0 or a negative errno, logged. */
+static int move_aside(struct repl *r, const char *dir, const char *name,
+		      const char *suffix)
+{
+	char from[PATH_MAX + 96], to[PATH_MAX + 128];
+
+	snprintf(from, sizeof(from), "%s/%s", dir, name);
+	snprintf(to, sizeof(to), "%s.%s", from, suffix);
+	if (rename(from, to) == 0)
+		return 0;
+	logf_(r, 3, "cannot move %s aside to %s: %s", from, to,
+	      strerror(errno));
+	return -errno;
+}
+
+/* Move a damaged snapshot and its .meta aside (NAME.damaged). */
+static int snap_move_aside(struct repl *r, const char *dir,
+			   const struct snap_file *s)
+{
+	char meta[sizeof(s->name) + 8];
+	int rc;
+
+	snprintf(meta, sizeof(meta), "%s.meta", s->name);
+	rc = move_aside(r, dir, s->name, "damaged");
+	if (!rc)
+		rc = move_aside(r, dir, meta, "damaged");
+	if (!rc)
+		logf_(r, 4, "moved %s/%s and its .meta aside to %s.damaged",
+		      dir, s->name, s->name);
+	return rc;
+}
+
+/*
+ * Check the snapshots of dir before libraft loads one (libraft would
+ * restore a damaged data file as it is, and fail the start on a damaged
+ * .meta when no older snapshot is left). Newest first, every damaged
+ * one is refused (logged by name) until an intact one is found; the
+ * damaged ones are then moved aside. If the log no longer holds the
+ * entries between the intact snapshot (or the start) and a damaged one,
+ * a cluster of one refuses to start, changing nothing on disk; a cluster
+ * member moves its segments aside too (NAME.unusable, metadata kept) so
+ * that it opens with what remains and the leader catches it up.
+ * Blocking, at open only, like libraft's own load. 0 or a negative errno.
+ */
+static int snap_scan(struct repl *r, const char *dir, bool has_peers)
+{
+	unsigned long long need = 1, lost = 0;
+	const struct snap_file *good = NULL;
+	struct dir_list l;
+	char why[160];
+	size_t i, n_bad = 0;
+	bool gap;
+	int rc;
+
+	rc = dir_list_read(dir, &l);
+	if (rc) {
+		logf_(r, 3, "cannot list %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	for (i = 0; i < l.n_snaps && !good; i++) {
+		rc = snap_file_check(r, dir, &l.snaps[i], why, sizeof(why));
+		if (rc == -ENOENT)
+			continue;
+		if (!rc) {
+			good = &l.snaps[i];
+			break;
+		}
+		logf_(r, 3, "snapshot %s/%s is damaged (%s): refused", dir,
+		      l.snaps[i].name, why);
+		l.snaps[i].damaged = true;
+		n_bad++;
+		if (l.snaps[i].index > lost)
+			lost = l.snaps[i].index;
+	}
+	rc = 0;
+	if (!n_bad)
+		goto out;
+	if (good)
+		need = good->index + 1;
+	/* the entries up to `lost` must come from the log, from `need` on */
+	gap = lost >= need && (!l.first_closed || l.first_closed > need);
+	if (gap && !has_peers) {
+		logf_(r, 3, "cannot recover alone: entries %llu..%llu are only "
+		      "in the damaged snapshot (the log in %s %s%llu); restore "
+		      "the data directory from a backup; nothing was changed "
+		      "on disk", need, lost, dir,
+		      l.first_closed ? "starts at entry " : "has no entries "
+		      "before ", l.first_closed ? l.first_closed : lost + 1);
+		rc = -EILSEQ;
+		goto out;
+	}
+	for (i = 0; i < l.n_snaps && !rc; i++)
+		if (l.snaps[i].damaged)
+			rc = snap_move_aside(r, dir, &l.snaps[i]);
+	if (!rc && gap) {
+		for (i = 0; i < l.n_segs && !rc; i++)
+			rc = move_aside(r, dir, l.segs[i], "unusable");
+		if (!rc)
+			logf_(r, 4, "the log in %s does not reach back to entry "
+			      "%llu: moved its %zu segment files aside "
+			      "(*.unusable); term and vote kept, the leader "
+			      "catches this member up", dir, need, l.n_segs);
+	}
+	if (!rc)
+		logf_(r, 5, "starting from %s%s and the log after it",
+		      good ? "the older snapshot " : "no snapshot",
+		      good ? good->name : "");
+out:
+	dir_list_free(&l);
+	return rc;
+}
+
 /* ---- Open and close ---- */
 
 int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
@@ -706,6 +1271,13 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	r->tracer.impl = r;
 	r->tracer.version = 2;
 	r->tracer.emit = tracer_emit;
+	snprintf(r->dir, sizeof(r->dir), "%s", cfg->data_dir);
+	crc_init(r->crc_table);
+	rv = snap_scan(r, cfg->data_dir, cfg->n_members > 1 || cfg->join);
+	if (rv) {
+		free(r);
+		return rv;
+	}
 
 	if (cfg->address && cfg->key) {
 		rv = auth_transport_init(&r->auth, loop, cfg->key, auth_log, r);
@@ -892,9 +1464,13 @@ static void batch_flush(struct repl *r)
 	b->req.data = b;
 	rv = raft_apply(&r->raft, &b->req, &b->buf, 1, batch_cb);
 	if (rv) {
-		/* libraft may have released the buffer: do not touch it. */
-		logf_(r, 4, "cannot append to the log: %s",
-		      raft_errmsg(&r->raft));
+		/* libraft may have released the buffer: do not touch it. A
+		 * full disk refuses every request: say so once a minute. */
+		if (rv == RAFT_NOSPACE)
+			nospace_warn(r, raft_errmsg(&r->raft));
+		else
+			logf_(r, 4, "cannot append to the log: %s",
+			      raft_errmsg(&r->raft));
 		b->buf.base = NULL;
 		batch_finish(b, from_raft(rv));
 		return;

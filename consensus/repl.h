@@ -6,6 +6,19 @@
  *
  * One libuv loop drives everything; no function here blocks it. Errors are
  * negative errno values; libraft's codes are translated here, once.
+ *
+ * Disk faults. A full disk (ENOSPC) is not an error of the log: libraft
+ * retries the write until space returns, submissions meanwhile time out in
+ * the caller, and nothing acknowledged is lost. A failed fsync is: the
+ * member stops through repl_fsm.disk_failed (see there). Snapshots carry a
+ * checksum of their own (libraft checks only the .meta file); at open,
+ * every snapshot newer than the newest intact one is refused with a log
+ * line naming it and moved aside to NAME.damaged (its .meta too), so the
+ * log opens from the older snapshot plus the entries after it. If the log
+ * no longer holds those entries, a cluster of one refuses to start (the
+ * data is only in the damaged file); a member of a cluster moves its log
+ * aside as well (NAME.unusable, term and vote kept) and is caught up by
+ * the leader.
  */
 #ifndef XSR_CONSENSUS_REPL_H
 #define XSR_CONSENSUS_REPL_H
@@ -44,6 +57,16 @@ struct repl_fsm {
 	int (*restore)(void *data, const void *buf, size_t len);
 	/* A line for the daemon's log (level: 3 error ... 7 debug). */
 	void (*log)(void *data, int level, const char *msg);
+	/*
+	 * The disk under the log failed in a way that cannot be retried: an
+	 * fsync/fdatasync (or a write with O_DSYNC semantics) reported an
+	 * error other than lack of space, so the page cache may hold writes
+	 * that will never reach the disk. msg is the line to log. The member
+	 * must stop at once, writing nothing more, and exit non-zero. May run
+	 * on a libuv worker thread; is not expected to return. NULL (or a
+	 * return) makes repl log msg and _exit(1).
+	 */
+	void (*disk_failed)(void *data, const char *msg);
 };
 
 struct repl_member {
@@ -76,8 +99,8 @@ typedef void (*repl_ready_cb)(void *arg, int status);
 typedef void (*repl_close_cb)(void *arg);
 
 /*
- * Open the log in cfg->data_dir: load the newest snapshot (through
- * fsm->restore) and start. A pristine directory is bootstrapped with the
+ * Open the log in cfg->data_dir: check the snapshots (see "Disk faults"
+ * above), load the newest intact one (through fsm->restore) and start. A pristine directory is bootstrapped with the
  * configured members. *out is set on success; the caller owns it until
  * repl_close(). fsm must outlive the repl.
  */

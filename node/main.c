@@ -53,6 +53,16 @@ static void fatal(struct daemon *d, const char *fmt, ...)
 	_exit(1);
 }
 
+/*
+ * repl_fsm.disk_failed: an fsync of the log failed. Exit at once (no
+ * orderly close: it would write to a disk that lost writes); clients see
+ * their connections drop and nothing unacknowledged was answered.
+ */
+static void disk_failed(void *data, const char *msg)
+{
+	fatal(data, "%s", msg);
+}
+
 /* ---- Paths and the data directory -------------------------------- */
 
 static char *absolute(const char *path)
@@ -802,6 +812,7 @@ int main(int argc, char **argv)
 	fsm.snapshot_unpin = snapshot_unpin;
 	fsm.restore = snapshot_restore;
 	fsm.log = log_cb;
+	fsm.disk_failed = disk_failed;
 	rc_cfg.id = d->member_id;
 	rc_cfg.data_dir = raft_dir;
 	rc_cfg.snapshot_threshold = d->cfg.snapshot_threshold;
