@@ -17,13 +17,20 @@
 # XSR_BIN overrides the directory of the binaries (default: build/bin).
 # XSR_SIM_RINGS=1 (when a member is configured) gives it the sim ring
 # backend in BASEDIR/hostI/shim, so a test can play its guests.
+# XSR_SNAPSHOT_THRESHOLD=N (when a member is configured) makes it snapshot
+# every N log entries (the fault-injection suite exercises snapshots).
+# XSR_LAUNCH_PREFIX (optional) is put before the xenstored command line when
+# a member starts, {i} replaced by the member number and {gid} by 60000+I:
+# e.g. 'setpriv --regid={gid} --clear-groups' runs each member with a group
+# id of its own (the fault-injection suite partitions members with iptables
+# rules keyed by it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${XSR_BIN:-$here/build/bin}
 xenstored=$bin/xenstored
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,17p' "$0" >&2; exit 2; }
+usage() { sed -n '2,24p' "$0" >&2; exit 2; }
 
 free_ports() { # N: print N free TCP ports on 127.0.0.1
   /usr/bin/python3 - "$1" <<'EOF'
@@ -60,6 +67,7 @@ pid-file = $d/xenstored.pid
 log-file = $d/xenstored.log
 ready-timeout = 30000
 $([ "${XSR_SIM_RINGS:-0}" = 1 ] && echo "ring-backend = sim:$d/shim" || true)
+$([ -n "${XSR_SNAPSHOT_THRESHOLD:-}" ] && echo "snapshot-threshold = $XSR_SNAPSHOT_THRESHOLD" || true)
 
 [member]
 id = $i
@@ -77,8 +85,13 @@ start_member() { # BASEDIR I: start in the background, returns its launcher pid
   local B=$1 i=$2
   [ -f "$(conf_of "$B" "$i")" ] || die "no member $i in $B"
   rm -f "$B/host$i/xenstored.pid"
+  local prefix=() p
+  for p in ${XSR_LAUNCH_PREFIX:-}; do
+    p=${p//\{i\}/$i}
+    prefix+=("${p//\{gid\}/$((60000 + i))}")
+  done
   # daemonizes; the launcher exits once the member serves (or fails)
-  "$xenstored" --config "$(conf_of "$B" "$i")" &
+  "${prefix[@]+"${prefix[@]}"}" "$xenstored" --config "$(conf_of "$B" "$i")" &
 }
 
 wait_launchers() { # pids...: all must succeed

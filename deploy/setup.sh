@@ -27,7 +27,7 @@ PKGS=(
   libjson-c-dev
   libxen-dev
   xen-utils-4.17 xenstore-utils python3 python3-pyxs
-  procps psmisc
+  procps psmisc util-linux iptables
 )
 # From bookworm-backports, pinned to the 0.22 series.
 RAFT_PKGS=(libraft-dev libraft0)

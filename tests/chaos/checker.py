@@ -41,6 +41,7 @@ What it proves, per host tree:
    not required to fire: removing a missing key fires nothing.
 """
 import argparse
+import bisect
 import collections
 import json
 import sys
@@ -188,7 +189,6 @@ def definitely_stale(ops, init=None):
     wrote, or a value whose write was followed, strictly in real time, by
     another completed change, itself complete before the read began.
     Only for values written once (the harness writes unique values)."""
-    import bisect
     writers = collections.defaultdict(list)
     if init is not None:
         writers[init].append(Op("init", "checker", "write", init, None,
@@ -418,22 +418,27 @@ def check_watches(h):
                                "that key was invoked before it (a change that "
                                "did not happen)" % (e["path"], client, e["time"]))
 
+    # (client, path, token) -> event times, for the completeness check
+    times = collections.defaultdict(list)
+    for client, evs in events.items():
+        for e in evs:
+            times[(client, e["path"], e["token"])].append(e["time"])
     for o in h["op"]:
         if o["status"] != "ok" or o["f"] not in ("write", "txn"):
             continue
         client = o["client"]
-        reg = [w for w in watches.get(client, ())
-               if w.get("complete", w["time"]) <= o["invoke"]]
-        if not reg:
-            continue
-        w = reg[-1]
-        later = [x for x in watches.get(client, ())
-                 if x["time"] > w["time"] and x["time"] <= o["complete"]]
-        if later or not _under(o["key"], w["path"]):
+        ws = watches.get(client, ())
+        done = [w.get("complete", w["time"]) for w in ws]
+        k = bisect.bisect_right(done, o["invoke"])
+        if k == 0:
+            continue                # no watch set yet
+        w = ws[k - 1]
+        if any(w["time"] < x["time"] <= o["complete"] for x in ws[k:]) \
+                or not _under(o["key"], w["path"]):
             continue                # not watched, or a new session began
-        if not any(e["path"] == o["key"] and e["token"] == w["token"]
-                   and o["invoke"] <= e["time"] <= o["complete"]
-                   for e in events.get(client, ())):
+        ts = times.get((client, o["key"], w["token"]), [])
+        j = bisect.bisect_left(ts, o["invoke"])
+        if j == len(ts) or ts[j] > o["complete"]:
             bad.append("op %s by %s (%s %s, ok, [%s, %s]) under its own watch "
                        "%s: no event for it before the reply"
                        % (o["id"], client, o["f"], o["key"], o["invoke"],

@@ -1128,7 +1128,7 @@ class TestRestartAll(ClusterCase):
     logged "caught up: applied index 1" with 6085 entries in its log and
     exited on "cannot create the tree"), and must serve every write it
     acknowledged before the kill, at once."""
-    ROUNDS = 4
+    ROUNDS = int(os.environ.get("XSR_RESTART_ROUNDS", "4"))
     # snapshots now and then, so that a restart replays a snapshot and a log
     XENSTORED_CONF = ("snapshot-threshold = 200", "snapshot-trailing = 50")
 
