@@ -36,14 +36,6 @@ struct repl {
 	const struct repl_fsm *fsm;
 	struct raft_tracer tracer;
 
-	/* ready: applied everything that was in the log at open */
-	uint64_t ready_target;
-	uv_timer_t ready_timer;
-	bool ready_timer_on, ready_fired;
-	uint64_t ready_deadline_ms;
-	repl_ready_cb ready_cb;
-	void *ready_arg;
-
 	/* the snapshot being taken: pinned state, placeholder, async job */
 	void *snap_pin;
 	struct raft_buffer snap_placeholder;
@@ -866,42 +858,6 @@ static void wrap_setup(struct repl *r)
 	w->random = wrap_random;
 }
 
-/* ---- Readiness ---- */
-
-static void ready_fire(struct repl *r, int status)
-{
-	if (r->ready_fired)
-		return;
-	r->ready_fired = true;
-	if (r->ready_timer_on) {
-		uv_timer_stop(&r->ready_timer);
-	}
-	if (r->ready_cb)
-		r->ready_cb(r->ready_arg, status);
-}
-
-static void ready_poll(uv_timer_t *t)
-{
-	struct repl *r = t->data;
-
-	if (raft_last_applied(&r->raft) >= r->ready_target &&
-	    raft_state(&r->raft) != RAFT_UNAVAILABLE) {
-		ready_fire(r, 0);
-		return;
-	}
-	if (uv_now(r->loop) >= r->ready_deadline_ms)
-		ready_fire(r, -ETIMEDOUT);
-}
-
-void repl_when_ready(struct repl *r, unsigned timeout_ms, repl_ready_cb ready,
-		     void *arg)
-{
-	r->ready_cb = ready;
-	r->ready_arg = arg;
-	r->ready_deadline_ms = uv_now(r->loop) + timeout_ms;
-	uv_timer_start(&r->ready_timer, ready_poll, 0, 5);
-}
-
 /* ---- Damaged snapshots, at open ------------------------------------- */
 
 /* A snapshot in the data directory, from the name of its .meta file. */
@@ -1388,14 +1344,10 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 			      "from a peer; nothing was changed on disk");
 		goto err_raft;
 	}
-	r->ready_target = raft_last_index(&r->raft);
-	uv_timer_init(loop, &r->ready_timer);
-	r->ready_timer.data = r;
-	r->ready_timer_on = true;
 	uv_prepare_init(loop, &r->flush);
 	r->flush.data = r;
 	logf_(r, 6, "log open: last index %llu, term %llu",
-	      (unsigned long long)r->ready_target,
+	      (unsigned long long)raft_last_index(&r->raft),
 	      (unsigned long long)raft_current_term(&r->raft));
 	*out = r;
 	return 0;
@@ -1866,16 +1818,12 @@ void repl_close(struct repl *r, repl_close_cb cb, void *arg)
 	r->closing = true;
 	r->close_cb = cb;
 	r->close_arg = arg;
-	r->pending_closes = 3;
-	if (!r->ready_fired) {
-		r->ready_fired = true; /* no callback while closing */
-	}
+	r->pending_closes = 2;
 	batch_flush(r); /* fails it: closing */
 	if (r->batches)
 		logf_(r, 6, "%llu requests in %llu log entries",
 		      (unsigned long long)r->batched,
 		      (unsigned long long)r->batches);
-	uv_close((uv_handle_t *)&r->ready_timer, handle_closed);
 	uv_close((uv_handle_t *)&r->flush, handle_closed);
 	raft_close(&r->raft, raft_closed);
 }

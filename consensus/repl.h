@@ -95,25 +95,16 @@ struct repl_config {
 
 /* Called exactly once when repl_submit() succeeded. */
 typedef void (*repl_submit_cb)(void *arg, int status);
-typedef void (*repl_ready_cb)(void *arg, int status);
 typedef void (*repl_close_cb)(void *arg);
 
 /*
  * Open the log in cfg->data_dir: check the snapshots (see "Disk faults"
- * above), load the newest intact one (through fsm->restore) and start. A pristine directory is bootstrapped with the
- * configured members. *out is set on success; the caller owns it until
+ * above), load the newest intact one (through fsm->restore) and start. A
+ * pristine directory is bootstrapped with the configured members. *out is set on success; the caller owns it until
  * repl_close(). fsm must outlive the repl.
  */
 int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	      const struct repl_fsm *fsm, struct repl **out);
-
-/*
- * ready(arg, 0) once this member has applied every entry that was in its
- * log when it opened (so it serves no stale state); ready(arg, -ETIMEDOUT)
- * if that takes longer than timeout_ms.
- */
-void repl_when_ready(struct repl *r, unsigned timeout_ms, repl_ready_cb ready,
-		     void *arg);
 
 /*
  * Append an entry (buf is copied). On success cb fires exactly once: 0
