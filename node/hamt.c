@@ -7,7 +7,9 @@
  * whose full hashes collide share a collision node searched linearly.
  */
 #include "node/store_int.h"
+#include "wire/siphash.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,20 @@ static unsigned int frag(uint64_t hash, unsigned int shift)
 static unsigned int slot_index(uint32_t bitmap, uint32_t bit)
 {
 	return (unsigned int)__builtin_popcount(bitmap & (bit - 1));
+}
+
+/*
+ * For assert(): h is a live, well-formed node: a branch has one bitmap bit
+ * per slot, a collision node no bitmap. O(1): asserts stay cheap enough
+ * for every build.
+ */
+static bool node_ok(const struct hamt_node *h)
+{
+	if (!h || h->refs == 0)
+		return false;
+	if (h->collision)
+		return h->bitmap == 0;
+	return (uint32_t)__builtin_popcount(h->bitmap) == h->n;
 }
 
 static bool key_eq(const struct snode *n, const char *path, size_t len,
@@ -100,7 +116,10 @@ void hamt_unref(struct hamt_node *root)
 {
 	uint32_t i;
 
-	if (!root || --root->refs > 0)
+	if (!root)
+		return;
+	assert(root->refs > 0);
+	if (--root->refs > 0)
 		return;
 	/* Depth is at most 14 levels, so recursion is bounded. */
 	for (i = 0; i < root->n; i++)
@@ -115,7 +134,10 @@ const struct snode *hamt_get(const struct hamt_node *h, const char *path,
 	uint32_t bit, i;
 	uintptr_t s;
 
+	assert(path && !memchr(path, 0, len));
 	while (h) {
+		assert(node_ok(h));
+		assert(h->collision || shift <= LAST_SHIFT);
 		if (h->collision) {
 			for (i = 0; i < h->n; i++)
 				if (key_eq(as_leaf(h->slot[i]), path, len,
@@ -145,6 +167,7 @@ static int own(struct hamt_node **slotp)
 	struct hamt_node *h = *slotp, *c;
 	uint32_t i;
 
+	assert(node_ok(h));
 	if (h->refs == 1)
 		return 0;
 	c = node_alloc(h->n);
@@ -171,6 +194,8 @@ static int grow(struct hamt_node **slotp, uint32_t idx, uint32_t bit,
 {
 	struct hamt_node *h = *slotp, *g;
 
+	assert(h->refs == 1 && idx <= h->n);
+	assert(h->collision ? bit == 0 : !(h->bitmap & bit));
 	g = node_alloc(h->n + 1);
 	if (!g)
 		return -ENOMEM;
@@ -188,6 +213,8 @@ static int grow(struct hamt_node **slotp, uint32_t idx, uint32_t bit,
 /* Remove slot idx of *slotp (exclusively ours), dropping its reference. */
 static void shrink(struct hamt_node *h, uint32_t idx, uint32_t bit)
 {
+	assert(h->refs == 1 && idx < h->n);
+	assert(h->collision ? bit == 0 : (h->bitmap & bit) != 0);
 	slot_unref(h->slot[idx]);
 	memmove(h->slot + idx, h->slot + idx + 1,
 		(h->n - idx - 1) * sizeof(h->slot[0]));
@@ -204,6 +231,11 @@ static struct hamt_node *pair(uintptr_t a, uintptr_t b, unsigned int shift)
 	uint64_t ha = as_leaf(a)->hash, hb = as_leaf(b)->hash;
 	struct hamt_node *h, *sub;
 	uint32_t fa, fb;
+
+	assert(is_leaf(a) && is_leaf(b) && a != b);
+	/* the same fragments above shift: they met in one slot */
+	assert(shift > LAST_SHIFT ||
+	       ((ha ^ hb) & ((UINT64_C(1) << shift) - 1)) == 0);
 
 	if (shift > LAST_SHIFT) {
 		h = node_alloc(2);
@@ -247,6 +279,7 @@ static int set_in(struct hamt_node **slotp, unsigned int shift,
 	uintptr_t s;
 	int rc;
 
+	assert(val && val->refs > 0 && (shift <= LAST_SHIFT || (*slotp)->collision));
 	rc = own(slotp);
 	if (rc)
 		return rc;
@@ -284,6 +317,7 @@ static int set_in(struct hamt_node **slotp, unsigned int shift,
 
 int hamt_set(struct hamt_node **root, struct snode *val)
 {
+	assert(root && val && val->refs > 0 && !is_leaf((uintptr_t)val));
 	if (!*root) {
 		struct hamt_node *h = node_alloc(1);
 
@@ -327,13 +361,16 @@ static int del_in(struct hamt_node **slotp, unsigned int shift,
 		for (i = 0; i < h->n; i++)
 			if (key_eq(as_leaf(h->slot[i]), path, len, hash))
 				break;
+		assert(i < h->n); /* the precondition */
 		shrink(h, i, 0);
 		return 0;
 	}
 	bit = 1u << frag(hash, shift);
+	assert(h->bitmap & bit);
 	idx = slot_index(h->bitmap, bit);
 	s = h->slot[idx];
 	if (is_leaf(s)) {
+		assert(key_eq(as_leaf(s), path, len, hash));
 		shrink(h, idx, bit);
 		return 0;
 	}
@@ -356,6 +393,7 @@ int hamt_del(struct hamt_node **root, const char *path, size_t len,
 {
 	int rc;
 
+	assert(root && path);
 	if (!hamt_get(*root, path, len, hash))
 		return -ENOENT;
 	rc = del_in(root, 0, path, len, hash);
@@ -404,4 +442,136 @@ size_t hamt_count(const struct hamt_node *root)
 
 	hamt_foreach(root, count_one, &n);
 	return n;
+}
+
+/* ---- Checking (store_check.c) ------------------------------------------ */
+
+struct hcheck {
+	const uint8_t *key;
+	const char *what;
+};
+
+static int fail(struct hcheck *c, const char *what)
+{
+	if (!c->what)
+		c->what = what;
+	return -EIO;
+}
+
+static int check_leaf(struct hcheck *c, const struct snode *n,
+		      unsigned int shift, uint64_t prefix)
+{
+	uint64_t mask = shift >= 64 ? UINT64_MAX : (UINT64_C(1) << shift) - 1;
+
+	if (!n)
+		return fail(c, "trie: a null record");
+	if (n->refs == 0)
+		return fail(c, "trie: a record with no reference");
+	if (snode_path(n)[n->path_len] != '\0' ||
+	    memchr(snode_path(n), 0, n->path_len))
+		return fail(c, "trie: a record's path length is wrong");
+	if (n->hash != siphash64(c->key, snode_path(n), n->path_len))
+		return fail(c, "trie: a record's hash is not its path's hash");
+	if ((n->hash & mask) != (prefix & mask))
+		return fail(c, "trie: a record is in a slot its hash does "
+			       "not select");
+	return 0;
+}
+
+/* Depth at most 14: the recursion is bounded. *leaves counts records. */
+static int check_node(struct hcheck *c, const struct hamt_node *h,
+		      unsigned int shift, uint64_t prefix, bool is_root,
+		      size_t *leaves)
+{
+	size_t below = 0;
+	uint32_t i, j, bit;
+	int rc;
+
+	if (h->refs == 0)
+		return fail(c, "trie: a node with no reference");
+	if (h->collision) {
+		if (shift <= LAST_SHIFT)
+			return fail(c, "trie: a collision node above the "
+				       "last level");
+		if (h->bitmap != 0 || h->n < 2)
+			return fail(c, "trie: a collision node with a bitmap "
+				       "or fewer than two records");
+		for (i = 0; i < h->n; i++) {
+			const struct snode *a = as_leaf(h->slot[i]);
+
+			if (!is_leaf(h->slot[i]))
+				return fail(c, "trie: a collision node with a "
+					       "child node");
+			rc = check_leaf(c, a, 64, prefix);
+			if (rc)
+				return rc;
+			for (j = 0; j < i; j++) {
+				const struct snode *b = as_leaf(h->slot[j]);
+
+				if (key_eq(b, snode_path(a), a->path_len,
+					   a->hash))
+					return fail(c, "trie: a path is in a "
+						       "collision node twice");
+			}
+		}
+		*leaves += h->n;
+		return 0;
+	}
+	if (shift > LAST_SHIFT)
+		return fail(c, "trie: a branch below the last level");
+	if ((uint32_t)__builtin_popcount(h->bitmap) != h->n)
+		return fail(c, "trie: a bitmap's population differs from "
+			       "its slot count");
+	if (h->n == 0)
+		return fail(c, "trie: an empty node");
+	if (shift == LAST_SHIFT && (h->bitmap >> (1u << (64 - LAST_SHIFT))))
+		return fail(c, "trie: a last-level slot no hash selects");
+	for (i = 0, bit = 0; bit < 32; bit++) {
+		uint64_t p = prefix | ((uint64_t)bit << shift);
+		uintptr_t s;
+
+		if (!(h->bitmap & (1u << bit)))
+			continue;
+		s = h->slot[i++];
+		if (is_leaf(s)) {
+			rc = check_leaf(c, as_leaf(s), shift + LEVEL_BITS, p);
+			below++;
+		} else if (!as_node(s)) {
+			rc = fail(c, "trie: a null child node");
+		} else {
+			rc = check_node(c, as_node(s), shift + LEVEL_BITS, p,
+					false, &below);
+		}
+		if (rc)
+			return rc;
+	}
+	/* hamt_del inlines a lone record into its parent (lone_leaf) */
+	if (!is_root && below < 2)
+		return fail(c, "trie: a subtree holds fewer than two records");
+	*leaves += below;
+	return 0;
+}
+
+int hamt_check(const struct hamt_node *root, const uint8_t key[16],
+	       const char **what)
+{
+	struct hcheck c = {key, NULL};
+	size_t leaves = 0;
+	int rc;
+
+	assert(key && what);
+	rc = root ? check_node(&c, root, 0, 0, true, &leaves) : 0;
+	*what = c.what;
+	return rc;
+}
+
+void hamt_test_corrupt_bitmap(struct hamt_node *root)
+{
+	uint32_t bit;
+
+	for (bit = 0; bit < 32 && root && !root->collision; bit++)
+		if (!(root->bitmap & (1u << bit))) {
+			root->bitmap |= 1u << bit;
+			return;
+		}
 }

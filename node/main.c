@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "node/daemon.h"
+#include "node/hashkey.h"
 #include "node/hostname.h"
 #include "node/options.h"
 #include "node/sm.h"
@@ -749,6 +750,7 @@ int main(int argc, char **argv)
 	struct repl_fsm fsm;
 	struct conn_limits limits = CONN_LIMITS_DEFAULT;
 	char raft_dir[PATH_MAX];
+	uint8_t hash_key[STORE_HASH_KEY_LEN];
 	uv_loop_t loop;
 	int rc;
 
@@ -786,7 +788,9 @@ int main(int argc, char **argv)
 	d->listen_fd[0] = d->listen_fd[1] = -1;
 	uv_loop_init(&loop);
 	d->loop = &loop;
-	d->store = store_new();
+	hashkey_store(d->cfg.cluster.has_key ? d->cfg.cluster.key : NULL,
+		      d->cfg.cluster.enabled, d->host, d->member_id, hash_key);
+	d->store = store_new_keyed(hash_key);
 	d->watches = watches_new();
 	d->pool = conn_pool_new(&loop);
 	if (!d->store || !d->watches || !d->pool)

@@ -7,6 +7,18 @@
  * same store on every replica. It decides what the store decides and
  * reports what happened; firing watches and answering clients is the
  * caller's business.
+ *
+ * Apply never records a local failure as a result. An entry's result (0
+ * or a negative errno, kept in the session table and answered to the
+ * client) is a decision every replica takes alike: a quota, a permission,
+ * a limit, a conflict. Xen spells two of those ENOMEM (the memory quota,
+ * a failed transaction), so -ENOMEM is a result. Memory that runs out on
+ * this replica while applying is not: the store reports it as
+ * -STORE_ELOCAL (node/store_err.h), sm_apply() then records nothing and
+ * sets out->fatal, and the caller must stop the replica before anything
+ * else (no reply, no watch, no snapshot). The entry is applied again from
+ * the log after a restart. Stopping is what guarantees that no half-applied
+ * state is ever seen.
  */
 #ifndef XSR_NODE_SM_H
 #define XSR_NODE_SM_H
@@ -110,11 +122,19 @@ struct sm_result {
 	char host2[72];
 	uint32_t domid2;
 	struct store_events events2;
-	bool fatal; /* out of memory while recording: this replica must stop
-		       rather than diverge from the others */
+	/* Out of memory applying the entry (nothing of it is recorded, the
+	 * rest of the result means nothing): this replica must stop rather
+	 * than diverge from the others. fatal_what says what failed ("watch",
+	 * "commit", "decoding", "session record", ...: a static string). */
+	bool fatal;
+	const char *fatal_what;
 };
 
-/* Apply the entry at log index `index`. out must be cleared after use. */
+/*
+ * Apply the entry at log index `index`. out must be cleared after use. If
+ * out->fatal is set the store may hold part of the entry: the caller stops
+ * without reading or changing it again.
+ */
 void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 	      struct sm_result *out);
 void sm_result_clear(struct sm_result *out);
@@ -126,5 +146,13 @@ void sm_result_clear(struct sm_result *out);
  */
 int sm_snapshot_encode(const struct store_pin *pin, void **buf, size_t *len);
 int sm_snapshot_decode(const void *buf, size_t len, struct store **out);
+/*
+ * The same, the new store hashing paths under key (store_new_keyed): the
+ * daemon passes its store's key (store_hash_key). sm_snapshot_decode uses
+ * store_hash_key_default.
+ */
+int sm_snapshot_decode_keyed(const void *buf, size_t len,
+			     const uint8_t key[STORE_HASH_KEY_LEN],
+			     struct store **out);
 
 #endif

@@ -218,8 +218,9 @@ int sm_snapshot_encode(const struct store_pin *pin, void **buf, size_t *len)
 
 /* ---- Restore ------------------------------------------------------------ */
 
-static int restore_record(struct store **st, const Xsr__SnapRecord *rec,
-			  uint64_t records, bool *ended)
+static int restore_record(struct store **st, const uint8_t *key,
+			  const Xsr__SnapRecord *rec, uint64_t records,
+			  bool *ended)
 {
 	struct store_perm *perms;
 	const Xsr__SnapNode *n;
@@ -230,7 +231,7 @@ static int restore_record(struct store **st, const Xsr__SnapRecord *rec,
 	case XSR__SNAP_RECORD__REC_HEADER:
 		if (*st || rec->header->version > SNAP_VERSION)
 			return -EINVAL;
-		*st = store_restore_begin(rec->header->applied_index);
+		*st = store_restore_begin(key, rec->header->applied_index);
 		return *st ? 0 : -ENOMEM;
 	case XSR__SNAP_RECORD__REC_SESSION:
 		if (!*st)
@@ -316,6 +317,13 @@ static int restore_record(struct store **st, const Xsr__SnapRecord *rec,
 
 int sm_snapshot_decode(const void *buf, size_t len, struct store **out)
 {
+	return sm_snapshot_decode_keyed(buf, len, store_hash_key_default, out);
+}
+
+int sm_snapshot_decode_keyed(const void *buf, size_t len,
+			     const uint8_t key[STORE_HASH_KEY_LEN],
+			     struct store **out)
+{
 	const uint8_t *p = buf, *end = p + len;
 	struct store *st = NULL;
 	uint64_t records = 0;
@@ -343,7 +351,7 @@ int sm_snapshot_decode(const void *buf, size_t len, struct store **out)
 			break;
 		}
 		p += n;
-		rc = restore_record(&st, rec, records, &ended);
+		rc = restore_record(&st, key, rec, records, &ended);
 		records++;
 		xsr__snap_record__free_unpacked(rec, NULL);
 	}

@@ -92,9 +92,31 @@ struct store_events {
 void store_events_init(struct store_events *ev);
 void store_events_clear(struct store_events *ev); /* frees the events */
 
-/* A new empty store (no hosts). NULL on ENOMEM. */
+/*
+ * The key of the keyed hash (SipHash-2-4) under which the store's tries
+ * place paths. Guests choose paths, so a key they cannot guess keeps them
+ * from aiming full-hash collisions at one trie slot (hash flooding). The
+ * trie's shape is never observable (walks, digests and snapshots follow
+ * the tree's child order), so replicas need not share the key for
+ * correctness; the daemon derives it from the cluster key all members
+ * share (node/hashkey.c, docs/ARCHITECTURE.md "The store's contracts").
+ */
+#define STORE_HASH_KEY_LEN 16
+
+/* The documented fixed key of store_new(): "xenstored-raft/1". */
+extern const uint8_t store_hash_key_default[STORE_HASH_KEY_LEN];
+
+/*
+ * A new empty store (no hosts) hashing paths under key (copied; the
+ * caller keeps its buffer). No system call, no global state. NULL on
+ * ENOMEM.
+ */
+struct store *store_new_keyed(const uint8_t key[STORE_HASH_KEY_LEN]);
+/* The same with store_hash_key_default (tests, tools). NULL on ENOMEM. */
 struct store *store_new(void);
 void store_free(struct store *st);
+/* The key st was created with (borrowed, lives as long as st). */
+const uint8_t *store_hash_key(const struct store *st);
 
 /* The permission bits (STORE_PERM_*) a caller has on a permission list. */
 unsigned int store_perm_for(const struct store_caller *c,
@@ -243,11 +265,36 @@ void store_domain_usage(const struct store *st, const char *host,
 			uint32_t domid, uint64_t *nodes, uint64_t *memory);
 
 /*
- * Full consistency check (CONTROL check): every listed child exists, every
- * node is reachable, accounting matches. Returns 0 or -EIO; *what names
- * the first problem (static string).
+ * Full consistency check (node/store_check.c): every invariant the store
+ * keeps, recomputed from scratch, for every host: the trie (bitmaps,
+ * slots, hashes under the store's key, canonical form), the tree (every
+ * listed child exists, every node's parent lists it once, every node is
+ * reachable from "/", child names, permissions), the special nodes, node and memory accounting against a
+ * recount, the registry (order, ring sessions, watches); then the session
+ * table and the members. O(nodes); reads only. Returns 0, -EIO with *what
+ * naming the first violation (static string), or -ENOMEM.
  */
 int store_check(const struct store *st, const char **what);
+/*
+ * The same, and no generation above the applied index (which holds after
+ * every entry sm_apply applied; callers that drive the store directly
+ * need not keep it, so store_check and restores do not ask it). The
+ * violation, its host and node are formatted into msg.
+ */
+int store_check_report(const struct store *st, char *msg, size_t len);
+
+/*
+ * store_check_after_apply(st): in a build configured with
+ * -DXSR_CHECK_STORE=ON, check the whole store and abort with the
+ * violation on stderr (an assertion over the store, for debug builds);
+ * otherwise nothing. The apply path calls it after every entry.
+ */
+void store_check_or_abort(const struct store *st, const char *file, int line);
+#ifdef XSR_CHECK_STORE
+#define store_check_after_apply(st) store_check_or_abort((st), __FILE__, __LINE__)
+#else
+#define store_check_after_apply(st) ((void)(st))
+#endif
 
 /* ---- Domains: the registry of a host ---------------------------------- */
 /*
@@ -416,7 +463,11 @@ const struct store_member *store_member_by_id(const struct store *st,
 const struct store_member *store_member_by_name(const struct store *st,
 						const char *name);
 
-/* The log index of the last applied entry (kept for snapshots). */
+/*
+ * The log index of the last applied entry (kept for snapshots). The
+ * applier sets it before it applies an entry (sm_apply), so no node's
+ * generation is above it (store_check; 0 means "not maintained").
+ */
 uint64_t store_applied_index(const struct store *st);
 void store_set_applied_index(struct store *st, uint64_t index);
 
@@ -454,11 +505,13 @@ int store_pin_walk(const struct store_pin *pin,
 		   const struct store_walk_ops *ops, void *arg);
 
 /*
- * Rebuild a store from a walk's callbacks: store_restore_* in the walk's
- * order, then store_restore_finish() recomputes the accounting and checks
+ * Rebuild a store from a walk's callbacks: store_restore_begin (a new
+ * store hashing under key, as store_new_keyed), store_restore_* in the
+ * walk's order, then store_restore_finish() recomputes the accounting and checks
  * the result (-EIO if inconsistent).
  */
-struct store *store_restore_begin(uint64_t applied_index);
+struct store *store_restore_begin(const uint8_t key[STORE_HASH_KEY_LEN],
+				  uint64_t applied_index);
 int store_restore_session(struct store *st, uint64_t origin, uint64_t seq,
 			  int result);
 int store_restore_member(struct store *st, const struct store_member *m);

@@ -5,12 +5,38 @@
 #include "node/store_int.h"
 #include "wire/siphash.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+/* For assert(): the arguments of snode_new() describe a well-formed record. */
+static bool snode_args_ok(const char *path, size_t path_len,
+			  const struct store_perm *perms, uint32_t nperms,
+			  const void *value, size_t value_len,
+			  const char *children, size_t children_len)
+{
+	if (!path || path_len > UINT32_MAX || memchr(path, 0, path_len))
+		return false;
+	if ((nperms && !perms) || (value_len && !value) ||
+	    (children_len && !children) || value_len > UINT32_MAX ||
+	    children_len > UINT32_MAX)
+		return false;
+	/* the child list is NUL-terminated names */
+	return children_len == 0 || children[children_len - 1] == '\0';
+}
+
+/* For assert(): n is a live record. */
+static bool snode_live(const struct snode *n)
+{
+	return n && n->refs > 0 && snode_path(n)[n->path_len] == '\0';
+}
+
+/*
+ * This routine assumes path is path_len bytes without a NUL, and children
+ * (if any) ends with one. The record copies everything it is given.
+ */
 struct snode *snode_new(const char *path, size_t path_len, uint64_t hash,
 			uint64_t generation, const struct store_perm *perms,
 			uint32_t nperms, const void *value, size_t value_len,
@@ -19,6 +45,8 @@ struct snode *snode_new(const char *path, size_t path_len, uint64_t hash,
 	struct snode *n;
 	char *p;
 
+	assert(snode_args_ok(path, path_len, perms, nperms, value, value_len,
+			     children, children_len));
 	n = malloc(sizeof(*n) + nperms * sizeof(n->perms[0]) + path_len + 1 +
 		   value_len + children_len);
 	if (!n)
@@ -47,6 +75,8 @@ struct snode *snode_new(const char *path, size_t path_len, uint64_t hash,
 
 void snode_ref(const struct snode *n)
 {
+	assert(snode_live(n));
+	assert(n->refs < UINT32_MAX);
 	((struct snode *)n)->refs++;
 }
 
@@ -54,30 +84,75 @@ void snode_unref(const struct snode *n)
 {
 	struct snode *m = (struct snode *)n;
 
+	assert(!m || snode_live(m));
 	if (m && --m->refs == 0)
 		free(m);
 }
 
 /*
- * Paths are hashed with SipHash under a key drawn once per process:
- * guests choose paths, so a fixed hash would let them aim collisions at
- * the trie. The trie's shape is never observable, so replicas need not
- * share the key.
+ * Paths are hashed with SipHash under the key the store's creator gave
+ * (store.h: STORE_HASH_KEY_LEN): guests choose paths, so the key keeps
+ * them from aiming collisions at one slot. The store draws nothing itself
+ * (no system call, no global state): it is a function of its inputs.
  */
-static uint8_t path_key[16];
-static bool path_keyed;
+const uint8_t store_hash_key_default[STORE_HASH_KEY_LEN] = {
+	'x', 'e', 'n', 's', 't', 'o', 'r', 'e',
+	'd', '-', 'r', 'a', 'f', 't', '/', '1',
+};
 
+struct store *store_new_keyed(const uint8_t key[STORE_HASH_KEY_LEN])
+{
+	struct store *st;
+
+	assert(key);
+	st = store_new();
+	if (!st)
+		return NULL;
+	memcpy(st->hash_key, key, STORE_HASH_KEY_LEN);
+	st->keyed = true;
+	return st;
+}
+
+const uint8_t *store_key_of(const struct store *st)
+{
+	assert(st);
+	return st->keyed ? st->hash_key : store_hash_key_default;
+}
+
+const uint8_t *store_hash_key(const struct store *st)
+{
+	return store_key_of(st);
+}
+
+void host_bind_key(const struct store *st, struct host *h)
+{
+	assert(st && h);
+#if STORE_LEGACY_PATH_HASH
+	/* path_hash() callers use the default key: so must every trie. */
+	h->hash_key = NULL;
+#else
+	h->hash_key = store_key_of(st);
+#endif
+}
+
+uint64_t host_hash(const struct host *h, const char *path, size_t len)
+{
+	assert(h && path);
+	assert(!memchr(path, 0, len));
+#if !STORE_LEGACY_PATH_HASH
+	assert(h->hash_key); /* host_bind_key() ran */
+#endif
+	return siphash64(h->hash_key ? h->hash_key : store_hash_key_default,
+			 path, len);
+}
+
+#if STORE_LEGACY_PATH_HASH
 uint64_t path_hash(const char *path, size_t len)
 {
-	if (!path_keyed) {
-		/* Without entropy from the kernel a fixed key still works. */
-		if (getrandom(path_key, sizeof(path_key), GRND_NONBLOCK) !=
-		    (ssize_t)sizeof(path_key))
-			memset(path_key, 0x5a, sizeof(path_key));
-		path_keyed = true;
-	}
-	return siphash64(path_key, path, len);
+	assert(path);
+	return siphash64(store_hash_key_default, path, len);
 }
+#endif
 
 unsigned int store_perm_for(const struct store_caller *c,
 			    const struct store_perm *perms, uint32_t n)
@@ -87,6 +162,7 @@ unsigned int store_perm_for(const struct store_caller *c,
 	bool has_target = c->target != STORE_NO_TARGET;
 	uint32_t i;
 
+	assert(c && (perms || n == 0));
 	/* Owners and tools get it all (perm_for_conn()). */
 	if (c->privileged || n == 0 || perms[0].domid == c->domid ||
 	    (has_target && perms[0].domid == c->target))
@@ -105,6 +181,7 @@ int store_perm_parse(const char *s, struct store_perm *out)
 	char *end;
 	long id;
 
+	assert(s && out);
 	memset(out, 0, sizeof(*out));
 	switch (*s) {
 	case 'r':
@@ -135,6 +212,7 @@ int store_perm_format(const struct store_perm *p, char *buf)
 {
 	static const char letters[4] = {'n', 'r', 'w', 'b'};
 
+	assert(p && buf);
 	return sprintf(buf, "%c%i", letters[p->access & 3], (int)p->domid);
 }
 
@@ -147,10 +225,12 @@ static bool valid_chars(const char *path)
 
 bool store_path_valid(const char *path, uint32_t path_max)
 {
-	size_t len = strlen(path);
+	size_t len;
 	unsigned int domid;
 	int local_off = 0;
 
+	assert(path);
+	len = strlen(path);
 	if (path[0] != '/')
 		return false;
 	if (path[len - 1] == '/' && len != 1)

@@ -1,11 +1,12 @@
 /*
  * node/store_snap.c: pinned versions of the store, their deterministic
- * walk (the snapshot order), rebuilding a store from a walk, and the
- * consistency check behind CONTROL check.
+ * walk (the snapshot order) and rebuilding a store from a walk (the
+ * consistency check is store_check.c).
  *
  * Walks are iterative (XSA-418: deep trees must not exhaust the stack).
  */
 #include "node/store_int.h"
+#include "wire/siphash.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ static const char *const special_paths[] = {"@introduceDomain",
 
 struct pinned_host {
 	char *name;
+	uint8_t hash_key[STORE_HASH_KEY_LEN]; /* a copy: a pin may outlive st */
 	struct hamt_node *root;
 	struct store_domain *doms; /* copies */
 	size_t ndoms;
@@ -73,6 +75,10 @@ struct store_pin *store_pin(struct store *st)
 		if (!p->hosts[i].name)
 			goto fail;
 		p->hosts[i].root = st->hosts[i].root;
+		memcpy(p->hosts[i].hash_key,
+		       st->hosts[i].hash_key ? st->hosts[i].hash_key
+					     : store_hash_key_default,
+		       STORE_HASH_KEY_LEN);
 		hamt_ref(p->hosts[i].root);
 		p->nhosts++;
 		p->hosts[i].doms = calloc(st->hosts[i].ndoms ? st->hosts[i].ndoms
@@ -114,6 +120,12 @@ void store_unpin(struct store_pin *p)
 	free(p);
 }
 
+/* host_hash() for a pinned host (no struct host to hand). */
+static uint64_t hash(const uint8_t *key, const char *path, size_t len)
+{
+	return siphash64(key, path, len);
+}
+
 struct frame {
 	const struct snode *n;
 	size_t child_off;
@@ -125,10 +137,10 @@ struct frame {
  * order. visit() gets each node; a listed child that is missing is
  * reported as -EIO. Reads only: safe on a pinned root from any thread.
  */
-static int walk_tree(const struct hamt_node *root,
+static int walk_tree(const struct hamt_node *root, const uint8_t *key,
 		     int (*visit)(const struct snode *n, void *arg), void *arg)
 {
-	const struct snode *n = hamt_get(root, "/", 1, path_hash("/", 1));
+	const struct snode *n = hamt_get(root, "/", 1, hash(key, "/", 1));
 	struct frame *stack;
 	size_t depth = 0, cap = 32;
 	char *path;
@@ -165,7 +177,7 @@ static int walk_tree(const struct hamt_node *root,
 		path[base] = '/';
 		memcpy(path + base + 1, child, cl + 1);
 		n = hamt_get(root, path, base + 1 + cl,
-			     path_hash(path, base + 1 + cl));
+			     hash(key, path, base + 1 + cl));
 		if (!n) {
 			rc = -EIO;
 			break;
@@ -234,12 +246,14 @@ int store_pin_walk(const struct store_pin *pin,
 
 		rc = ops->host(arg, pin->hosts[i].name);
 		if (!rc)
-			rc = walk_tree(root, emit_node, &w);
+			rc = walk_tree(root, pin->hosts[i].hash_key, emit_node,
+				       &w);
 		for (k = 0; !rc && k < N_SPECIAL; k++) {
 			const char *s = special_paths[k];
 			const struct snode *n =
 				hamt_get(root, s, strlen(s),
-					 path_hash(s, strlen(s)));
+					 hash(pin->hosts[i].hash_key, s,
+					      strlen(s)));
 
 			if (n)
 				rc = emit_node(n, &w);
@@ -252,9 +266,10 @@ int store_pin_walk(const struct store_pin *pin,
 
 /* ---- Restore ---------------------------------------------------------- */
 
-struct store *store_restore_begin(uint64_t applied_index)
+struct store *store_restore_begin(const uint8_t key[STORE_HASH_KEY_LEN],
+				  uint64_t applied_index)
 {
-	struct store *st = store_new();
+	struct store *st = store_new_keyed(key);
 
 	if (st)
 		st->applied_index = applied_index;
@@ -295,6 +310,7 @@ int store_restore_host(struct store *st, const char *name)
 		v[i] = v[i - 1];
 	memset(&v[i], 0, sizeof(v[i]));
 	v[i].name = copy;
+	host_bind_key(st, &v[i]);
 	st->nhosts++;
 	st->restoring = copy;
 	return 0;
@@ -315,7 +331,7 @@ int store_restore_node(struct store *st, const char *path, uint64_t generation,
 		return -EINVAL;
 	if (children_len && children[children_len - 1] != '\0')
 		return -EINVAL;
-	n = snode_new(path, len, path_hash(path, len), generation, perms,
+	n = snode_new(path, len, host_hash(h, path, len), generation, perms,
 		      nperms, value, value_len, children, children_len);
 	if (!n)
 		return -ENOMEM;
@@ -392,84 +408,4 @@ int store_restore_finish(struct store *st)
 			return rc;
 	}
 	return store_check(st, &what);
-}
-
-/* ---- Consistency check -------------------------------------------- */
-
-struct check {
-	struct host shadow; /* accounting recomputed from the tree */
-	size_t reachable;
-	int rc;
-};
-
-static int check_visit(const struct snode *n, void *arg)
-{
-	struct check *c = arg;
-	struct acct *a;
-
-	if (n->nperms == 0)
-		return -EIO;
-	c->reachable++;
-	a = acct_find(&c->shadow, n->perms[0].domid, true);
-	if (!a)
-		return -ENOMEM;
-	a->nodes++;
-	a->memory += snode_memory(n);
-	return 0;
-}
-
-int store_check(const struct store *st, const char **what)
-{
-	size_t i, k;
-	int rc;
-
-	*what = NULL;
-	for (i = 0; i < st->nhosts; i++) {
-		struct host *h = &st->hosts[i];
-		struct check c;
-		size_t total = hamt_count(h->root), specials = 0;
-
-		memset(&c, 0, sizeof(c));
-		for (k = 0; k < N_SPECIAL; k++)
-			if (hamt_get(h->root, special_paths[k],
-				     strlen(special_paths[k]),
-				     path_hash(special_paths[k],
-					       strlen(special_paths[k]))))
-				specials++;
-		rc = walk_tree(h->root, check_visit, &c);
-		if (rc == -ENOMEM) {
-			free(c.shadow.acct);
-			return rc;
-		}
-		if (rc) {
-			*what = "a listed child is missing";
-		} else if (c.reachable + specials != total) {
-			*what = "unreachable nodes";
-			rc = -EIO;
-		} else {
-			for (k = 0; k < c.shadow.nacct && !rc; k++) {
-				struct acct *s = &c.shadow.acct[k];
-				struct acct *a = acct_find(h, s->domid, false);
-
-				if (!a || a->nodes != s->nodes ||
-				    a->memory != s->memory) {
-					*what = "node accounting differs";
-					rc = -EIO;
-				}
-			}
-			for (k = 0; k < h->nacct && !rc; k++) {
-				struct acct *a = &h->acct[k];
-
-				if ((a->nodes || a->memory) &&
-				    !acct_find(&c.shadow, a->domid, false)) {
-					*what = "accounting for no nodes";
-					rc = -EIO;
-				}
-			}
-		}
-		free(c.shadow.acct);
-		if (rc)
-			return rc;
-	}
-	return 0;
 }

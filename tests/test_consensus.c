@@ -38,6 +38,18 @@ struct cluster {
 	uint64_t seq[N_MAX + 1]; /* per origin member */
 };
 
+/* Every server's stores hash under one key, as the daemon's members do. */
+static const uint8_t cluster_key[STORE_HASH_KEY_LEN] = "consensus test";
+
+/* The whole store's invariants (node/store_check.c). */
+static void check_store(const struct store *st)
+{
+	char msg[256];
+
+	if (store_check_report(st, msg, sizeof(msg)) != 0)
+		fail_msg("store_check after an applied entry: %s", msg);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 		     void **result)
 {
@@ -47,6 +59,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 	sm_apply(s->st, raft_last_applied(s->raft) + 1, buf->base, buf->len,
 		 &res);
 	assert_false(res.fatal);
+	check_store(s->st); /* every applied entry, on every server */
 	sm_result_clear(&res);
 	*result = NULL;
 	return 0;
@@ -77,8 +90,10 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	struct server *s = fsm->data;
 	struct store *st;
 
-	if (sm_snapshot_decode(buf->base, buf->len, &st))
+	if (sm_snapshot_decode_keyed(buf->base, buf->len,
+				     store_hash_key(s->st), &st))
 		return RAFT_CORRUPT;
+	check_store(st);
 	store_free(s->st);
 	s->st = st;
 	s->restores++;
@@ -95,7 +110,7 @@ static struct cluster *cluster_new(unsigned n)
 	c->n = n;
 	assert_int_equal(raft_fixture_initialize(&c->f), 0);
 	for (i = 0; i < n; i++) {
-		c->s[i].st = store_new();
+		c->s[i].st = store_new_keyed(cluster_key);
 		c->s[i].fsm.version = 1;
 		c->s[i].fsm.data = &c->s[i];
 		c->s[i].fsm.apply = fsm_apply;

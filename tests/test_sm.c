@@ -24,8 +24,13 @@ static uint64_t index_ = 1;
 static void apply(struct store *st, void *buf, size_t len,
 		  struct sm_result *res)
 {
+	char msg[256];
+
 	sm_apply(st, index_++, buf, len, res);
 	free(buf);
+	/* the whole store's invariants after every entry (store_check.c) */
+	if (store_check_report(st, msg, sizeof(msg)) != 0)
+		fail_msg("store_check after an applied entry: %s", msg);
 }
 
 static struct store_caller guest(uint32_t domid)
@@ -39,7 +44,7 @@ static struct store_caller guest(uint32_t domid)
 
 static void test_ring_requests_once(void **state)
 {
-	struct store *st = store_new();
+	struct store *st = store_new_keyed(store_hash_key_default);
 	struct store_caller g = guest(3);
 	struct sm_origin o = {7, 1, H, NULL, 0, 0};
 	struct sm_result res;

@@ -16,8 +16,51 @@
 
 #include "node/store.h"
 #include "node/store_int.h"
+#include "wire/siphash.h"
 
 #define H "host1"
+
+/* The stores of these tests hash under a key of their own. */
+static const uint8_t test_key[STORE_HASH_KEY_LEN] = "test_store key!";
+
+/*
+ * The whole store is checked after every mutation (store_check.c): each
+ * mutating call below goes through checked(), which fails the test with
+ * the checker's message on the first violation.
+ */
+static int checked(int rc, const struct store *st)
+{
+	char msg[256];
+
+	if (store_check_report(st, msg, sizeof(msg)) != 0)
+		fail_msg("store_check after a mutation: %s", msg);
+	return rc;
+}
+
+#define store_host_init(st, ...) checked(store_host_init(st, __VA_ARGS__), st)
+#define store_write(st, ...) checked(store_write(st, __VA_ARGS__), st)
+#define store_mkdir(st, ...) checked(store_mkdir(st, __VA_ARGS__), st)
+#define store_rm(st, ...) checked(store_rm(st, __VA_ARGS__), st)
+#define store_set_perms(st, ...) checked(store_set_perms(st, __VA_ARGS__), st)
+#define store_commit(st, ...) checked(store_commit(st, __VA_ARGS__), st)
+#define store_domain_introduce(st, ...)                                        \
+	checked(store_domain_introduce(st, __VA_ARGS__), st)
+#define store_domain_gone(st, ...) checked(store_domain_gone(st, __VA_ARGS__), st)
+#define store_domain_set_target(st, ...)                                       \
+	checked(store_domain_set_target(st, __VA_ARGS__), st)
+#define store_domain_watch(st, ...) checked(store_domain_watch(st, __VA_ARGS__), st)
+#define store_domain_unwatch(st, ...)                                          \
+	checked(store_domain_unwatch(st, __VA_ARGS__), st)
+#define store_domain_reset_watches(st, ...)                                    \
+	checked(store_domain_reset_watches(st, __VA_ARGS__), st)
+#define store_domain_ring_reset(st, ...)                                       \
+	checked(store_domain_ring_reset(st, __VA_ARGS__), st)
+#define store_domain_move(st, ...) checked(store_domain_move(st, __VA_ARGS__), st)
+#define store_session_record(st, ...)                                          \
+	checked(store_session_record(st, __VA_ARGS__), st)
+#define store_member_set(st, ...) checked(store_member_set(st, __VA_ARGS__), st)
+#define store_member_remove(st, ...)                                           \
+	checked(store_member_remove(st, __VA_ARGS__), st)
 
 static struct store_caller priv(void)
 {
@@ -41,7 +84,7 @@ static uint64_t idx = 1;
 
 static struct store *fresh(void)
 {
-	struct store *st = store_new();
+	struct store *st = store_new_keyed(test_key);
 
 	assert_non_null(st);
 	assert_int_equal(store_host_init(st, H, idx++), 0);
@@ -785,7 +828,7 @@ static int rb_begin(void *arg, uint64_t applied, size_t nh, size_t ns)
 {
 	struct rebuild *r = arg;
 
-	r->dst = store_restore_begin(applied);
+	r->dst = store_restore_begin(test_key, applied);
 	emit(r, &applied, sizeof(applied));
 	return r->dst ? 0 : -ENOMEM;
 }
@@ -881,6 +924,7 @@ static void test_snapshot_roundtrip(void **state)
 	assert_string_equal(store_member_by_id(copy, 9)->name, "host1");
 
 	/* the rebuilt store walks to the same bytes */
+	store_set_applied_index(st, idx); /* as sm_apply does first */
 	store_rm(st, H, NULL, &c, idx++, "/after", NULL);
 	pin = store_pin(copy);
 	assert_int_equal(store_pin_walk(pin, &rb_ops, &b), 0);
@@ -1254,7 +1298,8 @@ static void test_domain_move(void **state)
 /* The same moves on two replicas leave the same bytes. */
 static void test_domain_move_deterministic(void **state)
 {
-	struct store *a = store_new(), *b = store_new();
+	struct store *a = store_new_keyed(test_key),
+		     *b = store_new_keyed(test_key);
 	struct store_move m = {.src_host = H, .dst_host = "host2",
 			       .src_domid = 3, .dst_domid = 4};
 	struct rebuild ra = {0}, rb = {0};
@@ -1327,7 +1372,7 @@ static void test_hamt_random(void **state)
 		sprintf(key, "/k/%d", k);
 		if (op < 2) {
 			struct snode *n = snode_new(
-				key, strlen(key), path_hash(key, strlen(key)),
+				key, strlen(key), siphash64(store_hash_key_default, key, strlen(key)),
 				(uint64_t)i, &(struct store_perm){0}, 1, NULL,
 				0, NULL, 0);
 
@@ -1335,10 +1380,19 @@ static void test_hamt_random(void **state)
 			model[k] = i + 1;
 		} else {
 			int rc = hamt_del(&root, key, strlen(key),
-					  path_hash(key, strlen(key)));
+					  siphash64(store_hash_key_default, key, strlen(key)));
 
 			assert_int_equal(rc, model[k] ? 0 : -ENOENT);
 			model[k] = 0;
+		}
+		if (i % 1000 == 0) {
+			const char *what = NULL;
+
+			assert_int_equal(hamt_check(root, store_hash_key_default,
+						    &what), 0);
+			assert_int_equal(hamt_check(pinned,
+						    store_hash_key_default,
+						    &what), 0);
 		}
 		if (i == OPS / 2) {
 			pinned = root;
@@ -1351,13 +1405,13 @@ static void test_hamt_random(void **state)
 
 		sprintf(key, "/k/%d", k);
 		n = hamt_get(root, key, strlen(key),
-			     path_hash(key, strlen(key)));
+			     siphash64(store_hash_key_default, key, strlen(key)));
 		if (model[k])
 			assert_int_equal(n->generation, model[k] - 1);
 		else
 			assert_null(n);
 		n = hamt_get(pinned, key, strlen(key),
-			     path_hash(key, strlen(key)));
+			     siphash64(store_hash_key_default, key, strlen(key)));
 		if (pinned_model[k])
 			assert_int_equal(n->generation, pinned_model[k] - 1);
 		else
@@ -1365,6 +1419,157 @@ static void test_hamt_random(void **state)
 	}
 	hamt_unref(pinned);
 	hamt_unref(root);
+}
+
+/* A store whose check fails: the message, or NULL if the check passes. */
+static const char *violation(const struct store *st)
+{
+	static char msg[256];
+
+	return store_check_report(st, msg, sizeof(msg)) ? msg : NULL;
+}
+
+/* store_check_report names what at node; store_check sees it too. */
+static void expect_violation_in(const struct store *st, const char *what,
+				const char *node, bool structural)
+{
+	const char *msg = violation(st), *w = NULL;
+
+	assert_non_null(msg);
+	if (!strstr(msg, what) || (node && !strstr(msg, node)))
+		fail_msg("expected \"%s\" at %s, got \"%s\"", what,
+			 node ? node : "-", msg);
+	assert_int_equal(store_check(st, &w), structural ? -EIO : 0);
+	assert_true(!structural || w);
+}
+
+static void expect_violation(const struct store *st, const char *what,
+			     const char *node)
+{
+	expect_violation_in(st, what, node, true);
+}
+
+/* The host whose tries hk() hashes for (bound to its store's key). */
+static struct host *hk_host;
+
+/* A store with a little of everything, for corrupting. */
+static struct store *sample(struct host **h)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv(), d5 = dom(5);
+
+	assert_int_equal(wr(st, &c, "/a/b", "1"), 0);
+	assert_int_equal(perms(st, &c, "/a", "n5"), 0);
+	assert_int_equal(wr(st, &d5, "/a/mine", "2"), 0);
+	assert_int_equal(store_domain_introduce(st, H, 5, 1, 2, idx++, true,
+						NULL),
+			 0);
+	assert_null(violation(st));
+	*h = hk_host = store_host_find(st, H);
+	return st;
+}
+
+static uint64_t hk(const char *p)
+{
+	return host_hash(hk_host, p, strlen(p));
+}
+
+/* The checker catches each kind of corruption, naming it and its node. */
+static void test_check_catches_corruption(void **state)
+{
+	struct store_perm n0 = {0};
+	struct snode *n;
+	struct store *st;
+	struct host *h;
+
+	/* a listed child is missing */
+	st = sample(&h);
+	assert_int_equal(hamt_del(&h->root, "/a/b", 4, hk("/a/b")), 0);
+	expect_violation(st, "a listed child is missing", "/a/b");
+	store_free(st);
+
+	/* a node nobody lists */
+	st = sample(&h);
+	n = snode_new("/a/ghost", 8, hk("/a/ghost"), 1, &n0, 1, NULL, 0, NULL,
+		      0);
+	assert_int_equal(hamt_set(&h->root, n), 0);
+	expect_violation(st, "a node its parent does not list", "/a/ghost");
+	store_free(st);
+
+	/* a node without a parent */
+	st = sample(&h);
+	n = snode_new("/x/y", 4, hk("/x/y"), 1, &n0, 1, NULL, 0, NULL, 0);
+	assert_int_equal(hamt_set(&h->root, n), 0);
+	expect_violation(st, "a node whose parent does not exist", "/x/y");
+	store_free(st);
+
+	/* a child listed twice */
+	st = sample(&h);
+	{
+		const struct snode *a = hamt_get(h->root, "/a", 2, hk("/a"));
+		static const char kids[] = "b\0mine\0b";
+
+		n = snode_new("/a", 2, hk("/a"), a->generation, a->perms,
+			      a->nperms, NULL, 0, kids, sizeof(kids));
+		assert_int_equal(hamt_set(&h->root, n), 0);
+	}
+	expect_violation(st, "twice", NULL);
+	store_free(st);
+
+	/* node accounting */
+	st = sample(&h);
+	acct_find(h, 5, false)->nodes++;
+	expect_violation(st, "node accounting differs", NULL);
+	store_free(st);
+
+	/* a record's hash */
+	st = sample(&h);
+	((struct snode *)hamt_get(h->root, "/a/mine", 7, hk("/a/mine")))
+		->hash ^= 1;
+	expect_violation(st, "hash is not its path's hash", NULL);
+	store_free(st);
+
+	/* a trie bitmap */
+	st = sample(&h);
+	hamt_test_corrupt_bitmap(h->root);
+	expect_violation(st, "bitmap", NULL);
+	store_free(st);
+
+	/* a generation from the future */
+	st = sample(&h);
+	store_set_applied_index(st, 2);
+	expect_violation_in(st, "generation is above the applied index", "/",
+			    false);
+	store_free(st);
+
+	/* the registry */
+	st = sample(&h);
+	h->doms[0].ring_id = 0;
+	expect_violation(st, "without a ring session", NULL);
+	store_free(st);
+
+	/* a node without an owner */
+	st = sample(&h);
+	n = snode_new("/a/b", 4, hk("/a/b"), 1, NULL, 0, "1", 1, NULL, 0);
+	assert_int_equal(hamt_set(&h->root, n), 0);
+	expect_violation(st, "without permissions", "/a/b");
+	store_free(st);
+}
+
+/* The key is the caller's: two keys, the same observable store. */
+static void test_hash_key_is_callers(void **state)
+{
+	static const uint8_t other[STORE_HASH_KEY_LEN] = "another key....";
+	struct store *a = store_new_keyed(test_key), *b = store_new_keyed(other);
+	struct store *c = store_new();
+
+	assert_memory_equal(store_hash_key(a), test_key, STORE_HASH_KEY_LEN);
+	assert_memory_equal(store_hash_key(b), other, STORE_HASH_KEY_LEN);
+	assert_memory_equal(store_hash_key(c), store_hash_key_default,
+			    STORE_HASH_KEY_LEN);
+	store_free(a);
+	store_free(b);
+	store_free(c);
 }
 
 int main(void)
@@ -1395,6 +1600,8 @@ int main(void)
 		cmocka_unit_test(test_domain_move_deterministic),
 		cmocka_unit_test(test_deep_tree),
 		cmocka_unit_test(test_hamt_random),
+		cmocka_unit_test(test_check_catches_corruption),
+		cmocka_unit_test(test_hash_key_is_callers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
