@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "node/sm.h"
 
@@ -87,18 +89,42 @@ void daemon_fire(struct daemon *d, const struct store_events *ev)
 
 /* ---- Applying entries ------------------------------------------------ */
 
+/*
+ * Memory ran out applying entry `index` (node/sm.h): stop at once. No
+ * client is answered, no watch fires, nothing is written (no orderly
+ * close: libraft could take a snapshot of the half-applied store). The
+ * entry is committed, so the log applies it again after a restart, and
+ * the peers never see a result from this member that they do not share.
+ */
+static void apply_failed(struct daemon *d, uint64_t index, const char *what)
+	__attribute__((noreturn));
+
+static void apply_failed(struct daemon *d, uint64_t index, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg),
+		 "fatal: out of memory applying log entry %" PRIu64
+		 " (%s): stopping; the entry is applied again after a restart",
+		 index, what ? what : "entry");
+	log_msg(3, "%s", msg);
+	if (d->ready_fd >= 0) {
+		/* a parent waiting for readiness prints it (as main's fatal) */
+		ssize_t rc = write(d->ready_fd, msg, strlen(msg));
+
+		(void)rc;
+	}
+	_exit(1);
+}
+
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 {
 	struct daemon *d = data;
 	struct sm_result res;
 
 	sm_apply(d->store, index, buf, len, &res);
-	if (res.fatal) {
-		log_msg(2, "out of memory applying log entry %" PRIu64
-			   ": stopping rather than diverge from the replicas",
-			index);
-		abort();
-	}
+	if (res.fatal)
+		apply_failed(d, index, res.fatal_what);
 	if (res.kind == SM_INVALID) {
 		log_msg(3, "log entry %" PRIu64 " cannot be decoded: skipped",
 			index);

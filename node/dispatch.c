@@ -11,6 +11,7 @@
  */
 #include "node/daemon.h"
 #include "node/sm.h"
+#include "node/store_err.h"
 #include "ring/ring.h"
 
 #include <errno.h>
@@ -43,7 +44,9 @@ static enum conn_verdict reply_err(struct conn *c, struct conn_req *r, int err)
 {
 	if (!now(c))
 		return CONN_WAIT;
-	conn_reply_error(c, r, err);
+	/* a transaction's local step that ran out of memory: ENOMEM, as
+	 * outside the log nothing is replicated (node/store_err.h) */
+	conn_reply_error(c, r, store_err_wire(err));
 	return CONN_DONE;
 }
 

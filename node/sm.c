@@ -3,6 +3,7 @@
  * applying one to the store (the replicated state machine's entry point).
  */
 #include "node/sm.h"
+#include "node/store_err.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -400,6 +401,11 @@ int sm_entry_move_domain(const struct sm_origin *o,
 }
 
 /* ---- Applying -------------------------------------------------------- */
+/*
+ * Every error below is a result, the same on every replica, except
+ * -STORE_ELOCAL (node/store_err.h): memory ran out here. sm_apply() then
+ * records nothing and reports out->fatal; the caller stops.
+ */
 
 static void caller_from(const Xsr__Caller *pc, struct store_caller *c)
 {
@@ -442,7 +448,7 @@ static int apply_commit(struct store *st, const char *host,
 	struct store_commit cm;
 	struct store_perm **owned;
 	size_t i, k = 0;
-	int rc = -ENOMEM;
+	int rc = -STORE_ELOCAL;
 
 	memset(&cm, 0, sizeof(cm));
 	cm.n = op->n_nodes;
@@ -541,7 +547,7 @@ static int apply_domain(struct store *st, const Xsr__Entry *e,
 		out->watch_path = strdup(e->watch->path);
 		out->watch_token = strdup(e->watch->token);
 		if (!out->watch_path || !out->watch_token)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		if (e->watch->remove) {
 			out->dom_op = SM_DOM_UNWATCH;
 			return store_domain_unwatch(st, host, out->domid,
@@ -632,7 +638,7 @@ static int apply_op(struct store *st, const Xsr__Entry *e, uint64_t index,
 	case XSR__ENTRY__OP_SET_PERMS:
 		p = perms_in(e->set_perms->perms, e->set_perms->n_perms);
 		if (!p)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		rc = store_set_perms(st, host, NULL, &c, index,
 				     e->set_perms->path, p,
 				     (uint32_t)e->set_perms->n_perms, ev);
@@ -699,9 +705,119 @@ static bool ring_seen(const struct store *st, const Xsr__Entry *e,
 	}
 }
 
+/* What an entry does, for the line that says what failed. */
+static const char *op_name(const Xsr__Entry *e)
+{
+	switch (e->op_case) {
+	case XSR__ENTRY__OP_WRITE:
+		return "write";
+	case XSR__ENTRY__OP_MKDIR:
+		return "mkdir";
+	case XSR__ENTRY__OP_RM:
+		return "rm";
+	case XSR__ENTRY__OP_SET_PERMS:
+		return "set_perms";
+	case XSR__ENTRY__OP_COMMIT:
+		return "commit";
+	case XSR__ENTRY__OP_HOST_INIT:
+		return "host_init";
+	case XSR__ENTRY__OP_MEMBER:
+		return "member";
+	case XSR__ENTRY__OP_INTRODUCE:
+		return "introduce";
+	case XSR__ENTRY__OP_DOMAIN_GONE:
+		return "domain_gone";
+	case XSR__ENTRY__OP_SET_TARGET:
+		return "set_target";
+	case XSR__ENTRY__OP_WATCH:
+		return "watch";
+	case XSR__ENTRY__OP_RESET_WATCHES:
+		return "reset_watches";
+	case XSR__ENTRY__OP_RING_RESET:
+		return "ring_reset";
+	case XSR__ENTRY__OP_MOVE_DOMAIN:
+		return "move_domain";
+	default:
+		return "entry";
+	}
+}
+
+/*
+ * protobuf-c's allocator for unpacking, remembering whether it failed: an
+ * entry that did not decode because memory ran out is not an undecodable
+ * entry (every replica skips those), it must be decoded again later.
+ */
+struct unpack_heap {
+	ProtobufCAllocator a;
+	bool failed;
+};
+
+static void *unpack_alloc(void *data, size_t size)
+{
+	struct unpack_heap *h = data;
+	void *p = malloc(size);
+
+	if (!p)
+		h->failed = true;
+	return p;
+}
+
+static void unpack_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+/* Stop rather than record: what failed (a static string) goes in out. */
+static void local_failure(struct sm_result *out, const char *what)
+{
+	out->fatal = true;
+	out->fatal_what = what;
+	out->result_known = false;
+	out->result = 0;
+}
+
+/* Apply a new entry and record its result in the session table. */
+static void apply_new(struct store *st, const Xsr__Entry *e, uint64_t index,
+		      struct sm_result *out)
+{
+	int rc;
+
+	if (e->ring_id && ring_seen(st, e, out)) {
+		/* read again from a ring by a restarted daemon */
+		rc = out->result_known ? out->result : -EIO;
+	} else {
+		rc = e->ring_id && !ring_current(st, e) ? -EIO
+		     : out->kind == SM_DOMAIN ? apply_domain(st, e, index, out)
+					      : apply_op(st, e, index,
+							 &out->events);
+		if (store_err_is_local(rc)) {
+			local_failure(out, op_name(e));
+			return;
+		}
+		/*
+		 * Without the records a copy of this entry would apply
+		 * again here and nowhere else: replicas would diverge.
+		 */
+		if (e->ring_id && ring_current(st, e) &&
+		    store_session_record(st, STORE_RING_ORIGIN(e->ring_id),
+					 e->ring_seq, rc)) {
+			local_failure(out, "session record");
+			return;
+		}
+		out->result_known = true;
+		out->result = rc;
+	}
+	if (store_session_record(st, e->origin, e->seq, rc))
+		local_failure(out, "session record");
+}
+
 void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 	      struct sm_result *out)
 {
+	struct unpack_heap heap = {
+		.a = {.alloc = unpack_alloc, .free = unpack_free},
+	};
 	Xsr__Entry *e;
 	int rc = 0;
 
@@ -709,14 +825,19 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 	store_events_init(&out->events);
 	store_events_init(&out->events2);
 	store_set_applied_index(st, index);
-	e = xsr__entry__unpack(NULL, len, buf);
+	heap.a.allocator_data = &heap;
+	e = xsr__entry__unpack(&heap.a, len, buf);
+	if (!e && heap.failed) {
+		local_failure(out, "decoding");
+		return;
+	}
 	/* Every replica skips what it cannot decode alike. */
 	if (!e || !e->caller || !e->caller->host ||
 	    strlen(e->caller->host) >= sizeof(out->host) ||
 	    e->version > ENTRY_VERSION) {
 		out->kind = SM_INVALID;
 		if (e)
-			xsr__entry__free_unpacked(e, NULL);
+			xsr__entry__free_unpacked(e, &heap.a);
 		return;
 	}
 	out->kind = kind_of(e);
@@ -735,32 +856,10 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 		out->duplicate = true;
 		break;
 	case STORE_NEW:
-		if (e->ring_id && ring_seen(st, e, out)) {
-			/* read again from a ring by a restarted daemon */
-			rc = out->result_known ? out->result : -EIO;
-		} else {
-			rc = e->ring_id && !ring_current(st, e) ? -EIO
-				 : out->kind == SM_DOMAIN
-				 ? apply_domain(st, e, index, out)
-				 : apply_op(st, e, index, &out->events);
-			if (e->ring_id && ring_current(st, e) &&
-			    store_session_record(st,
-						 STORE_RING_ORIGIN(e->ring_id),
-						 e->ring_seq, rc))
-				out->fatal = true;
-			out->result_known = true;
-			out->result = rc;
-		}
-		/*
-		 * Without the record a copy of this entry would apply again
-		 * here and nowhere else: replicas would diverge. Only memory
-		 * can fail, and the caller must stop.
-		 */
-		if (store_session_record(st, e->origin, e->seq, rc))
-			out->fatal = true;
+		apply_new(st, e, index, out);
 		break;
 	}
-	xsr__entry__free_unpacked(e, NULL);
+	xsr__entry__free_unpacked(e, &heap.a);
 }
 
 void sm_result_clear(struct sm_result *out)

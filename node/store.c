@@ -11,6 +11,7 @@
  * put back, so every operation is all or nothing.
  */
 #include "node/store_int.h"
+#include "node/store_err.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -56,7 +57,7 @@ int events_push(struct store_events *ev, const char *path, bool exact,
 		struct store_event *v = realloc(ev->v, cap * sizeof(*v));
 
 		if (!v)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		ev->v = v;
 		ev->cap = cap;
 	}
@@ -64,7 +65,7 @@ int events_push(struct store_events *ev, const char *path, bool exact,
 	memset(e, 0, sizeof(*e));
 	e->path = strdup(path);
 	if (!e->path)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	e->exact = exact;
 	ev->n++;
 	*out = e;
@@ -76,7 +77,7 @@ int perms_copy(struct store_perms *dst, const struct store_perm *src,
 {
 	dst->v = malloc((n ? n : 1) * sizeof(*src));
 	if (!dst->v)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	memcpy(dst->v, src, n * sizeof(*src));
 	dst->n = n;
 	return 0;
@@ -303,7 +304,7 @@ static int op_reserve_acct(struct op *o)
 
 	for (i = 0; i < o->nd; i++)
 		if (!acct_find(o->h, o->d[i].domid, true))
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 	return 0;
 }
 
@@ -376,7 +377,7 @@ int op_count(struct op *o, uint32_t owner, int by)
 		return txn_count(o->tx, owner, by);
 	d = op_delta(o, owner);
 	if (!d)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	d->nodes += by;
 	return 0;
 }
@@ -412,7 +413,7 @@ const struct snode *op_get(struct op *o, const char *path, int *err)
 		t = txn_access(o->tx, o->h, path, len, hash);
 		if (!t) {
 			o->tx->failed = true;
-			*err = -ENOMEM;
+			*err = -STORE_ELOCAL;
 			return NULL;
 		}
 	}
@@ -448,7 +449,7 @@ int op_put(struct op *o, struct snode *n, bool quota_check)
 				       n->hash);
 		if (!t) {
 			snode_unref(n);
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		}
 		snode_unref(t->cur);
 		t->cur = n;
@@ -469,10 +470,10 @@ int op_put(struct op *o, struct snode *n, bool quota_check)
 			cur -= old_mem;
 		if (cur + mem >= (int64_t)o->c->quota.memory) {
 			snode_unref(n);
-			return -ENOMEM;
+			return -ENOMEM; /* the quota: a refusal, not a failure */
 		}
 	}
-	rc = hamt_set(&o->h->root, n);
+	rc = store_err_local(hamt_set(&o->h->root, n));
 	if (rc) {
 		snode_unref(n);
 		return rc;
@@ -482,14 +483,14 @@ int op_put(struct op *o, struct snode *n, bool quota_check)
 		struct delta *d = op_delta(o, old_owner);
 
 		if (!d)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		d->memory -= old_mem;
 	}
 	{
 		struct delta *d = op_delta(o, owner);
 
 		if (!d)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		d->memory += mem;
 	}
 	return 0;
@@ -519,9 +520,9 @@ int op_del(struct op *o, const char *path)
 		return -EIO;
 	d = op_delta(o, old->perms[0].domid);
 	if (!d)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	d->memory -= snode_memory(old);
-	return hamt_del(&o->h->root, path, len, hash);
+	return store_err_local(hamt_del(&o->h->root, path, len, hash));
 }
 
 /* get_parent(): "/" for top-level nodes and for "/" itself. */
@@ -588,7 +589,7 @@ void op_fire(struct op *o, const char *path, const struct snode *node,
 
 static bool propagates(int err)
 {
-	return err == -ENOMEM || err == -ENOSPC;
+	return err == -STORE_ELOCAL || err == -ENOSPC;
 }
 
 /* ask_parents(): permissions of the nearest existing ancestor. */
@@ -621,7 +622,7 @@ static int errno_from_parents(struct op *o, const char *path, int err,
 	unsigned int parent_perm = 0;
 	int rc;
 
-	if (err == -ENOMEM)
+	if (err == -ENOMEM || err == -STORE_ELOCAL)
 		return err;
 	rc = ask_parents(o, path, &parent_perm);
 	if (rc)
@@ -696,7 +697,7 @@ static struct snode *without_child(const struct snode *parent,
 	}
 	copy = malloc(parent->children_len ? parent->children_len : 1);
 	if (!copy) {
-		*err = -ENOMEM;
+		*err = -STORE_ELOCAL;
 		return NULL;
 	}
 	memcpy(copy, kids, (size_t)(p - kids));
@@ -706,7 +707,7 @@ static struct snode *without_child(const struct snode *parent,
 		      copy, parent->children_len - nl);
 	free(copy);
 	if (!n)
-		*err = -ENOMEM;
+		*err = -STORE_ELOCAL;
 	return n;
 }
 
@@ -731,7 +732,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 		o->tx->node_created = true;
 	lens = malloc((path_len + 1) * sizeof(*lens));
 	if (!lens)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	/* Walk up until an existing node is found (construct_node()). */
 	strcpy(name, path);
 	while (!parent) {
@@ -750,7 +751,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 	snode_ref(parent);
 	perms = malloc(parent->nperms * sizeof(*perms));
 	if (!perms) {
-		rc = -ENOMEM;
+		rc = -STORE_ELOCAL;
 		goto out_parent;
 	}
 	memcpy(perms, parent->perms, parent->nperms * sizeof(*perms));
@@ -768,7 +769,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 			child_len = lens[i - 1] - lens[i] - 1;
 			kids = malloc(child_len + 1);
 			if (!kids) {
-				rc = -ENOMEM;
+				rc = -STORE_ELOCAL;
 				goto out_perms;
 			}
 			memcpy(kids, path + lens[i] + 1, child_len);
@@ -785,7 +786,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 			      i ? 0 : value_len, kids, kids ? child_len + 1 : 0);
 		free(kids);
 		if (!n) {
-			rc = -ENOMEM;
+			rc = -STORE_ELOCAL;
 			goto out_perms;
 		}
 		rc = op_put(o, n, true);
@@ -803,7 +804,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 		top[lens[levels - 1]] = '\0';
 		p = snode_with_child(parent, base_of(top));
 		if (!p) {
-			rc = -ENOMEM;
+			rc = -STORE_ELOCAL;
 			goto out_perms;
 		}
 		rc = op_put(o, p, true);
@@ -848,7 +849,7 @@ int store_write(struct store *st, const char *host, struct store_txn *tx,
 		m = node_with(n, 0, n->perms, n->nperms, value, len,
 			      snode_children(n), n->children_len);
 		if (!m)
-			return op_end(&o, -ENOMEM);
+			return op_end(&o, -STORE_ELOCAL);
 		rc = op_put(&o, m, true);
 		if (rc)
 			return op_end(&o, rc);
@@ -917,7 +918,7 @@ int op_rm(struct op *o, const char *path)
 	cap = 16;
 	stack = malloc(cap * sizeof(*stack));
 	if (!stack) {
-		rc = -ENOMEM;
+		rc = -STORE_ELOCAL;
 		goto out;
 	}
 	snode_ref(n);
@@ -946,7 +947,7 @@ int op_rm(struct op *o, const char *path)
 					realloc(stack, 2 * cap * sizeof(*v));
 
 				if (!v) {
-					rc = -ENOMEM;
+					rc = -STORE_ELOCAL;
 					goto out;
 				}
 				stack = v;
@@ -1042,8 +1043,8 @@ static int set_perms_special(struct op *o, const char *path,
 		return -EACCES;
 	m = snode_new(path, len, hash, o->gen, perms, n, NULL, 0, NULL, 0);
 	if (!m)
-		return -ENOMEM;
-	rc = hamt_set(&o->h->root, m);
+		return -STORE_ELOCAL;
+	rc = store_err_local(hamt_set(&o->h->root, m));
 	if (rc)
 		snode_unref(m);
 	return rc;
@@ -1080,7 +1081,7 @@ int store_set_perms(struct store *st, const char *host, struct store_txn *tx,
 		return op_end(&o, -EPERM);
 	old = malloc(n->nperms * sizeof(*old));
 	if (!old)
-		return op_end(&o, -ENOMEM);
+		return op_end(&o, -STORE_ELOCAL);
 	memcpy(old, n->perms, n->nperms * sizeof(*old));
 	rc = op_count(&o, n->perms[0].domid, -1);
 	if (!rc)
@@ -1093,7 +1094,7 @@ int store_set_perms(struct store *st, const char *host, struct store_txn *tx,
 		      snode_children(n), n->children_len);
 	if (!m) {
 		free(old);
-		return op_end(&o, -ENOMEM);
+		return op_end(&o, -STORE_ELOCAL);
 	}
 	old_nperms = n->nperms;
 	/* n may be freed by op_put (a transaction's own copy of the node) */
@@ -1183,12 +1184,12 @@ static int put_initial(struct host *h, const char *path, uint64_t index,
 		      children, children ? strlen(children) + 1 : 0);
 	if (!n || hamt_set(&h->root, n)) {
 		snode_unref(n);
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	}
 	if (counted) {
 		a = acct_find(h, 0, true);
 		if (!a)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		a->nodes++;
 		a->memory += snode_memory(n);
 	}
@@ -1204,7 +1205,7 @@ int store_host_init(struct store *st, const char *name, uint64_t index)
 		return -EEXIST;
 	h = host_add(st, name);
 	if (!h)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	/* setup_structure() and domain_init() of cxenstored 4.17. */
 	rc = put_initial(h, "/", index, "tool", true);
 	if (!rc)
@@ -1279,7 +1280,7 @@ int store_session_record(struct store *st, uint64_t origin, uint64_t seq,
 			free(s);
 			if (v)
 				st->sess = v;
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		}
 		st->sess = v;
 		memmove(v + pos + 1, v + pos, (st->nsess - pos) * sizeof(*v));
@@ -1359,7 +1360,7 @@ int store_member_set(struct store *st, uint64_t id, const char *name,
 	m.peer_address = strdup(peer_address ? peer_address : "");
 	if (!m.name || !m.raft_address || !m.peer_address) {
 		member_close(&m);
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	}
 	i = member_pos(st, id, &found);
 	if (found) {
@@ -1370,7 +1371,7 @@ int store_member_set(struct store *st, uint64_t id, const char *name,
 	v = realloc(st->members, (st->nmembers + 1) * sizeof(*v));
 	if (!v) {
 		member_close(&m);
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	}
 	st->members = v;
 	memmove(v + i + 1, v + i, (st->nmembers - i) * sizeof(*v));

@@ -4,6 +4,7 @@
  * destroy_domain(): domain_tree_remove(), remove_domid_from_perm()).
  */
 #include "node/store_int.h"
+#include "node/store_err.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -120,7 +121,7 @@ static int watch_push(struct store_domain *d, const char *path,
 		struct store_watch *v = realloc(d->watches, cap * sizeof(*v));
 
 		if (!v)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		d->watches = v;
 		d->capwatches = cap;
 	}
@@ -129,7 +130,7 @@ static int watch_push(struct store_domain *d, const char *path,
 	if (!w.path || !w.token) {
 		free(w.path);
 		free(w.token);
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	}
 	d->watches[d->nwatches++] = w;
 	return 0;
@@ -146,7 +147,7 @@ int store_domain_copy(struct store_domain *dst, const struct store_domain *src)
 		if (watch_push(dst, src->watches[i].path,
 			       src->watches[i].token)) {
 			store_domain_close(dst);
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		}
 	}
 	return 0;
@@ -229,7 +230,7 @@ int store_domain_introduce(struct store *st, const char *host, uint32_t domid,
 	is_new = !dom_find(h, domid);
 	d = dom_add(h, domid);
 	if (!d)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	d->mfn = mfn;
 	d->port = port;
 	d->ring_id = index;
@@ -346,7 +347,7 @@ static int mark_ignored(struct op *o, const struct snode *n, uint32_t domid)
 	int rc;
 
 	if (!p)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	memcpy(p, n->perms, n->nperms * sizeof(*p));
 	for (i = 1; i < n->nperms; i++)
 		if (p[i].domid == domid)
@@ -357,8 +358,8 @@ static int mark_ignored(struct op *o, const struct snode *n, uint32_t domid)
 		      snode_children(n), n->children_len);
 	free(p);
 	if (!m)
-		return -ENOMEM;
-	rc = hamt_set(&o->h->root, m);
+		return -STORE_ELOCAL;
+	rc = store_err_local(hamt_set(&o->h->root, m));
 	if (rc)
 		snode_unref(m);
 	return rc;
@@ -382,12 +383,12 @@ static int tree_remove(struct op *o, uint32_t domid)
 
 	stack = malloc(16 * sizeof(*stack));
 	if (!stack)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	cap = 16;
 	stack[depth++].path = strdup("/");
 	if (!stack[0].path) {
 		free(stack);
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	}
 	while (depth && !rc) {
 		char *path = stack[--depth].path;
@@ -425,7 +426,7 @@ static int tree_remove(struct op *o, uint32_t domid)
 
 			if (!v) {
 				free(path);
-				rc = -ENOMEM;
+				rc = -STORE_ELOCAL;
 				break;
 			}
 			stack = v;
@@ -439,7 +440,7 @@ static int tree_remove(struct op *o, uint32_t domid)
 			char *c = malloc(pl + 1 + kl + 1);
 
 			if (!c) {
-				rc = -ENOMEM;
+				rc = -STORE_ELOCAL;
 				break;
 			}
 			if (pl == 1)
@@ -476,7 +477,7 @@ static int special_forget(struct op *o, const char *path, uint32_t domid)
 		return 0;
 	p = malloc(n->nperms * sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	p[0] = n->perms[0];
 	if (p[0].domid == domid)
 		p[0].domid = 0;
@@ -487,8 +488,8 @@ static int special_forget(struct op *o, const char *path, uint32_t domid)
 		      NULL, 0, NULL, 0);
 	free(p);
 	if (!m)
-		return -ENOMEM;
-	rc = hamt_set(&o->h->root, m);
+		return -STORE_ELOCAL;
+	rc = store_err_local(hamt_set(&o->h->root, m));
 	if (rc)
 		snode_unref(m);
 	return rc;

@@ -9,6 +9,7 @@
  * own operation so that a failure rolls both back.
  */
 #include "node/store_int.h"
+#include "node/store_err.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -77,7 +78,7 @@ static int add_pair(struct plan *p, const char *src, const char *dst,
 			return 0; /* named twice: once is enough */
 	v = realloc(p->pairs, (p->npairs + 1) * sizeof(*v));
 	if (!v)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	p->pairs = v;
 	v[p->npairs].src = strdup(src);
 	v[p->npairs].dst = strdup(dst);
@@ -85,7 +86,7 @@ static int add_pair(struct plan *p, const char *src, const char *dst,
 	v[p->npairs].skip = false;
 	p->npairs++;
 	if (!v[p->npairs - 1].src || !v[p->npairs - 1].dst)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	return 0;
 }
 
@@ -144,7 +145,7 @@ static int plan_pairs(struct plan *p, struct host *ha, struct host *hb,
 					m->dst_domid);
 
 		if (!dst)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		if (!store_path_valid(m->subtrees[i], 2048) ||
 		    !store_path_valid(dst, 2048) ||
 		    strcmp(m->subtrees[i], "/") == 0) {
@@ -199,7 +200,7 @@ static int push_copy(struct plan *p, size_t pair, const char *rel,
 		struct copy *v = realloc(p->copies, cap * sizeof(*v));
 
 		if (!v)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		p->copies = v;
 		p->capcopies = cap;
 	}
@@ -211,7 +212,7 @@ static int push_copy(struct plan *p, size_t pair, const char *rel,
 	c->value = malloc(n->value_len ? n->value_len : 1);
 	p->ncopies++;
 	if (!c->rel || !c->perms || !c->value)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	memcpy(c->perms, n->perms, n->nperms * sizeof(*c->perms));
 	c->nperms = n->nperms;
 	memcpy(c->value, snode_value(n), n->value_len);
@@ -231,13 +232,15 @@ static int plan_copies(struct plan *p, struct host *ha)
 
 		if (p->pairs[i].skip)
 			continue;
-		stack = realloc(stack, (cap = 16) * sizeof(*stack));
-		if (!stack)
-			return -ENOMEM;
+		if (!stack) {
+			stack = malloc((cap = 16) * sizeof(*stack));
+			if (!stack)
+				return -STORE_ELOCAL;
+		}
 		stack[0] = strdup(p->pairs[i].src);
 		depth = stack[0] ? 1 : 0;
 		if (!depth)
-			rc = -ENOMEM;
+			rc = -STORE_ELOCAL;
 		while (depth && !rc) {
 			char *path = stack[--depth];
 			const struct snode *n = node_at(ha, path);
@@ -258,7 +261,7 @@ static int plan_copies(struct plan *p, struct host *ha)
 								  sizeof(*v));
 
 				if (!v)
-					rc = -ENOMEM;
+					rc = -STORE_ELOCAL;
 				else {
 					stack = v;
 					cap = 2 * (depth + nk);
@@ -270,12 +273,15 @@ static int plan_copies(struct plan *p, struct host *ha)
 				char *c;
 
 				if (asprintf(&c, "%s/%s", path, k) < 0) {
-					rc = -ENOMEM;
+					rc = -STORE_ELOCAL;
 					break;
 				}
 				stack[--j] = c;
 			}
-			if (!rc)
+			if (rc) /* the children pushed before the failure */
+				while (j < depth + nk && j >= depth)
+					free(stack[j++]);
+			else
 				depth += nk;
 			free(path);
 		}
@@ -340,14 +346,14 @@ static int ensure_parents(struct op *o, const char *path)
 	m = snode_new(up, strlen(up), path_hash(up, strlen(up)), o->gen,
 		      parent->perms, parent->nperms, NULL, 0, NULL, 0);
 	if (!m)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	rc = op_put(o, m, false);
 	if (!rc)
 		rc = op_count(o, parent->perms[0].domid, 1);
 	if (rc)
 		return rc;
 	m = snode_with_child(parent, strrchr(up, '/') + 1);
-	return m ? op_put(o, m, false) : -ENOMEM;
+	return m ? op_put(o, m, false) : -STORE_ELOCAL;
 }
 
 /* Write one copied node at dst (unless it exists: then it stays). */
@@ -375,7 +381,7 @@ static int place(struct op *o, const struct plan *p, const struct copy *c,
 	if (!perms || !v) {
 		free(perms);
 		free(v);
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	}
 	memcpy(perms, c->perms, c->nperms * sizeof(*perms));
 	for (i = 0; i < c->nperms; i++)
@@ -386,7 +392,7 @@ static int place(struct op *o, const struct plan *p, const struct copy *c,
 	free(v);
 	if (!m) {
 		free(perms);
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	}
 	rc = op_put(o, m, false);
 	if (!rc)
@@ -396,7 +402,7 @@ static int place(struct op *o, const struct plan *p, const struct copy *c,
 		return rc;
 	m = snode_with_child(parent, strrchr(dst, '/') + 1);
 	if (!m)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	rc = op_put(o, m, false);
 	if (rc)
 		return rc;

@@ -8,6 +8,7 @@
  * replica alike.
  */
 #include "node/store_int.h"
+#include "node/store_err.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ static int index_reserve(struct store_txn *tx, size_t n)
 		cap *= 2;
 	index = calloc(cap, sizeof(*index));
 	if (!index)
-		return -ENOMEM;
+		return -STORE_ELOCAL;
 	for (i = 0; i < tx->n; i++)
 		index_insert(index, cap, tx->nodes[i].hash, (uint32_t)i + 1);
 	free(tx->index);
@@ -165,7 +166,7 @@ int txn_count(struct store_txn *tx, uint32_t domid, int by)
 
 		if (!v) {
 			tx->failed = true;
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		}
 		tx->d = v;
 		tx->capd = cap;
@@ -184,14 +185,14 @@ int store_txn_export(const struct store_txn *tx, struct store_commit *out)
 	if (tx->n) {
 		out->nodes = calloc(tx->n, sizeof(*out->nodes));
 		if (!out->nodes)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 	}
 	if (tx->nd) {
 		out->deltas = calloc(tx->nd, sizeof(*out->deltas));
 		if (!out->deltas) {
 			free(out->nodes);
 			out->nodes = NULL;
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		}
 		for (i = 0; i < tx->nd; i++) {
 			out->deltas[i].domid = tx->d[i].domid;
@@ -292,7 +293,7 @@ static int commit_node(struct op *o, const struct store_commit_node *c)
 			      c->value, c->value_len, c->children,
 			      c->children_len);
 		if (!n)
-			return -ENOMEM;
+			return -STORE_ELOCAL;
 		rc = op_put(o, n, false);
 		if (!rc && live)
 			rc = op_count(o, live_owner, -1);
@@ -325,7 +326,7 @@ int store_commit(struct store *st, const char *host,
 	if (!h)
 		return -EIO;
 	if (cm->failed)
-		return -ENOMEM;
+		return -ENOMEM; /* decided by the transaction: a refusal */
 	rc = commit_quota(h, c, cm);
 	if (rc)
 		return rc;
