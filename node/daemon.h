@@ -228,6 +228,12 @@ void domains_free(struct daemon *d);
 /* An entry was applied: make this host's rings follow the registry. */
 void domains_applied(struct daemon *d, const struct sm_result *res,
 		     uint64_t index);
+/*
+ * The store was swapped for a snapshot (node/snapshot.c): detach the rings
+ * of domains the registry no longer has here, attach those it has and
+ * this member does not serve, follow the watches of the others.
+ */
+void domains_resync(struct daemon *d);
 /* After the reply to a guest's WATCH: its initial event. */
 void domains_watch_added(struct daemon *d, const struct sm_result *res);
 bool domains_introduced(struct daemon *d, uint32_t domid);

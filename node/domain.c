@@ -374,21 +374,19 @@ static int connect_from_registry(struct domain *x,
 
 /* ---- Reacting to the log ------------------------------------------------ */
 
-static void applied_introduce(struct daemon *d, uint32_t domid,
-			      uint64_t index)
+/*
+ * Reach x's ring as sd describes it: take up what an INTRODUCE request
+ * prepared here, else map and bind from the registry.
+ */
+static int take_up(struct domain *x, const struct store_domain *sd)
 {
-	const struct store_domain *sd =
-		store_domain_get(d->store, d->host, domid);
-	struct domain *x = dom_get(d, domid);
-	int rc;
+	struct daemon *d = x->d;
 
-	if (!x || !sd)
-		return;
 	if (x->prep_page || x->prep_port) {
 		/* take up what the request prepared */
 		if (x->prep_page) {
 			if (x->page && x->page != x->prep_page)
-				ring_backend_unmap(d->ring, domid, x->page);
+				ring_backend_unmap(d->ring, x->domid, x->page);
 			x->page = x->prep_page;
 		}
 		if (x->prep_port) {
@@ -404,7 +402,20 @@ static void applied_introduce(struct daemon *d, uint32_t domid,
 		ring_backend_unbind(d->ring, x->local_port);
 		x->local_port = 0;
 	}
-	rc = connect_from_registry(x, sd);
+	return connect_from_registry(x, sd);
+}
+
+static void applied_introduce(struct daemon *d, uint32_t domid,
+			      uint64_t index)
+{
+	const struct store_domain *sd =
+		store_domain_get(d->store, d->host, domid);
+	struct domain *x = dom_get(d, domid);
+	int rc;
+
+	if (!x || !sd)
+		return;
+	rc = take_up(x, sd);
 	if (rc) {
 		log_msg(3, "cannot reach the ring of domain %u: %s", domid,
 			strerror(-rc));
@@ -488,6 +499,89 @@ void domains_applied(struct daemon *d, const struct sm_result *res,
 		break;
 	default:
 		break;
+	}
+}
+
+/* ---- A snapshot replaced the store ---------------------------------------- */
+
+/*
+ * x is in the new registry as sd: serve the ring session sd names, as the
+ * skipped entries would have left it (an INTRODUCE or a RingReset starts
+ * a session from nothing, so the ring is reset, dom0's kernel ring aside).
+ */
+static void resync_one(struct domain *x, const struct store_domain *sd)
+{
+	int rc;
+
+	if (sd->ring_error) {
+		/* broke meanwhile: introduced, not served (XSA-325) */
+		if (x->conn) {
+			conn_ring_orphan(x->conn);
+			conn_close(x->conn, "ring broken");
+			x->conn = NULL;
+		}
+		return;
+	}
+	if (x->page && x->ring_id == sd->ring_id) {
+		/* the same session: its target and watches may have moved
+		 * (a connection that closed stays closed: its RingReset is on
+		 * its way) */
+		if (x->conn) {
+			conn_identity_mut(x->conn)->target = sd->target;
+			sync_watches(x, false);
+		}
+		return;
+	}
+	rc = take_up(x, sd);
+	if (rc) {
+		log_msg(3, "cannot reach the ring of domain %u: %s", x->domid,
+			strerror(-rc));
+		return;
+	}
+	x->shutdown = false;
+	if (attach(x, sd->ring_id, x->domid != 0, false) == 0)
+		log_msg(5, "domain %u attached from the snapshot (ring session "
+			   "%" PRIu64 ", local port %u)",
+			x->domid, sd->ring_id, x->local_port);
+}
+
+void domains_resync(struct daemon *d)
+{
+	struct domain *x, *next;
+	size_t i, n;
+
+	if (!d->ring || !d->domains_started)
+		return; /* domains_start() reads the registry when serving */
+	for (x = d->doms; x; x = next) {
+		const struct store_domain *sd =
+			store_domain_get(d->store, d->host, x->domid);
+
+		next = x->next;
+		if (sd) {
+			resync_one(x, sd);
+			continue;
+		}
+		/* released or moved away meanwhile */
+		if (x->conn || x->page || x->local_port) {
+			detach(x, true);
+			log_msg(5, "domain %u is no longer introduced here "
+				   "(snapshot): detached",
+				x->domid);
+		}
+		/* an INTRODUCE prepared here keeps waiting for its entry */
+		if (!x->prep_page && !x->prep_port)
+			dom_free(x);
+	}
+	n = store_domain_count(d->store, d->host);
+	for (i = 0; i < n; i++) {
+		const struct store_domain *sd =
+			store_domain_at(d->store, d->host, i);
+
+		if (dom_find(d, sd->domid))
+			continue;
+		x = dom_get(d, sd->domid);
+		if (x)
+			resync_one(x, sd);
 	}
 }
 

@@ -2,6 +2,38 @@
  * node/snapshot.c: the daemon's snapshot callbacks for consensus/repl:
  * pin the store on the loop thread (O(hosts)), encode the pinned version
  * anywhere (node/sm_snap.c), restore by swapping in a decoded store.
+ *
+ * Installing a snapshot at run time (a follower too far behind gets the
+ * leader's) skips the entries it replaces, so the swap does here what
+ * applying them would have done, in daemon_apply()'s order:
+ *
+ * 1. Rings follow the new domain registry (domains_resync()): domains no
+ *    longer introduced on this host are detached, as a release or a move
+ *    away would; domains introduced here that this member does not serve
+ *    are attached from their registry entry, as their INTRODUCE would
+ *    (the ring starts its session afresh); the others keep their
+ *    connection and take the registry's target and watches.
+ * 2. Watches fire for what changed between the old and the new store
+ *    (node/snap_diff.h): an event on every node of this host's tree whose
+ *    record differs (reaching watches on it and its ancestors, filtered by
+ *    permission as any event), an event on every subtree that exists in
+ *    one store only plus every watch below it (unfiltered, reporting the
+ *    watch's own path, as after a restart), and @introduceDomain /
+ *    @releaseDomain if domains joined or left the registry. Spurious
+ *    events are possible (a child whose value changed and changed back);
+ *    a node created and removed entirely within the skipped entries is
+ *    invisible to a diff of states and fires nothing. If the diff is too
+ *    large (SNAP_DIFF_MAX_EVENTS) or runs out of memory, every watch
+ *    fires once instead.
+ * 3. Transactions open here need nothing: they hold references to the
+ *    nodes they read and accessed first, not to the store, go on reading
+ *    the new store, and their commit entry is checked against the
+ *    generations every replica has, so one that read a node the skipped
+ *    entries changed fails with EAGAIN, as it would have after applying
+ *    them.
+ *
+ * At start-up (no watch, domains not started yet) it is only the swap:
+ * domains_start() reads the registry when the member serves.
  */
 #include "node/daemon.h"
 
@@ -10,6 +42,7 @@
 #include <string.h>
 
 #include "node/sm.h"
+#include "node/snap_diff.h"
 
 struct snap_pin {
 	struct daemon *d;
@@ -47,10 +80,53 @@ int snapshot_write(void *pin, void **buf, size_t *len)
 	return sm_snapshot_encode(p->pin, buf, len);
 }
 
+/* A watch of a subtree that was replaced: no permission filter. */
+static void deliver_raw(void *arg, struct conn *c, const char *report,
+			const char *token)
+{
+	(void)arg;
+	conn_event(c, report, token);
+}
+
+static int path_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Fire this member's watches for df (see the header comment, step 2). */
+static void fire_diff(struct daemon *d, const struct snap_diff *df)
+{
+	const char *all = "/";
+	const char **roots;
+	size_t i, n = df->replaced.n;
+
+	if (df->all) {
+		watch_fire(d->watches, "/", true, deliver_raw, NULL);
+		watch_fire_below(d->watches, &all, 1, deliver_raw, NULL);
+		return;
+	}
+	daemon_fire(d, &df->changed);
+	daemon_fire(d, &df->replaced);
+	if (!n)
+		return;
+	roots = malloc(n * sizeof(*roots));
+	if (!roots) {
+		/* better too many events than one missed */
+		watch_fire_below(d->watches, &all, 1, deliver_raw, NULL);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		roots[i] = df->replaced.v[i].path;
+	qsort(roots, n, sizeof(*roots), path_cmp);
+	watch_fire_below(d->watches, roots, n, deliver_raw, NULL);
+	free(roots);
+}
+
 int snapshot_restore(void *data, const void *buf, size_t len)
 {
 	struct daemon *d = data;
-	struct store *st;
+	struct snap_diff df;
+	struct store *st, *old;
 	int rc;
 
 	rc = sm_snapshot_decode(buf, len, &st);
@@ -59,12 +135,25 @@ int snapshot_restore(void *data, const void *buf, size_t len)
 			strerror(-rc));
 		return rc;
 	}
-	/*
-	 * Open transactions keep their own references to the nodes they
-	 * read, and check them at commit against whatever is current.
-	 */
-	store_free(d->store);
+	snap_diff_init(&df);
+	old = d->store;
+	if (d->watches && watch_total(d->watches) &&
+	    snap_diff(old, st, d->host, &df))
+		log_msg(4, "out of memory comparing the snapshot with the "
+			   "store: every watch fires");
 	d->store = st;
+	domains_resync(d);
+	if (d->watches && watch_total(d->watches)) {
+		fire_diff(d, &df);
+		log_msg(6, "snapshot at index %llu replaces %llu: %zu changed "
+			   "nodes, %zu replaced subtrees%s fire watches",
+			(unsigned long long)store_applied_index(st),
+			(unsigned long long)store_applied_index(old),
+			df.changed.n, df.replaced.n,
+			df.all ? ", all watches" : "");
+	}
+	snap_diff_clear(&df);
+	store_free(old);
 	log_msg(6, "restored a snapshot at index %llu",
 		(unsigned long long)store_applied_index(st));
 	return 0;

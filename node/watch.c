@@ -380,6 +380,82 @@ void watch_fire(struct watches *w, const char *path, bool exact,
 	free(m.v);
 }
 
+static int root_cmp(const void *key, const void *elt)
+{
+	return strcmp(key, *(const char *const *)elt);
+}
+
+/* Is one of the sorted roots a strict ancestor of path? */
+static bool below_root(const char *path, const char *const *roots, size_t n)
+{
+	char buf[4100];
+	size_t len = strlen(path);
+
+	if (strcmp(path, "/") == 0 || len >= sizeof(buf))
+		return false;
+	if (bsearch("/", roots, n, sizeof(*roots), root_cmp))
+		return true;
+	if (path[0] == '@')
+		return false;
+	memcpy(buf, path, len + 1);
+	while (len > 1) {
+		while (len > 1 && buf[len - 1] != '/')
+			len--;
+		if (len > 1)
+			len--; /* drop the slash */
+		buf[len] = '\0';
+		if (len > 1 && bsearch(buf, roots, n, sizeof(*roots), root_cmp))
+			return true;
+	}
+	return false;
+}
+
+void watch_fire_below(struct watches *w, const char *const *roots, size_t n,
+		      void (*deliver)(void *arg, struct conn *c,
+				      const char *report_path,
+				      const char *token),
+		      void *arg)
+{
+	struct collect m = {0};
+	size_t b, i;
+	struct watch *x;
+
+	for (b = 0; n && b < w->nbucket; b++) {
+		for (x = w->bucket[b]; x; x = x->hnext) {
+			if (!below_root(x->path, roots, n))
+				continue;
+			if (m.n == m.cap) {
+				size_t cap = m.cap ? m.cap * 2 : 16;
+				struct match *v = realloc(m.v, cap * sizeof(*v));
+
+				if (!v)
+					goto deliver; /* those found fire */
+				m.v = v;
+				m.cap = cap;
+			}
+			m.v[m.n++].w = x;
+		}
+	}
+deliver:
+	if (m.n > 1)
+		qsort(m.v, m.n, sizeof(*m.v), match_cmp);
+	for (i = 0; i < m.n; i++) {
+		const char *report;
+
+		x = m.v[i].w;
+		report = x->path + x->rel_len;
+		if (x->rel_len && *report == '/')
+			report++;
+		deliver(arg, x->conn, report, x->token);
+	}
+	free(m.v);
+}
+
+size_t watch_total(const struct watches *w)
+{
+	return w->count;
+}
+
 void watch_foreach(const struct watches *w, const struct conn *c,
 		   void (*fn)(void *arg, const char *path, const char *token,
 			      size_t rel_len),

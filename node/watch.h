@@ -54,6 +54,21 @@ void watch_fire(struct watches *w, const char *path, bool exact,
 		void *arg);
 
 /*
+ * For subtrees that were replaced wholesale (a snapshot installed at run
+ * time, node/snapshot.c): call deliver() once for each watch strictly
+ * below one of roots[0..n) (sorted by strcmp()), in firing order, with the
+ * watch's own path as it reports it. A root "/" takes every watch but the
+ * one on "/" itself, "@..." watches included. No permission filter.
+ */
+void watch_fire_below(struct watches *w, const char *const *roots, size_t n,
+		      void (*deliver)(void *arg, struct conn *c,
+				      const char *report_path,
+				      const char *token),
+		      void *arg);
+/* The number of watches of every connection. */
+size_t watch_total(const struct watches *w);
+
+/*
  * Visit the watches of c in registration order (for live-update style
  * dumps and tests).
  */

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""A follower that catches up by snapshot at run time does what applying
+the skipped entries would have done (issue 11, node/snapshot.c), end to
+end on a 3-member cluster from deploy/cluster.sh with sim rings and small
+snapshots.
+
+One follower F is stopped (SIGSTOP) while the others: adopt a guest of F
+away to another host, migrate a domain into F's tree, and write enough
+entries that F's next entry is no longer in the leader's log. After SIGCONT
+F installs the leader's snapshot (its log says so), and then: the adopted
+guest's ring is detached (its requests get no reply), F's socket client
+and a sim guest on F got their watch events for the paths that changed,
+@releaseDomain fired, the staying guest's ring still works, a transaction
+opened across the swap that read a changed node fails with EAGAIN, and the
+cluster's replicas agree (xsadm cluster verify). Every process started is
+stopped by PID (cluster.sh down), every wait is bounded, only 127.0.0.1
+and Unix sockets are used.
+
+    python3 tests/cluster/test_snapshot_install.py [-v]   (XSR_BIN, XSR_KEEP=1)
+"""
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import daemon as daemonlib  # noqa: E402
+import simguest as sg  # noqa: E402
+import xsproto  # noqa: E402
+from xsproto import args  # noqa: E402
+
+CLUSTER_SH = os.path.join(daemonlib.REPO, "deploy", "cluster.sh")
+XSADM = os.path.join(daemonlib.BIN, "xsadm")
+WRITES = 400  # while F is stopped: far more than threshold + trailing
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def socket_events(conn, wait):
+    """Watch events (path, token) that arrive on conn within wait s."""
+    got = []
+    for m in conn.events:
+        p = m.payload.split(b"\0")
+        got.append((p[0].decode(), p[1].decode()))
+    conn.events.clear()
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        for m in conn.pending(0.05):
+            if m.type == xsproto.T["WATCH_EVENT"]:
+                p = m.payload.split(b"\0")
+                got.append((p[0].decode(), p[1].decode()))
+    return got
+
+
+class Cluster:
+    def __init__(self):
+        self.base = tempfile.mkdtemp(prefix="xsr-snapinst-")
+        self.sh("up", "3", self.base)
+
+    def sh(self, *a):
+        env = dict(os.environ, XSR_SIM_RINGS="1", XSR_BIN=daemonlib.BIN,
+                   XSR_SNAPSHOT_THRESHOLD="16", XSR_SNAPSHOT_TRAILING="4")
+        env.pop("XENSTORED_PATH", None)
+        return subprocess.run([CLUSTER_SH] + list(a), env=env, check=True,
+                              capture_output=True, text=True, timeout=90)
+
+    def socket(self, i):
+        return os.path.join(self.base, "host%d" % i, "run", "socket")
+
+    def log(self, i):
+        with open(os.path.join(self.base, "host%d" % i, "xenstored.log"),
+                  errors="replace") as f:
+            return f.read()
+
+    def pid(self, i):
+        with open(os.path.join(self.base, "host%d" % i, "xenstored.pid")) as f:
+            return int(f.read())
+
+    def xsadm(self, i, *a):
+        r = subprocess.run([XSADM, "--socket", self.socket(i)] + list(a),
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    def leader(self):
+        for i in (1, 2, 3):
+            rc, out, _ = self.xsadm(i, "--json", "cluster", "status")
+            if rc == 0:
+                try:
+                    ld = json.loads(out).get("leader")
+                except ValueError:
+                    continue
+                if ld:
+                    return int(ld)
+        return 0
+
+    def down(self):
+        try:
+            self.sh("down", self.base)
+        finally:
+            if os.environ.get("XSR_KEEP") != "1":
+                shutil.rmtree(self.base, ignore_errors=True)
+
+
+class TestSnapshotInstall(unittest.TestCase):
+    def setUp(self):
+        self.c = Cluster()
+        self.sims = []
+        self.stopped = None
+
+    def tearDown(self):
+        if self.stopped:
+            os.kill(self.stopped, signal.SIGCONT)
+        for s in self.sims:
+            s.close()
+        self.c.down()
+
+    def test_follower_catches_up_by_snapshot(self):
+        c = self.c
+        leader = wait_for(c.leader, 15, "a leader")
+        f = next(i for i in (1, 2, 3) if i != leader)   # the lagging one
+        o = next(i for i in (1, 2, 3) if i not in (leader, f))
+        fh, oh = "host%d" % f, "host%d" % o
+        fc = xsproto.Conn(c.socket(f))
+        oc = xsproto.Conn(c.socket(o))
+        sim = sg.SimDir(os.path.join(c.base, fh, "shim"))
+        self.sims.append(sim)
+
+        # on F: guest 5 (to be adopted away), guest 6 (stays, watches)
+        g5 = sg.introduce(fc, sim, 5)
+        g6 = sg.introduce(fc, sim, 6)
+        g5.write("data/k", "v")
+        g6.write("data/mine", "1")
+        g6.watch("/local/domain/8/data", "g6w")
+        self.assertEqual(g6.events_n(1, quiet=0.2),
+                         [("/local/domain/8/data", "g6w")])
+        # F's socket client: a path that appears, a release, a quiet path
+        fc.watch("/local/domain/8", "w8")
+        fc.watch("@releaseDomain", "rel")
+        fc.watch("/tool/quiet", "quiet")
+        socket_events(fc, 0.3)  # the initial events
+        # a transaction across the swap: it reads what will change
+        tx = fc.start()
+        with self.assertRaises(OSError):
+            fc.read("/local/domain/8/data/x", tx)
+        fc.write("/tool/txn", "t", tx)
+        # on O: the domain that will move into F's tree, readable by 6
+        oc.write("/local/domain/4/data/x", "moved")
+        oc.call("SET_PERMS", args("/local/domain/4/data", "n4", "r6"))
+
+        # F stops; the others go on without it
+        pid_f = c.pid(f)
+        os.kill(pid_f, signal.SIGSTOP)
+        self.stopped = pid_f
+        # first far beyond F's last entry (what the leader had already
+        # sent it waits in F's socket and is applied as entries)
+        for i in range(WRITES):
+            oc.write("/data/fill%d" % (i % 50), "%d" % i)
+        rc, out, err = c.xsadm(o, "domain", "adopt", "%s:5" % fh, "%s:9" % oh)
+        self.assertEqual(rc, 0, out + err)
+        rc, out, err = c.xsadm(o, "domain", "migrate", "%s:4" % oh,
+                               "%s:8" % fh)
+        self.assertEqual(rc, 0, out + err)
+        for i in range(WRITES):
+            oc.write("/data/fill%d" % (i % 50), "%d" % i)
+        os.kill(pid_f, signal.SIGCONT)
+        self.stopped = None
+
+        # F catches up by snapshot, not by entries
+        wait_for(lambda: re.search(r"snapshot at index \d+ replaces \d+: "
+                                   r"[1-9]", c.log(f)),
+                 20, "%s to install a snapshot with its changes" % fh)
+        wait_for(lambda: fc.call("IS_DOMAIN_INTRODUCED", args("5")) == b"F\0",
+                 10, "domain 5 to be gone from %s" % fh)
+
+        # watches fired for what changed, not for what did not
+        evs = socket_events(fc, 1.0)
+        self.assertIn(("/local/domain/8", "w8"), evs)
+        self.assertIn(("@releaseDomain", "rel"), evs)
+        self.assertNotIn("quiet", [t for _, t in evs])
+        self.assertEqual(g6.wait_event(5.0), ("/local/domain/8/data", "g6w"))
+        # the staying guest's ring works and sees the moved state
+        self.assertEqual(g6.read("/local/domain/8/data/x"), b"moved")
+        g6.write("data/after", "2")
+        self.assertEqual(fc.read("/local/domain/6/data/after"), b"2")
+        # the adopted guest's ring is detached: nobody answers it
+        g5.timeout = 1.5
+        with self.assertRaises(TimeoutError):
+            g5.write("data/k", "late")
+        # the transaction read a node the skipped entries created
+        with self.assertRaises(OSError) as cm:
+            fc.end(tx)
+        self.assertEqual(cm.exception.errno, errno.EAGAIN)
+        self.assertTrue(re.search(r"domain 5 is no longer introduced here",
+                                  c.log(f)), "detach not logged")
+        rc, out, err = c.xsadm(f, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+        fc.close()
+        oc.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
