@@ -27,28 +27,9 @@
 #define STATUS_WAIT_MS 400
 #define VERIFY_WAIT_MS 8000
 #define ADMIN_WAIT_MS 30000
-#define READY_QUERY_MS 300
 #define MAX_DIGESTS 16
 #define MAX_MEMBERS 64
 
-/*
- * Readiness: a starting member serves nothing until it has applied every
- * entry committed before it started (it may have acknowledged some of them
- * to its clients before a crash). The target is a read index (Raft
- * dissertation 6.4), never a bare commit index: a leader elected a moment
- * ago may not have committed an entry of its own term yet, and its commit
- * index may then be far behind what its predecessor committed.
- *
- *            leader known         leader's read_index > 0
- *   R_LEADER ------------> R_COMMIT -------------------> R_APPLY
- *      ^  |                   |  (no reply / 0:             |
- *      |  | we lead: our own  |   not yet, after            | applied >=
- *      |  | read index        |   READY_QUERY_MS)           | target
- *      |  +-------------------)-------------------------> R_DONE
- *      +----------------------+                  (or: ready_timeout_ms
- *                                                 passed: failure)
- */
-enum ready_state { R_LEADER, R_COMMIT, R_APPLY, R_DONE };
 
 /* A digest of the whole state right after a verify entry. */
 struct digest {
@@ -99,8 +80,6 @@ struct query {
 	void *probe_arg;
 };
 
-static void ready_answer(struct daemon *d, uint64_t from,
-			 const Xsr__MemberStatus *st);
 
 /* ---- Sending ------------------------------------------------------------ */
 
@@ -1227,11 +1206,10 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 	case XSR__PEER_MSG__M_STATUS_REPLY:
 		if (!m->status_reply->status)
 			break;
-		if (m->status_reply->qid == d->ready_qid &&
-		    d->ready_state == R_COMMIT) {
-			ready_answer(d, from, m->status_reply->status);
+		if (d->ready &&
+		    ready_answer(d->ready, from, m->status_reply->qid,
+				 m->status_reply->status->read_index))
 			break;
-		}
 		q = query_find(d, m->status_reply->qid);
 		if (q && q->kind == Q_PROBE && q->n && q->m[0].id == from) {
 			probe_done(d, q, true);
@@ -1297,123 +1275,66 @@ void cluster_applied(struct daemon *d, uint64_t index, int kind,
 		}
 }
 
-/* ---- Readiness --------------------------------------------------------- */
+/* ---- Readiness (node/ready.c) --------------------------------------- */
 
-void cluster_wait_ready(struct daemon *d,
-			void (*on_ready)(struct daemon *d, int status))
+static uint64_t env_leader(void *arg)
 {
-	const char *fault = getenv("XSR_FAULT_SERVE_STALE");
-
-	d->on_ready = on_ready;
-	d->ready_state = R_LEADER;
-	d->ready_deadline_ms = uv_now(d->loop) + d->cfg.ready_timeout_ms;
-	d->ready_log_ms = uv_now(d->loop) + 5000;
-	if (fault && !strcmp(fault, "1")) {
-		/* a deliberately broken member, for the fault-injection
-		 * suite's test of its own checker: never set it otherwise */
-		log_msg(3, "XSR_FAULT_SERVE_STALE=1: serving without catching "
-			   "up (applied %" PRIu64 "): this member may serve "
-			   "stale state",
-			repl_last_applied(d->repl));
-		d->ready_state = R_DONE;
-		on_ready(d, 0);
-	}
+	return repl_leader(((struct daemon *)arg)->repl);
 }
 
-/* A leader's answer to our readiness query (R_COMMIT). */
-static void ready_answer(struct daemon *d, uint64_t from,
-			 const Xsr__MemberStatus *st)
+static int env_read_index(void *arg, uint64_t *index)
 {
-	if (from != d->ready_asked)
-		return;
-	if (!st->read_index) {
-		/* a new leader without an entry of its term: ask again */
-		d->ready_not_yet++;
-		return;
-	}
-	d->ready_target = st->read_index;
-	d->ready_state = R_APPLY;
-	log_msg(6,
-		"catching up to the read index %" PRIu64 " of leader %" PRIu64
-		" (applied %" PRIu64 ")",
-		d->ready_target, from, repl_last_applied(d->repl));
+	return repl_read_index(((struct daemon *)arg)->repl, index);
 }
 
-static void ready_tick(struct daemon *d, uint64_t now)
+static uint64_t env_applied(void *arg)
 {
-	uint64_t leader = repl_leader(d->repl), index;
+	return repl_last_applied(((struct daemon *)arg)->repl);
+}
+
+static uint64_t env_log_last(void *arg)
+{
+	return repl_last_index(((struct daemon *)arg)->repl);
+}
+
+/* Ask the leader for its read index: a status query, answered with it. */
+static int env_ask(void *arg, uint64_t leader, uint64_t *qid)
+{
+	struct daemon *d = arg;
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
 
-	switch (d->ready_state) {
-	case R_LEADER:
-		if (leader == d->member_id) {
-			/* we lead: once an entry of our term has committed,
-			 * our commit index covers everything before us */
-			if (repl_read_index(d->repl, &index) == 0) {
-				d->ready_target = index;
-				d->ready_state = R_APPLY;
-			}
-		} else if (leader) {
-			/* a restarted member must not serve stale state: ask
-			 * the leader for its read index, and catch up */
-			d->ready_qid = ++d->next_qid;
-			d->ready_asked = leader;
-			sq.qid = d->ready_qid;
-			m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
-			m.status_query = &sq;
-			d->ready_query_ms = now;
-			d->ready_state = R_COMMIT;
-			send_msg(d, leader, &m);
-		}
-		break;
-	case R_COMMIT:
-		if (now - d->ready_query_ms >= READY_QUERY_MS)
-			d->ready_state = R_LEADER;
-		break;
-	case R_APPLY:
-		if (repl_last_applied(d->repl) >= d->ready_target) {
-			d->ready_state = R_DONE;
-			log_msg(6, "caught up: applied index %" PRIu64
-				   " (read index %" PRIu64 ")",
-				repl_last_applied(d->repl), d->ready_target);
-			d->on_ready(d, 0);
-			return;
-		}
-		break;
-	default:
-		return;
-	}
-	if (now >= d->ready_log_ms) {
-		d->ready_log_ms = now + 5000;
-		if (!leader)
-			log_msg(5, "waiting for a leader before serving "
-				   "(applied %" PRIu64 ", log %" PRIu64 ")",
-				repl_last_applied(d->repl),
-				repl_last_index(d->repl));
-		else if (d->ready_state != R_APPLY)
-			log_msg(5,
-				"waiting for leader %" PRIu64 " to commit an "
-				"entry of its term before serving (applied %"
-				PRIu64 ", log %" PRIu64 ", %u answers 'not "
-				"yet')",
-				leader, repl_last_applied(d->repl),
-				repl_last_index(d->repl), d->ready_not_yet);
-		else
-			log_msg(5,
-				"catching up before serving: applied %" PRIu64
-				" of %" PRIu64,
-				repl_last_applied(d->repl), d->ready_target);
-	}
-	if (now >= d->ready_deadline_ms) {
-		log_msg(3,
-			"not caught up within %u ms (leader %" PRIu64
-			", applied %" PRIu64 ", target %" PRIu64 "): giving up",
-			d->cfg.ready_timeout_ms, leader,
-			repl_last_applied(d->repl), d->ready_target);
-		d->ready_state = R_DONE;
-		d->on_ready(d, -ETIMEDOUT);
-	}
+	*qid = ++d->next_qid;
+	sq.qid = *qid;
+	m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
+	m.status_query = &sq;
+	return send_msg(d, leader, &m);
+}
+
+static void env_done(void *arg, int status)
+{
+	struct daemon *d = arg;
+
+	d->on_ready(d, status);
+}
+
+int cluster_wait_ready(struct daemon *d,
+		       void (*on_ready)(struct daemon *d, int status))
+{
+	struct ready_env env = {
+		.arg = d,
+		.self = d->member_id,
+		.leader = env_leader,
+		.read_index = env_read_index,
+		.applied = env_applied,
+		.log_last = env_log_last,
+		.ask = env_ask,
+		.done = env_done,
+	};
+
+	d->on_ready = on_ready;
+	d->ready = ready_start(&env, d->cfg.ready_timeout_ms, uv_now(d->loop));
+	return d->ready ? 0 : -ENOMEM;
 }
 
 /* ---- Tick, open, close ------------------------------------------------- */
@@ -1464,8 +1385,8 @@ void cluster_tick(struct daemon *d, uint64_t now)
 {
 	struct query *q, *next;
 
-	if (d->ready_state != R_DONE && d->on_ready)
-		ready_tick(d, now);
+	if (d->ready && !ready_finished(d->ready))
+		ready_tick(d->ready, now);
 	if (d->peer && d->serving) {
 		check_membership(d);
 		check_leader(d, now);
@@ -1552,6 +1473,8 @@ void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg)
 	}
 	free(d->digests);
 	d->digests = NULL;
+	ready_free(d->ready);
+	d->ready = NULL;
 	if (d->peer) {
 		peer_close(d->peer, cb, arg);
 		d->peer = NULL;
