@@ -830,87 +830,86 @@ static int role_of(struct daemon *d, uint64_t id)
 }
 
 /*
- * Run a membership command here (we lead). q is answered by admin_done().
- * Returns false if q was answered at once.
+ * The membership commands, run on the leader. Each answers q through
+ * admin_done(), at once or once the change is done; argv[0] is the
+ * command, and the table has checked argc and that this member leads.
  */
-static void run_admin(struct daemon *d, struct query *q, const char **argv,
-		      unsigned int argc)
+static void member_add(struct daemon *d, struct query *q, const char **argv,
+		       unsigned int argc)
 {
-	const char *cmd = argc ? argv[0] : "";
+	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
+	const struct store_member *other;
+	struct store_member m;
+	struct add_ctx *a;
+	uint64_t id;
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (!parse_u64(argv[1], &id)) {
+		admin_done(d, q, -EINVAL, "the member id must be a number > 0");
+		return;
+	}
+	if (role_of(d, id) >= 0) {
+		admin_done(d, q, -EEXIST, "that id is already in the configuration");
+		return;
+	}
+	other = store_member_by_name(d->store, argv[4]);
+	if (other && other->id != id) {
+		admin_done(d, q, -EEXIST, "that name belongs to another member");
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		admin_done(d, q, -ENOMEM, NULL);
+		return;
+	}
+	a->d = d;
+	a->qid = q->qid;
+	a->id = id;
+	snprintf(a->raft, sizeof(a->raft), "%s", argv[2]);
+	m.id = id;
+	m.name = (char *)argv[4];
+	m.raft_address = (char *)argv[2];
+	m.peer_address = (char *)argv[3];
+	o.seq = daemon_next_seq(d);
+	rc = sm_entry_member(&o, &m, false, &buf, &len);
+	if (!rc)
+		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
+				   member_recorded, a);
+	if (rc) {
+		free(a);
+		admin_done(d, q, rc, NULL);
+	}
+}
+
+static void member_transfer(struct daemon *d, struct query *q,
+			    const char **argv, unsigned int argc)
+{
 	uint64_t id = 0;
+	int rc;
+
+	if (argc == 2 && !parse_u64(argv[1], &id)) {
+		admin_done(d, q, -EINVAL, "the member id must be a number > 0");
+		return;
+	}
+	rc = repl_transfer(d->repl, id, change_cb, q);
+	if (rc)
+		admin_done(d, q, rc,
+			   rc == -ENOENT ? "no voter to hand over to"
+					 : "transfer refused");
+}
+
+/* remove, promote, demote: a member of the configuration, by id. */
+static void member_role(struct daemon *d, struct query *q, const char **argv,
+			unsigned int argc)
+{
+	const char *cmd = argv[0];
+	uint64_t id;
 	int rc, role;
 
-	if (!repl_is_leader(d->repl)) {
-		admin_done(d, q, -ENOTCONN, "this member is not the leader");
-		return;
-	}
-	if (strcmp(cmd, "add") == 0) {
-		struct store_member m;
-		struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
-		struct add_ctx *a;
-		void *buf;
-		size_t len;
-
-		if (argc != 5 || !parse_u64(argv[1], &id)) {
-			admin_done(d, q, -EINVAL,
-				   "usage: add ID RAFT-ADDRESS PEER-ADDRESS "
-				   "NAME");
-			return;
-		}
-		if (role_of(d, id) >= 0) {
-			admin_done(d, q, -EEXIST,
-				   "that id is already in the configuration");
-			return;
-		}
-		{
-			const struct store_member *other =
-				store_member_by_name(d->store, argv[4]);
-
-			if (other && other->id != id) {
-				admin_done(d, q, -EEXIST,
-					   "that name belongs to another "
-					   "member");
-				return;
-			}
-		}
-		a = calloc(1, sizeof(*a));
-		if (!a) {
-			admin_done(d, q, -ENOMEM, NULL);
-			return;
-		}
-		a->d = d;
-		a->qid = q->qid;
-		a->id = id;
-		snprintf(a->raft, sizeof(a->raft), "%s", argv[2]);
-		m.id = id;
-		m.name = (char *)argv[4];
-		m.raft_address = (char *)argv[2];
-		m.peer_address = (char *)argv[3];
-		o.seq = daemon_next_seq(d);
-		rc = sm_entry_member(&o, &m, false, &buf, &len);
-		if (!rc)
-			rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
-					   member_recorded, a);
-		if (rc) {
-			free(a);
-			admin_done(d, q, rc, NULL);
-		}
-		return;
-	}
-	if (strcmp(cmd, "transfer") == 0) {
-		if (argc > 2 || (argc == 2 && !parse_u64(argv[1], &id))) {
-			admin_done(d, q, -EINVAL, "usage: transfer [ID]");
-			return;
-		}
-		rc = repl_transfer(d->repl, id, change_cb, q);
-		if (rc)
-			admin_done(d, q, rc,
-				   rc == -ENOENT ? "no voter to hand over to"
-						 : "transfer refused");
-		return;
-	}
-	if (argc != 2 || !parse_u64(argv[1], &id)) {
-		admin_done(d, q, -EINVAL, "usage: remove|promote|demote ID");
+	if (!parse_u64(argv[1], &id)) {
+		admin_done(d, q, -EINVAL, "the member id must be a number > 0");
 		return;
 	}
 	role = role_of(d, id);
@@ -918,15 +917,15 @@ static void run_admin(struct daemon *d, struct query *q, const char **argv,
 		admin_done(d, q, -ENOENT, "no such member in the configuration");
 		return;
 	}
-	if (strcmp(cmd, "remove") == 0) {
+	if (!strcmp(cmd, "remove")) {
 		rc = repl_remove(d->repl, id, change_cb, q);
-	} else if (strcmp(cmd, "promote") == 0) {
+	} else if (!strcmp(cmd, "promote")) {
 		if (role == REPL_VOTER) {
 			admin_done(d, q, -EINVAL, "it is a voter already");
 			return;
 		}
 		rc = repl_assign(d->repl, id, REPL_VOTER, change_cb, q);
-	} else if (strcmp(cmd, "demote") == 0) {
+	} else {
 		if (role == REPL_SPARE) {
 			admin_done(d, q, -EINVAL, "it is a spare already");
 			return;
@@ -934,12 +933,50 @@ static void run_admin(struct daemon *d, struct query *q, const char **argv,
 		rc = repl_assign(d->repl, id,
 				 role == REPL_VOTER ? REPL_STANDBY : REPL_SPARE,
 				 change_cb, q);
-	} else {
-		admin_done(d, q, -EINVAL, "unknown membership command");
-		return;
 	}
 	if (rc)
 		admin_done(d, q, rc, "the leader refused the change");
+}
+
+static const struct member_cmd {
+	const char *name;
+	unsigned int min_argc, max_argc; /* argv[0] included */
+	const char *usage;
+	void (*run)(struct daemon *d, struct query *q, const char **argv,
+		    unsigned int argc);
+} member_cmds[] = {
+	{"add", 5, 5, "add ID RAFT-ADDRESS PEER-ADDRESS NAME", member_add},
+	{"transfer", 1, 2, "transfer [ID]", member_transfer},
+	{"remove", 2, 2, "remove ID", member_role},
+	{"promote", 2, 2, "promote ID", member_role},
+	{"demote", 2, 2, "demote ID", member_role},
+};
+
+/* Run a membership command here (we lead); q is answered by admin_done(). */
+static void run_admin(struct daemon *d, struct query *q, const char **argv,
+		      unsigned int argc)
+{
+	const struct member_cmd *mc = NULL;
+	char usage[64];
+	size_t i;
+
+	for (i = 0; argc && i < sizeof(member_cmds) / sizeof(*member_cmds); i++)
+		if (!strcmp(argv[0], member_cmds[i].name))
+			mc = &member_cmds[i];
+	if (!mc) {
+		admin_done(d, q, -EINVAL, "unknown membership command");
+		return;
+	}
+	if (!repl_is_leader(d->repl)) {
+		admin_done(d, q, -ENOTCONN, "this member is not the leader");
+		return;
+	}
+	if (argc < mc->min_argc || argc > mc->max_argc) {
+		snprintf(usage, sizeof(usage), "usage: %s", mc->usage);
+		admin_done(d, q, -EINVAL, usage);
+		return;
+	}
+	mc->run(d, q, argv, argc);
 }
 
 static void forward_admin(struct daemon *d, struct query *q,
