@@ -18,7 +18,9 @@
 # XSR_SIM_RINGS=1 (when a member is configured) gives it the sim ring
 # backend in BASEDIR/hostI/shim, so a test can play its guests.
 # XSR_SNAPSHOT_THRESHOLD=N (when a member is configured) makes it snapshot
-# every N log entries (the fault-injection suite exercises snapshots).
+# every N log entries (the fault-injection suite exercises snapshots);
+# XSR_SNAPSHOT_TRAILING=N keeps only N entries after one (a lagging member
+# then catches up by snapshot).
 # XSR_LAUNCH_PREFIX (optional) is put before the xenstored command line when
 # a member starts, {i} replaced by the member number and {gid} by 60000+I:
 # e.g. 'setpriv --regid={gid} --clear-groups' runs each member with a group
@@ -68,6 +70,7 @@ log-file = $d/xenstored.log
 ready-timeout = 30000
 $([ "${XSR_SIM_RINGS:-0}" = 1 ] && echo "ring-backend = sim:$d/shim" || true)
 $([ -n "${XSR_SNAPSHOT_THRESHOLD:-}" ] && echo "snapshot-threshold = $XSR_SNAPSHOT_THRESHOLD" || true)
+$([ -n "${XSR_SNAPSHOT_TRAILING:-}" ] && echo "snapshot-trailing = $XSR_SNAPSHOT_TRAILING" || true)
 
 [member]
 id = $i
