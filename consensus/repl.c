@@ -63,6 +63,13 @@ struct repl {
 	raft_io_close_cb wrap_close_cb;
 	bool io_close_deferred;
 
+	/* an InstallSnapshot held while our own snapshot is taken */
+	raft_io_recv_cb raft_recv;
+	struct raft_io *held_io;
+	struct raft_message held;
+	char held_address[256];
+	bool has_held;
+
 	bool closing;
 	unsigned pending_closes;
 	repl_close_cb close_cb;
@@ -562,6 +569,70 @@ static struct repl *repl_of(struct raft_io *io)
 }
 
 
+/*
+ * libraft 0.22 crashes a follower that receives an InstallSnapshot while
+ * it takes a snapshot of its own: legacy.c puts the install on hold, and
+ * when the take completes, takeSnapshotCb clears the pending pointer
+ * before it reads it (r->legacy.snapshot_pending = NULL; persist =
+ * r->legacy.snapshot_pending), then dereferences NULL. (Still so in
+ * cowsql/raft's main branch.) Our asynchronous snapshot makes the take
+ * long enough for a lagging follower to hit it. So the io wrapper holds
+ * such a message itself while a take runs (the latest one: a newer
+ * snapshot supersedes an older) and hands it to libraft right after the
+ * take completes, when libraft installs it at once. A message delivered
+ * late is a message delayed by the network: Raft is safe with either.
+ */
+static void held_drop(struct repl *r)
+{
+	if (!r->has_held)
+		return;
+	r->has_held = false;
+	raft_free(r->held.install_snapshot.data.base);
+	raft_configuration_close(&r->held.install_snapshot.conf);
+}
+
+static void held_deliver(struct repl *r)
+{
+	struct raft_message m;
+
+	if (!r->has_held || r->snap_job)
+		return;
+	if (r->closing || r->io_close_deferred) {
+		held_drop(r);
+		return;
+	}
+	r->has_held = false;
+	m = r->held;
+	logf_(r, 6, "installing the snapshot (%llu^%llu) from server %llu, "
+	      "held while our own was taken",
+	      (unsigned long long)m.install_snapshot.last_index,
+	      (unsigned long long)m.install_snapshot.last_term,
+	      (unsigned long long)m.server_id);
+	r->raft_recv(r->held_io, &m);
+}
+
+static void wrap_recv(struct raft_io *io, struct raft_message *m)
+{
+	struct repl *r = repl_of(io);
+
+	if (m->type != RAFT_INSTALL_SNAPSHOT || !r->snap_job) {
+		r->raft_recv(io, m);
+		return;
+	}
+	held_drop(r);
+	r->held = *m;
+	snprintf(r->held_address, sizeof(r->held_address), "%s",
+		 m->server_address ? m->server_address : "");
+	r->held.server_address = r->held_address;
+	r->held_io = io;
+	r->has_held = true;
+	logf_(r, 6, "holding the snapshot (%llu^%llu) from server %llu until "
+	      "our own is written",
+	      (unsigned long long)m->install_snapshot.last_index,
+	      (unsigned long long)m->install_snapshot.last_term,
+	      (unsigned long long)m->server_id);
+}
+
 struct snap_job {
 	struct repl *r;
 	uv_work_t work;
@@ -599,6 +670,7 @@ static void snap_job_done(struct snap_job *j, int status)
 	free(j->buf.base);
 	j->cb(j->req, status);
 	free(j);
+	held_deliver(r);
 	if (r->io_close_deferred) {
 		r->io_close_deferred = false;
 		close_cb = r->wrap_close_cb;
@@ -718,6 +790,7 @@ static void wrap_close(struct raft_io *io, raft_io_close_cb cb)
 	struct repl *r = repl_of(io);
 
 	r->wrap_close_cb = cb;
+	held_drop(r);
 	if (r->snap_job) {
 		/* the serialisation runs on: close when it is back */
 		r->io_close_deferred = true;
@@ -740,7 +813,10 @@ static int wrap_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 static int wrap_start(struct raft_io *io, unsigned msecs,
 		      raft_io_tick_cb tick, raft_io_recv_cb recv)
 {
-	int rv = INNER(io)->start(INNER(io), msecs, tick, recv);
+	int rv;
+
+	repl_of(io)->raft_recv = recv;
+	rv = INNER(io)->start(INNER(io), msecs, tick, wrap_recv);
 
 	KEEP_ERRMSG(io, rv);
 	return rv;

@@ -1,106 +1,23 @@
 /*
  * node/cluster.c: the daemon's part of the cluster: the peer channel's
- * messages, catching up before serving, and the admin commands behind
- * `xsadm cluster ...` (XS_CONTROL "cluster ...", privileged clients only).
- *
- * Admin replies are JSON objects with "ok" true or false (and "error");
- * xsadm prints them as tables or passes them through with --json.
+ * messages, the membership commands (run on the leader), catching up
+ * before serving (node/ready.c), probes, and the dispatch of the admin
+ * commands behind `xsadm cluster ...` (XS_CONTROL "cluster ...",
+ * privileged clients only) to the files of node/cluster_int.h.
  */
-#include "node/daemon.h"
+#include "node/cluster_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <json-c/json.h>
 
 #include "consensus/peer.h"
 #include "node/sm.h"
 #include "wire/peer.pb-c.h"
-#include "wire/siphash.h"
-#include "wire/xs_msg.h"
-
-#define STATUS_WAIT_MS 400
-#define VERIFY_WAIT_MS 8000
-#define ADMIN_WAIT_MS 30000
-#define READY_QUERY_MS 300
-#define MAX_DIGESTS 16
-#define MAX_MEMBERS 64
-
-/*
- * Readiness: a starting member serves nothing until it has applied every
- * entry committed before it started (it may have acknowledged some of them
- * to its clients before a crash). The target is a read index (Raft
- * dissertation 6.4), never a bare commit index: a leader elected a moment
- * ago may not have committed an entry of its own term yet, and its commit
- * index may then be far behind what its predecessor committed.
- *
- *            leader known         leader's read_index > 0
- *   R_LEADER ------------> R_COMMIT -------------------> R_APPLY
- *      ^  |                   |  (no reply / 0:             |
- *      |  | we lead: our own  |   not yet, after            | applied >=
- *      |  | read index        |   READY_QUERY_MS)           | target
- *      |  +-------------------)-------------------------> R_DONE
- *      +----------------------+                  (or: ready_timeout_ms
- *                                                 passed: failure)
- */
-enum ready_state { R_LEADER, R_COMMIT, R_APPLY, R_DONE };
-
-/* A digest of the whole state right after a verify entry. */
-struct digest {
-	uint64_t index;
-	bool done, failed;
-	uint8_t d[16];
-};
-
-enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE };
-
-struct qmember {
-	uint64_t id;
-	bool got, ready, asked;
-	uint64_t asked_ms;
-	Xsr__MemberStatus st; /* strings point into name/state below */
-	char name[72], state[16];
-	uint8_t digest[16];
-	uint64_t applied;
-};
-
-struct query {
-	struct query *next;
-	enum qkind kind;
-	uint64_t qid;
-	struct daemon *d;
-	struct conn *conn;
-	struct conn_req *req;
-	uint64_t deadline_ms;
-	struct qmember m[MAX_MEMBERS];
-	size_t n;
-	/* verify */
-	uint64_t nonce, index;
-	bool index_known;
-	/* admin forwarded to the leader */
-	uint64_t admin_to;
-	/* admin run here for a peer */
-	uint64_t reply_to, reply_qid;
-	/* answered while cluster_control() still runs: kept for it */
-	bool in_call;
-	json_object *sync_result;
-	/* admin answered by the leader, held until this member's log has
-	 * caught up with the change (so that it reports it at once) */
-	uint64_t wait_index;
-	int wait_status;
-	char *wait_text;
-	/* probe: whom to tell */
-	void (*probe_cb)(struct daemon *d, void *arg, bool live);
-	void *probe_arg;
-};
-
-static void ready_answer(struct daemon *d, uint64_t from,
-			 const Xsr__MemberStatus *st);
 
 /* ---- Sending ------------------------------------------------------------ */
 
@@ -117,7 +34,7 @@ static const char *member_peer_address(struct daemon *d, uint64_t id)
 	return NULL;
 }
 
-static const char *member_name(struct daemon *d, uint64_t id)
+const char *cluster_member_name(struct daemon *d, uint64_t id)
 {
 	const struct store_member *m = store_member_by_id(d->store, id);
 	size_t i;
@@ -148,7 +65,7 @@ int cluster_send(struct daemon *d, uint64_t to, const void *msg, size_t len)
 	return peer_send(d->peer, to, msg, len);
 }
 
-static int send_msg(struct daemon *d, uint64_t to, const Xsr__PeerMsg *m)
+int cluster_send_msg(struct daemon *d, uint64_t to, const Xsr__PeerMsg *m)
 {
 	size_t len = xsr__peer_msg__get_packed_size(m);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -163,7 +80,7 @@ static int send_msg(struct daemon *d, uint64_t to, const Xsr__PeerMsg *m)
 }
 
 /* Every member we know of: the Raft configuration and the table. */
-static size_t all_members(struct daemon *d, uint64_t *ids, size_t max)
+size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max)
 {
 	struct repl_server srv[MAX_MEMBERS];
 	size_t n = 0, i, k, ns;
@@ -188,7 +105,7 @@ static size_t all_members(struct daemon *d, uint64_t *ids, size_t max)
  * The members whose replicas must agree: those of the Raft configuration
  * (a member removed from it keeps its row in the table, not its vote).
  */
-static size_t config_members(struct daemon *d, uint64_t *ids, size_t max)
+size_t cluster_config_members(struct daemon *d, uint64_t *ids, size_t max)
 {
 	struct repl_server srv[MAX_MEMBERS];
 	size_t n = 0, i, ns;
@@ -196,263 +113,7 @@ static size_t config_members(struct daemon *d, uint64_t *ids, size_t max)
 	ns = repl_servers(d->repl, srv, MAX_MEMBERS);
 	for (i = 0; i < ns && i < MAX_MEMBERS && n < max; i++)
 		ids[n++] = srv[i].id;
-	return n ? n : all_members(d, ids, max);
-}
-
-/* ---- Status --------------------------------------------------------- */
-
-static void own_status(struct daemon *d, Xsr__MemberStatus *st)
-{
-	xsr__member_status__init(st);
-	st->id = d->member_id;
-	st->name = d->host;
-	st->state = (char *)repl_state_name(d->repl);
-	st->term = repl_term(d->repl);
-	st->commit_index = repl_commit_index(d->repl);
-	st->applied_index = repl_last_applied(d->repl);
-	st->last_index = repl_last_index(d->repl);
-	st->leader = repl_leader(d->repl);
-	st->serving = d->serving;
-	if (repl_read_index(d->repl, &st->read_index))
-		st->read_index = 0;
-}
-
-static void answer_status_query(struct daemon *d, uint64_t from, uint64_t qid)
-{
-	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
-	Xsr__StatusReply r = XSR__STATUS_REPLY__INIT;
-	Xsr__MemberStatus st;
-
-	own_status(d, &st);
-	r.qid = qid;
-	r.status = &st;
-	m.m_case = XSR__PEER_MSG__M_STATUS_REPLY;
-	m.status_reply = &r;
-	send_msg(d, from, &m);
-}
-
-/* ---- Queries ----------------------------------------------------------- */
-
-static struct query *query_new(struct daemon *d, enum qkind kind,
-			       struct conn *c, struct conn_req *r,
-			       unsigned wait_ms)
-{
-	struct query *q = calloc(1, sizeof(*q));
-
-	if (!q)
-		return NULL;
-	q->kind = kind;
-	q->qid = ++d->next_qid;
-	q->d = d;
-	q->conn = c;
-	q->req = r;
-	q->deadline_ms = uv_now(d->loop) + wait_ms;
-	q->next = d->queries;
-	d->queries = q;
-	return q;
-}
-
-static struct query *query_find(struct daemon *d, uint64_t qid)
-{
-	struct query *q;
-
-	for (q = d->queries; q; q = q->next)
-		if (q->qid == qid)
-			return q;
-	return NULL;
-}
-
-static void query_free(struct daemon *d, struct query *q)
-{
-	struct query **pp = &d->queries;
-
-	while (*pp && *pp != q)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = q->next;
-	free(q->wait_text);
-	free(q->req);
-	free(q);
-}
-
-/* Answer the admin client (if any) with a JSON object, and forget q. */
-static void query_reply(struct daemon *d, struct query *q, json_object *o)
-{
-	if (q->in_call) {
-		/* cluster_control() answers it (the request is its own) */
-		q->sync_result = o;
-		return;
-	}
-	if (q->conn) {
-		admin_send(q->conn, q->req, o);
-		conn_async_done(q->conn);
-	} else {
-		json_object_put(o);
-	}
-	query_free(d, q);
-}
-
-json_object *admin_error(int err, const char *fmt, ...)
-{
-	json_object *o = json_object_new_object();
-	char msg[512];
-	bool known;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	if (err)
-		json_object_object_add(o, "errno", json_object_new_string(
-							   wire_errno_name(err, &known)));
-	return o;
-}
-
-json_object *admin_ok(void)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ok", json_object_new_boolean(1));
-	return o;
-}
-
-void admin_send(struct conn *c, struct conn_req *r, json_object *o)
-{
-	const char *text = json_object_to_json_string_ext(o,
-							  JSON_C_TO_STRING_PLAIN);
-
-	conn_reply(c, r, text, strlen(text) + 1);
-	json_object_put(o);
-}
-
-/* Reply at once to a CONTROL request (not async). */
-static enum conn_verdict reply_now(struct conn *c, struct conn_req *r,
-				   json_object *o)
-{
-	admin_send(c, r, o);
-	return CONN_DONE;
-}
-
-static json_object *u64(uint64_t v)
-{
-	return json_object_new_int64((int64_t)v);
-}
-
-static void status_finish(struct daemon *d, struct query *q)
-{
-	struct repl_server srv[MAX_MEMBERS];
-	size_t ns = repl_servers(d->repl, srv, MAX_MEMBERS), i, k;
-	json_object *o = admin_ok(), *arr = json_object_new_array();
-
-	json_object_object_add(o, "member", u64(d->member_id));
-	json_object_object_add(o, "leader", u64(repl_leader(d->repl)));
-	json_object_object_add(o, "term", u64(repl_term(d->repl)));
-	for (i = 0; i < q->n; i++) {
-		struct qmember *m = &q->m[i];
-		const struct store_member *sm =
-			store_member_by_id(d->store, m->id);
-		json_object *e = json_object_new_object();
-		const char *role = "none";
-		uint64_t match;
-
-		for (k = 0; k < ns; k++)
-			if (srv[k].id == m->id)
-				role = repl_role_name(srv[k].role);
-		json_object_object_add(e, "id", u64(m->id));
-		json_object_object_add(
-			e, "name",
-			json_object_new_string(member_name(d, m->id)));
-		json_object_object_add(e, "role", json_object_new_string(role));
-		json_object_object_add(e, "reachable",
-				       json_object_new_boolean(m->got));
-		if (sm) {
-			json_object_object_add(
-				e, "raft",
-				json_object_new_string(sm->raft_address));
-			json_object_object_add(
-				e, "peer",
-				json_object_new_string(sm->peer_address));
-		}
-		if (m->got) {
-			json_object_object_add(
-				e, "state", json_object_new_string(m->state));
-			json_object_object_add(e, "term", u64(m->st.term));
-			json_object_object_add(e, "commit",
-					       u64(m->st.commit_index));
-			json_object_object_add(e, "applied",
-					       u64(m->st.applied_index));
-			json_object_object_add(
-				e, "serving",
-				json_object_new_boolean(m->st.serving));
-		}
-		if (repl_match_index(d->repl, m->id, &match) == 0)
-			json_object_object_add(e, "match", u64(match));
-		json_object_array_add(arr, e);
-	}
-	json_object_object_add(o, "members", arr);
-	query_reply(d, q, o);
-}
-
-static bool status_complete(const struct query *q)
-{
-	size_t i;
-
-	for (i = 0; i < q->n; i++)
-		if (!q->m[i].got)
-			return false;
-	return true;
-}
-
-static void status_record(struct qmember *m, const Xsr__MemberStatus *st)
-{
-	m->st = *st;
-	snprintf(m->name, sizeof(m->name), "%s", st->name ? st->name : "");
-	snprintf(m->state, sizeof(m->state), "%s",
-		 st->state ? st->state : "");
-	m->st.name = m->name;
-	m->st.state = m->state;
-	m->got = true;
-}
-
-static enum conn_verdict start_status(struct daemon *d, struct conn *c,
-				      struct conn_req *r)
-{
-	uint64_t ids[MAX_MEMBERS];
-	size_t n = all_members(d, ids, MAX_MEMBERS), i;
-	struct query *q = query_new(d, Q_STATUS, c, r, STATUS_WAIT_MS);
-	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
-	Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
-	Xsr__MemberStatus own;
-
-	if (!q)
-		return reply_now(c, r, admin_error(0, "out of memory"));
-	sq.qid = q->qid;
-	m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
-	m.status_query = &sq;
-	for (i = 0; i < n; i++) {
-		q->m[q->n++].id = ids[i];
-		if (ids[i] == d->member_id) {
-			own_status(d, &own);
-			status_record(&q->m[q->n - 1], &own);
-		} else {
-			send_msg(d, ids[i], &m);
-		}
-	}
-	if (status_complete(q)) {
-		/* alone: answer now, r is still ours */
-		json_object *o;
-
-		q->in_call = true;
-		status_finish(d, q);
-		o = q->sync_result;
-		q->req = NULL;
-		q->conn = NULL;
-		query_free(d, q);
-		return reply_now(c, r, o);
-	}
-	return CONN_ASYNC;
+	return n ? n : cluster_all_members(d, ids, max);
 }
 
 /* ---- Probes: is a host's member alive? --------------------------------- */
@@ -490,247 +151,9 @@ int cluster_probe(struct daemon *d, const char *host,
 		sq.qid = q->qid;
 		m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
 		m.status_query = &sq;
-		send_msg(d, sm->id, &m);
+		cluster_send_msg(d, sm->id, &m);
 	}
 	return 0;
-}
-
-/* ---- Verify: digests at one log index on every member ---------------- */
-
-struct digest_job {
-	struct daemon *d;
-	uv_work_t work;
-	void *pin;
-	uint64_t index;
-	uint8_t out[16];
-	int rc;
-};
-
-static void digest_work(uv_work_t *w)
-{
-	struct digest_job *j = w->data;
-	static const uint8_t zero_key[16];
-	void *buf = NULL;
-	size_t len = 0;
-
-	/* the deterministic serialisation of the pinned state */
-	j->rc = snapshot_write(j->pin, &buf, &len);
-	if (!j->rc)
-		siphash128(zero_key, buf, len, j->out);
-	free(buf);
-}
-
-static struct digest *digest_slot(struct daemon *d, uint64_t index)
-{
-	size_t i;
-
-	for (i = 0; i < d->n_digests; i++)
-		if (d->digests[i].index == index)
-			return &d->digests[i];
-	return NULL;
-}
-
-static void digest_after(uv_work_t *w, int status)
-{
-	struct digest_job *j = w->data;
-	struct daemon *d = j->d;
-	struct digest *dg = digest_slot(d, j->index);
-
-	snapshot_unpin(d, j->pin);
-	if (dg) {
-		dg->done = true;
-		dg->failed = status || j->rc;
-		memcpy(dg->d, j->out, 16);
-	}
-	free(j);
-}
-
-static void digest_start(struct daemon *d, uint64_t index)
-{
-	struct digest_job *j;
-	struct digest *dg;
-
-	if (!d->digests) {
-		d->digests = calloc(MAX_DIGESTS, sizeof(*d->digests));
-		if (!d->digests)
-			return;
-	}
-	if (d->n_digests == MAX_DIGESTS) {
-		memmove(d->digests, d->digests + 1,
-			(MAX_DIGESTS - 1) * sizeof(*d->digests));
-		d->n_digests--;
-	}
-	dg = &d->digests[d->n_digests++];
-	memset(dg, 0, sizeof(*dg));
-	dg->index = index;
-	j = calloc(1, sizeof(*j));
-	if (!j) {
-		dg->done = dg->failed = true;
-		return;
-	}
-	j->d = d;
-	j->index = index;
-	j->pin = snapshot_pin(d);
-	j->work.data = j;
-	if (!j->pin || uv_queue_work(d->loop, &j->work, digest_work,
-				     digest_after)) {
-		if (j->pin)
-			snapshot_unpin(d, j->pin);
-		free(j);
-		dg->done = dg->failed = true;
-	}
-}
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-}
-
-static void answer_digest_query(struct daemon *d, uint64_t from, uint64_t qid,
-				uint64_t index)
-{
-	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
-	Xsr__DigestReply r = XSR__DIGEST_REPLY__INIT;
-	struct digest *dg = digest_slot(d, index);
-
-	r.qid = qid;
-	r.index = index;
-	r.applied_index = repl_last_applied(d->repl);
-	if (dg && dg->done && !dg->failed) {
-		r.ready = true;
-		r.digest.data = dg->d;
-		r.digest.len = 16;
-	}
-	m.m_case = XSR__PEER_MSG__M_DIGEST_REPLY;
-	m.digest_reply = &r;
-	send_msg(d, from, &m);
-}
-
-static void verify_submitted(struct daemon *d, void *arg, int result)
-{
-	struct query *q = arg;
-
-	if (result && query_find(d, q->qid) == q)
-		query_reply(d, q, admin_error(0, "the verify point did not reach the "
-				       "log: %s", strerror(-result)));
-}
-
-static void verify_finish(struct daemon *d, struct query *q)
-{
-	json_object *o = admin_ok(), *arr = json_object_new_array();
-	const uint8_t *ref = NULL;
-	bool agree = true;
-	size_t i;
-
-	json_object_object_add(o, "index", u64(q->index));
-	for (i = 0; i < q->n; i++) {
-		struct qmember *m = &q->m[i];
-		json_object *e = json_object_new_object();
-		char h[33];
-
-		json_object_object_add(e, "id", u64(m->id));
-		json_object_object_add(
-			e, "name", json_object_new_string(member_name(d, m->id)));
-		if (m->ready) {
-			hex(m->digest, 16, h);
-			json_object_object_add(e, "digest",
-					       json_object_new_string(h));
-			if (!ref)
-				ref = m->digest;
-			else if (memcmp(ref, m->digest, 16) != 0)
-				agree = false;
-			json_object_object_add(e, "status",
-					       json_object_new_string("ok"));
-		} else {
-			agree = false;
-			json_object_object_add(
-				e, "status",
-				json_object_new_string(
-					!m->got		      ? "unreachable"
-					: m->applied < q->index ? "behind"
-							      : "no digest"));
-			if (m->got)
-				json_object_object_add(e, "applied",
-						       u64(m->applied));
-		}
-		json_object_array_add(arr, e);
-	}
-	json_object_object_add(o, "agree", json_object_new_boolean(agree));
-	json_object_object_add(o, "members", arr);
-	query_reply(d, q, o);
-}
-
-static void verify_tick(struct daemon *d, struct query *q, uint64_t now)
-{
-	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
-	Xsr__DigestQuery dq = XSR__DIGEST_QUERY__INIT;
-	bool all = true;
-	size_t i;
-
-	if (!q->index_known)
-		return;
-	dq.qid = q->qid;
-	dq.index = q->index;
-	m.m_case = XSR__PEER_MSG__M_DIGEST_QUERY;
-	m.digest_query = &dq;
-	for (i = 0; i < q->n; i++) {
-		struct qmember *qm = &q->m[i];
-
-		if (qm->ready)
-			continue;
-		all = false;
-		if (qm->id == d->member_id) {
-			struct digest *dg = digest_slot(d, q->index);
-
-			qm->got = true;
-			qm->applied = repl_last_applied(d->repl);
-			if (dg && dg->done && !dg->failed) {
-				qm->ready = true;
-				memcpy(qm->digest, dg->d, 16);
-			}
-		} else if (!qm->asked || now - qm->asked_ms >= 100) {
-			qm->asked = true;
-			qm->asked_ms = now;
-			send_msg(d, qm->id, &m);
-		}
-	}
-	if (all)
-		verify_finish(d, q);
-}
-
-static enum conn_verdict start_verify(struct daemon *d, struct conn *c,
-				      struct conn_req *r)
-{
-	uint64_t ids[MAX_MEMBERS];
-	size_t n = config_members(d, ids, MAX_MEMBERS), i;
-	struct query *q = query_new(d, Q_VERIFY, c, r, VERIFY_WAIT_MS);
-	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
-	void *buf;
-	size_t len;
-	int rc;
-
-	if (!q)
-		return reply_now(c, r, admin_error(0, "out of memory"));
-	for (i = 0; i < n; i++)
-		q->m[q->n++].id = ids[i];
-	if (getrandom(&q->nonce, sizeof(q->nonce), 0) != sizeof(q->nonce))
-		q->nonce = uv_hrtime();
-	o.seq = daemon_next_seq(d);
-	rc = sm_entry_verify(&o, q->nonce, &buf, &len);
-	if (!rc)
-		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
-				   verify_submitted, q);
-	if (rc) {
-		q->conn = NULL; /* answered here */
-		q->req = NULL;
-		query_free(d, q);
-		return reply_now(c, r, admin_error(0, "cannot submit: %s",
-					    strerror(-rc)));
-	}
-	return CONN_ASYNC;
 }
 
 /* ---- Membership, run on the leader -------------------------------- */
@@ -753,7 +176,7 @@ static void admin_done(struct daemon *d, struct query *q, int status,
 		repl_announce_commit(d->repl);
 		m.m_case = XSR__PEER_MSG__M_ADMIN_REPLY;
 		m.admin_reply = &ar;
-		send_msg(d, q->reply_to, &m);
+		cluster_send_msg(d, q->reply_to, &m);
 		query_free(d, q);
 		return;
 	}
@@ -851,87 +274,86 @@ static int role_of(struct daemon *d, uint64_t id)
 }
 
 /*
- * Run a membership command here (we lead). q is answered by admin_done().
- * Returns false if q was answered at once.
+ * The membership commands, run on the leader. Each answers q through
+ * admin_done(), at once or once the change is done; argv[0] is the
+ * command, and the table has checked argc and that this member leads.
  */
-static void run_admin(struct daemon *d, struct query *q, const char **argv,
-		      unsigned int argc)
+static void member_add(struct daemon *d, struct query *q, const char **argv,
+		       unsigned int argc)
 {
-	const char *cmd = argc ? argv[0] : "";
+	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
+	const struct store_member *other;
+	struct store_member m;
+	struct add_ctx *a;
+	uint64_t id;
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (!parse_u64(argv[1], &id)) {
+		admin_done(d, q, -EINVAL, "the member id must be a number > 0");
+		return;
+	}
+	if (role_of(d, id) >= 0) {
+		admin_done(d, q, -EEXIST, "that id is already in the configuration");
+		return;
+	}
+	other = store_member_by_name(d->store, argv[4]);
+	if (other && other->id != id) {
+		admin_done(d, q, -EEXIST, "that name belongs to another member");
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		admin_done(d, q, -ENOMEM, NULL);
+		return;
+	}
+	a->d = d;
+	a->qid = q->qid;
+	a->id = id;
+	snprintf(a->raft, sizeof(a->raft), "%s", argv[2]);
+	m.id = id;
+	m.name = (char *)argv[4];
+	m.raft_address = (char *)argv[2];
+	m.peer_address = (char *)argv[3];
+	o.seq = daemon_next_seq(d);
+	rc = sm_entry_member(&o, &m, false, &buf, &len);
+	if (!rc)
+		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
+				   member_recorded, a);
+	if (rc) {
+		free(a);
+		admin_done(d, q, rc, NULL);
+	}
+}
+
+static void member_transfer(struct daemon *d, struct query *q,
+			    const char **argv, unsigned int argc)
+{
 	uint64_t id = 0;
+	int rc;
+
+	if (argc == 2 && !parse_u64(argv[1], &id)) {
+		admin_done(d, q, -EINVAL, "the member id must be a number > 0");
+		return;
+	}
+	rc = repl_transfer(d->repl, id, change_cb, q);
+	if (rc)
+		admin_done(d, q, rc,
+			   rc == -ENOENT ? "no voter to hand over to"
+					 : "transfer refused");
+}
+
+/* remove, promote, demote: a member of the configuration, by id. */
+static void member_role(struct daemon *d, struct query *q, const char **argv,
+			unsigned int argc)
+{
+	const char *cmd = argv[0];
+	uint64_t id;
 	int rc, role;
 
-	if (!repl_is_leader(d->repl)) {
-		admin_done(d, q, -ENOTCONN, "this member is not the leader");
-		return;
-	}
-	if (strcmp(cmd, "add") == 0) {
-		struct store_member m;
-		struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
-		struct add_ctx *a;
-		void *buf;
-		size_t len;
-
-		if (argc != 5 || !parse_u64(argv[1], &id)) {
-			admin_done(d, q, -EINVAL,
-				   "usage: add ID RAFT-ADDRESS PEER-ADDRESS "
-				   "NAME");
-			return;
-		}
-		if (role_of(d, id) >= 0) {
-			admin_done(d, q, -EEXIST,
-				   "that id is already in the configuration");
-			return;
-		}
-		{
-			const struct store_member *other =
-				store_member_by_name(d->store, argv[4]);
-
-			if (other && other->id != id) {
-				admin_done(d, q, -EEXIST,
-					   "that name belongs to another "
-					   "member");
-				return;
-			}
-		}
-		a = calloc(1, sizeof(*a));
-		if (!a) {
-			admin_done(d, q, -ENOMEM, NULL);
-			return;
-		}
-		a->d = d;
-		a->qid = q->qid;
-		a->id = id;
-		snprintf(a->raft, sizeof(a->raft), "%s", argv[2]);
-		m.id = id;
-		m.name = (char *)argv[4];
-		m.raft_address = (char *)argv[2];
-		m.peer_address = (char *)argv[3];
-		o.seq = daemon_next_seq(d);
-		rc = sm_entry_member(&o, &m, false, &buf, &len);
-		if (!rc)
-			rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
-					   member_recorded, a);
-		if (rc) {
-			free(a);
-			admin_done(d, q, rc, NULL);
-		}
-		return;
-	}
-	if (strcmp(cmd, "transfer") == 0) {
-		if (argc > 2 || (argc == 2 && !parse_u64(argv[1], &id))) {
-			admin_done(d, q, -EINVAL, "usage: transfer [ID]");
-			return;
-		}
-		rc = repl_transfer(d->repl, id, change_cb, q);
-		if (rc)
-			admin_done(d, q, rc,
-				   rc == -ENOENT ? "no voter to hand over to"
-						 : "transfer refused");
-		return;
-	}
-	if (argc != 2 || !parse_u64(argv[1], &id)) {
-		admin_done(d, q, -EINVAL, "usage: remove|promote|demote ID");
+	if (!parse_u64(argv[1], &id)) {
+		admin_done(d, q, -EINVAL, "the member id must be a number > 0");
 		return;
 	}
 	role = role_of(d, id);
@@ -939,15 +361,15 @@ static void run_admin(struct daemon *d, struct query *q, const char **argv,
 		admin_done(d, q, -ENOENT, "no such member in the configuration");
 		return;
 	}
-	if (strcmp(cmd, "remove") == 0) {
+	if (!strcmp(cmd, "remove")) {
 		rc = repl_remove(d->repl, id, change_cb, q);
-	} else if (strcmp(cmd, "promote") == 0) {
+	} else if (!strcmp(cmd, "promote")) {
 		if (role == REPL_VOTER) {
 			admin_done(d, q, -EINVAL, "it is a voter already");
 			return;
 		}
 		rc = repl_assign(d->repl, id, REPL_VOTER, change_cb, q);
-	} else if (strcmp(cmd, "demote") == 0) {
+	} else {
 		if (role == REPL_SPARE) {
 			admin_done(d, q, -EINVAL, "it is a spare already");
 			return;
@@ -955,12 +377,50 @@ static void run_admin(struct daemon *d, struct query *q, const char **argv,
 		rc = repl_assign(d->repl, id,
 				 role == REPL_VOTER ? REPL_STANDBY : REPL_SPARE,
 				 change_cb, q);
-	} else {
-		admin_done(d, q, -EINVAL, "unknown membership command");
-		return;
 	}
 	if (rc)
 		admin_done(d, q, rc, "the leader refused the change");
+}
+
+static const struct member_cmd {
+	const char *name;
+	unsigned int min_argc, max_argc; /* argv[0] included */
+	const char *usage;
+	void (*run)(struct daemon *d, struct query *q, const char **argv,
+		    unsigned int argc);
+} member_cmds[] = {
+	{"add", 5, 5, "add ID RAFT-ADDRESS PEER-ADDRESS NAME", member_add},
+	{"transfer", 1, 2, "transfer [ID]", member_transfer},
+	{"remove", 2, 2, "remove ID", member_role},
+	{"promote", 2, 2, "promote ID", member_role},
+	{"demote", 2, 2, "demote ID", member_role},
+};
+
+/* Run a membership command here (we lead); q is answered by admin_done(). */
+static void run_admin(struct daemon *d, struct query *q, const char **argv,
+		      unsigned int argc)
+{
+	const struct member_cmd *mc = NULL;
+	char usage[64];
+	size_t i;
+
+	for (i = 0; argc && i < sizeof(member_cmds) / sizeof(*member_cmds); i++)
+		if (!strcmp(argv[0], member_cmds[i].name))
+			mc = &member_cmds[i];
+	if (!mc) {
+		admin_done(d, q, -EINVAL, "unknown membership command");
+		return;
+	}
+	if (!repl_is_leader(d->repl)) {
+		admin_done(d, q, -ENOTCONN, "this member is not the leader");
+		return;
+	}
+	if (argc < mc->min_argc || argc > mc->max_argc) {
+		snprintf(usage, sizeof(usage), "usage: %s", mc->usage);
+		admin_done(d, q, -EINVAL, usage);
+		return;
+	}
+	mc->run(d, q, argv, argc);
 }
 
 static void forward_admin(struct daemon *d, struct query *q,
@@ -981,110 +441,8 @@ static void forward_admin(struct daemon *d, struct query *q,
 	m.m_case = XSR__PEER_MSG__M_ADMIN_REQUEST;
 	m.admin_request = &ar;
 	q->admin_to = leader;
-	if (send_msg(d, leader, &m))
+	if (cluster_send_msg(d, leader, &m))
 		admin_done(d, q, -ENOTCONN, "cannot reach the leader");
-}
-
-/* ---- Reading any host's tree (admins only) ------------------------- */
-
-static enum conn_verdict read_host(struct daemon *d, struct conn *c,
-				   struct conn_req *r, const char **argv,
-				   unsigned int argc)
-{
-	struct store_caller admin = {.domid = 0,
-				     .privileged = true,
-				     .target = STORE_NO_TARGET,
-				     .quota = d->quotas.store};
-	const char *cmd = argv[0], *host = argc > 1 ? argv[1] : "";
-	const char *path = argc > 2 ? argv[2] : "/";
-	json_object *o;
-	int rc;
-
-	if (argc < 2 || argc > 4)
-		return reply_now(c, r, admin_error(0, "usage: %s HOST [PATH]", cmd));
-	if (!store_host_exists(d->store, host))
-		return reply_now(c, r, admin_error(0, "no host \"%s\" in the store",
-					    host));
-	o = admin_ok();
-	if (strcmp(cmd, "read") == 0) {
-		const char *v;
-		size_t len;
-
-		rc = store_read(d->store, host, NULL, &admin, path, &v, &len);
-		if (!rc)
-			json_object_object_add(
-				o, "value",
-				json_object_new_string_len(v, (int)len));
-	} else if (strcmp(cmd, "dir") == 0) {
-		json_object *arr = json_object_new_array();
-		const char *kids, *k;
-		size_t len, off = 0, used = 0;
-		uint64_t gen;
-
-		if (argc == 4)
-			off = strtoul(argv[3], NULL, 10);
-		rc = store_directory(d->store, host, NULL, &admin, path, &kids,
-				     &len, &gen);
-		/* names from byte offset `off`, as many as fit a reply */
-		for (k = kids + off; !rc && off < len && k < kids + len;
-		     k += strlen(k) + 1) {
-			if (used + strlen(k) + 8 > 2800) {
-				json_object_object_add(
-					o, "next",
-					u64((uint64_t)(k - kids)));
-				break;
-			}
-			used += strlen(k) + 4;
-			json_object_array_add(arr, json_object_new_string(k));
-		}
-		json_object_object_add(o, "children", arr);
-	} else {
-		const struct store_perm *p;
-		uint32_t n, i;
-
-		rc = store_get_perms(d->store, host, NULL, &admin, path, &p,
-				     &n);
-		if (!rc) {
-			json_object *arr = json_object_new_array();
-			char buf[16];
-
-			for (i = 0; i < n; i++) {
-				store_perm_format(&p[i], buf);
-				json_object_array_add(
-					arr, json_object_new_string(buf));
-			}
-			json_object_object_add(o, "perms", arr);
-		}
-	}
-	if (rc) {
-		json_object_put(o);
-		return reply_now(c, r, admin_error(0, "%s %s:%s: %s", cmd, host, path,
-					    strerror(-rc)));
-	}
-	return reply_now(c, r, o);
-}
-
-static enum conn_verdict list_hosts(struct daemon *d, struct conn *c,
-				    struct conn_req *r)
-{
-	json_object *o = admin_ok(), *arr = json_object_new_array();
-	size_t i;
-
-	for (i = 0; i < store_host_count(d->store); i++) {
-		const char *h = store_host_name(d->store, i);
-		const struct store_member *m = store_member_by_name(d->store, h);
-		json_object *e = json_object_new_object();
-
-		json_object_object_add(e, "name", json_object_new_string(h));
-		json_object_object_add(e, "nodes",
-				       u64(store_node_count(d->store, h)));
-		if (m)
-			json_object_object_add(e, "member", u64(m->id));
-		json_object_array_add(arr, e);
-	}
-	json_object_object_add(o, "hosts", arr);
-	json_object_object_add(o, "self", json_object_new_string(d->host));
-	return reply_now(c, r, o);
 }
 
 static void snapshot_noop_done(struct daemon *d, void *arg, int result)
@@ -1121,25 +479,25 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 	struct query *q;
 
 	if (strcmp(cmd, "status") == 0 && argc == 1)
-		return start_status(d, c, r);
+		return status_start(d, c, r);
 	if (strcmp(cmd, "verify") == 0 && argc == 1)
-		return start_verify(d, c, r);
+		return verify_start(d, c, r);
 	if (strcmp(cmd, "hosts") == 0 && argc == 1)
-		return list_hosts(d, c, r);
+		return hosts_list(d, c, r);
 	if (!strcmp(cmd, "read") || !strcmp(cmd, "dir") ||
 	    !strcmp(cmd, "perms"))
-		return read_host(d, c, r, argv, argc);
+		return hosts_read(d, c, r, argv, argc);
 	if (strcmp(cmd, "snapshot") == 0 && argc == 1) {
 		if (daemon_snapshot_now(d))
-			return reply_now(c, r, admin_error(0, "cannot submit"));
-		return reply_now(c, r, admin_ok());
+			return admin_reply_now(c, r, admin_error(0, "cannot submit"));
+		return admin_reply_now(c, r, admin_ok());
 	}
 	if (!strcmp(cmd, "add") || !strcmp(cmd, "remove") ||
 	    !strcmp(cmd, "promote") || !strcmp(cmd, "demote") ||
 	    !strcmp(cmd, "transfer")) {
 		q = query_new(d, Q_ADMIN, c, r, ADMIN_WAIT_MS);
 		if (!q)
-			return reply_now(c, r, admin_error(0, "out of memory"));
+			return admin_reply_now(c, r, admin_error(0, "out of memory"));
 		log_msg(5, "admin: cluster %s%s%s", cmd, argc > 1 ? " " : "",
 			argc > 1 ? argv[1] : "");
 		q->in_call = true;
@@ -1155,11 +513,11 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 			q->req = NULL;
 			q->conn = NULL;
 			query_free(d, q);
-			return reply_now(c, r, o);
+			return admin_reply_now(c, r, o);
 		}
 		return CONN_ASYNC;
 	}
-	return reply_now(c, r,
+	return admin_reply_now(c, r,
 			 admin_error(0, "unknown cluster command \"%s\" (try: status, "
 			      "verify, hosts, read, dir, perms, add, remove, "
 			      "promote, demote, transfer, snapshot)",
@@ -1222,16 +580,15 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 			       m->forward_nack->status);
 		break;
 	case XSR__PEER_MSG__M_STATUS_QUERY:
-		answer_status_query(d, from, m->status_query->qid);
+		status_answer(d, from, m->status_query->qid);
 		break;
 	case XSR__PEER_MSG__M_STATUS_REPLY:
 		if (!m->status_reply->status)
 			break;
-		if (m->status_reply->qid == d->ready_qid &&
-		    d->ready_state == R_COMMIT) {
-			ready_answer(d, from, m->status_reply->status);
+		if (d->ready &&
+		    ready_answer(d->ready, from, m->status_reply->qid,
+				 m->status_reply->status->read_index))
 			break;
-		}
 		q = query_find(d, m->status_reply->qid);
 		if (q && q->kind == Q_PROBE && q->n && q->m[0].id == from) {
 			probe_done(d, q, true);
@@ -1245,7 +602,7 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 			status_finish(d, q); /* everybody answered */
 		break;
 	case XSR__PEER_MSG__M_DIGEST_QUERY:
-		answer_digest_query(d, from, m->digest_query->qid,
+		verify_answer(d, from, m->digest_query->qid,
 				    m->digest_query->index);
 		break;
 	case XSR__PEER_MSG__M_DIGEST_REPLY:
@@ -1287,7 +644,7 @@ void cluster_applied(struct daemon *d, uint64_t index, int kind,
 	if (kind != SM_VERIFY)
 		return;
 	/* every replica digests its state right after this entry */
-	digest_start(d, index);
+	verify_digest(d, index);
 	if (origin != d->member_id)
 		return;
 	for (q = d->queries; q; q = q->next)
@@ -1297,123 +654,66 @@ void cluster_applied(struct daemon *d, uint64_t index, int kind,
 		}
 }
 
-/* ---- Readiness --------------------------------------------------------- */
+/* ---- Readiness (node/ready.c) --------------------------------------- */
 
-void cluster_wait_ready(struct daemon *d,
-			void (*on_ready)(struct daemon *d, int status))
+static uint64_t env_leader(void *arg)
 {
-	const char *fault = getenv("XSR_FAULT_SERVE_STALE");
-
-	d->on_ready = on_ready;
-	d->ready_state = R_LEADER;
-	d->ready_deadline_ms = uv_now(d->loop) + d->cfg.ready_timeout_ms;
-	d->ready_log_ms = uv_now(d->loop) + 5000;
-	if (fault && !strcmp(fault, "1")) {
-		/* a deliberately broken member, for the fault-injection
-		 * suite's test of its own checker: never set it otherwise */
-		log_msg(3, "XSR_FAULT_SERVE_STALE=1: serving without catching "
-			   "up (applied %" PRIu64 "): this member may serve "
-			   "stale state",
-			repl_last_applied(d->repl));
-		d->ready_state = R_DONE;
-		on_ready(d, 0);
-	}
+	return repl_leader(((struct daemon *)arg)->repl);
 }
 
-/* A leader's answer to our readiness query (R_COMMIT). */
-static void ready_answer(struct daemon *d, uint64_t from,
-			 const Xsr__MemberStatus *st)
+static int env_read_index(void *arg, uint64_t *index)
 {
-	if (from != d->ready_asked)
-		return;
-	if (!st->read_index) {
-		/* a new leader without an entry of its term: ask again */
-		d->ready_not_yet++;
-		return;
-	}
-	d->ready_target = st->read_index;
-	d->ready_state = R_APPLY;
-	log_msg(6,
-		"catching up to the read index %" PRIu64 " of leader %" PRIu64
-		" (applied %" PRIu64 ")",
-		d->ready_target, from, repl_last_applied(d->repl));
+	return repl_read_index(((struct daemon *)arg)->repl, index);
 }
 
-static void ready_tick(struct daemon *d, uint64_t now)
+static uint64_t env_applied(void *arg)
 {
-	uint64_t leader = repl_leader(d->repl), index;
+	return repl_last_applied(((struct daemon *)arg)->repl);
+}
+
+static uint64_t env_log_last(void *arg)
+{
+	return repl_last_index(((struct daemon *)arg)->repl);
+}
+
+/* Ask the leader for its read index: a status query, answered with it. */
+static int env_ask(void *arg, uint64_t leader, uint64_t *qid)
+{
+	struct daemon *d = arg;
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
 
-	switch (d->ready_state) {
-	case R_LEADER:
-		if (leader == d->member_id) {
-			/* we lead: once an entry of our term has committed,
-			 * our commit index covers everything before us */
-			if (repl_read_index(d->repl, &index) == 0) {
-				d->ready_target = index;
-				d->ready_state = R_APPLY;
-			}
-		} else if (leader) {
-			/* a restarted member must not serve stale state: ask
-			 * the leader for its read index, and catch up */
-			d->ready_qid = ++d->next_qid;
-			d->ready_asked = leader;
-			sq.qid = d->ready_qid;
-			m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
-			m.status_query = &sq;
-			d->ready_query_ms = now;
-			d->ready_state = R_COMMIT;
-			send_msg(d, leader, &m);
-		}
-		break;
-	case R_COMMIT:
-		if (now - d->ready_query_ms >= READY_QUERY_MS)
-			d->ready_state = R_LEADER;
-		break;
-	case R_APPLY:
-		if (repl_last_applied(d->repl) >= d->ready_target) {
-			d->ready_state = R_DONE;
-			log_msg(6, "caught up: applied index %" PRIu64
-				   " (read index %" PRIu64 ")",
-				repl_last_applied(d->repl), d->ready_target);
-			d->on_ready(d, 0);
-			return;
-		}
-		break;
-	default:
-		return;
-	}
-	if (now >= d->ready_log_ms) {
-		d->ready_log_ms = now + 5000;
-		if (!leader)
-			log_msg(5, "waiting for a leader before serving "
-				   "(applied %" PRIu64 ", log %" PRIu64 ")",
-				repl_last_applied(d->repl),
-				repl_last_index(d->repl));
-		else if (d->ready_state != R_APPLY)
-			log_msg(5,
-				"waiting for leader %" PRIu64 " to commit an "
-				"entry of its term before serving (applied %"
-				PRIu64 ", log %" PRIu64 ", %u answers 'not "
-				"yet')",
-				leader, repl_last_applied(d->repl),
-				repl_last_index(d->repl), d->ready_not_yet);
-		else
-			log_msg(5,
-				"catching up before serving: applied %" PRIu64
-				" of %" PRIu64,
-				repl_last_applied(d->repl), d->ready_target);
-	}
-	if (now >= d->ready_deadline_ms) {
-		log_msg(3,
-			"not caught up within %u ms (leader %" PRIu64
-			", applied %" PRIu64 ", target %" PRIu64 "): giving up",
-			d->cfg.ready_timeout_ms, leader,
-			repl_last_applied(d->repl), d->ready_target);
-		d->ready_state = R_DONE;
-		d->on_ready(d, -ETIMEDOUT);
-	}
+	*qid = ++d->next_qid;
+	sq.qid = *qid;
+	m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
+	m.status_query = &sq;
+	return cluster_send_msg(d, leader, &m);
+}
+
+static void env_done(void *arg, int status)
+{
+	struct daemon *d = arg;
+
+	d->on_ready(d, status);
+}
+
+int cluster_wait_ready(struct daemon *d,
+		       void (*on_ready)(struct daemon *d, int status))
+{
+	struct ready_env env = {
+		.arg = d,
+		.self = d->member_id,
+		.leader = env_leader,
+		.read_index = env_read_index,
+		.applied = env_applied,
+		.log_last = env_log_last,
+		.ask = env_ask,
+		.done = env_done,
+	};
+
+	d->on_ready = on_ready;
+	d->ready = ready_start(&env, d->cfg.ready_timeout_ms, uv_now(d->loop));
+	return d->ready ? 0 : -ENOMEM;
 }
 
 /* ---- Tick, open, close ------------------------------------------------- */
@@ -1464,8 +764,8 @@ void cluster_tick(struct daemon *d, uint64_t now)
 {
 	struct query *q, *next;
 
-	if (d->ready_state != R_DONE && d->on_ready)
-		ready_tick(d, now);
+	if (d->ready && !ready_finished(d->ready))
+		ready_tick(d->ready, now);
 	if (d->peer && d->serving) {
 		check_membership(d);
 		check_leader(d, now);
@@ -1552,6 +852,8 @@ void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg)
 	}
 	free(d->digests);
 	d->digests = NULL;
+	ready_free(d->ready);
+	d->ready = NULL;
 	if (d->peer) {
 		peer_close(d->peer, cb, arg);
 		d->peer = NULL;

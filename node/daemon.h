@@ -20,6 +20,8 @@
 
 #include "consensus/repl.h"
 #include "node/conn.h"
+#include "node/log.h"
+#include "node/ready.h"
 #include "node/store.h"
 #include "node/watch.h"
 
@@ -157,11 +159,7 @@ struct daemon {
 
 	/* the cluster (node/cluster.c); peer is NULL for a cluster of one */
 	struct peer *peer;
-	int ready_state;
-	uint64_t ready_target, ready_deadline_ms, ready_query_ms;
-	uint64_t ready_qid, ready_log_ms;
-	uint64_t ready_asked; /* the leader asked for its read index */
-	unsigned ready_not_yet; /* its answers "no entry of my term yet" */
+	struct ready *ready; /* catching up before serving (node/ready.c) */
 	void (*on_ready)(struct daemon *d, int status);
 	struct query *queries;
 	uint64_t next_qid;
@@ -275,9 +273,12 @@ void submit_abort_all(struct daemon *d, int result);
 /* Open the peer channel if configured (0 for a cluster of one). */
 int cluster_open(struct daemon *d);
 void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg);
-/* Wait until this member has caught up, then call on_ready (bounded). */
-void cluster_wait_ready(struct daemon *d,
-			void (*on_ready)(struct daemon *d, int status));
+/*
+ * Wait until this member has caught up, then call on_ready (bounded by
+ * ready-timeout; node/ready.h). -ENOMEM if it cannot start waiting.
+ */
+int cluster_wait_ready(struct daemon *d,
+		       void (*on_ready)(struct daemon *d, int status));
 void cluster_tick(struct daemon *d, uint64_t now_ms);
 /* After an entry was applied (members, verify points). */
 void cluster_applied(struct daemon *d, uint64_t index, int kind,
@@ -330,8 +331,6 @@ int snapshot_restore(void *data, const void *buf, size_t len);
 
 /* node/log.c */
 void log_open(struct daemon *d);
-void log_msg(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 void log_cb(void *data, int level, const char *msg);
 void trace_open(struct daemon *d);
 void trace_close(struct daemon *d);

@@ -868,7 +868,8 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &d->drain);
 	d->drain.data = d;
 	uv_timer_start(&d->tick, on_tick, 10, 10);
-	cluster_wait_ready(d, caught_up);
+	if (cluster_wait_ready(d, caught_up))
+		fatal(d, "out of memory starting to catch up");
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 

@@ -105,7 +105,7 @@ DEFINITE = {"EACCES", "EINVAL", "EEXIST", "E2BIG", "EQUOTA", "EPERM",
 # lines of a member's log (or sanitizer log) that are a crash or a bug
 CRASH_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|"
                       r"runtime error|Segmentation|SIGSEGV|SIGABRT|[Aa]ssertion|"
-                      r"\bfatal\b|\babort|out of memory applying|"
+                      r"\bfatal\b|out of memory applying|"
                       r"store is inconsistent|cannot be decoded|"
                       r"cannot create the tree")
 
@@ -897,6 +897,7 @@ class Run:
         self.c = Cluster(os.path.join(self.art, "cluster"), opts.members, opts.bin,
                          self.reaper, self.art)
         self.c.env["XSR_SNAPSHOT_THRESHOLD"] = str(opts.snapshot_threshold)
+        self.c.env["XSR_SNAPSHOT_TRAILING"] = str(opts.snapshot_trailing)
         self.h = History(os.path.join(self.art, "history.jsonl"))
         self.halt = threading.Event()
         self.clients = []
@@ -1179,6 +1180,7 @@ class Run:
             json.dump({"seed": o.seed, "members": o.members, "seconds": o.seconds,
                        "scenario": o.scenario, "only": o.faults,
                        "snapshot_threshold": o.snapshot_threshold,
+                       "snapshot_trailing": o.snapshot_trailing,
                        "clients_per_host": o.clients,
                        "faults": sched}, f, indent=1)
         self.setup()
@@ -1300,6 +1302,10 @@ def main(argv=None):
                     help="members snapshot every N log entries (256; 32 for "
                     "--scenario stale), so that snapshots are taken, sent "
                     "and restored under the faults")
+    ap.add_argument("--snapshot-trailing", type=int, default=None,
+                    help="log entries kept after a snapshot (a quarter of "
+                    "the threshold): a member that falls further behind is "
+                    "caught up by an installed snapshot")
     ap.add_argument("--faults", type=lambda v: v.split(","), default=None,
                     help="only these faults (comma-separated; default all): " +
                     ",".join(f for f, _ in FAULTS) + ",split")
@@ -1310,6 +1316,8 @@ def main(argv=None):
         o.pace = 0.005 if o.scenario == "stale" else 0.03
     if o.snapshot_threshold is None:
         o.snapshot_threshold = 32 if o.scenario == "stale" else 256
+    if o.snapshot_trailing is None:
+        o.snapshot_trailing = max(4, o.snapshot_threshold // 4)
     if o.seed is None:
         o.seed = random.SystemRandom().randrange(1 << 31)
     o.seconds = o.seconds if o.seconds is not None else (o.minutes * 60 if o.minutes else 40)
