@@ -161,7 +161,8 @@ class TestSnapshotInstall(unittest.TestCase):
         fc.write("/tool/txn", "t", tx)
         # on O: the domain that will move into F's tree, readable by 6
         oc.write("/local/domain/4/data/x", "moved")
-        oc.call("SET_PERMS", args("/local/domain/4/data", "n4", "r6"))
+        for path in ("/local/domain/4/data", "/local/domain/4/data/x"):
+            oc.call("SET_PERMS", args(path, "n4", "r6"))
 
         # F stops; the others go on without it
         pid_f = c.pid(f)
