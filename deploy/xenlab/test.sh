@@ -35,6 +35,10 @@ xsr() { timeout 10 xenstore-read "$@" 2>/dev/null; }
 xsw() { timeout 10 xenstore-write "$@"; }
 alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
+# whole seconds since boot: deadlines use this clock, never bash's SECONDS,
+# which follows the wall clock (dom0's jumps when it is set from Xen's
+# wallclock or by ntp, and a 30 s wait then ends at once)
+up() { cut -d. -f1 /proc/uptime; }
 ts "XSR-TEST begin: mode=$MODE DOMID=${DOMID:-none} XS=$XS"
 
 # ---- facts about dom0 (for the record) -------------------------------------
@@ -131,8 +135,8 @@ restart_cycle() { # SIGNAL TAG PING
     kill -"$sig" "$pid"
     # bounded by the clock, not by a count from seq: a helper process
     # that dies (see README, "Xen lab") must not cut the wait short
-    end=$((SECONDS + 30))
-    while alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    end=$(( $(up) + 30 ))
+    while alive "$pid" && [ "$(up)" -lt $end ]; do sleep 0.1; done
     if alive "$pid"; then fail "$tag-exit" "pid $pid still alive after 30 s"; kill -9 "$pid"; sleep 1
     else pass "$tag-exit"; fi
   fi
@@ -140,8 +144,8 @@ restart_cycle() { # SIGNAL TAG PING
   t0=$(uptime_s)
   XENSTORED_ROOTDIR=/run/xenstored $XS --pid-file $PIDF -T /var/log/xen/xenstored-trace.log \
     < /dev/null > /dev/console 2>&1 &
-  end=$((SECONDS + 60))
-  while [ $SECONDS -lt $end ]; do timeout 5 xenstore-read -s / > /dev/null 2>&1 && break; sleep 0.5; done
+  end=$(( $(up) + 60 ))
+  while [ "$(up)" -lt $end ]; do timeout 5 xenstore-read -s / > /dev/null 2>&1 && break; sleep 0.5; done
   if timeout 5 xenstore-read -s / > /dev/null 2>&1; then
     pass "$tag-restart"
     ts "daemon serves again after $(echo "$(uptime_s) $t0" | awk '{print $1-$2}')s, pid $(cat $PIDF 2>/dev/null)"
