@@ -125,6 +125,7 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 	sm_apply(d->store, index, buf, len, &res);
 	if (res.fatal)
 		apply_failed(d, index, res.fatal_what);
+	store_check_after_apply(d->store); /* XSR_CHECK_STORE=ON builds */
 	if (res.kind == SM_INVALID) {
 		log_msg(3, "log entry %" PRIu64 " cannot be decoded: skipped",
 			index);

@@ -129,7 +129,7 @@ int snapshot_restore(void *data, const void *buf, size_t len)
 	struct store *st, *old;
 	int rc;
 
-	rc = sm_snapshot_decode(buf, len, &st);
+	rc = sm_snapshot_decode_keyed(buf, len, store_hash_key(d->store), &st);
 	if (rc) {
 		log_msg(3, "snapshot of %zu bytes is damaged: %s", len,
 			strerror(-rc));

@@ -184,6 +184,7 @@ static struct host *host_add(struct store *st, const char *name)
 	memmove(v + i + 1, v + i, (st->nhosts - i) * sizeof(*v));
 	memset(&v[i], 0, sizeof(v[i]));
 	v[i].name = copy;
+	host_bind_key(st, &v[i]);
 	st->nhosts++;
 	return &v[i];
 }
@@ -392,7 +393,7 @@ int op_count(struct op *o, uint32_t owner, int by)
 const struct snode *op_get(struct op *o, const char *path, int *err)
 {
 	size_t len = strlen(path);
-	uint64_t hash = path_hash(path, len);
+	uint64_t hash = host_hash(o->h, path, len);
 	struct txnode *t;
 
 	if (!o->tx) {
@@ -500,7 +501,7 @@ int op_put(struct op *o, struct snode *n, bool quota_check)
 int op_del(struct op *o, const char *path)
 {
 	size_t len = strlen(path);
-	uint64_t hash = path_hash(path, len);
+	uint64_t hash = host_hash(o->h, path, len);
 	const struct snode *old;
 	struct txnode *t;
 	struct delta *d;
@@ -556,7 +557,7 @@ void op_fire(struct op *o, const char *path, const struct snode *node,
 
 	if (o->tx) {
 		struct txnode *t = txn_lookup(o->tx, path, strlen(path),
-					      path_hash(path, strlen(path)));
+					      host_hash(o->h, path, strlen(path)));
 		if (!t) {
 			o->tx->failed = true;
 			return;
@@ -579,7 +580,7 @@ void op_fire(struct op *o, const char *path, const struct snode *node,
 	if (path[0] == '/') {
 		path_parent(path, parent);
 		p = hamt_get(o->h->root, parent, strlen(parent),
-			     path_hash(parent, strlen(parent)));
+			     host_hash(o->h, parent, strlen(parent)));
 		if (p && !perms_copy(&e->parent, p->perms, p->nperms))
 			e->has_parent = true;
 	}
@@ -781,7 +782,7 @@ static int create_node(struct op *o, const char *path, const void *value,
 			rc = -ENOSPC;
 			goto out_perms;
 		}
-		n = snode_new(path, lens[i], path_hash(path, lens[i]), 0,
+		n = snode_new(path, lens[i], host_hash(o->h, path, lens[i]), 0,
 			      perms, parent->nperms, i ? NULL : value,
 			      i ? 0 : value_len, kids, kids ? child_len + 1 : 0);
 		free(kids);
@@ -1029,7 +1030,7 @@ static int set_perms_special(struct op *o, const char *path,
 {
 	const unsigned int need = STORE_PERM_WRITE | STORE_PERM_OWNER;
 	size_t len = strlen(path);
-	uint64_t hash = path_hash(path, len);
+	uint64_t hash = host_hash(o->h, path, len);
 	const struct snode *cur;
 	struct snode *m;
 	int rc;
@@ -1180,7 +1181,7 @@ static int put_initial(struct host *h, const char *path, uint64_t index,
 	struct snode *n;
 	struct acct *a;
 
-	n = snode_new(path, len, path_hash(path, len), index, &n0, 1, NULL, 0,
+	n = snode_new(path, len, host_hash(h, path, len), index, &n0, 1, NULL, 0,
 		      children, children ? strlen(children) + 1 : 0);
 	if (!n || hamt_set(&h->root, n)) {
 		snode_unref(n);

@@ -183,7 +183,7 @@ static const struct snode *special_node(const struct host *h,
 {
 	size_t len = strlen(path);
 
-	return hamt_get(h->root, path, len, path_hash(path, len));
+	return hamt_get(h->root, path, len, host_hash(h, path, len));
 }
 
 static int push_special(const struct host *h, const char *path,

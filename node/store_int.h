@@ -61,16 +61,7 @@ void snode_unref(const struct snode *n);
  * its store was created with (store_new_keyed; store_new: the default
  * key); a host binds it when it is created (host_bind_key) and host_hash
  * uses it. Hashes are never persisted.
- *
- * STORE_LEGACY_PATH_HASH: while store.c, store_txn.c, store_move.c and
- * store_dom.c still call path_hash() (which has no store to ask), every
- * host is bound to the default key, so that both functions agree. Set it
- * to 0 once their calls read host_hash(h, ...) (issue 11; the exact
- * lines are in docs/ARCHITECTURE.md "The store's contracts").
  */
-#ifndef STORE_LEGACY_PATH_HASH
-#define STORE_LEGACY_PATH_HASH 1
-#endif
 
 struct host;
 /* The key of st (borrowed): its own if keyed, else the default. */
@@ -79,10 +70,6 @@ const uint8_t *store_key_of(const struct store *st);
 void host_bind_key(const struct store *st, struct host *h);
 /* Hash of path for h's trie. */
 uint64_t host_hash(const struct host *h, const char *path, size_t len);
-#if STORE_LEGACY_PATH_HASH
-/* Deprecated: the hash under the default key (store_hash_key_default). */
-uint64_t path_hash(const char *path, size_t len);
-#endif
 
 /*
  * Persistent hash array mapped trie: path -> struct snode.

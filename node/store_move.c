@@ -108,7 +108,7 @@ static const struct snode *node_at(struct host *h, const char *path)
 {
 	size_t len = strlen(path);
 
-	return hamt_get(h->root, path, len, path_hash(path, len));
+	return hamt_get(h->root, path, len, host_hash(h, path, len));
 }
 
 /* The subtrees: the domain's home, its /vm/<uuid>, /libxl/<a>, extras. */
@@ -343,7 +343,7 @@ static int ensure_parents(struct op *o, const char *path)
 	if (!parent)
 		return err;
 	/* a new ancestor takes its parent's permissions, as in Xen */
-	m = snode_new(up, strlen(up), path_hash(up, strlen(up)), o->gen,
+	m = snode_new(up, strlen(up), host_hash(o->h, up, strlen(up)), o->gen,
 		      parent->perms, parent->nperms, NULL, 0, NULL, 0);
 	if (!m)
 		return -STORE_ELOCAL;
@@ -387,7 +387,7 @@ static int place(struct op *o, const struct plan *p, const struct copy *c,
 	for (i = 0; i < c->nperms; i++)
 		if (perms[i].domid == a)
 			perms[i].domid = b;
-	m = snode_new(dst, strlen(dst), path_hash(dst, strlen(dst)), o->gen,
+	m = snode_new(dst, strlen(dst), host_hash(o->h, dst, strlen(dst)), o->gen,
 		      perms, c->nperms, v, vl, NULL, 0);
 	free(v);
 	if (!m) {

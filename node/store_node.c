@@ -127,32 +127,16 @@ const uint8_t *store_hash_key(const struct store *st)
 void host_bind_key(const struct store *st, struct host *h)
 {
 	assert(st && h);
-#if STORE_LEGACY_PATH_HASH
-	/* path_hash() callers use the default key: so must every trie. */
-	h->hash_key = NULL;
-#else
 	h->hash_key = store_key_of(st);
-#endif
 }
 
 uint64_t host_hash(const struct host *h, const char *path, size_t len)
 {
 	assert(h && path);
 	assert(!memchr(path, 0, len));
-#if !STORE_LEGACY_PATH_HASH
 	assert(h->hash_key); /* host_bind_key() ran */
-#endif
-	return siphash64(h->hash_key ? h->hash_key : store_hash_key_default,
-			 path, len);
+	return siphash64(h->hash_key, path, len);
 }
-
-#if STORE_LEGACY_PATH_HASH
-uint64_t path_hash(const char *path, size_t len)
-{
-	assert(path);
-	return siphash64(store_hash_key_default, path, len);
-}
-#endif
 
 unsigned int store_perm_for(const struct store_caller *c,
 			    const struct store_perm *perms, uint32_t n)

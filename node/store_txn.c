@@ -266,7 +266,7 @@ static bool commit_conflicts(struct host *h, const struct store_commit *cm)
 		const struct store_commit_node *c = &cm->nodes[i];
 		size_t len = strlen(c->path);
 		const struct snode *live =
-			hamt_get(h->root, c->path, len, path_hash(c->path, len));
+			hamt_get(h->root, c->path, len, host_hash(h, c->path, len));
 		uint64_t want = c->existed ? c->generation : NO_GENERATION;
 		uint64_t have = live ? live->generation : NO_GENERATION;
 
@@ -279,7 +279,7 @@ static bool commit_conflicts(struct host *h, const struct store_commit *cm)
 static int commit_node(struct op *o, const struct store_commit_node *c)
 {
 	size_t len = strlen(c->path);
-	uint64_t hash = path_hash(c->path, len);
+	uint64_t hash = host_hash(o->h, c->path, len);
 	const struct snode *live = hamt_get(o->h->root, c->path, len, hash);
 	uint32_t live_owner = live ? live->perms[0].domid : 0;
 	int err = 0, rc;

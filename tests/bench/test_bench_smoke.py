@@ -26,7 +26,7 @@ class Help(unittest.TestCase):
     def test_help_names_every_workload(self):
         out = subprocess.run([os.path.join(BIN, "xsbench"), "--help"],
                              capture_output=True, text=True, timeout=10).stdout
-        with open(os.path.join(REPO, "admin", "xsbench.c")) as f:
+        with open(os.path.join(REPO, "tests", "bench", "xsbench.c")) as f:
             src = f.read()
         table = src[src.index("workloads[] = {"):]
         table = table[:table.index("};")]

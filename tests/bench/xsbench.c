@@ -1,5 +1,5 @@
 /*
- * admin/xsbench.c: a load generator for xenstore daemons. Speaks the
+ * tests/bench/xsbench.c: a load generator for xenstore daemons. Speaks the
  * xenstore wire protocol (wire/xs_msg.h) to any daemon's Unix socket (ours,
  * or Xen's through ../shared/reference/refd), or etcd's v3 JSON gateway
  * over HTTP/1.1 for the put workloads, and reports ops/s and latency
