@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +69,6 @@ static int check_record(struct chk *c, const struct snode *n)
 	return 0;
 }
 
-struct frame {
-	const struct snode *n;
-	size_t child_off;
-	size_t path_len;
-};
-
 static int count_owner(struct chk *c, const struct snode *n)
 {
 	struct acct *a = acct_find(&c->shadow, n->perms[0].domid, true);
@@ -85,14 +80,22 @@ static int count_owner(struct chk *c, const struct snode *n)
 	return 0;
 }
 
-static int visit(struct chk *c, const struct snode *n)
+static int visit(const struct snode *n, void *arg)
 {
+	struct chk *c = arg;
 	int rc = check_record(c, n);
 
 	if (rc)
 		return rc;
 	c->reachable++;
 	return count_owner(c, n);
+}
+
+static int missing(const char *path, void *arg)
+{
+	return bad(arg, strcmp(path, "/") ? "a listed child is missing"
+					  : "a host without a root node",
+		   path);
 }
 
 /*
@@ -102,72 +105,8 @@ static int visit(struct chk *c, const struct snode *n)
  */
 static int check_tree(struct chk *c)
 {
-	const struct host *h = c->h;
-	const struct snode *n = hamt_get(h->root, "/", 1, host_hash(h, "/", 1));
-	size_t depth = 0, cap = 32, pcap = 8192;
-	struct frame *stack;
-	char *path;
-	int rc;
-
-	if (!n)
-		return bad(c, "a host without a root node", "/");
-	stack = malloc(cap * sizeof(*stack));
-	path = malloc(pcap);
-	if (!stack || !path) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	strcpy(path, "/");
-	rc = visit(c, n);
-	stack[depth++] = (struct frame){n, 0, 1};
-	while (depth && !rc) {
-		struct frame *f = &stack[depth - 1];
-		const char *child;
-		size_t cl, base;
-
-		if (f->child_off >= f->n->children_len) {
-			depth--;
-			continue;
-		}
-		child = snode_children(f->n) + f->child_off;
-		cl = strlen(child);
-		f->child_off += cl + 1;
-		base = f->path_len == 1 ? 0 : f->path_len;
-		if (base + 2 + cl > pcap) {
-			char *v = realloc(path, 2 * (base + 2 + cl));
-
-			if (!v) {
-				rc = -ENOMEM;
-				break;
-			}
-			path = v;
-			pcap = 2 * (base + 2 + cl);
-		}
-		path[base] = '/';
-		memcpy(path + base + 1, child, cl + 1);
-		n = hamt_get(h->root, path, base + 1 + cl,
-			     host_hash(h, path, base + 1 + cl));
-		if (!n) {
-			rc = bad(c, "a listed child is missing", path);
-			break;
-		}
-		rc = visit(c, n);
-		if (depth == cap) {
-			struct frame *v = realloc(stack, 2 * cap * sizeof(*v));
-
-			if (!v) {
-				rc = -ENOMEM;
-				break;
-			}
-			stack = v;
-			cap *= 2;
-		}
-		stack[depth++] = (struct frame){n, 0, base + 1 + cl};
-	}
-out:
-	free(stack);
-	free(path);
-	return rc;
+	return store_walk_tree(c->h->root, c->h->hash_key, SIZE_MAX, visit,
+			       missing, c);
 }
 
 /* Every record of the trie: a tree node's parent lists it; or a special. */

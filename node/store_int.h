@@ -72,6 +72,20 @@ void host_bind_key(const struct store *st, struct host *h);
 uint64_t host_hash(const struct host *h, const char *path, size_t len);
 
 /*
+ * Walk one host's tree (its trie root, hashed under key) depth-first from
+ * "/": parents before children, children in their list order; visit()
+ * gets each node, and a non-zero return stops the walk with it. A listed
+ * child (or the root) that is missing goes to missing(path), or is -EIO
+ * without one; a path of max_path bytes or more is -EIO. Reads only: safe
+ * on a pinned root from any thread (store_snap.c).
+ */
+struct hamt_node;
+int store_walk_tree(const struct hamt_node *root, const uint8_t *key,
+		    size_t max_path,
+		    int (*visit)(const struct snode *n, void *arg),
+		    int (*missing)(const char *path, void *arg), void *arg);
+
+/*
  * Persistent hash array mapped trie: path -> struct snode.
  *
  * A root is a `struct hamt_node *` (NULL is the empty map) holding one

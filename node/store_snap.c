@@ -132,24 +132,21 @@ struct frame {
 	size_t path_len;
 };
 
-/*
- * Depth-first from "/", parents before children, children in their list
- * order. visit() gets each node; a listed child that is missing is
- * reported as -EIO. Reads only: safe on a pinned root from any thread.
- */
-static int walk_tree(const struct hamt_node *root, const uint8_t *key,
-		     int (*visit)(const struct snode *n, void *arg), void *arg)
+int store_walk_tree(const struct hamt_node *root, const uint8_t *key,
+		    size_t max_path,
+		    int (*visit)(const struct snode *n, void *arg),
+		    int (*missing)(const char *path, void *arg), void *arg)
 {
 	const struct snode *n = hamt_get(root, "/", 1, hash(key, "/", 1));
+	size_t depth = 0, cap = 32, pcap = 256;
 	struct frame *stack;
-	size_t depth = 0, cap = 32;
 	char *path;
 	int rc = 0;
 
 	if (!n)
-		return -EIO;
+		return missing ? missing("/", arg) : -EIO;
 	stack = malloc(cap * sizeof(*stack));
-	path = malloc(8192);
+	path = malloc(pcap);
 	if (!stack || !path) {
 		rc = -ENOMEM;
 		goto out;
@@ -170,16 +167,26 @@ static int walk_tree(const struct hamt_node *root, const uint8_t *key,
 		cl = strlen(child);
 		f->child_off += cl + 1;
 		base = f->path_len == 1 ? 0 : f->path_len;
-		if (base + 1 + cl >= 8192) {
+		if (base + 1 + cl >= max_path) {
 			rc = -EIO;
 			break;
+		}
+		if (base + 2 + cl > pcap) {
+			char *v = realloc(path, 2 * (base + 2 + cl));
+
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			path = v;
+			pcap = 2 * (base + 2 + cl);
 		}
 		path[base] = '/';
 		memcpy(path + base + 1, child, cl + 1);
 		n = hamt_get(root, path, base + 1 + cl,
 			     hash(key, path, base + 1 + cl));
 		if (!n) {
-			rc = -EIO;
+			rc = missing ? missing(path, arg) : -EIO;
 			break;
 		}
 		rc = visit(n, arg);
@@ -246,8 +253,8 @@ int store_pin_walk(const struct store_pin *pin,
 
 		rc = ops->host(arg, pin->hosts[i].name);
 		if (!rc)
-			rc = walk_tree(root, pin->hosts[i].hash_key, emit_node,
-				       &w);
+			rc = store_walk_tree(root, pin->hosts[i].hash_key,
+					     8192, emit_node, NULL, &w);
 		for (k = 0; !rc && k < N_SPECIAL; k++) {
 			const char *s = special_paths[k];
 			const struct snode *n =
