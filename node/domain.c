@@ -219,6 +219,19 @@ static void sync_watches(struct domain *x, bool fire_new)
 }
 
 /*
+ * Close x's ring connection, if any, orphaned first: a closed connection
+ * of a ring must not touch the page or the event channel it shares.
+ */
+static void close_ring_conn(struct domain *x, const char *why)
+{
+	if (!x->conn)
+		return;
+	conn_ring_orphan(x->conn);
+	conn_close(x->conn, why);
+	x->conn = NULL;
+}
+
+/*
  * Serve x's ring with a connection for ring session ring_id. reset: the
  * ring starts from nothing (INTRODUCE, reconnection); otherwise the
  * journal is taken up where it was left.
@@ -246,11 +259,7 @@ static int attach(struct domain *x, uint64_t ring_id, bool reset,
 	bool fresh = true;
 	int rc;
 
-	if (x->conn) {
-		conn_ring_orphan(x->conn);
-		conn_close(x->conn, "ring restarted");
-		x->conn = NULL;
-	}
+	close_ring_conn(x, "ring restarted");
 	if (!x->jr) {
 		journal_path(d, x->domid, path, sizeof(path));
 		rc = ring_journal_open(path, ring_id, &x->jr, &fresh);
@@ -306,11 +315,7 @@ static void detach(struct domain *x, bool forget_journal)
 	struct daemon *d = x->d;
 	char path[4096];
 
-	if (x->conn) {
-		conn_ring_orphan(x->conn);
-		conn_close(x->conn, NULL);
-		x->conn = NULL;
-	}
+	close_ring_conn(x, NULL);
 	if (x->local_port && d->ring)
 		ring_backend_unbind(d->ring, x->local_port);
 	x->local_port = 0;
@@ -450,11 +455,7 @@ static void applied_ring_reset(struct daemon *d, uint32_t domid,
 		return;
 	if (sd->ring_error) {
 		/* broken: keep it introduced, serve nothing (XSA-325) */
-		if (x->conn) {
-			conn_ring_orphan(x->conn);
-			conn_close(x->conn, "ring broken");
-			x->conn = NULL;
-		}
+		close_ring_conn(x, "ring broken");
 		return;
 	}
 	attach(x, index, true, false);
@@ -515,11 +516,7 @@ static void resync_one(struct domain *x, const struct store_domain *sd)
 
 	if (sd->ring_error) {
 		/* broke meanwhile: introduced, not served (XSA-325) */
-		if (x->conn) {
-			conn_ring_orphan(x->conn);
-			conn_close(x->conn, "ring broken");
-			x->conn = NULL;
-		}
+		close_ring_conn(x, "ring broken");
 		return;
 	}
 	if (x->page && x->ring_id == sd->ring_id) {
