@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire/le.h"
 #include "wire/siphash.h"
 
 #define HDR_LEN (4 + 8 + 8 + 16)
@@ -92,24 +93,6 @@ static void logf_(struct peer *p, int level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	p->h.log(p->h.data, level, msg);
-}
-
-static void put_le(uint8_t *b, uint64_t v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *b, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = n - 1; i >= 0; i--)
-		v = v << 8 | b[i];
-	return v;
 }
 
 static int parse_address(const char *address, struct sockaddr_storage *sa)

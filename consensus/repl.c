@@ -23,6 +23,7 @@
 #include <raft/uv.h>
 
 #include "consensus/auth.h"
+#include "wire/le.h"
 
 struct repl {
 	uv_loop_t *loop;
@@ -211,23 +212,6 @@ static uint32_t crc_of(const uint32_t table[256], const void *buf, size_t len,
  */
 #define SNAP_MAGIC "XSRSNAP1"
 #define SNAP_HDR 24
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	while (n--)
-		v = v << 8 | p[n];
-	return v;
-}
 
 /* Fill hdr for the payload buf. */
 static void snap_envelope(const struct repl *r, uint8_t hdr[SNAP_HDR],
