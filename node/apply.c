@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/sm.h"
+#include "consensus/sm.h"
 
 /* From a zero timer: after this batch of applies, not inside libraft. */
 static void announce_commit(uv_timer_t *t)
@@ -90,7 +90,7 @@ void daemon_fire(struct daemon *d, const struct store_events *ev)
 /* ---- Applying entries ------------------------------------------------ */
 
 /*
- * Memory ran out applying entry `index` (node/sm.h): stop at once. No
+ * Memory ran out applying entry `index` (consensus/sm.h): stop at once. No
  * client is answered, no watch fires, nothing is written (no orderly
  * close: libraft could take a snapshot of the half-applied store). The
  * entry is committed, so the log applies it again after a restart, and

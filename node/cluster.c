@@ -16,7 +16,7 @@
 #include <json-c/json.h>
 
 #include "consensus/peer.h"
-#include "node/sm.h"
+#include "consensus/sm.h"
 #include "wire/peer.pb-c.h"
 
 /* ---- Sending ------------------------------------------------------------ */

@@ -22,7 +22,7 @@
 #include "node/conn.h"
 #include "node/log.h"
 #include "node/ready.h"
-#include "node/store.h"
+#include "node/store/store.h"
 #include "node/watch.h"
 
 /* Every quota, as the C xenstored knows them (Xen 4.17 defaults). */

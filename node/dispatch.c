@@ -10,8 +10,8 @@
  * answered. Mutations outside transactions go to the log.
  */
 #include "node/daemon.h"
-#include "node/sm.h"
-#include "node/store_err.h"
+#include "consensus/sm.h"
+#include "node/store/store_err.h"
 #include "ring/ring.h"
 
 #include <errno.h>
@@ -45,7 +45,7 @@ static enum conn_verdict reply_err(struct conn *c, struct conn_req *r, int err)
 	if (!now(c))
 		return CONN_WAIT;
 	/* a transaction's local step that ran out of memory: ENOMEM, as
-	 * outside the log nothing is replicated (node/store_err.h) */
+	 * outside the log nothing is replicated (node/store/store_err.h) */
 	conn_reply_error(c, r, store_err_wire(err));
 	return CONN_DONE;
 }

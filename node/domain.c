@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node/sm.h"
+#include "consensus/sm.h"
 #include "ring/ring.h"
 
 #define DOMID_FIRST_RESERVED 0x7FF0u

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "node/store.h"
+#include "node/store/store.h"
 
 /*
  * cluster_key: the [cluster] key (16 bytes) or NULL if none; clustered:

@@ -26,7 +26,7 @@
 #include "node/hashkey.h"
 #include "node/hostname.h"
 #include "node/options.h"
-#include "node/sm.h"
+#include "consensus/sm.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/xenstored"
 #define DEFAULT_RUN_DIR "/var/run/xenstored"

@@ -22,7 +22,7 @@
 
 #include <json-c/json.h>
 
-#include "node/sm.h"
+#include "consensus/sm.h"
 
 #define MAX_SUBTREES 16
 

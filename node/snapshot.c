@@ -1,7 +1,7 @@
 /*
  * node/snapshot.c: the daemon's snapshot callbacks for consensus/repl:
  * pin the store on the loop thread (O(hosts)), encode the pinned version
- * anywhere (node/sm_snap.c), restore by swapping in a decoded store.
+ * anywhere (consensus/sm_snap.c), restore by swapping in a decoded store.
  *
  * Installing a snapshot at run time (a follower too far behind gets the
  * leader's) skips the entries it replaces, so the swap does here what
@@ -14,7 +14,7 @@
  *    (the ring starts its session afresh); the others keep their
  *    connection and take the registry's target and watches.
  * 2. Watches fire for what changed between the old and the new store
- *    (node/snap_diff.h): an event on every node of this host's tree whose
+ *    (consensus/snap_diff.h): an event on every node of this host's tree whose
  *    record differs (reaching watches on it and its ancestors, filtered by
  *    permission as any event), an event on every subtree that exists in
  *    one store only plus every watch below it (unfiltered, reporting the
@@ -41,8 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/sm.h"
-#include "node/snap_diff.h"
+#include "consensus/sm.h"
+#include "consensus/snap_diff.h"
 
 struct snap_pin {
 	struct daemon *d;

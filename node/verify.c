@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "node/sm.h"
+#include "consensus/sm.h"
 #include "wire/siphash.h"
 
 #define MAX_DIGESTS 16

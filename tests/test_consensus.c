@@ -1,7 +1,7 @@
 /*
  * tests/test_consensus.c: the replicated state machine under libraft's own
  * deterministic fixture (raft/fixture.h: simulated network, disks and time)
- * with the real store and the real entries (node/sm.h) on every server:
+ * with the real store and the real entries (consensus/sm.h) on every server:
  * replicas end byte-identical; a killed leader, a partitioned member and
  * catch-up by snapshot lose nothing; an entry that reaches the log twice
  * (a forwarding retry) is applied once.
@@ -19,8 +19,8 @@
 #include <raft.h>
 #include <raft/fixture.h>
 
-#include "node/sm.h"
-#include "node/store.h"
+#include "consensus/sm.h"
+#include "node/store/store.h"
 
 #define N_MAX 5
 
@@ -41,7 +41,7 @@ struct cluster {
 /* Every server's stores hash under one key, as the daemon's members do. */
 static const uint8_t cluster_key[STORE_HASH_KEY_LEN] = "consensus test";
 
-/* The whole store's invariants (node/store_check.c). */
+/* The whole store's invariants (node/store/store_check.c). */
 static void check_store(const struct store *st)
 {
 	char msg[256];

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "node/sm.h"
-#include "node/store.h"
+#include "consensus/sm.h"
+#include "node/store/store.h"
 
 #define H "h1"
 

@@ -1,6 +1,6 @@
 /*
  * tests/test_snap_diff.c: what a member that installs a snapshot at run
- * time must notice (node/snap_diff.h), and transactions open across the
+ * time must notice (consensus/snap_diff.h), and transactions open across the
  * swap of its store (node/snapshot.c).
  *
  * "old" is a snapshot copy of a store; the store then goes on applying
@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "node/sm.h"
-#include "node/snap_diff.h"
-#include "node/store.h"
+#include "consensus/sm.h"
+#include "consensus/snap_diff.h"
+#include "node/store/store.h"
 
 static const struct store_caller dom0 = {.domid = 0,
 					 .privileged = true,

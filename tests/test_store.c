@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "node/store.h"
-#include "node/store_int.h"
+#include "node/store/store.h"
+#include "node/store/store_int.h"
 #include "wire/siphash.h"
 
 #define H "host1"

@@ -1,5 +1,5 @@
 /*
- * node/store_txn.c: transactions (cxenstored's xenstored_transaction.c).
+ * node/store/store_txn.c: transactions (cxenstored's xenstored_transaction.c).
  *
  * A transaction records every node it touches, in first-access order, with
  * the node as it was then (its generation decides conflicts) and the
@@ -7,8 +7,8 @@
  * store_commit() applies an exported transaction from the log, on every
  * replica alike.
  */
-#include "node/store_int.h"
-#include "node/store_err.h"
+#include "node/store/store_int.h"
+#include "node/store/store_err.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,15 +1,15 @@
 /*
- * node/store_int.h: private to the store (store*.c, hamt.c): the immutable
+ * node/store/store_int.h: private to the store (store*.c, hamt.c): the immutable
  * node record and the persistent hash trie that maps paths to records.
  */
-#ifndef XSR_NODE_STORE_INT_H
-#define XSR_NODE_STORE_INT_H
+#ifndef XSR_STORE_INT_H
+#define XSR_STORE_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "node/store.h"
+#include "node/store/store.h"
 
 /*
  * One xenstore node, immutable once it is in a trie. One allocation holds

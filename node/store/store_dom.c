@@ -1,10 +1,10 @@
 /*
- * node/store_dom.c: the domain registry of each host (see store.h), and
+ * node/store/store_dom.c: the domain registry of each host (see store.h), and
  * what happens to a host's tree when a domain goes away (cxenstored 4.17
  * destroy_domain(): domain_tree_remove(), remove_domid_from_perm()).
  */
-#include "node/store_int.h"
-#include "node/store_err.h"
+#include "node/store/store_int.h"
+#include "node/store/store_err.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
 /*
- * node/store_snap.c: pinned versions of the store, their deterministic
+ * node/store/store_snap.c: pinned versions of the store, their deterministic
  * walk (the snapshot order) and rebuilding a store from a walk (the
  * consistency check is store_check.c).
  *
  * Walks are iterative (XSA-418: deep trees must not exhaust the stack).
  */
-#include "node/store_int.h"
+#include "node/store/store_int.h"
 #include "wire/siphash.h"
 
 #include <errno.h>

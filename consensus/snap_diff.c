@@ -1,5 +1,5 @@
 /*
- * node/snap_diff.c: the difference between two versions of a host's tree
+ * consensus/snap_diff.c: the difference between two versions of a host's tree
  * and registry (snap_diff.h), by walking both trees together from "/".
  *
  * A node present in both is compared by its record (generation, value,
@@ -8,7 +8,7 @@
  * walked (every node below them changed). Generations alone are not
  * enough: adding or removing a child keeps the parent's generation.
  */
-#include "node/snap_diff.h"
+#include "consensus/snap_diff.h"
 
 #include <errno.h>
 #include <stdint.h>

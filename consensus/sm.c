@@ -1,9 +1,9 @@
 /*
- * node/sm.c: log entries in and out: building them from requests, and
+ * consensus/sm.c: log entries in and out: building them from requests, and
  * applying one to the store (the replicated state machine's entry point).
  */
-#include "node/sm.h"
-#include "node/store_err.h"
+#include "consensus/sm.h"
+#include "node/store/store_err.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -403,7 +403,7 @@ int sm_entry_move_domain(const struct sm_origin *o,
 /* ---- Applying -------------------------------------------------------- */
 /*
  * Every error below is a result, the same on every replica, except
- * -STORE_ELOCAL (node/store_err.h): memory ran out here. sm_apply() then
+ * -STORE_ELOCAL (node/store/store_err.h): memory ran out here. sm_apply() then
  * records nothing and reports out->fatal; the caller stops.
  */
 

@@ -1,8 +1,8 @@
 /*
- * node/store_node.c: node records, path hashing, permission strings and
+ * node/store/store_node.c: node records, path hashing, permission strings and
  * path validation (cxenstored 4.17 xs_lib.c and is_valid_nodename()).
  */
-#include "node/store_int.h"
+#include "node/store/store_int.h"
 #include "wire/siphash.h"
 
 #include <assert.h>

@@ -1,5 +1,5 @@
 /*
- * node/store_move.c: a domain's store state moves from one host's tree to
+ * node/store/store_move.c: a domain's store state moves from one host's tree to
  * another's (migration, adoption after a host failure), in one
  * deterministic operation (see store_domain_move() in store.h).
  *
@@ -8,8 +8,8 @@
  * destination is written and the source removed, each host through its
  * own operation so that a failure rolls both back.
  */
-#include "node/store_int.h"
-#include "node/store_err.h"
+#include "node/store/store_int.h"
+#include "node/store/store_err.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * node/snap_diff.h: what changed in one host's tree and domain registry
+ * consensus/snap_diff.h: what changed in one host's tree and domain registry
  * between two stores, for a member that swaps its store for a snapshot
  * at run time (node/snapshot.c) and must fire the watches the skipped
  * entries would have fired.
@@ -13,13 +13,13 @@
  *
  * Pure: it reads both stores through store.h and changes neither.
  */
-#ifndef XSR_NODE_SNAP_DIFF_H
-#define XSR_NODE_SNAP_DIFF_H
+#ifndef XSR_CONSENSUS_SNAP_DIFF_H
+#define XSR_CONSENSUS_SNAP_DIFF_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "node/store.h"
+#include "node/store/store.h"
 
 /* Past this many events, the diff gives up and says "everything". */
 #define SNAP_DIFF_MAX_EVENTS 4096

@@ -1,12 +1,12 @@
 /*
- * node/store_check.c: the consistency checker of the whole store: every
+ * node/store/store_check.c: the consistency checker of the whole store: every
  * invariant the store's code keeps, checked from scratch (CONTROL check,
  * store_restore_finish, the tests after every mutation, and the daemon
  * after every applied entry in an XSR_CHECK_STORE build). Reads only.
  *
  * Walks are iterative (XSA-418: deep trees must not exhaust the stack).
  */
-#include "node/store_int.h"
+#include "node/store/store_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

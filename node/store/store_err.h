@@ -1,5 +1,5 @@
 /*
- * node/store_err.h: the one error code of the store that is not an errno.
+ * node/store/store_err.h: the one error code of the store that is not an errno.
  *
  * Xen's xenstored answers ENOMEM both when a domain exceeds its memory
  * quota and when a transaction failed (docs/misc/xenstore.txt): those are
@@ -7,12 +7,12 @@
  * the store returns them as -ENOMEM. A malloc() that fails is something
  * else: it happened here only. The store returns it as -STORE_ELOCAL, so
  * that the apply path can stop the replica rather than record it as the
- * entry's result (node/sm.h). It never reaches a client: outside the log
+ * entry's result (consensus/sm.h). It never reaches a client: outside the log
  * (a transaction's local operations) the caller answers ENOMEM for it
  * (store_err_wire()).
  */
-#ifndef XSR_NODE_STORE_ERR_H
-#define XSR_NODE_STORE_ERR_H
+#ifndef XSR_STORE_ERR_H
+#define XSR_STORE_ERR_H
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /*
- * node/sm_snap.c: the store as a snapshot (wire/entry.proto SnapRecord
+ * consensus/sm_snap.c: the store as a snapshot (wire/entry.proto SnapRecord
  * stream) and back. Encoding only reads a pinned, immutable version, so it
  * may run on any thread.
  *
@@ -7,7 +7,7 @@
  * SnapRecord: header, sessions, members, then each host followed by its
  * nodes and its domains, and an end record counting what came before it.
  */
-#include "node/sm.h"
+#include "consensus/sm.h"
 
 #include <endian.h>
 #include <errno.h>

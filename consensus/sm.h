@@ -1,5 +1,5 @@
 /*
- * node/sm.h: the log's contents. Building log entries (wire/entry.proto)
+ * consensus/sm.h: the log's contents. Building log entries (wire/entry.proto)
  * and applying one to the store: the replicated state machine's single
  * entry point, shared by the daemon and the consensus tests.
  *
@@ -14,20 +14,20 @@
  * a limit, a conflict. Xen spells two of those ENOMEM (the memory quota,
  * a failed transaction), so -ENOMEM is a result. Memory that runs out on
  * this replica while applying is not: the store reports it as
- * -STORE_ELOCAL (node/store_err.h), sm_apply() then records nothing and
+ * -STORE_ELOCAL (node/store/store_err.h), sm_apply() then records nothing and
  * sets out->fatal, and the caller must stop the replica before anything
  * else (no reply, no watch, no snapshot). The entry is applied again from
  * the log after a restart. Stopping is what guarantees that no half-applied
  * state is ever seen.
  */
-#ifndef XSR_NODE_SM_H
-#define XSR_NODE_SM_H
+#ifndef XSR_CONSENSUS_SM_H
+#define XSR_CONSENSUS_SM_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "node/store.h"
+#include "node/store/store.h"
 
 /* Who submits an entry, and for whom. */
 struct sm_origin {

@@ -1,5 +1,5 @@
 /*
- * node/store.c: the forest of xenstore trees and the operations on it.
+ * node/store/store.c: the forest of xenstore trees and the operations on it.
  *
  * Operations mirror the C xenstored of Xen 4.17 call for call
  * (get_node, errno_from_parents, construct_node/create_node, rm_node,
@@ -10,8 +10,8 @@
  * A live operation pins the host's root first; on error the pinned root is
  * put back, so every operation is all or nothing.
  */
-#include "node/store_int.h"
-#include "node/store_err.h"
+#include "node/store/store_int.h"
+#include "node/store/store_err.h"
 
 #include <errno.h>
 #include <stdio.h>

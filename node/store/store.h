@@ -1,5 +1,5 @@
 /*
- * node/store.h: the replicated state machine: a forest of xenstore trees,
+ * node/store/store.h: the replicated state machine: a forest of xenstore trees,
  * one per member host, and the session table of the log.
  *
  * Every mutation is a function of (state, arguments, log index) alone: no
@@ -14,8 +14,8 @@
  * Paths given to the store are absolute ("/local/domain/0/x") or special
  * ("@releaseDomain"); making relative paths absolute is the caller's job.
  */
-#ifndef XSR_NODE_STORE_H
-#define XSR_NODE_STORE_H
+#ifndef XSR_STORE_H
+#define XSR_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -265,7 +265,7 @@ void store_domain_usage(const struct store *st, const char *host,
 			uint32_t domid, uint64_t *nodes, uint64_t *memory);
 
 /*
- * Full consistency check (node/store_check.c): every invariant the store
+ * Full consistency check (node/store/store_check.c): every invariant the store
  * keeps, recomputed from scratch, for every host: the trie (bitmaps,
  * slots, hashes under the store's key, canonical form), the tree (every
  * listed child exists, every node's parent lists it once, every node is

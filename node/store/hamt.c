@@ -1,12 +1,12 @@
 /*
- * node/hamt.c: persistent hash array mapped trie from path to node record
+ * node/store/hamt.c: persistent hash array mapped trie from path to node record
  * (Bagwell, "Ideal Hash Trees", 2001), with path copying for immutability
  * and in-place update of nodes nobody else references.
  *
  * Each level consumes 5 bits of the 64-bit path hash (13 levels); records
  * whose full hashes collide share a collision node searched linearly.
  */
-#include "node/store_int.h"
+#include "node/store/store_int.h"
 #include "wire/siphash.h"
 
 #include <assert.h>
