@@ -11,7 +11,11 @@
 
 #include "wire/entry.pb-c.h"
 
-#define ENTRY_VERSION 1
+/* The newest schema this replica applies; entries name the oldest that
+ * can apply them (wire/entry.proto). */
+#define ENTRY_VERSION 2
+#define ENTRY_VERSION_QUOTA 2
+#define SM_PATH_MAX_LIMIT 2048u
 
 struct enc {
 	Xsr__Entry e;
@@ -26,7 +30,7 @@ static void enc_init(struct enc *x, const struct sm_origin *o)
 	xsr__entry__init(&x->e);
 	xsr__caller__init(&x->caller);
 	xsr__quota__init(&x->quota);
-	x->e.version = ENTRY_VERSION;
+	x->e.version = 1;
 	x->e.origin = o->member;
 	x->e.seq = o->seq;
 	x->e.caller = &x->caller;
@@ -400,6 +404,24 @@ int sm_entry_move_domain(const struct sm_origin *o,
 	return pack(&x.e, buf, blen);
 }
 
+int sm_entry_quota(const struct sm_origin *o, uint32_t domid,
+		   unsigned int item, uint32_t value, void **buf,
+		   size_t *blen)
+{
+	struct enc x;
+	Xsr__OpQuota op = XSR__OP_QUOTA__INIT;
+
+	enc_init(&x, o);
+	x.e.version = ENTRY_VERSION_QUOTA;
+	op.host_wide = domid == STORE_QUOTA_HOST;
+	op.domid = op.host_wide ? 0 : domid;
+	op.item = item;
+	op.value = value;
+	x.e.op_case = XSR__ENTRY__OP_QUOTA;
+	x.e.quota = &op;
+	return pack(&x.e, buf, blen);
+}
+
 /* ---- Applying -------------------------------------------------------- */
 /*
  * Every error below is a result, the same on every replica, except
@@ -423,6 +445,10 @@ static void caller_from(const Xsr__Caller *pc, struct store_caller *c)
 		q.memory = pc->quota->memory;
 		q.path_max = pc->quota->path_max;
 	}
+	/* Xen's XENSTORE_REL_PATH_MAX: the store's path buffers hold no
+	 * more, whatever limit a member put into the entry */
+	if (q.path_max > SM_PATH_MAX_LIMIT)
+		q.path_max = SM_PATH_MAX_LIMIT;
 	c->quota = q;
 }
 
@@ -646,6 +672,14 @@ static int apply_op(struct store *st, const Xsr__Entry *e, uint64_t index,
 		return rc;
 	case XSR__ENTRY__OP_COMMIT:
 		return apply_commit(st, host, &c, index, e->commit, ev);
+	case XSR__ENTRY__OP_QUOTA:
+		/* dispatch refuses others already (F_PRIV): a second line */
+		if (!c.privileged)
+			return -EACCES;
+		return store_quota_set(st, host,
+				       e->quota->host_wide ? STORE_QUOTA_HOST
+							   : e->quota->domid,
+				       e->quota->item, e->quota->value);
 	default:
 		return -EINVAL;
 	}
@@ -737,6 +771,8 @@ static const char *op_name(const Xsr__Entry *e)
 		return "ring_reset";
 	case XSR__ENTRY__OP_MOVE_DOMAIN:
 		return "move_domain";
+	case XSR__ENTRY__OP_QUOTA:
+		return "quota";
 	default:
 		return "entry";
 	}
@@ -831,10 +867,17 @@ void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 		local_failure(out, "decoding");
 		return;
 	}
+	/* A newer daemon wrote it: applying it here as something else (or
+	 * skipping it) would diverge from the peers that know it. */
+	if (e && e->version > ENTRY_VERSION) {
+		xsr__entry__free_unpacked(e, &heap.a);
+		local_failure(out, "a newer entry schema");
+		out->fatal_newer = true;
+		return;
+	}
 	/* Every replica skips what it cannot decode alike. */
 	if (!e || !e->caller || !e->caller->host ||
-	    strlen(e->caller->host) >= sizeof(out->host) ||
-	    e->version > ENTRY_VERSION) {
+	    strlen(e->caller->host) >= sizeof(out->host)) {
 		out->kind = SM_INVALID;
 		if (e)
 			xsr__entry__free_unpacked(e, &heap.a);

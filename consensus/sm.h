@@ -82,9 +82,13 @@ int sm_entry_ring_reset(const struct sm_origin *o, uint32_t domid,
 /* store_domain_move(); m is copied. */
 int sm_entry_move_domain(const struct sm_origin *o,
 			 const struct store_move *m, void **buf, size_t *blen);
+/* store_quota_set() on o->host: domid STORE_QUOTA_HOST for the host. */
+int sm_entry_quota(const struct sm_origin *o, uint32_t domid,
+		   unsigned int item, uint32_t value, void **buf,
+		   size_t *blen);
 
 enum sm_kind {
-	SM_INVALID, /* undecodable or from a newer version: skipped */
+	SM_INVALID, /* undecodable: skipped, alike on every replica */
 	SM_OP,	    /* a change of a host's tree */
 	SM_HOST_INIT,
 	SM_MEMBER,
@@ -122,12 +126,15 @@ struct sm_result {
 	char host2[72];
 	uint32_t domid2;
 	struct store_events events2;
-	/* Out of memory applying the entry (nothing of it is recorded, the
-	 * rest of the result means nothing): this replica must stop rather
-	 * than diverge from the others. fatal_what says what failed ("watch",
+	/* Out of memory applying the entry, or the entry needs a newer
+	 * daemon (fatal_newer): nothing of it is recorded, the rest of the
+	 * result means nothing, and this replica must stop rather than
+	 * diverge from the others. fatal_what says what failed ("watch",
 	 * "commit", "decoding", "session record", ...: a static string). */
 	bool fatal;
 	const char *fatal_what;
+	/* fatal because the entry needs a newer daemon (not memory) */
+	bool fatal_newer;
 };
 
 /*

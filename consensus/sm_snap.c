@@ -16,7 +16,7 @@
 
 #include "wire/entry.pb-c.h"
 
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* 2: quota settings */
 
 struct out {
 	uint8_t *buf;
@@ -184,6 +184,31 @@ static int w_domain(void *arg, const struct store_domain *d)
 	return rc;
 }
 
+static int w_quota(void *arg, const struct store_quota_set *q)
+{
+	Xsr__SnapRecord rec = XSR__SNAP_RECORD__INIT;
+	Xsr__SnapQuota sq = XSR__SNAP_QUOTA__INIT;
+	uint32_t items[STORE_QUOTA_ITEMS], values[STORE_QUOTA_ITEMS];
+	size_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < STORE_QUOTA_ITEMS; i++) {
+		if (q->mask & (1u << i)) {
+			items[n] = i;
+			values[n++] = q->value[i];
+		}
+	}
+	sq.host_wide = q->domid == STORE_QUOTA_HOST;
+	sq.domid = sq.host_wide ? 0 : q->domid;
+	sq.items = items;
+	sq.n_items = n;
+	sq.values = values;
+	sq.n_values = n;
+	rec.rec_case = XSR__SNAP_RECORD__REC_QUOTA;
+	rec.quota = &sq;
+	return put(arg, &rec);
+}
+
 static const struct store_walk_ops write_ops = {
 	.begin = w_begin,
 	.session = w_session,
@@ -191,6 +216,7 @@ static const struct store_walk_ops write_ops = {
 	.host = w_host,
 	.node = w_node,
 	.domain = w_domain,
+	.quota = w_quota,
 };
 
 int sm_snapshot_encode(const struct store_pin *pin, void **buf, size_t *len)
@@ -304,6 +330,23 @@ static int restore_record(struct store **st, const uint8_t *key,
 		rc = store_restore_domain(*st, &d); /* copies */
 		free(d.watches);
 		return rc;
+	}
+	case XSR__SNAP_RECORD__REC_QUOTA: {
+		const Xsr__SnapQuota *sq = rec->quota;
+		struct store_quota_set q;
+
+		if (!*st || sq->n_items != sq->n_values)
+			return -EINVAL;
+		memset(&q, 0, sizeof(q));
+		q.domid = sq->host_wide ? STORE_QUOTA_HOST : sq->domid;
+		for (i = 0; i < sq->n_items; i++) {
+			if (sq->items[i] >= STORE_QUOTA_ITEMS ||
+			    (q.mask & (1u << sq->items[i])))
+				return -EINVAL;
+			q.mask |= 1u << sq->items[i];
+			q.value[sq->items[i]] = sq->values[i];
+		}
+		return store_restore_quota(*st, &q);
 	}
 	case XSR__SNAP_RECORD__REC_END:
 		if (!*st || rec->end->n_records != records)

@@ -4,6 +4,7 @@
  * SET_QUOTA messages of Xen 4.22.
  */
 #include "node/daemon.h"
+#include "consensus/sm.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,65 +13,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Where each quota lives in struct quotas. */
+/* A quota as CONTROL quota shows it. */
 struct quota_desc {
-	const char *name;    /* Xen 4.17 CONTROL name */
-	const char *name422; /* Xen 4.22 GET/SET_QUOTA name */
-	size_t off;
+	const char *name; /* Xen 4.17 CONTROL name */
+	enum quota_item item;
 	const char *descr;
 };
 
-#define QOFF(field) offsetof(struct quotas, field)
-
 /* CONTROL quota: the order and wording of Xen 4.17's hard_quotas[]. */
 static const struct quota_desc hard[] = {
-	{"nodes", "nodes", QOFF(store.nodes), "Nodes per domain"},
-	{"watches", "watches", QOFF(watches), "Watches per domain"},
-	{"transactions", "transactions", QOFF(transactions),
-	 "Transactions per domain"},
-	{"outstanding", "outstanding", QOFF(outstanding),
-	 "Outstanding requests per domain"},
-	{"transaction-nodes", "transaction-nodes",
-	 QOFF(store.transaction_nodes),
+	{"nodes", QUOTA_NODES, "Nodes per domain"},
+	{"watches", QUOTA_WATCHES, "Watches per domain"},
+	{"transactions", QUOTA_TRANSACTIONS, "Transactions per domain"},
+	{"outstanding", QUOTA_OUTSTANDING, "Outstanding requests per domain"},
+	{"transaction-nodes", QUOTA_TRANSACTION_NODES,
 	 "Max. number of accessed nodes per transaction"},
-	{"memory", "memory", QOFF(store.memory),
+	{"memory", QUOTA_MEMORY,
 	 "Total Xenstore memory per domain (error level)"},
-	{"node-size", "node-size", QOFF(store.node_size),
-	 "Max. size of a node"},
-	{"path-max", "path-max", QOFF(store.path_max),
-	 "Max. length of a node path"},
-	{"permissions", "node-permissions", QOFF(store.permissions),
+	{"node-size", QUOTA_NODE_SIZE, "Max. size of a node"},
+	{"path-max", QUOTA_PATH_MAX, "Max. length of a node path"},
+	{"permissions", QUOTA_PERMISSIONS,
 	 "Max. number of permissions per node"},
 };
 
 static const struct quota_desc soft[] = {
-	{"memory", "soft-memory", QOFF(soft_memory),
+	{"memory", QUOTA_SOFT_MEMORY,
 	 "Total Xenstore memory per domain (warning level)"},
 };
-
-/* GET_QUOTA's list order (Xen 4.22 quota_adm[], hard then soft). */
-static const char *const names422[] = {
-	"nodes",	     "watches",		 "outstanding", "memory",
-	"soft-memory",	     "transactions",	 "transaction-nodes",
-	"node-permissions", "path-max",	 "node-size",
-};
-
-static unsigned int *qfield(struct quotas *q, const struct quota_desc *qd)
-{
-	return (unsigned int *)((char *)q + qd->off);
-}
-
-static const struct quota_desc *by_name422(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(hard) / sizeof(hard[0]); i++)
-		if (strcmp(hard[i].name422, name) == 0)
-			return &hard[i];
-	if (strcmp(name, soft[0].name422) == 0)
-		return &soft[0];
-	return NULL;
-}
 
 /* A reply that grows: an allocation failure becomes ENOMEM. */
 struct text {
@@ -245,38 +214,69 @@ static enum conn_verdict ctl_print(struct daemon *d, struct conn *c,
 	return ack(c, r);
 }
 
-static enum conn_verdict quota_show(struct conn *c, struct conn_req *r,
-				    struct quotas *q,
+static enum conn_verdict quota_show(struct daemon *d, struct conn *c,
+				    struct conn_req *r,
 				    const struct quota_desc *qd, size_t nq)
 {
+	struct quotas q = caller_quotas(d, STORE_QUOTA_HOST);
 	struct text t = {0};
 	size_t i;
 
 	tprintf(&t, "Quota settings:\n");
 	for (i = 0; i < nq; i++)
 		tprintf(&t, "%-17s: %8d %s\n", qd[i].name,
-			(int)*qfield(q, &qd[i]), qd[i].descr);
+			(int)*quota_field(&q, qd[i].item), qd[i].descr);
 	return text_reply(c, r, &t);
 }
 
-static enum conn_verdict quota_set(struct conn *c, struct conn_req *r,
-				   struct quotas *q, const char **v,
+/*
+ * A quota setting is replicated state: it goes through the log, and the
+ * request is answered once this member has applied it.
+ */
+static enum conn_verdict quota_submit(struct daemon *d, struct conn *c,
+				      struct conn_req *r, uint32_t domid,
+				      enum quota_item item, uint32_t value)
+{
+	struct store_caller who;
+	struct sm_origin o;
+	uint64_t seq = daemon_next_seq(d);
+	void *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	caller_of(d, c, &who);
+	o = caller_origin(d, c, r, &who, seq);
+	rc = sm_entry_quota(&o, domid, item, value, &buf, &len);
+	log_msg(5, "quota %s set to %u%s", quota_name(item), value,
+		domid == STORE_QUOTA_HOST ? "" : " for one domain");
+	return submit_request(d, c, r, rc, buf, len, seq);
+}
+
+/* A value as CONTROL quota set and SET_QUOTA take it (atoi()), or 0. */
+static uint32_t quota_value(const char *s)
+{
+	int v = atoi(s);
+
+	return v > 0 ? (uint32_t)v : 0;
+}
+
+static enum conn_verdict quota_set(struct daemon *d, struct conn *c,
+				   struct conn_req *r, const char **v,
 				   unsigned int n, const struct quota_desc *qd,
 				   size_t nq)
 {
+	uint32_t val;
 	size_t i;
-	int val;
 
 	if (n != 2)
 		return err(c, r, -EINVAL);
-	val = atoi(v[1]);
-	if (val < 1)
-		return err(c, r, -EINVAL);
+	val = quota_value(v[1]);
 	for (i = 0; i < nq; i++) {
 		if (strcmp(v[0], qd[i].name) == 0) {
-			*qfield(q, &qd[i]) = (unsigned int)val;
-			log_msg(5, "quota %s set to %d", qd[i].name, val);
-			return ack(c, r);
+			if (!quota_value_valid(qd[i].item, val))
+				return err(c, r, -EINVAL);
+			return quota_submit(d, c, r, STORE_QUOTA_HOST,
+					    qd[i].item, val);
 		}
 	}
 	return err(c, r, -EINVAL);
@@ -314,9 +314,9 @@ static enum conn_verdict ctl_quota(struct daemon *d, struct conn *c,
 	const size_t nh = sizeof(hard) / sizeof(hard[0]);
 
 	if (n == 0)
-		return quota_show(c, r, &d->quotas, hard, nh);
+		return quota_show(d, c, r, hard, nh);
 	if (strcmp(v[0], "set") == 0)
-		return quota_set(c, r, &d->quotas, v + 1, n - 1, hard, nh);
+		return quota_set(d, c, r, v + 1, n - 1, hard, nh);
 	if (n != 1)
 		return err(c, r, -EINVAL);
 	return quota_domain(d, c, r, (unsigned int)atoi(v[0]));
@@ -327,9 +327,9 @@ static enum conn_verdict ctl_quota_soft(struct daemon *d, struct conn *c,
 					unsigned int n)
 {
 	if (n == 0)
-		return quota_show(c, r, &d->quotas, soft, 1);
+		return quota_show(d, c, r, soft, 1);
 	if (strcmp(v[0], "set") == 0)
-		return quota_set(c, r, &d->quotas, v + 1, n - 1, soft, 1);
+		return quota_set(d, c, r, v + 1, n - 1, soft, 1);
 	return err(c, r, -EINVAL);
 }
 
@@ -442,85 +442,62 @@ enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
 
 /* ---- GET_QUOTA / SET_QUOTA (Xen 4.22) --------------------------------- */
 
-/* The quotas of one domain, created from the global ones on first use. */
-static struct quotas *dom_quotas(struct daemon *d, unsigned int domid)
-{
-	struct dom_quotas *v;
-	size_t i;
-
-	for (i = 0; i < d->n_dom_quotas; i++)
-		if (d->dom_quotas[i].domid == domid)
-			return &d->dom_quotas[i].q;
-	v = realloc(d->dom_quotas, (d->n_dom_quotas + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	d->dom_quotas = v;
-	v[d->n_dom_quotas].domid = domid;
-	v[d->n_dom_quotas].q = d->quotas;
-	return &v[d->n_dom_quotas++].q;
-}
-
-int daemon_get_quota(struct daemon *d, struct conn *c, struct conn_req *r)
+enum conn_verdict control_get_quota(struct daemon *d, struct conn *c,
+				    struct conn_req *r)
 {
 	const char *v[2];
-	const struct quota_desc *qd;
-	const struct quotas *q = &d->quotas;
-	unsigned int n = wire_split(r->payload, r->hdr.len, v, 2), domid = 0;
+	unsigned int n = wire_split(r->payload, r->hdr.len, v, 2);
+	unsigned int domid = STORE_QUOTA_HOST;
 	struct text t = {0};
+	struct quotas q;
 	const char *name;
-	size_t i;
+	int item, i;
 
 	if (n > 2)
-		return -EINVAL;
+		return err(c, r, -EINVAL);
 	if (n == 0) {
-		for (i = 0; i < sizeof(names422) / sizeof(names422[0]); i++)
-			tprintf(&t, "%s%s", i ? " " : "", names422[i]);
-		text_reply(c, r, &t);
-		return 0;
+		for (i = 0; i < QUOTA_ITEMS; i++)
+			tprintf(&t, "%s%s", i ? " " : "",
+				quota_name((enum quota_item)i));
+		return text_reply(c, r, &t);
 	}
 	name = v[0];
 	if (n == 2) {
-		if (daemon_parse_domid(v[0], &domid))
-			return -EINVAL;
-		q = daemon_quotas(d, domid);
+		if (caller_parse_domid(v[0], &domid))
+			return err(c, r, -EINVAL);
 		name = v[1];
 	}
-	qd = by_name422(name);
-	if (!qd)
-		return -EINVAL;
-	tprintf(&t, "%u", *qfield((struct quotas *)q, qd));
-	text_reply(c, r, &t);
-	return 0;
+	item = quota_by_name(name);
+	if (item < 0)
+		return err(c, r, -EINVAL);
+	q = caller_quotas(d, domid);
+	tprintf(&t, "%u", *quota_field(&q, (enum quota_item)item));
+	return text_reply(c, r, &t);
 }
 
-int daemon_set_quota(struct daemon *d, struct conn *c, struct conn_req *r)
+enum conn_verdict control_set_quota(struct daemon *d, struct conn *c,
+				    struct conn_req *r)
 {
 	const char *v[3];
-	const struct quota_desc *qd;
-	struct quotas *q = &d->quotas;
-	unsigned int n = wire_split(r->payload, r->hdr.len, v, 3), domid = 0;
+	unsigned int n = wire_split(r->payload, r->hdr.len, v, 3);
+	unsigned int domid = STORE_QUOTA_HOST;
 	const char *name, *val;
+	uint32_t value;
+	int item;
 
 	if (n < 2 || n > 3)
-		return -EINVAL;
+		return err(c, r, -EINVAL);
 	name = v[0];
 	val = v[1];
 	if (n == 3) {
-		if (daemon_parse_domid(v[0], &domid))
-			return -EINVAL;
+		if (caller_parse_domid(v[0], &domid) || domid >= 0x7FF0)
+			return err(c, r, -EINVAL);
 		name = v[1];
 		val = v[2];
 	}
-	qd = by_name422(name);
-	if (!qd || atoi(val) == 0)
-		return -EINVAL;
-	if (n == 3) {
-		q = dom_quotas(d, domid);
-		if (!q)
-			return -ENOMEM;
-	}
-	*qfield(q, qd) = (unsigned int)atoi(val);
-	log_msg(5, "quota %s set to %u%s", qd->name422,
-		(unsigned int)atoi(val), n == 3 ? " for one domain" : "");
-	return 0;
+	item = quota_by_name(name);
+	value = quota_value(val);
+	if (item < 0 || !quota_value_valid((enum quota_item)item, value))
+		return err(c, r, -EINVAL);
+	return quota_submit(d, c, r, domid, (enum quota_item)item, value);
 }

@@ -19,32 +19,12 @@
 #include <uv.h>
 
 #include "consensus/repl.h"
+#include "node/caller.h"
 #include "node/conn.h"
 #include "node/log.h"
 #include "node/ready.h"
 #include "node/store/store.h"
 #include "node/watch.h"
-
-/* Every quota, as the C xenstored knows them (Xen 4.17 defaults). */
-struct quotas {
-	struct store_quota store; /* decided in the store, travel in entries */
-	unsigned watches;	  /* -W */
-	unsigned transactions;	  /* -t */
-	unsigned outstanding;	  /* -Q outstanding= */
-	unsigned soft_memory;	  /* -q memory= */
-};
-
-#define QUOTAS_INIT                                                            \
-	{                                                                      \
-		.store = STORE_QUOTA_INIT, .watches = 128, .transactions = 10, \
-		.outstanding = 20, .soft_memory = 2097152                      \
-	}
-
-/* A domain's own quotas (SET_QUOTA with a domid). */
-struct dom_quotas {
-	uint32_t domid;
-	struct quotas q;
-};
 
 /* A member of the initial configuration ([cluster] member = ...). */
 struct member_cfg {
@@ -168,9 +148,6 @@ struct daemon {
 	bool no_leader_warned;
 	struct digest *digests; /* recent verify points */
 	size_t n_digests;
-	struct quotas quotas; /* current: CONTROL quota set, SET_QUOTA */
-	struct dom_quotas *dom_quotas;
-	size_t n_dom_quotas;
 	bool serving;
 	bool stopping;
 
@@ -200,15 +177,6 @@ struct daemon {
 enum conn_verdict daemon_request(void *data, struct conn *c,
 				 struct conn_req *r);
 void daemon_conn_closed(void *data, struct conn *c);
-/* The quotas that apply to domid (its own, else the global ones). */
-const struct quotas *daemon_quotas(const struct daemon *d, uint32_t domid);
-/* The caller context of a connection for the store. */
-void daemon_caller(struct daemon *d, const struct conn *c,
-		   struct store_caller *out);
-/* parse_domid() of Xen 4.22: decimal, at most 65535; 0 or -EINVAL. */
-int daemon_parse_domid(const char *s, unsigned int *domid);
-/* Make path absolute for c ("/local/domain/<id>/" + path). malloc()ed. */
-char *daemon_canonical(const struct conn *c, const char *path);
 
 /* node/apply.c */
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
@@ -257,6 +225,14 @@ int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
 		  void (*done)(struct daemon *d, void *arg, int result),
 		  void *arg);
 uint64_t daemon_next_seq(struct daemon *d);
+/*
+ * The entry for request r of c, packed by sm_entry_*() with result rc
+ * (buf taken over): submitted, CONN_ASYNC; or r is answered at once
+ * (ENOMEM, else EIO) and nothing of it is in the log, CONN_DONE.
+ */
+enum conn_verdict submit_request(struct daemon *d, struct conn *c,
+				 struct conn_req *r, int rc, void *buf,
+				 size_t len, uint64_t seq);
 /* The entry (origin = this member, seq) was applied with result. */
 void submit_applied(struct daemon *d, uint64_t seq, int result);
 /* Periodic work: resend, time out (from the tick timer). */
@@ -320,8 +296,11 @@ enum conn_verdict domain_control(struct daemon *d, struct conn *c,
 enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
 				 struct conn_req *r);
 /* The quota and feature messages of Xen 4.22. */
-int daemon_get_quota(struct daemon *d, struct conn *c, struct conn_req *r);
-int daemon_set_quota(struct daemon *d, struct conn *c, struct conn_req *r);
+/* Settings go through the log: answered once applied here. */
+enum conn_verdict control_get_quota(struct daemon *d, struct conn *c,
+				    struct conn_req *r);
+enum conn_verdict control_set_quota(struct daemon *d, struct conn *c,
+				    struct conn_req *r);
 
 /* node/snapshot.c: the repl_fsm snapshot callbacks */
 void *snapshot_pin(void *data);

@@ -56,39 +56,6 @@ static enum conn_verdict reply_ok(struct conn *c, struct conn_req *r)
 	return CONN_DONE;
 }
 
-const struct quotas *daemon_quotas(const struct daemon *d, uint32_t domid)
-{
-	size_t i;
-
-	for (i = 0; i < d->n_dom_quotas; i++)
-		if (d->dom_quotas[i].domid == domid)
-			return &d->dom_quotas[i].q;
-	return &d->quotas;
-}
-
-void daemon_caller(struct daemon *d, const struct conn *c,
-		   struct store_caller *out)
-{
-	const struct conn_identity *id = conn_identity(c);
-
-	out->domid = id->domid;
-	out->privileged = id->privileged;
-	out->target = id->target;
-	out->quota = daemon_quotas(d, id->domid)->store;
-}
-
-char *daemon_canonical(const struct conn *c, const char *path)
-{
-	char *out;
-
-	if (path[0] == '/' || path[0] == '@')
-		return strdup(path);
-	if (asprintf(&out, "/local/domain/%u/%s", conn_identity(c)->domid,
-		     path) < 0)
-		return NULL;
-	return out;
-}
-
 /* Does the hypervisor know domid? (All below the reserved ids without.) */
 static bool domain_exists(struct daemon *d, uint32_t domid)
 {
@@ -99,18 +66,6 @@ static bool domain_exists(struct daemon *d, uint32_t domid)
 	if (!d->ring || ring_backend_dominfo(d->ring, domid, &info))
 		return true;
 	return info.exists;
-}
-
-/* An entry from this member, for request r of c by caller who. */
-static struct sm_origin origin_of(struct daemon *d, const struct conn *c,
-				  const struct conn_req *r,
-				  const struct store_caller *who, uint64_t seq)
-{
-	uint64_t ring_id = conn_identity(c)->ring_id;
-	struct sm_origin o = {d->member_id, seq, d->host, who,
-			      ring_id, ring_id ? r->seq : 0};
-
-	return o;
 }
 
 static struct txn *txn_find(struct client *cl, uint32_t id)
@@ -150,24 +105,6 @@ static struct store_txn *st_of(struct txn *tx)
 	return tx ? tx->st : NULL;
 }
 
-/* Submit an entry for request r; on failure answer it at once. */
-static enum conn_verdict to_log(struct daemon *d, struct conn *c,
-				struct conn_req *r, int rc, void *buf,
-				size_t len, uint64_t seq)
-{
-	if (!rc)
-		rc = daemon_submit(d, c, r, buf, len, seq, NULL, NULL);
-	if (rc) {
-		if (rc != -ENOMEM && rc != -ESHUTDOWN)
-			log_msg(4, "cannot submit to the log: %s",
-				strerror(-rc));
-		/* Submission failed: nothing is in the log for r. */
-		conn_reply_error(c, r, rc == -ENOMEM ? -ENOMEM : -EIO);
-		return CONN_DONE;
-	}
-	return CONN_ASYNC;
-}
-
 /* ---- Reads ---------------------------------------------------------- */
 
 /*
@@ -190,12 +127,12 @@ static char *read_path(struct daemon *d, struct conn *c, struct conn_req *r,
 		*v = reply_err(c, r, -EINVAL);
 		return NULL;
 	}
-	path = daemon_canonical(c, arg);
+	path = caller_canonical(c, arg);
 	if (!path) {
 		*v = reply_err(c, r, -ENOMEM);
 		return NULL;
 	}
-	daemon_caller(d, c, who);
+	caller_of(d, c, who);
 	return path;
 }
 
@@ -259,10 +196,10 @@ static enum conn_verdict do_directory_part(struct daemon *d, struct conn *c,
 		return CONN_WAIT;
 	if (wire_count_strings(r->payload, r->hdr.len) != 2)
 		return reply_err(c, r, -EINVAL);
-	path = daemon_canonical(c, r->payload);
+	path = caller_canonical(c, r->payload);
 	if (!path)
 		return reply_err(c, r, -ENOMEM);
-	daemon_caller(d, c, &who);
+	caller_of(d, c, &who);
 	rc = store_directory(d->store, d->host, st_of(tx), &who, path, &kids,
 			     &childlen, &generation);
 	free(path);
@@ -350,10 +287,10 @@ static enum conn_verdict do_write(struct daemon *d, struct conn *c,
 		return CONN_WAIT;
 	off = strlen(argv[0]) + 1;
 	vlen = r->hdr.len - off;
-	path = daemon_canonical(c, argv[0]);
+	path = caller_canonical(c, argv[0]);
 	if (!path)
 		return reply_err(c, r, -ENOMEM);
-	daemon_caller(d, c, &who);
+	caller_of(d, c, &who);
 	if (tx) {
 		rc = store_write(d->store, d->host, tx->st, &who, 0, path,
 				 r->payload + off, vlen, NULL);
@@ -361,10 +298,10 @@ static enum conn_verdict do_write(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	o = origin_of(d, c, r, &who, seq);
+	o = caller_origin(d, c, r, &who, seq);
 	rc = sm_entry_write(&o, path, r->payload + off, vlen, &buf, &blen);
 	free(path);
-	return to_log(d, c, r, rc, buf, blen, seq);
+	return submit_request(d, c, r, rc, buf, blen, seq);
 }
 
 static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
@@ -383,10 +320,10 @@ static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
 		return reply_err(c, r, -EINVAL);
 	if (tx && !now(c))
 		return CONN_WAIT;
-	path = daemon_canonical(c, arg);
+	path = caller_canonical(c, arg);
 	if (!path)
 		return reply_err(c, r, -ENOMEM);
-	daemon_caller(d, c, &who);
+	caller_of(d, c, &who);
 	if (tx) {
 		rc = rm ? store_rm(d->store, d->host, tx->st, &who, 0, path,
 				   NULL)
@@ -396,11 +333,11 @@ static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	o = origin_of(d, c, r, &who, seq);
+	o = caller_origin(d, c, r, &who, seq);
 	rc = rm ? sm_entry_rm(&o, path, &buf, &blen)
 		: sm_entry_mkdir(&o, path, &buf, &blen);
 	free(path);
-	return to_log(d, c, r, rc, buf, blen, seq);
+	return submit_request(d, c, r, rc, buf, blen, seq);
 }
 
 static enum conn_verdict do_mkdir(struct daemon *d, struct conn *c,
@@ -436,8 +373,8 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 	if (n < 2)
 		return reply_err(c, r, -EINVAL);
 	n--;
-	if (!id->privileged && daemon_quotas(d, id->domid)->store.permissions &&
-	    n > daemon_quotas(d, id->domid)->store.permissions)
+	if (!id->privileged && caller_quotas(d, id->domid).store.permissions &&
+	    n > caller_quotas(d, id->domid).store.permissions)
 		return reply_err(c, r, -ENOSPC);
 	perms = calloc(n, sizeof(*perms));
 	if (!perms)
@@ -466,12 +403,12 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 		free(perms);
 		return CONN_WAIT;
 	}
-	path = daemon_canonical(c, r->payload);
+	path = caller_canonical(c, r->payload);
 	if (!path) {
 		free(perms);
 		return reply_err(c, r, -ENOMEM);
 	}
-	daemon_caller(d, c, &who);
+	caller_of(d, c, &who);
 	if (tx && path[0] != '@') {
 		rc = store_set_perms(d->store, d->host, tx->st, &who, 0, path,
 				     perms, n, NULL);
@@ -480,11 +417,11 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	seq = daemon_next_seq(d);
-	o = origin_of(d, c, r, &who, seq);
+	o = caller_origin(d, c, r, &who, seq);
 	rc = sm_entry_set_perms(&o, path, perms, n, &buf, &blen);
 	free(path);
 	free(perms);
-	return to_log(d, c, r, rc, buf, blen, seq);
+	return submit_request(d, c, r, rc, buf, blen, seq);
 }
 
 /* ---- Watches -------------------------------------------------------- */
@@ -506,19 +443,18 @@ static enum conn_verdict ring_watch_op(struct daemon *d, struct conn *c,
 	void *buf;
 	int rc;
 
-	daemon_caller(d, c, &who);
+	caller_of(d, c, &who);
 	seq = daemon_next_seq(d);
-	o = origin_of(d, c, r, &who, seq);
+	o = caller_origin(d, c, r, &who, seq);
 	if (op == WIRE_RESET_WATCHES)
 		rc = sm_entry_reset_watches(&o, id->domid, &buf, &blen);
 	else
 		rc = sm_entry_watch(&o, id->domid, path, token,
 				    id->privileged
 					    ? 0
-					    : daemon_quotas(d, id->domid)
-						      ->watches,
+					    : caller_quotas(d, id->domid).watches,
 				    op == WIRE_UNWATCH, &buf, &blen);
-	return to_log(d, c, r, rc, buf, blen, seq);
+	return submit_request(d, c, r, rc, buf, blen, seq);
 }
 
 static enum conn_verdict do_watch(struct daemon *d, struct conn *c,
@@ -540,11 +476,12 @@ static enum conn_verdict do_watch(struct daemon *d, struct conn *c,
 			return reply_err(c, r, -EINVAL);
 		path = strdup(argv[0]);
 	} else {
-		path = daemon_canonical(c, argv[0]);
+		path = caller_canonical(c, argv[0]);
 		if (path && argv[0][0] != '/')
 			rel_len = strlen(path) - strlen(argv[0]) - 1;
-		if (path && !store_path_valid(path, daemon_quotas(d, id->domid)
-							      ->store.path_max)) {
+		if (path &&
+		    !store_path_valid(path, caller_quotas(d, id->domid)
+						    .store.path_max)) {
 			free(path);
 			return reply_err(c, r, -EINVAL);
 		}
@@ -558,9 +495,9 @@ static enum conn_verdict do_watch(struct daemon *d, struct conn *c,
 	/* duplicates first, then the quota (do_watch()) */
 	if (watch_has(d->watches, c, path, argv[1]))
 		rc = -EEXIST;
-	else if (!id->privileged && daemon_quotas(d, id->domid)->watches &&
+	else if (!id->privileged && caller_quotas(d, id->domid).watches &&
 		 watch_count(d->watches, c) >
-			 daemon_quotas(d, id->domid)->watches)
+			 caller_quotas(d, id->domid).watches)
 		rc = -E2BIG;
 	else
 		rc = watch_add(d->watches, c, conn_serial(c), path, argv[1],
@@ -591,7 +528,7 @@ static enum conn_verdict do_unwatch(struct daemon *d, struct conn *c,
 		return CONN_WAIT;
 	if (wire_split(r->payload, r->hdr.len, argv, 2) != 2)
 		return reply_err(c, r, -EINVAL);
-	path = daemon_canonical(c, argv[0]);
+	path = caller_canonical(c, argv[0]);
 	if (!path)
 		return reply_err(c, r, -ENOMEM);
 	if (conn_identity(c)->ring_id) {
@@ -636,8 +573,8 @@ static enum conn_verdict do_transaction_start(struct daemon *d,
 		return CONN_WAIT;
 	if (tx)
 		return reply_err(c, r, -EBUSY); /* no nesting */
-	if (!id->privileged && daemon_quotas(d, id->domid)->transactions &&
-	    cl->n_txns > daemon_quotas(d, id->domid)->transactions)
+	if (!id->privileged && caller_quotas(d, id->domid).transactions &&
+	    cl->n_txns > caller_quotas(d, id->domid).transactions)
 		return reply_err(c, r, -ENOSPC);
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -708,7 +645,7 @@ static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
 		rc = 0;
 		if (strcmp(arg, "T") == 0) {
 			/* conflicts of a read-only transaction, decided here */
-			daemon_caller(d, c, &who);
+			caller_of(d, c, &who);
 			rc = store_commit(d->store, d->host, &who, 0, &cm,
 					  NULL);
 		}
@@ -718,16 +655,16 @@ static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
 		free(tx);
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
-	daemon_caller(d, c, &who);
+	caller_of(d, c, &who);
 	seq = daemon_next_seq(d);
-	o = origin_of(d, c, r, &who, seq);
+	o = caller_origin(d, c, r, &who, seq);
 	rc = sm_entry_commit(&o, &cm, &buf, &blen);
 	store_commit_release(&cm);
 	/* The transaction is over whatever the outcome. */
 	txn_unlink(cl, tx);
 	store_txn_free(tx->st);
 	free(tx);
-	v = to_log(d, c, r, rc, buf, blen, seq);
+	v = submit_request(d, c, r, rc, buf, blen, seq);
 	return v;
 }
 
@@ -774,7 +711,7 @@ static enum conn_verdict do_is_domain_introduced(struct daemon *d,
 }
 
 /* An entry of the domain registry for request r. */
-static enum conn_verdict domain_to_log(struct daemon *d, struct conn *c,
+static enum conn_verdict domain_submit_request(struct daemon *d, struct conn *c,
 				       struct conn_req *r, int op,
 				       uint32_t domid, uint64_t mfn,
 				       uint32_t arg)
@@ -786,9 +723,9 @@ static enum conn_verdict domain_to_log(struct daemon *d, struct conn *c,
 	void *buf;
 	int rc;
 
-	daemon_caller(d, c, &who);
+	caller_of(d, c, &who);
 	seq = daemon_next_seq(d);
-	o = origin_of(d, c, r, &who, seq);
+	o = caller_origin(d, c, r, &who, seq);
 	switch (op) {
 	case WIRE_INTRODUCE:
 		rc = sm_entry_introduce(&o, domid, mfn, arg, domid != 0, &buf,
@@ -801,7 +738,7 @@ static enum conn_verdict domain_to_log(struct daemon *d, struct conn *c,
 		rc = sm_entry_set_target(&o, domid, arg, &buf, &blen);
 		break;
 	}
-	return to_log(d, c, r, rc, buf, blen, seq);
+	return submit_request(d, c, r, rc, buf, blen, seq);
 }
 
 /* domid, gfn, evtchn (do_introduce()): map and bind first, then the log */
@@ -827,7 +764,7 @@ static enum conn_verdict do_introduce(struct daemon *d, struct conn *c,
 	rc = domains_prepare(d, (uint32_t)domid, gfn, port);
 	if (rc)
 		return reply_err(c, r, rc);
-	return domain_to_log(d, c, r, WIRE_INTRODUCE, (uint32_t)domid, gfn,
+	return domain_submit_request(d, c, r, WIRE_INTRODUCE, (uint32_t)domid, gfn,
 			     port);
 }
 
@@ -857,7 +794,7 @@ static enum conn_verdict do_release(struct daemon *d, struct conn *c,
 	rc = domain_onearg(d, r, &domid);
 	if (rc)
 		return reply_err(c, r, rc);
-	return domain_to_log(d, c, r, WIRE_RELEASE, domid, 0, 0);
+	return domain_submit_request(d, c, r, WIRE_RELEASE, domid, 0, 0);
 }
 
 static enum conn_verdict do_resume(struct daemon *d, struct conn *c,
@@ -890,18 +827,7 @@ static enum conn_verdict do_set_target(struct daemon *d, struct conn *c,
 	target = (unsigned int)atoi(argv[1]);
 	if (!domains_introduced(d, domid) || !domains_introduced(d, target))
 		return reply_err(c, r, -ENOENT);
-	return domain_to_log(d, c, r, WIRE_SET_TARGET, domid, 0, target);
-}
-
-int daemon_parse_domid(const char *s, unsigned int *domid)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*end || v > 65535)
-		return -EINVAL;
-	*domid = (unsigned int)v;
-	return 0;
+	return domain_submit_request(d, c, r, WIRE_SET_TARGET, domid, 0, target);
 }
 
 static enum conn_verdict do_get_feature(struct daemon *d, struct conn *c,
@@ -920,7 +846,7 @@ static enum conn_verdict do_get_feature(struct daemon *d, struct conn *c,
 			return reply_err(c, r, -EACCES);
 		if (n > 1)
 			return reply_err(c, r, -EINVAL);
-		if (daemon_parse_domid(argv[0], &domid))
+		if (caller_parse_domid(argv[0], &domid))
 			return reply_err(c, r, -EINVAL);
 	}
 	snprintf(out, sizeof(out), "%u", (unsigned int)SERVER_FEATURES);
@@ -939,7 +865,7 @@ static enum conn_verdict do_set_feature(struct daemon *d, struct conn *c,
 		return CONN_WAIT;
 	if (wire_split(r->payload, r->hdr.len, argv, 2) != 2)
 		return reply_err(c, r, -EINVAL);
-	if (daemon_parse_domid(argv[0], &domid))
+	if (caller_parse_domid(argv[0], &domid))
 		return reply_err(c, r, -EINVAL);
 	if ((unsigned int)atoi(argv[1]) & ~(unsigned int)SERVER_FEATURES)
 		return reply_err(c, r, -EINVAL);
@@ -953,24 +879,18 @@ static enum conn_verdict do_get_quota(struct daemon *d, struct conn *c,
 				      struct client *cl, struct txn *tx,
 				      struct conn_req *r)
 {
-	int rc;
-
 	if (!now(c))
 		return CONN_WAIT;
-	rc = daemon_get_quota(d, c, r);
-	return rc ? reply_err(c, r, rc) : CONN_DONE;
+	return control_get_quota(d, c, r);
 }
 
 static enum conn_verdict do_set_quota(struct daemon *d, struct conn *c,
 				      struct client *cl, struct txn *tx,
 				      struct conn_req *r)
 {
-	int rc;
-
 	if (!now(c))
 		return CONN_WAIT;
-	rc = daemon_set_quota(d, c, r);
-	return rc ? reply_err(c, r, rc) : reply_ok(c, r);
+	return control_set_quota(d, c, r);
 }
 
 static enum conn_verdict do_control(struct daemon *d, struct conn *c,

@@ -169,7 +169,7 @@ bool daemon_may_read(void *data, struct conn *c)
 {
 	struct daemon *d = data;
 	const struct conn_identity *id = conn_identity(c);
-	const struct quotas *q;
+	uint32_t memory_quota;
 	uint64_t nodes, mem;
 
 	if (d->stopping)
@@ -177,12 +177,12 @@ bool daemon_may_read(void *data, struct conn *c)
 	if (id->privileged || !conn_is_ring(c))
 		return true;
 	/* the hard memory quota stalls the ring (domain_can_read()) */
-	q = daemon_quotas(d, id->domid);
-	if (!q->store.memory)
+	memory_quota = caller_quotas(d, id->domid).store.memory;
+	if (!memory_quota)
 		return true;
 	store_domain_usage(d->store, d->host, id->domid, &nodes, &mem);
 	mem += conn_output_bytes(c) + watch_memory(d->watches, c);
-	return mem < q->store.memory;
+	return mem < memory_quota;
 }
 
 /* Make the local watches of x's connection those of the registry. */
@@ -199,7 +199,7 @@ static void sync_watches(struct domain *x, bool fire_new)
 	for (i = 0; sd && i < sd->nwatches; i++) {
 		const char *p = sd->watches[i].path;
 		const char *tok = sd->watches[i].token;
-		char *abs = daemon_canonical(x->conn, p);
+		char *abs = caller_canonical(x->conn, p);
 		size_t rel = 0;
 
 		if (!abs) {
@@ -293,7 +293,7 @@ static int attach(struct domain *x, uint64_t ring_id, bool reset,
 	if (reset && ring_io_connection(&io) == XENSTORE_RECONNECT)
 		ring_io_set_connection(&io, XENSTORE_CONNECTED);
 	if (x->domid != 0)
-		lim.max_outstanding = daemon_quotas(d, x->domid)->outstanding;
+		lim.max_outstanding = caller_quotas(d, x->domid).outstanding;
 	rc = conn_ring_new(d->pool, x->page, x->jr, fresh, &id, &lim, &h,
 			   &ops, ++d->conn_serial, &x->conn);
 	if (rc) {

@@ -17,7 +17,7 @@ enum conn_verdict hosts_read(struct daemon *d, struct conn *c,
 	struct store_caller admin = {.domid = 0,
 				     .privileged = true,
 				     .target = STORE_NO_TARGET,
-				     .quota = d->quotas.store};
+				     .quota = caller_quotas(d, 0).store};
 	const char *cmd = argv[0], *host = argc > 1 ? argv[1] : "";
 	const char *path = argc > 2 ? argv[2] : "/";
 	json_object *o;

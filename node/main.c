@@ -677,7 +677,6 @@ static void daemon_free(struct daemon *d)
 	trace_close(d);
 	store_free(d->store);
 	watches_free(d->watches);
-	free(d->dom_quotas);
 	free(d->host);
 	free(d->trace_path);
 	free(d->socket_path[0]);
@@ -782,7 +781,6 @@ int main(int argc, char **argv)
 		d->host, d->incarnation, d->cfg.data_dir);
 	trace_open(d);
 
-	d->quotas = d->cfg.quotas;
 	d->limits = limits;
 	d->pending.next = d->pending.prev = &d->pending;
 	d->listen_fd[0] = d->listen_fd[1] = -1;

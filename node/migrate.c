@@ -63,7 +63,7 @@ static int parse_place(const char *s, char *host, size_t hostlen,
 	unsigned int id;
 
 	if (!colon || colon == s || (size_t)(colon - s) >= hostlen ||
-	    daemon_parse_domid(colon + 1, &id) || id == 0 || id >= 0x7FF0)
+	    caller_parse_domid(colon + 1, &id) || id == 0 || id >= 0x7FF0)
 		return -EINVAL;
 	memcpy(host, s, (size_t)(colon - s));
 	host[colon - s] = '\0';
@@ -215,7 +215,7 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 	}
 	/* the quota that applies to the destination domain (on its host's
 	 * daemon: ours is the best guess here, and what the log records) */
-	x->m.max_nodes = daemon_quotas(d, x->m.dst_domid)->store.nodes;
+	x->m.max_nodes = caller_quotas(d, x->m.dst_domid).store.nodes;
 	x->r = r;
 	rc = cluster_probe(d, x->src_host, probed, x);
 	if (rc) {
@@ -273,7 +273,7 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 			unsigned int domid;
 			json_object *e;
 
-			if (daemon_parse_domid(k, &domid))
+			if (caller_parse_domid(k, &domid))
 				continue;
 			e = json_object_new_object();
 			json_object_object_add(e, "host",

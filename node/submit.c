@@ -284,3 +284,20 @@ void submit_abort_all(struct daemon *d, int result)
 	while (d->pending.next != &d->pending)
 		answer(d, d->pending.next, result);
 }
+
+enum conn_verdict submit_request(struct daemon *d, struct conn *c,
+				 struct conn_req *r, int rc, void *buf,
+				 size_t len, uint64_t seq)
+{
+	if (!rc)
+		rc = daemon_submit(d, c, r, buf, len, seq, NULL, NULL);
+	if (rc) {
+		if (rc != -ENOMEM && rc != -ESHUTDOWN)
+			log_msg(4, "cannot submit to the log: %s",
+				strerror(-rc));
+		/* Submission failed: nothing is in the log for r. */
+		conn_reply_error(c, r, rc == -ENOMEM ? -ENOMEM : -EIO);
+		return CONN_DONE;
+	}
+	return CONN_ASYNC;
+}

@@ -195,10 +195,187 @@ static void test_ring_requests_once(void **state)
 	store_free(st);
 }
 
+static void apply_ok(struct store *st, void *buf, size_t len)
+{
+	struct sm_result res;
+
+	apply(st, buf, len, &res);
+	assert_false(res.fatal);
+	assert_true(res.result_known);
+	assert_int_equal(res.result, 0);
+	sm_result_clear(&res);
+}
+
+/* A copy of st through a snapshot. */
+static struct store *snapshot_copy(struct store *st)
+{
+	struct store_pin *pin = store_pin(st);
+	struct store *copy;
+	void *snap;
+	size_t sl;
+
+	assert_non_null(pin);
+	assert_int_equal(sm_snapshot_encode(pin, &snap, &sl), 0);
+	store_unpin(pin);
+	assert_int_equal(sm_snapshot_decode(snap, sl, &copy), 0);
+	free(snap);
+	return copy;
+}
+
+/*
+ * Quota settings are replicated state: set by entries, kept by
+ * snapshots, moved with a migrating domain, dropped with a dead one.
+ */
+static void test_quota_settings(void **state)
+{
+	struct store *st = store_new_keyed(store_hash_key_default), *copy;
+	struct sm_origin o = {7, 1, H, NULL, 0, 0};
+	const struct store_quota_set *q;
+	struct sm_result res;
+	struct store_move mv = {.src_host = H, .dst_host = "h2",
+				.src_domid = 5, .dst_domid = 9};
+	size_t len;
+	void *buf;
+
+	assert_non_null(st);
+	assert_int_equal(sm_entry_host_init(&o, NULL, &buf, &len), 0);
+	apply_ok(st, buf, len);
+	o.host = "h2";
+	o.seq++;
+	assert_int_equal(sm_entry_host_init(&o, NULL, &buf, &len), 0);
+	apply_ok(st, buf, len);
+	o.host = H;
+
+	/* the host's settings, two items of domain 5, one of domain 4 */
+	o.seq++;
+	assert_int_equal(sm_entry_quota(&o, STORE_QUOTA_HOST, 0, 5000, &buf,
+					&len),
+			 0);
+	apply_ok(st, buf, len);
+	o.seq++;
+	assert_int_equal(sm_entry_quota(&o, 5, 1, 3, &buf, &len), 0);
+	apply_ok(st, buf, len);
+	o.seq++;
+	assert_int_equal(sm_entry_quota(&o, 5, 8, 100, &buf, &len), 0);
+	apply_ok(st, buf, len);
+	o.seq++;
+	assert_int_equal(sm_entry_quota(&o, 4, 1, 2, &buf, &len), 0);
+	apply_ok(st, buf, len);
+	q = store_quota_get(st, H, 5);
+	assert_non_null(q);
+	assert_int_equal(q->mask, (1u << 1) | (1u << 8));
+	assert_int_equal(q->value[1], 3);
+	assert_int_equal(q->value[8], 100);
+	assert_int_equal(store_quota_count(st, H), 3);
+	/* in domid order, the host's last */
+	assert_int_equal(store_quota_at(st, H, 0)->domid, 4);
+	assert_int_equal(store_quota_at(st, H, 2)->domid, STORE_QUOTA_HOST);
+
+	/* refusals every replica takes alike */
+	o.seq++;
+	assert_int_equal(sm_entry_quota(&o, 5, STORE_QUOTA_ITEMS, 1, &buf,
+					&len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, -EINVAL);
+	sm_result_clear(&res);
+	o.seq++;
+	o.host = "nohost";
+	assert_int_equal(sm_entry_quota(&o, 5, 1, 1, &buf, &len), 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, -ENOENT);
+	sm_result_clear(&res);
+	o.host = H;
+	{
+		struct store_caller guest = {.domid = 5,
+					     .target = STORE_NO_TARGET,
+					     .quota = STORE_QUOTA_INIT};
+
+		o.seq++;
+		o.caller = &guest;
+		assert_int_equal(sm_entry_quota(&o, 5, 1, 1000, &buf, &len),
+				 0);
+		apply(st, buf, len, &res);
+		assert_int_equal(res.result, -EACCES);
+		sm_result_clear(&res);
+		o.caller = NULL;
+	}
+
+	/* a snapshot keeps them */
+	copy = snapshot_copy(st);
+	assert_int_equal(store_quota_count(copy, H), 3);
+	assert_memory_equal(store_quota_get(copy, H, 5),
+			    store_quota_get(st, H, 5),
+			    sizeof(struct store_quota_set));
+	assert_int_equal(store_quota_get(copy, H, STORE_QUOTA_HOST)->value[0],
+			 5000);
+	store_free(copy);
+
+	/* a migrating domain takes its own along */
+	o.seq++;
+	assert_int_equal(sm_entry_introduce(&o, 5, 0xfeff, 1005, true, &buf,
+					    &len),
+			 0);
+	apply_ok(st, buf, len);
+	o.seq++;
+	assert_int_equal(sm_entry_write(&o, "/local/domain/5/data/k", "v", 1,
+					&buf, &len),
+			 0);
+	apply_ok(st, buf, len);
+	o.seq++;
+	assert_int_equal(sm_entry_move_domain(&o, &mv, &buf, &len), 0);
+	apply_ok(st, buf, len);
+	assert_null(store_quota_get(st, H, 5));
+	q = store_quota_get(st, "h2", 9);
+	assert_non_null(q);
+	assert_int_equal(q->domid, 9);
+	assert_int_equal(q->value[1], 3);
+	assert_int_equal(q->value[8], 100);
+
+	/* a dead domain's settings die with it: a reused domid starts
+	 * from the host's */
+	o.seq++;
+	assert_int_equal(sm_entry_introduce(&o, 4, 0xfefe, 1004, true, &buf,
+					    &len),
+			 0);
+	apply_ok(st, buf, len);
+	o.seq++;
+	assert_int_equal(sm_entry_domain_gone(&o, 4, &buf, &len), 0);
+	apply_ok(st, buf, len);
+	assert_null(store_quota_get(st, H, 4));
+	assert_non_null(store_quota_get(st, H, STORE_QUOTA_HOST));
+	store_free(st);
+}
+
+/*
+ * An entry that needs a newer daemon stops this replica: skipping it or
+ * applying it as something else would diverge from the peers.
+ */
+static void test_newer_entry_stops(void **state)
+{
+	/* Entry{version = 3, origin = 7, seq = 1, caller{host "h1"},
+	 * noop {}} in protobuf */
+	static const uint8_t entry[] = {0x08, 0x03, 0x10, 0x07, 0x18, 0x01,
+					0x22, 0x04, 0x0a, 0x02, 'h',  '1',
+					0x92, 0x01, 0x00};
+	struct store *st = store_new_keyed(store_hash_key_default);
+	struct sm_result res;
+
+	assert_non_null(st);
+	sm_apply(st, 1, entry, sizeof(entry), &res);
+	assert_true(res.fatal);
+	assert_true(res.fatal_newer);
+	assert_int_not_equal(res.kind, SM_NOOP);
+	sm_result_clear(&res);
+	store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_requests_once),
+		cmocka_unit_test(test_quota_settings),
+		cmocka_unit_test(test_newer_entry_stops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -272,6 +272,16 @@ static void seq_build(struct seq *s)
 	ADD(sm_entry_write(&o, "/vm/u5/name", "five", 4, &buf, &len));
 	o = origin(s, H1, NULL);
 	ADD(sm_entry_write(&o, "/tool/dom5/state", "1", 1, &buf, &len));
+	/* quota settings: the host's, domain 5's (moved with it), 3's
+	 * (dropped when it dies) */
+	o = origin(s, H1, NULL);
+	ADD(sm_entry_quota(&o, STORE_QUOTA_HOST, 0, 900, &buf, &len));
+	o = origin(s, H1, NULL);
+	ADD(sm_entry_quota(&o, 5, 1, 17, &buf, &len));
+	o = origin(s, H1, NULL);
+	ADD(sm_entry_quota(&o, 3, 2, 4, &buf, &len));
+	o = origin(s, H2, NULL);
+	ADD(sm_entry_quota(&o, 6, 3, 77, &buf, &len));
 	o = origin(s, H1, NULL);
 	ADD(sm_entry_move_domain(&o, &mv, &buf, &len));
 	o = origin(s, H1, NULL);

@@ -97,6 +97,7 @@ static void host_close(struct host *h)
 	hamt_unref(h->root);
 	free(h->acct);
 	host_doms_free(h);
+	host_quotas_free(h);
 	free(h->name);
 }
 

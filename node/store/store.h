@@ -439,6 +439,42 @@ uint64_t store_session_last(const struct store *st, uint64_t origin);
 /* Forget an origin (a ring session that ended). */
 void store_session_forget(struct store *st, uint64_t origin);
 
+/* ---- Quota settings --------------------------------------------------- */
+/*
+ * What an administrator set with SET_QUOTA or CONTROL quota set, per host:
+ * settings for the whole host (domid STORE_QUOTA_HOST) and for single
+ * domains. They are replicated state so that every member, a restarted
+ * one included, knows them, and a migrated domain takes its own with it
+ * (store_domain_move). The store does not interpret them: items are the
+ * daemon's (node/caller.h numbers them, 0 to STORE_QUOTA_ITEMS - 1), and
+ * what an entry is refused for is decided by the quota the entry carries
+ * (struct store_caller), as before. A domain's own settings go with it
+ * when it dies (store_domain_gone), as Xen 4.22's live in its struct domain.
+ */
+#define STORE_QUOTA_ITEMS 10
+#define STORE_QUOTA_HOST UINT32_MAX
+
+struct store_quota_set {
+	uint32_t domid; /* or STORE_QUOTA_HOST */
+	uint32_t mask;	/* bit i: value[i] is set */
+	uint32_t value[STORE_QUOTA_ITEMS];
+};
+
+/*
+ * Set one item for domid (a domain below 0x7FF0, or STORE_QUOTA_HOST) of
+ * host. 0, -ENOENT (no such host), -EINVAL (item or domid out of range),
+ * -STORE_ELOCAL.
+ */
+int store_quota_set(struct store *st, const char *host, uint32_t domid,
+		    unsigned int item, uint32_t value);
+/* Borrowed until the next change of host's settings; NULL if none. */
+const struct store_quota_set *store_quota_get(const struct store *st,
+					      const char *host, uint32_t domid);
+size_t store_quota_count(const struct store *st, const char *host);
+/* In domid order (STORE_QUOTA_HOST last). */
+const struct store_quota_set *store_quota_at(const struct store *st,
+					     const char *host, size_t i);
+
 /* ---- Members ---------------------------------------------------------- */
 /*
  * The cluster table: who the members are. The tree of a host is named by
@@ -498,6 +534,8 @@ struct store_walk_ops {
 		    size_t children_len);
 	/* The current host's registry, in domid order, after its nodes. */
 	int (*domain)(void *arg, const struct store_domain *d);
+	/* The current host's quota settings, in domid order, last. */
+	int (*quota)(void *arg, const struct store_quota_set *q);
 };
 
 /* Deterministic, iterative walk. Stops at the first non-zero return. */
@@ -522,6 +560,8 @@ int store_restore_node(struct store *st, const char *path, uint64_t generation,
 		       const char *children, size_t children_len);
 /* A domain of the current host (copied). */
 int store_restore_domain(struct store *st, const struct store_domain *d);
+/* Quota settings of the current host (copied), in domid order. */
+int store_restore_quota(struct store *st, const struct store_quota_set *q);
 int store_restore_finish(struct store *st);
 
 /* Number of nodes of a host (excluding special nodes). */

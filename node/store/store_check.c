@@ -256,6 +256,8 @@ static int check_host(struct chk *c)
 	rc = check_accounting(c);
 	if (!rc)
 		rc = check_registry(c);
+	if (!rc && quota_check(h, &what))
+		return bad(c, what, NULL);
 	return rc;
 }
 

@@ -525,6 +525,7 @@ int store_domain_gone(struct store *st, const char *host, uint32_t domid,
 	if (rc)
 		return rc;
 	dom_remove(h, domid);
+	quota_drop(h, domid);
 	store_session_forget(st, STORE_RING_ORIGIN(ring_id));
 	return 0;
 }

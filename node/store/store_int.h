@@ -159,6 +159,8 @@ struct host {
 	size_t nacct, capacct;
 	struct store_domain *doms; /* the registry, sorted by domid */
 	size_t ndoms, capdoms;
+	struct store_quota_set *quotas; /* settings, sorted by domid */
+	size_t nquotas, capquotas;
 };
 
 struct session {
@@ -255,6 +257,18 @@ int store_domain_copy(struct store_domain *dst, const struct store_domain *src);
 void host_doms_free(struct host *h);
 
 struct host *store_host_find(const struct store *st, const char *name);
+
+/* Quota settings internals (store_quota.c). */
+/* Room for one more setting in h: 0 or -STORE_ELOCAL. */
+int quota_reserve(struct host *h);
+/* Forget domid's settings of h (nothing if none). */
+void quota_drop(struct host *h, uint32_t domid);
+/* src's settings on ha become dst's on hb (replacing dst's); hb has room
+ * (quota_reserve). Nothing if src has none. */
+void quota_move(struct host *ha, uint32_t src, struct host *hb, uint32_t dst);
+void host_quotas_free(struct host *h);
+/* Check h's settings: sorted, unique, known items only. 0 or -EIO. */
+int quota_check(const struct host *h, const char **what);
 struct acct *acct_find(struct host *h, uint32_t domid, bool create);
 
 /* Record size as cxenstored 4.17 stores it (xs_tdb_record_hdr + data). */

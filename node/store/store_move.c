@@ -445,7 +445,11 @@ int store_domain_move(struct store *st, const struct store_move *m,
 	    (ha == hb && m->src_domid == m->dst_domid) ||
 	    m->src_domid == 0 || m->dst_domid == 0)
 		return -EINVAL;
-	rc = plan_pairs(&p, ha, hb, m);
+	/* room for the domain's quota settings first: nothing can fail
+	 * once the trees are committed */
+	rc = quota_reserve(hb);
+	if (!rc)
+		rc = plan_pairs(&p, ha, hb, m);
 	if (!rc)
 		rc = plan_copies(&p, ha);
 	if (rc) {
@@ -489,6 +493,8 @@ int store_domain_move(struct store *st, const struct store_move *m,
 	plan_free(&p);
 	if (rc)
 		return rc;
+	/* its quota settings go with it */
+	quota_move(ha, m->src_domid, hb, m->dst_domid);
 	/* the domain lives on elsewhere: forgotten here, the rest of what
 	 * it owned here goes as when a domain dies */
 	if (store_domain_get(st, m->src_host, m->src_domid))

@@ -22,6 +22,8 @@ struct pinned_host {
 	struct hamt_node *root;
 	struct store_domain *doms; /* copies */
 	size_t ndoms;
+	struct store_quota_set *quotas; /* a copy */
+	size_t nquotas;
 };
 
 struct store_pin {
@@ -92,6 +94,17 @@ struct store_pin *store_pin(struct store *st)
 				goto fail;
 			p->hosts[i].ndoms++;
 		}
+		p->hosts[i].quotas = malloc((st->hosts[i].nquotas
+						     ? st->hosts[i].nquotas
+						     : 1) *
+					    sizeof(*p->hosts[i].quotas));
+		if (!p->hosts[i].quotas)
+			goto fail;
+		if (st->hosts[i].nquotas)
+			memcpy(p->hosts[i].quotas, st->hosts[i].quotas,
+			       st->hosts[i].nquotas *
+				       sizeof(*p->hosts[i].quotas));
+		p->hosts[i].nquotas = st->hosts[i].nquotas;
 	}
 	return p;
 fail:
@@ -111,6 +124,7 @@ void store_unpin(struct store_pin *p)
 		for (size_t k = 0; k < p->hosts[i].ndoms; k++)
 			store_domain_close(&p->hosts[i].doms[k]);
 		free(p->hosts[i].doms);
+		free(p->hosts[i].quotas);
 	}
 	free(p->hosts);
 	free(p->sess);
@@ -267,6 +281,8 @@ int store_pin_walk(const struct store_pin *pin,
 		}
 		for (k = 0; !rc && ops->domain && k < pin->hosts[i].ndoms; k++)
 			rc = ops->domain(arg, &pin->hosts[i].doms[k]);
+		for (k = 0; !rc && ops->quota && k < pin->hosts[i].nquotas; k++)
+			rc = ops->quota(arg, &pin->hosts[i].quotas[k]);
 	}
 	return rc;
 }

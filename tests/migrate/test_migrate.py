@@ -7,6 +7,7 @@ down), every wait is bounded, only 127.0.0.1 and Unix sockets are used.
 
     python3 tests/migrate/test_migrate.py [-v]      (XSR_BIN, XSR_KEEP=1)
 """
+import errno
 import json
 import os
 import shutil
@@ -228,6 +229,86 @@ class TestMigrate(unittest.TestCase):
             self.assertRaises(OSError, h1.read, "/local/domain/6")
             self.assertEqual(h1.call("IS_DOMAIN_INTRODUCED", args("6")), b"F\0")
         rc, out, err = c.xsadm(1, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+
+    def status_leader(self, via):
+        rc, out, err = self.c.xsadm(via, "--json", "cluster", "status")
+        self.assertEqual(rc, 0, out + err)
+        return json.loads(out).get("leader")
+
+    def restart(self, i):
+        c = self.c
+        with open(os.path.join(c.base, "host%d" % i, "xenstored.pid")) as f:
+            pid = int(f.read())
+        c.sh("kill", c.base, str(i))
+        wait_for(lambda: not daemonlib.pid_alive(pid), 10,
+                 "host%d's daemon to be gone" % i)
+        c.sh("start", c.base, str(i))
+
+    def test_quota_settings_are_replicated(self):
+        """Quota settings (SET_QUOTA, CONTROL quota set) are replicated
+        state: they survive a failover and restarts, and a migrated
+        domain's own settings follow it and are enforced there."""
+        c = self.c
+        a = c.conn(1)
+        g = sg.introduce(a, self.sim(1), 5)
+        g.write("data/x", "1")
+        a.call("SET_QUOTA", args("5", "nodes", "6"))
+        a.call("SET_QUOTA", args("watches", "42"))
+        a.control("quota", "set", "transactions", "33")
+        self.assertEqual(a.call("GET_QUOTA", args("5", "nodes")), b"6\0")
+        self.assertEqual(a.call("GET_QUOTA", args("watches")), b"42\0")
+        self.assertEqual(a.call("GET_QUOTA", args("5", "watches")), b"42\0")
+        self.assertEqual(a.call("GET_QUOTA", args("transactions")), b"33\0")
+        # refused before the log: path-max above Xen's limit, 0, a
+        # reserved domid
+        for bad in (args("path-max", "4000"), args("nodes", "0"),
+                    args("32752", "nodes", "5")):
+            with self.assertRaises(OSError) as cm:
+                a.call("SET_QUOTA", bad)
+            self.assertEqual(cm.exception.errno, errno.EINVAL, bad)
+        a.close()
+        g.close()
+        # failover: the leader dies and comes back; host1 restarts too
+        leader = self.status_leader(1)
+        self.assertIn(leader, (1, 2, 3))
+        self.restart(leader)
+        if leader != 1:
+            self.restart(1)
+        with c.conn(1) as a:
+            self.assertEqual(a.call("GET_QUOTA", args("5", "nodes")), b"6\0")
+            self.assertEqual(a.call("GET_QUOTA", args("watches")), b"42\0")
+            self.assertEqual(a.call("GET_QUOTA", args("transactions")),
+                             b"33\0")
+            self.assertIn("transactions     :       33",
+                          a.control("quota").decode())
+        # host2's own settings are its own
+        with c.conn(2) as b:
+            self.assertEqual(b.call("GET_QUOTA", args("watches")), b"128\0")
+        # the domain moves: its settings with it, the host's stay
+        rc, out, err = c.xsadm(2, "domain", "migrate", "host1:5", "host2:7")
+        self.assertEqual(rc, 0, out + err)
+        b = c.conn(2)
+        self.assertEqual(b.call("GET_QUOTA", args("7", "nodes")), b"6\0")
+        self.assertEqual(b.call("GET_QUOTA", args("7", "watches")), b"128\0")
+        with c.conn(1) as a:
+            wait_for(lambda: a.call("IS_DOMAIN_INTRODUCED", args("5")) ==
+                     b"F\0", 5, "host1 to apply the move")
+            self.assertEqual(a.call("GET_QUOTA", args("5", "nodes")),
+                             b"1000\0")
+        # and host2 enforces them: domain 7 owns at most 6 nodes
+        g7 = introduce_existing(b, self.sim(2), 7)
+        refused = None
+        for i in range(10):
+            try:
+                g7.write("data/k%d" % i, "v")
+            except XsError as e:
+                refused = e.name
+                break
+        self.assertEqual(refused, "ENOSPC")
+        g7.close()
+        b.close()
+        rc, out, err = c.xsadm(3, "cluster", "verify")
         self.assertEqual(rc, 0, out + err)
 
     def test_migration_racing_with_the_guest(self):
