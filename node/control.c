@@ -140,9 +140,9 @@ static enum conn_verdict ctl_log(struct daemon *d, struct conn *c,
 	if (n != 1)
 		return err(c, r, -EINVAL);
 	if (strcmp(v[0], "on") == 0)
-		trace_open(d);
+		trace_open(d->trace);
 	else if (strcmp(v[0], "off") == 0)
-		trace_close(d);
+		trace_close(d->trace);
 	else
 		return err(c, r, -EINVAL);
 	return ack(c, r);
@@ -152,17 +152,10 @@ static enum conn_verdict ctl_logfile(struct daemon *d, struct conn *c,
 				     struct conn_req *r, const char **v,
 				     unsigned int n)
 {
-	char *path;
-
 	if (n != 1)
 		return err(c, r, -EINVAL);
-	path = strdup(v[0]);
-	if (!path)
+	if (trace_set_path(d->trace, v[0]))
 		return err(c, r, -ENOMEM);
-	trace_close(d);
-	free(d->trace_path);
-	d->trace_path = path;
-	trace_open(d);
 	return ack(c, r);
 }
 
@@ -189,10 +182,11 @@ static enum conn_verdict ctl_memreport(struct daemon *d, struct conn *c,
 	if (n > 1)
 		return err(c, r, -EINVAL);
 	if (n == 0) {
-		if (!d->trace)
+		f = trace_file(d->trace);
+		if (!f)
 			return err(c, r, -EINVAL); /* cxenstored: EBADF */
-		memreport(d, d->trace);
-		fflush(d->trace);
+		memreport(d, f);
+		fflush(f);
 		return ack(c, r);
 	}
 	f = fopen(v[0], "ae");
@@ -210,7 +204,7 @@ static enum conn_verdict ctl_print(struct daemon *d, struct conn *c,
 	if (n != 1)
 		return err(c, r, -EINVAL);
 	log_msg(6, "control: %s", v[0]);
-	trace_line(d, "control: %s", v[0]);
+	trace_line(d->trace, "control: %s", v[0]);
 	return ack(c, r);
 }
 

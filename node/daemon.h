@@ -23,6 +23,7 @@
 #include "node/conn.h"
 #include "node/log.h"
 #include "node/ready.h"
+#include "node/trace.h"
 #include "node/store/store.h"
 #include "node/watch.h"
 
@@ -159,9 +160,8 @@ struct daemon {
 	struct domain *doms;
 	bool domains_started;
 
-	/* trace file (-T, CONTROL log/logfile) */
-	char *trace_path;
-	FILE *trace;
+	struct trace *trace; /* -T, CONTROL log|logfile (node/trace.h) */
+	struct conn_handler client; /* every client connection's handler */
 
 	/* listening sockets */
 	int listen_fd[2];
@@ -174,9 +174,8 @@ struct daemon {
 };
 
 /* node/dispatch.c */
-enum conn_verdict daemon_request(void *data, struct conn *c,
-				 struct conn_req *r);
-void daemon_conn_closed(void *data, struct conn *c);
+/* The handler of every client connection, socket or ring (data d). */
+void dispatch_handler(struct daemon *d, struct conn_handler *h);
 
 /* node/apply.c */
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
@@ -209,8 +208,6 @@ int domains_prepare(struct daemon *d, uint32_t domid, uint64_t gfn,
 /* RESUME: its next shutdown fires @releaseDomain again. */
 int domains_resume(struct daemon *d, uint32_t domid);
 struct conn *domains_conn(struct daemon *d, uint32_t domid);
-/* conn_handler.may_read: quotas, and nothing new once stopping. */
-bool daemon_may_read(void *data, struct conn *c);
 
 /* node/submit.c */
 /*
@@ -307,15 +304,5 @@ void *snapshot_pin(void *data);
 int snapshot_write(void *pin, void **buf, size_t *len);
 void snapshot_unpin(void *data, void *pin);
 int snapshot_restore(void *data, const void *buf, size_t len);
-
-/* node/log.c */
-void log_open(struct daemon *d);
-void log_cb(void *data, int level, const char *msg);
-void trace_open(struct daemon *d);
-void trace_close(struct daemon *d);
-void trace_io(void *data, const struct conn *c, bool out,
-	      const struct wire_hdr *h, const void *payload);
-void trace_line(struct daemon *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -999,8 +999,8 @@ static struct txn *txn_resurrect(struct daemon *d, struct client *cl,
 	return t;
 }
 
-enum conn_verdict daemon_request(void *data, struct conn *c,
-				 struct conn_req *r)
+static enum conn_verdict dispatch_request(void *data, struct conn *c,
+					  struct conn_req *r)
 {
 	struct daemon *d = data;
 	const struct conn_identity *id = conn_identity(c);
@@ -1038,7 +1038,7 @@ enum conn_verdict daemon_request(void *data, struct conn *c,
 	return handlers[type].fn(d, c, cl, tx, r);
 }
 
-void daemon_conn_closed(void *data, struct conn *c)
+static void dispatch_closed(void *data, struct conn *c)
 {
 	struct daemon *d = data;
 	struct client *cl = conn_get_data(c);
@@ -1049,4 +1049,45 @@ void daemon_conn_closed(void *data, struct conn *c)
 		free(cl);
 		conn_set_data(c, NULL);
 	}
+}
+
+static void dispatch_trace(void *data, const struct conn *c, bool out,
+			   const struct wire_hdr *h, const void *payload)
+{
+	struct daemon *d = data;
+
+	trace_io(d->trace, c, out, h, payload);
+}
+
+/*
+ * conn_handler.may_read: nothing new once stopping; a guest at its hard
+ * memory quota is not read (domain_can_read()).
+ */
+static bool dispatch_may_read(void *data, struct conn *c)
+{
+	struct daemon *d = data;
+	const struct conn_identity *id = conn_identity(c);
+	uint32_t memory_quota;
+	uint64_t nodes, mem;
+
+	if (d->stopping)
+		return false;
+	if (id->privileged || !conn_is_ring(c))
+		return true;
+	memory_quota = caller_quotas(d, id->domid).store.memory;
+	if (!memory_quota)
+		return true;
+	store_domain_usage(d->store, d->host, id->domid, &nodes, &mem);
+	mem += conn_output_bytes(c) + watch_memory(d->watches, c);
+	return mem < memory_quota;
+}
+
+void dispatch_handler(struct daemon *d, struct conn_handler *h)
+{
+	h->data = d;
+	h->request = dispatch_request;
+	h->closed = dispatch_closed;
+	h->trace = dispatch_trace;
+	h->log = log_cb;
+	h->may_read = dispatch_may_read;
 }

@@ -165,26 +165,6 @@ static void ring_event(void *arg, struct conn *c, enum conn_ring_event ev,
 	}
 }
 
-bool daemon_may_read(void *data, struct conn *c)
-{
-	struct daemon *d = data;
-	const struct conn_identity *id = conn_identity(c);
-	uint32_t memory_quota;
-	uint64_t nodes, mem;
-
-	if (d->stopping)
-		return false;
-	if (id->privileged || !conn_is_ring(c))
-		return true;
-	/* the hard memory quota stalls the ring (domain_can_read()) */
-	memory_quota = caller_quotas(d, id->domid).store.memory;
-	if (!memory_quota)
-		return true;
-	store_domain_usage(d->store, d->host, id->domid, &nodes, &mem);
-	mem += conn_output_bytes(c) + watch_memory(d->watches, c);
-	return mem < memory_quota;
-}
-
 /* Make the local watches of x's connection those of the registry. */
 static void sync_watches(struct domain *x, bool fire_new)
 {
@@ -250,9 +230,6 @@ static int attach(struct domain *x, uint64_t ring_id, bool reset,
 		.restored = restored,
 	};
 	struct conn_limits lim = d->limits;
-	struct conn_handler h = {d,	     daemon_request,
-				 daemon_conn_closed, trace_io,
-				 log_cb,	     daemon_may_read};
 	struct conn_ring_ops ops = {x, ring_notify, ring_event};
 	struct ring_io io;
 	char path[4096];
@@ -294,7 +271,7 @@ static int attach(struct domain *x, uint64_t ring_id, bool reset,
 		ring_io_set_connection(&io, XENSTORE_CONNECTED);
 	if (x->domid != 0)
 		lim.max_outstanding = caller_quotas(d, x->domid).outstanding;
-	rc = conn_ring_new(d->pool, x->page, x->jr, fresh, &id, &lim, &h,
+	rc = conn_ring_new(d->pool, x->page, x->jr, fresh, &id, &lim, &d->client,
 			   &ops, ++d->conn_serial, &x->conn);
 	if (rc) {
 		log_msg(3, "cannot serve the ring of domain %u: %s", x->domid,

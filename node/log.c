@@ -1,11 +1,14 @@
 /*
  * node/log.c: the daemon log (stderr in the foreground, syslog when
- * daemonized, and --log-file) and cxenstored's trace file (-T).
+ * daemonized, and --log-file).
  *
  * The log destination is process state by nature (like syslog itself):
  * one daemon per process.
  */
-#include "node/daemon.h"
+#include "node/log.h"
+
+#include <stdbool.h>
+#include <stdio.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -38,18 +41,18 @@ static const char *level_name(int level)
 	}
 }
 
-void log_open(struct daemon *d)
+void log_open(bool foreground, bool verbose, const char *log_file)
 {
-	logger.verbose = d->cfg.verbose;
-	logger.to_stderr = d->cfg.foreground;
-	logger.to_syslog = !d->cfg.foreground;
+	logger.verbose = verbose;
+	logger.to_stderr = foreground;
+	logger.to_syslog = !foreground;
 	if (logger.to_syslog)
 		openlog("xenstored", LOG_PID, LOG_DAEMON);
-	if (d->cfg.log_file) {
-		logger.file = fopen(d->cfg.log_file, "ae");
+	if (log_file) {
+		logger.file = fopen(log_file, "ae");
 		if (!logger.file)
 			fprintf(stderr, "xenstored: cannot open log file %s: %s\n",
-				d->cfg.log_file, strerror(errno));
+				log_file, strerror(errno));
 		else
 			setvbuf(logger.file, NULL, _IOLBF, 0);
 	}
@@ -91,64 +94,4 @@ void log_cb(void *data, int level, const char *msg)
 {
 	(void)data;
 	log_write(level, msg);
-}
-
-/* ---- Trace file, as cxenstored's -T ---------------------------------- */
-
-void trace_open(struct daemon *d)
-{
-	trace_close(d);
-	if (!d->trace_path)
-		return;
-	d->trace = fopen(d->trace_path, "ae");
-	if (!d->trace) {
-		log_msg(4, "cannot open trace file %s: %s", d->trace_path,
-			strerror(errno));
-		return;
-	}
-	fputs("\n***\n", d->trace);
-	fflush(d->trace);
-}
-
-void trace_close(struct daemon *d)
-{
-	if (d->trace)
-		fclose(d->trace);
-	d->trace = NULL;
-}
-
-void trace_line(struct daemon *d, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!d->trace)
-		return;
-	va_start(ap, fmt);
-	vfprintf(d->trace, fmt, ap);
-	va_end(ap);
-	fflush(d->trace);
-}
-
-void trace_io(void *data, const struct conn *c, bool out,
-	      const struct wire_hdr *h, const void *payload)
-{
-	struct daemon *d = data;
-	const char *name = wire_type_name(h->type);
-	const unsigned char *p = payload;
-	char stamp[32];
-	time_t now;
-	struct tm tm;
-	uint32_t i;
-
-	if (!d->trace)
-		return;
-	now = time(NULL);
-	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%d %H:%M:%S", &tm);
-	fprintf(d->trace, "%s %p %s %s (", out ? "OUT" : "IN", (const void *)c,
-		stamp, name ? name : "**UNKNOWN**");
-	for (i = 0; i < h->len; i++)
-		fputc(p[i] ? p[i] : ' ', d->trace);
-	fputs(")\n", d->trace);
-	fflush(d->trace);
 }

@@ -1,12 +1,21 @@
 /*
- * node/log.h: one line to the daemon's log, for modules that need nothing
- * else of the daemon (node/log.c writes it: stderr, syslog, --log-file).
- * Levels are syslog's: 3 error, 4 warning, 5 notice, 6 info, 7 debug.
+ * node/log.h: the daemon's log (node/log.c): stderr in the foreground,
+ * syslog when daemonized, and --log-file. Levels are syslog's: 3 error,
+ * 4 warning, 5 notice, 6 info, 7 debug (shown with -V only).
+ *
+ * The destination is process state by nature (like syslog itself): one
+ * daemon per process, opened once by main.
  */
 #ifndef XSR_NODE_LOG_H
 #define XSR_NODE_LOG_H
 
+#include <stdbool.h>
+
+/* Where lines go from now on (before: stderr). */
+void log_open(bool foreground, bool verbose, const char *log_file);
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A log hook of the lower layers (conn, repl, peer): data is unused. */
+void log_cb(void *data, int level, const char *msg);
 
 #endif

@@ -357,14 +357,6 @@ static void detach_stdio(void)
 
 /* ---- Sockets -------------------------------------------------------- */
 
-static const struct conn_handler handler = {
-	.request = daemon_request,
-	.closed = daemon_conn_closed,
-	.trace = trace_io,
-	.log = log_cb,
-	.may_read = daemon_may_read,
-};
-
 static void on_accept(uv_poll_t *h, int status, int events)
 {
 	struct daemon *d = h->data;
@@ -373,13 +365,11 @@ static void on_accept(uv_poll_t *h, int status, int events)
 				   .privileged = true,
 				   .readonly = ro,
 				   .target = STORE_NO_TARGET};
-	struct conn_handler hd = handler;
 	struct conn *c;
 	int fd, rc;
 
 	if (status < 0 || d->stopping)
 		return;
-	hd.data = d;
 	/* A bounded number per wake-up, so one burst cannot stall the loop. */
 	for (int i = 0; i < 64; i++) {
 		fd = accept4(d->listen_fd[ro], NULL, NULL,
@@ -391,7 +381,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
 					d->socket_path[ro], strerror(errno));
 			return;
 		}
-		rc = conn_socket_new(d->pool, fd, &id, &d->limits, &hd,
+		rc = conn_socket_new(d->pool, fd, &id, &d->limits, &d->client,
 				     ++d->conn_serial, &c);
 		if (rc) {
 			log_msg(4, "cannot serve a new connection: %s",
@@ -660,7 +650,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	struct daemon *d = s->data;
 
 	if (signum == SIGHUP) {
-		trace_open(d); /* logrotate */
+		trace_open(d->trace); /* logrotate */
 		return;
 	}
 	shutdown_daemon(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -674,11 +664,10 @@ static void on_signal(uv_signal_t *s, int signum)
 static void daemon_free(struct daemon *d)
 {
 	domains_free(d);
-	trace_close(d);
+	trace_free(d->trace);
 	store_free(d->store);
 	watches_free(d->watches);
 	free(d->host);
-	free(d->trace_path);
 	free(d->socket_path[0]);
 	free(d->socket_path[1]);
 	free((char *)d->cfg.pid_file);
@@ -710,7 +699,11 @@ static void resolve_paths(struct daemon *d)
 		absolute(d->cfg.data_dir ? d->cfg.data_dir : DEFAULT_DATA_DIR);
 	d->cfg.pid_file = absolute(d->cfg.pid_file);
 	d->cfg.log_file = absolute(d->cfg.log_file);
-	d->trace_path = absolute(d->cfg.trace_file);
+	s = absolute(d->cfg.trace_file);
+	d->trace = trace_new(s);
+	if (!d->trace)
+		fatal(d, "out of memory");
+	free(s);
 	free(old_run);
 	free(old_data);
 	free(old_pid);
@@ -773,13 +766,14 @@ int main(int argc, char **argv)
 	}
 	if (!d->cfg.foreground)
 		daemonize(d);
-	log_open(d);
+	log_open(d->cfg.foreground, d->cfg.verbose, d->cfg.log_file);
 	signal(SIGPIPE, SIG_IGN);
 	lock_data_dir(d);
 	load_identity(d);
 	log_msg(6, "starting: host %s, incarnation %" PRIu64 ", data in %s",
 		d->host, d->incarnation, d->cfg.data_dir);
-	trace_open(d);
+	trace_open(d->trace);
+	dispatch_handler(d, &d->client);
 
 	d->limits = limits;
 	d->pending.next = d->pending.prev = &d->pending;
