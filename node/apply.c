@@ -9,6 +9,7 @@
  * are queued before that reply, as cxenstored does.
  */
 #include "node/daemon.h"
+#include "node/fire.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,64 +28,6 @@ static void announce_commit(uv_timer_t *t)
 	d->announce_pending = false;
 	if (d->repl)
 		repl_announce_commit(d->repl);
-}
-
-/* ---- Watch firing ------------------------------------------------------ */
-
-struct fire_ctx {
-	struct daemon *d;
-	const struct store_event *ev;
-};
-
-/*
- * watch_permitted() of cxenstored: the old perms, else the node, else its
- * parent must be readable by the watcher. A node that no longer exists
- * (created and removed in one transaction) reaches nobody, not even a
- * privileged watcher, as in cxenstored.
- */
-static bool permitted(const struct conn *c, const struct store_event *ev)
-{
-	const struct conn_identity *id = conn_identity(c);
-	struct store_caller w = {.domid = id->domid,
-				 .privileged = id->privileged,
-				 .target = id->target};
-
-	if (ev->path[0] == '@')
-		return id->privileged ||
-		       (ev->has_node && (store_perm_for(&w, ev->node.v,
-							ev->node.n) &
-					 STORE_PERM_READ));
-	if (ev->has_old &&
-	    (store_perm_for(&w, ev->old.v, ev->old.n) & STORE_PERM_READ))
-		return true;
-	if (!ev->has_node)
-		return false;
-	if (store_perm_for(&w, ev->node.v, ev->node.n) & STORE_PERM_READ)
-		return true;
-	return ev->has_parent &&
-	       (store_perm_for(&w, ev->parent.v, ev->parent.n) &
-		STORE_PERM_READ);
-}
-
-static void deliver(void *arg, struct conn *c, const char *report,
-		    const char *token)
-{
-	struct fire_ctx *f = arg;
-
-	if (permitted(c, f->ev))
-		conn_event(c, report, token);
-}
-
-void daemon_fire(struct daemon *d, const struct store_events *ev)
-{
-	size_t i;
-
-	for (i = 0; i < ev->n; i++) {
-		struct fire_ctx f = {d, &ev->v[i]};
-
-		watch_fire(d->watches, ev->v[i].path, ev->v[i].exact, deliver,
-			   &f);
-	}
 }
 
 /* ---- Applying entries ------------------------------------------------ */
@@ -145,9 +88,9 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 	if (res.kind == SM_DOMAIN)
 		domains_applied(d, &res, index);
 	if (!res.duplicate && strcmp(res.host, d->host) == 0)
-		daemon_fire(d, &res.events);
+		fire_events(d, &res.events);
 	if (!res.duplicate && res.host2[0] && strcmp(res.host2, d->host) == 0)
-		daemon_fire(d, &res.events2);
+		fire_events(d, &res.events2);
 	if (res.origin == d->member_id)
 		submit_applied(d, res.seq,
 			       res.result_known ? res.result : -EIO);

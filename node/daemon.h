@@ -179,8 +179,6 @@ void dispatch_handler(struct daemon *d, struct conn_handler *h);
 
 /* node/apply.c */
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
-/* Deliver events to this member's watchers (permission-filtered). */
-void daemon_fire(struct daemon *d, const struct store_events *ev);
 
 /* node/domain.c: the guests of this host (see the file's header) */
 struct sm_result;

@@ -24,6 +24,7 @@
  * each restored watch firing once.
  */
 #include "node/daemon.h"
+#include "node/fire.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -625,7 +626,7 @@ static void check_domains(struct daemon *d)
 		store_events_init(&ev);
 		if (!store_special_event(d->store, d->host, "@releaseDomain",
 					 &ev))
-			daemon_fire(d, &ev);
+			fire_events(d, &ev);
 		store_events_clear(&ev);
 	}
 }

@@ -36,6 +36,7 @@
  * domains_start() reads the registry when the member serves.
  */
 #include "node/daemon.h"
+#include "node/fire.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -105,8 +106,8 @@ static void fire_diff(struct daemon *d, const struct snap_diff *df)
 		watch_fire_below(d->watches, &all, 1, deliver_raw, NULL);
 		return;
 	}
-	daemon_fire(d, &df->changed);
-	daemon_fire(d, &df->replaced);
+	fire_events(d, &df->changed);
+	fire_events(d, &df->replaced);
 	if (!n)
 		return;
 	roots = malloc(n * sizeof(*roots));
