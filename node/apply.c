@@ -20,16 +20,6 @@
 
 #include "consensus/sm.h"
 
-/* From a zero timer: after this batch of applies, not inside libraft. */
-static void announce_commit(uv_timer_t *t)
-{
-	struct daemon *d = t->data;
-
-	d->announce_pending = false;
-	if (d->repl)
-		repl_announce_commit(d->repl);
-}
-
 /* ---- Applying entries ------------------------------------------------ */
 
 /*
@@ -91,16 +81,8 @@ void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
 		fire_events(d, &res.events);
 	if (!res.duplicate && res.host2[0] && strcmp(res.host2, d->host) == 0)
 		fire_events(d, &res.events2);
-	if (res.origin == d->member_id)
-		submit_applied(d, res.seq,
-			       res.result_known ? res.result : -EIO);
-	else if (res.origin && !d->announce_pending &&
-		 repl_is_leader(d->repl)) {
-		/* its origin answers its client once it knows this is
-		 * committed: tell it now, not at the next heartbeat */
-		d->announce_pending = true;
-		uv_timer_start(&d->announce, announce_commit, 0, 0);
-	}
+	submit_applied(d, res.origin, res.seq,
+		       res.result_known ? res.result : -EIO);
 	if (res.kind == SM_DOMAIN)
 		domains_watch_added(d, &res);
 	if (!res.duplicate && res.kind != SM_OP && res.kind != SM_DOMAIN)

@@ -15,24 +15,10 @@
 
 #include <json-c/json.h>
 
-#include "consensus/peer.h"
 #include "consensus/sm.h"
 #include "wire/peer.pb-c.h"
 
 /* ---- Sending ------------------------------------------------------------ */
-
-static const char *member_peer_address(struct daemon *d, uint64_t id)
-{
-	const struct store_member *m = store_member_by_id(d->store, id);
-	size_t i;
-
-	if (m && m->peer_address[0])
-		return m->peer_address;
-	for (i = 0; i < d->cfg.cluster.n_members; i++)
-		if (d->cfg.cluster.members[i].id == id)
-			return d->cfg.cluster.members[i].peer_address;
-	return NULL;
-}
 
 const char *cluster_member_name(struct daemon *d, uint64_t id)
 {
@@ -47,36 +33,6 @@ const char *cluster_member_name(struct daemon *d, uint64_t id)
 		if (d->cfg.cluster.members[i].id == id)
 			return d->cfg.cluster.members[i].name;
 	return "";
-}
-
-int cluster_send(struct daemon *d, uint64_t to, const void *msg, size_t len)
-{
-	const char *address;
-	int rc;
-
-	if (!d->peer)
-		return -ENOTCONN;
-	address = member_peer_address(d, to);
-	if (!address)
-		return -ENOENT;
-	rc = peer_set_address(d->peer, to, address);
-	if (rc)
-		return rc;
-	return peer_send(d->peer, to, msg, len);
-}
-
-int cluster_send_msg(struct daemon *d, uint64_t to, const Xsr__PeerMsg *m)
-{
-	size_t len = xsr__peer_msg__get_packed_size(m);
-	uint8_t *buf = malloc(len ? len : 1);
-	int rc;
-
-	if (!buf)
-		return -ENOMEM;
-	xsr__peer_msg__pack(m, buf);
-	rc = cluster_send(d, to, buf, len);
-	free(buf);
-	return rc;
 }
 
 /* Every member we know of: the Raft configuration and the table. */
@@ -144,14 +100,14 @@ int cluster_probe(struct daemon *d, const char *host,
 	q->n = 1;
 	if (self) {
 		q->m[0].got = true; /* answered at the next tick */
-	} else if (sm && d->peer) {
+	} else if (sm && peers_enabled(d)) {
 		Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 		Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
 
 		sq.qid = q->qid;
 		m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
 		m.status_query = &sq;
-		cluster_send_msg(d, sm->id, &m);
+		peers_send(d, sm->id, &m);
 	}
 	return 0;
 }
@@ -176,7 +132,7 @@ static void admin_done(struct daemon *d, struct query *q, int status,
 		repl_announce_commit(d->repl);
 		m.m_case = XSR__PEER_MSG__M_ADMIN_REPLY;
 		m.admin_reply = &ar;
-		cluster_send_msg(d, q->reply_to, &m);
+		peers_send(d, q->reply_to, &m);
 		query_free(d, q);
 		return;
 	}
@@ -316,10 +272,10 @@ static void member_add(struct daemon *d, struct query *q, const char **argv,
 	m.name = (char *)argv[4];
 	m.raft_address = (char *)argv[2];
 	m.peer_address = (char *)argv[3];
-	o.seq = daemon_next_seq(d);
+	o.seq = submit_next_seq(d);
 	rc = sm_entry_member(&o, &m, false, &buf, &len);
 	if (!rc)
-		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq,
 				   member_recorded, a);
 	if (rc) {
 		free(a);
@@ -441,7 +397,7 @@ static void forward_admin(struct daemon *d, struct query *q,
 	m.m_case = XSR__PEER_MSG__M_ADMIN_REQUEST;
 	m.admin_request = &ar;
 	q->admin_to = leader;
-	if (cluster_send_msg(d, leader, &m))
+	if (peers_send(d, leader, &m))
 		admin_done(d, q, -ENOTCONN, "cannot reach the leader");
 }
 
@@ -461,10 +417,10 @@ int daemon_snapshot_now(struct daemon *d)
 
 	/* libraft snapshots after an apply: give it one (a no-op entry) */
 	repl_snapshot_now(d->repl);
-	o.seq = daemon_next_seq(d);
+	o.seq = submit_next_seq(d);
 	rc = sm_entry_noop(&o, &buf, &len);
 	if (!rc)
-		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq,
 				   snapshot_noop_done, NULL);
 	if (!rc)
 		log_msg(5, "snapshot requested");
@@ -558,27 +514,12 @@ static void got_admin_reply(struct daemon *d, uint64_t from,
 	admin_done(d, q, ar->status, ar->text);
 }
 
-static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
+static void recv_msg(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
-	struct daemon *d = data;
-	Xsr__PeerMsg *m = xsr__peer_msg__unpack(NULL, len, body);
 	struct query *q;
 	size_t i;
 
-	if (!m) {
-		log_msg(4, "undecodable peer message from member %" PRIu64,
-			from);
-		return;
-	}
 	switch (m->m_case) {
-	case XSR__PEER_MSG__M_FORWARD:
-		submit_forwarded(d, from, m->forward->seq,
-				 m->forward->entry.data, m->forward->entry.len);
-		break;
-	case XSR__PEER_MSG__M_FORWARD_NACK:
-		submit_refused(d, from, m->forward_nack->seq,
-			       m->forward_nack->status);
-		break;
 	case XSR__PEER_MSG__M_STATUS_QUERY:
 		status_answer(d, from, m->status_query->qid);
 		break;
@@ -631,7 +572,6 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 	default:
 		break;
 	}
-	xsr__peer_msg__free_unpacked(m, NULL);
 }
 
 /* ---- After an entry is applied ------------------------------------- */
@@ -687,7 +627,7 @@ static int env_ask(void *arg, uint64_t leader, uint64_t *qid)
 	sq.qid = *qid;
 	m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
 	m.status_query = &sq;
-	return cluster_send_msg(d, leader, &m);
+	return peers_send(d, leader, &m);
 }
 
 static void env_done(void *arg, int status)
@@ -766,7 +706,7 @@ void cluster_tick(struct daemon *d, uint64_t now)
 
 	if (d->ready && !ready_finished(d->ready))
 		ready_tick(d->ready, now);
-	if (d->peer && d->serving) {
+	if (peers_enabled(d) && d->serving) {
 		check_membership(d);
 		check_leader(d, now);
 	}
@@ -815,29 +755,17 @@ void cluster_tick(struct daemon *d, uint64_t now)
 	}
 }
 
-static const struct peer_handler peer_handler = {
-	.recv = recv_msg,
-	.log = log_cb,
-};
-
 int cluster_open(struct daemon *d)
 {
-	const struct cluster_cfg *cl = &d->cfg.cluster;
-	struct peer_handler h = peer_handler;
+	static const Xsr__PeerMsg__MCase kinds[] = {
+		XSR__PEER_MSG__M_STATUS_QUERY,	XSR__PEER_MSG__M_STATUS_REPLY,
+		XSR__PEER_MSG__M_DIGEST_QUERY,	XSR__PEER_MSG__M_DIGEST_REPLY,
+		XSR__PEER_MSG__M_ADMIN_REQUEST, XSR__PEER_MSG__M_ADMIN_REPLY,
+	};
 	size_t i;
-	int rc;
 
-	if (!cl->enabled)
-		return 0;
-	h.data = d;
-	rc = peer_open(d->loop, d->member_id, cl->self.peer_address,
-		       cl->has_key ? cl->key : NULL, &h, &d->peer);
-	if (rc)
-		return rc;
-	for (i = 0; i < cl->n_members; i++)
-		if (cl->members[i].id != d->member_id)
-			peer_set_address(d->peer, cl->members[i].id,
-					 cl->members[i].peer_address);
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		peers_on(d, kinds[i], recv_msg);
 	return 0;
 }
 
@@ -854,10 +782,5 @@ void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg)
 	d->digests = NULL;
 	ready_free(d->ready);
 	d->ready = NULL;
-	if (d->peer) {
-		peer_close(d->peer, cb, arg);
-		d->peer = NULL;
-	} else {
-		cb(arg);
-	}
+	peers_close(d, cb, arg);
 }

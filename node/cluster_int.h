@@ -65,7 +65,6 @@ struct query {
 };
 
 /* cluster.c */
-int cluster_send_msg(struct daemon *d, uint64_t to, const Xsr__PeerMsg *m);
 const char *cluster_member_name(struct daemon *d, uint64_t id);
 /* Every member we know of: the Raft configuration and the table. */
 size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max);

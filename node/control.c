@@ -233,7 +233,7 @@ static enum conn_verdict quota_submit(struct daemon *d, struct conn *c,
 {
 	struct store_caller who;
 	struct sm_origin o;
-	uint64_t seq = daemon_next_seq(d);
+	uint64_t seq = submit_next_seq(d);
 	void *buf = NULL;
 	size_t len = 0;
 	int rc;

@@ -22,7 +22,9 @@
 #include "node/caller.h"
 #include "node/conn.h"
 #include "node/log.h"
+#include "node/peers.h"
 #include "node/ready.h"
+#include "node/submit.h"
 #include "node/trace.h"
 #include "node/store/store.h"
 #include "node/watch.h"
@@ -90,30 +92,6 @@ struct client {
 };
 
 
-/*
- * A request whose entry is on its way through the log, until this member
- * has applied it (node/submit.c). The entry is kept to be sent again to
- * the leader of the moment: copies are harmless, the state machine applies
- * an (origin, seq) once.
- */
-struct pending {
-	struct pending *next, *prev;
-	struct daemon *d;
-	uint64_t seq;
-	struct conn *conn; /* NULL for the daemon's own entries */
-	struct conn_req *req;
-	void (*done)(struct daemon *d, void *arg, int result); /* own */
-	void *arg;
-	void *entry; /* the packed entry */
-	size_t len;
-	uint64_t deadline_ms;
-	uint64_t sent_ms;
-	uint64_t sent_to;  /* member it was last sent to (0: not sent) */
-	unsigned inflight; /* local submissions not yet called back */
-	bool answered;
-	bool linked;
-};
-
 /* An admin query waiting for replies from peers (node/cluster.c). */
 struct query;
 
@@ -123,23 +101,19 @@ struct daemon {
 	char *host;	    /* this member's name: its tree in the forest */
 	uint64_t member_id;
 	uint64_t incarnation; /* bumped at each start, persisted */
-	uint64_t next_seq;
 	struct store *store;
 	struct repl *repl;
 	struct watches *watches;
 	struct conn_pool *pool;
 	struct conn_limits limits;
 	uint64_t conn_serial;
-	struct pending pending; /* list head, in seq order */
+	struct submitter *submit; /* entries on their way (node/submit.h) */
+	struct peers *peers;	  /* the peer channel (node/peers.h) */
 	uv_timer_t tick;	/* resends, readiness, query time-outs */
-	uv_timer_t announce;	/* leader: commit index to followers now */
 	uv_timer_t drain;	/* stopping: waiting for requests in flight */
 	uint64_t drain_deadline_ms;
-	bool announce_pending;
-	uint64_t last_leader;	/* for noticing leader changes */
 
-	/* the cluster (node/cluster.c); peer is NULL for a cluster of one */
-	struct peer *peer;
+	/* the cluster (node/cluster.c) */
 	struct ready *ready; /* catching up before serving (node/ready.c) */
 	void (*on_ready)(struct daemon *d, int status);
 	struct query *queries;
@@ -207,39 +181,6 @@ int domains_prepare(struct daemon *d, uint32_t domid, uint64_t gfn,
 int domains_resume(struct daemon *d, uint32_t domid);
 struct conn *domains_conn(struct daemon *d, uint32_t domid);
 
-/* node/submit.c */
-/*
- * Send an entry (packed by sm_entry_*(), taken over) to the log for request
- * r of c, which is answered once this member applied it; or for the daemon
- * itself (c NULL): done(d, arg, result) then. Within the commit timeout
- * the entry is sent again to whoever leads; after it, the request fails
- * with EIO (the entry may still be committed later).
- */
-int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
-		  void *entry_buf, size_t entry_len, uint64_t seq,
-		  void (*done)(struct daemon *d, void *arg, int result),
-		  void *arg);
-uint64_t daemon_next_seq(struct daemon *d);
-/*
- * The entry for request r of c, packed by sm_entry_*() with result rc
- * (buf taken over): submitted, CONN_ASYNC; or r is answered at once
- * (ENOMEM, else EIO) and nothing of it is in the log, CONN_DONE.
- */
-enum conn_verdict submit_request(struct daemon *d, struct conn *c,
-				 struct conn_req *r, int rc, void *buf,
-				 size_t len, uint64_t seq);
-/* The entry (origin = this member, seq) was applied with result. */
-void submit_applied(struct daemon *d, uint64_t seq, int result);
-/* Periodic work: resend, time out (from the tick timer). */
-void submit_tick(struct daemon *d, uint64_t now_ms);
-/* A forwarded entry from member `from`, or a refusal of ours. */
-void submit_forwarded(struct daemon *d, uint64_t from, uint64_t seq,
-		      const void *entry, size_t len);
-void submit_refused(struct daemon *d, uint64_t from, uint64_t seq,
-		    int status);
-/* Fail every waiting request (shutting down). */
-void submit_abort_all(struct daemon *d, int result);
-
 /* node/cluster.c */
 /* Open the peer channel if configured (0 for a cluster of one). */
 int cluster_open(struct daemon *d);
@@ -268,8 +209,6 @@ int daemon_snapshot_now(struct daemon *d);
 int cluster_probe(struct daemon *d, const char *host,
 		  void (*cb)(struct daemon *d, void *arg, bool live),
 		  void *arg);
-/* Send a packed PeerMsg to member `to`: 0 or negative errno. */
-int cluster_send(struct daemon *d, uint64_t to, const void *msg, size_t len);
 
 /*
  * Answers of CONTROL cluster|domain: JSON objects (node/cluster.c).

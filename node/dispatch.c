@@ -297,7 +297,7 @@ static enum conn_verdict do_write(struct daemon *d, struct conn *c,
 		free(path);
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
-	seq = daemon_next_seq(d);
+	seq = submit_next_seq(d);
 	o = caller_origin(d, c, r, &who, seq);
 	rc = sm_entry_write(&o, path, r->payload + off, vlen, &buf, &blen);
 	free(path);
@@ -332,7 +332,7 @@ static enum conn_verdict mkdir_rm(struct daemon *d, struct conn *c,
 		free(path);
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
-	seq = daemon_next_seq(d);
+	seq = submit_next_seq(d);
 	o = caller_origin(d, c, r, &who, seq);
 	rc = rm ? sm_entry_rm(&o, path, &buf, &blen)
 		: sm_entry_mkdir(&o, path, &buf, &blen);
@@ -416,7 +416,7 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 		free(perms);
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
-	seq = daemon_next_seq(d);
+	seq = submit_next_seq(d);
 	o = caller_origin(d, c, r, &who, seq);
 	rc = sm_entry_set_perms(&o, path, perms, n, &buf, &blen);
 	free(path);
@@ -444,7 +444,7 @@ static enum conn_verdict ring_watch_op(struct daemon *d, struct conn *c,
 	int rc;
 
 	caller_of(d, c, &who);
-	seq = daemon_next_seq(d);
+	seq = submit_next_seq(d);
 	o = caller_origin(d, c, r, &who, seq);
 	if (op == WIRE_RESET_WATCHES)
 		rc = sm_entry_reset_watches(&o, id->domid, &buf, &blen);
@@ -656,7 +656,7 @@ static enum conn_verdict do_transaction_end(struct daemon *d, struct conn *c,
 		return rc ? reply_err(c, r, rc) : reply_ok(c, r);
 	}
 	caller_of(d, c, &who);
-	seq = daemon_next_seq(d);
+	seq = submit_next_seq(d);
 	o = caller_origin(d, c, r, &who, seq);
 	rc = sm_entry_commit(&o, &cm, &buf, &blen);
 	store_commit_release(&cm);
@@ -724,7 +724,7 @@ static enum conn_verdict domain_submit_request(struct daemon *d, struct conn *c,
 	int rc;
 
 	caller_of(d, c, &who);
-	seq = daemon_next_seq(d);
+	seq = submit_next_seq(d);
 	o = caller_origin(d, c, r, &who, seq);
 	switch (op) {
 	case WIRE_INTRODUCE:

@@ -101,14 +101,14 @@ static void submit_own(struct daemon *d, int (*enc)(struct daemon *d,
 						     size_t *len),
 		       void *arg, const char *what)
 {
-	struct sm_origin o = {d->member_id, daemon_next_seq(d), d->host, NULL,
+	struct sm_origin o = {d->member_id, submit_next_seq(d), d->host, NULL,
 			      0, 0};
 	void *buf;
 	size_t len;
 	int rc = enc(d, &o, arg, &buf, &len);
 
 	if (!rc)
-		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq, NULL, NULL);
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq, NULL, NULL);
 	if (rc)
 		log_msg(3, "cannot submit %s: %s", what, strerror(-rc));
 }
@@ -149,12 +149,12 @@ static void ring_event(void *arg, struct conn *c, enum conn_ring_event ev,
 				  "ignored until introduced again"
 				: "domain %u asks to reconnect its ring",
 			x->domid, error);
-		o.seq = daemon_next_seq(d);
+		o.seq = submit_next_seq(d);
 		rc = sm_entry_ring_reset(&o, x->domid,
 					 ev == CONN_RING_BROKEN ? error : 0,
 					 &buf, &len);
 		if (!rc)
-			rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
+			rc = submit_entry(d, NULL, NULL, buf, len, o.seq,
 					   NULL, NULL);
 		if (rc) {
 			x->reset_asked = false;

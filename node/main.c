@@ -294,7 +294,6 @@ static void load_identity(struct daemon *d)
 	d->host = strdup(host);
 	d->member_id = id;
 	d->incarnation = inc;
-	d->next_seq = (inc << 40) + 1;
 }
 
 /* ---- Daemonizing ------------------------------------------------------ */
@@ -516,18 +515,18 @@ static void caught_up(struct daemon *d, int status)
 		if (has_me && (!known || strcmp(known->name, me.name) ||
 			       strcmp(known->raft_address, me.raft_address) ||
 			       strcmp(known->peer_address, me.peer_address))) {
-			o.seq = daemon_next_seq(d);
+			o.seq = submit_next_seq(d);
 			if (!sm_entry_member(&o, &me, false, &buf, &len))
-				daemon_submit(d, NULL, NULL, buf, len, o.seq,
+				submit_entry(d, NULL, NULL, buf, len, o.seq,
 					      member_recorded, NULL);
 		}
 		serve(d);
 		return;
 	}
-	o.seq = daemon_next_seq(d);
+	o.seq = submit_next_seq(d);
 	rc = sm_entry_host_init(&o, has_me ? &me : NULL, &buf, &len);
 	if (!rc)
-		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq, host_ready,
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq, host_ready,
 				   NULL);
 	if (rc)
 		fatal(d, "cannot create the tree of host %s: %s", d->host,
@@ -586,14 +585,14 @@ static void shutdown_finish(struct daemon *d)
 	uv_signal_stop(&d->sig_int);
 	uv_signal_stop(&d->sig_hup);
 	uv_timer_stop(&d->tick);
-	uv_timer_stop(&d->announce);
+	submit_close(d);
 	/* peers first (no more forwarded entries), then the log */
 	cluster_close(d, peers_closed, d);
 }
 
 static bool drained(struct daemon *d)
 {
-	return d->pending.next == &d->pending && !conn_pool_busy(d->pool);
+	return submit_idle(d) && !conn_pool_busy(d->pool);
 }
 
 static void on_drain(uv_timer_t *t)
@@ -664,6 +663,8 @@ static void on_signal(uv_signal_t *s, int signum)
 static void daemon_free(struct daemon *d)
 {
 	domains_free(d);
+	submit_free(d);
+	peers_free(d);
 	trace_free(d->trace);
 	store_free(d->store);
 	watches_free(d->watches);
@@ -776,7 +777,6 @@ int main(int argc, char **argv)
 	dispatch_handler(d, &d->client);
 
 	d->limits = limits;
-	d->pending.next = d->pending.prev = &d->pending;
 	d->listen_fd[0] = d->listen_fd[1] = -1;
 	uv_loop_init(&loop);
 	d->loop = &loop;
@@ -845,18 +845,18 @@ int main(int argc, char **argv)
 	if (rc)
 		fatal(d, "cannot open the log in %s: %s", raft_dir,
 		      strerror(-rc));
-	rc = cluster_open(d);
+	rc = peers_open(d);
 	if (rc)
 		fatal(d, "cannot listen for peers on %s: %s",
 		      d->cfg.cluster.self.peer_address, strerror(-rc));
+	if (submit_open(d) || cluster_open(d))
+		fatal(d, "out of memory");
 	rc = domains_open(d);
 	if (rc)
 		fatal(d, "cannot use ring backend %s: %s", d->cfg.ring_backend,
 		      strerror(-rc));
 	uv_timer_init(&loop, &d->tick);
 	d->tick.data = d;
-	uv_timer_init(&loop, &d->announce);
-	d->announce.data = d;
 	uv_timer_init(&loop, &d->drain);
 	d->drain.data = d;
 	uv_timer_start(&d->tick, on_tick, 10, 10);

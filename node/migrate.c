@@ -117,7 +117,7 @@ static void moved(struct daemon *d, void *arg, int result)
 static void probed(struct daemon *d, void *arg, bool live)
 {
 	struct move_req *x = arg;
-	struct sm_origin o = {d->member_id, daemon_next_seq(d), d->host, NULL,
+	struct sm_origin o = {d->member_id, submit_next_seq(d), d->host, NULL,
 			      0, 0};
 	json_object *err = NULL;
 	void *buf;
@@ -136,7 +136,7 @@ static void probed(struct daemon *d, void *arg, bool live)
 	if (!err) {
 		rc = sm_entry_move_domain(&o, &x->m, &buf, &len);
 		if (!rc)
-			rc = daemon_submit(d, NULL, NULL, buf, len, o.seq, moved,
+			rc = submit_entry(d, NULL, NULL, buf, len, o.seq, moved,
 					   x);
 		if (!rc)
 			return;

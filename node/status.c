@@ -37,7 +37,7 @@ void status_answer(struct daemon *d, uint64_t from, uint64_t qid)
 	r.status = &st;
 	m.m_case = XSR__PEER_MSG__M_STATUS_REPLY;
 	m.status_reply = &r;
-	cluster_send_msg(d, from, &m);
+	peers_send(d, from, &m);
 }
 
 void status_finish(struct daemon *d, struct query *q)
@@ -137,7 +137,7 @@ enum conn_verdict status_start(struct daemon *d, struct conn *c,
 			status_own(d, &own);
 			status_record(&q->m[q->n - 1], &own);
 		} else {
-			cluster_send_msg(d, ids[i], &m);
+			peers_send(d, ids[i], &m);
 		}
 	}
 	if (status_complete(q)) {

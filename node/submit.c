@@ -10,21 +10,61 @@
  * of a host read their own writes there. Without a quorum, a request fails
  * with EIO once the commit timeout has passed.
  */
+#include "node/submit.h"
 #include "node/daemon.h"
+#include "node/peers.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "consensus/peer.h"
 #include "wire/peer.pb-c.h"
 
 #define RESEND_MS 500 /* a silent leader gets the entry again */
 
-uint64_t daemon_next_seq(struct daemon *d)
+/*
+ * A request whose entry is on its way through the log, until this member
+ * has applied it. The entry is kept to be sent again to the leader of the
+ * moment.
+ */
+struct pending {
+	struct pending *next, *prev;
+	struct daemon *d;
+	uint64_t seq;
+	struct conn *conn; /* NULL for the daemon's own entries */
+	struct conn_req *req;
+	void (*done)(struct daemon *d, void *arg, int result); /* own */
+	void *arg;
+	void *entry; /* the packed entry */
+	size_t len;
+	uint64_t deadline_ms;
+	uint64_t sent_ms;
+	uint64_t sent_to;  /* member it was last sent to (0: not sent) */
+	unsigned inflight; /* local submissions not yet called back */
+	bool answered;
+	bool linked;
+};
+
+struct submitter {
+	uint64_t next_seq;
+	struct pending pending; /* list head, in seq order */
+	uint64_t last_leader;	/* for noticing leader changes */
+	uv_timer_t announce;	/* leader: commit index to followers now */
+	bool announce_pending;
+};
+
+uint64_t submit_next_seq(struct daemon *d)
 {
-	return d->next_seq++;
+	return d->submit->next_seq++;
+}
+
+struct sm_origin submit_own_origin(struct daemon *d)
+{
+	struct sm_origin o = {d->member_id, submit_next_seq(d), d->host, NULL,
+			      0, 0};
+
+	return o;
 }
 
 static void unlink_pending(struct pending *p)
@@ -48,7 +88,8 @@ static struct pending *find(struct daemon *d, uint64_t seq)
 	struct pending *p;
 
 	/* Entries apply in submission order: the head is the usual hit. */
-	for (p = d->pending.next; p != &d->pending; p = p->next)
+	for (p = d->submit->pending.next; p != &d->submit->pending;
+	     p = p->next)
 		if (p->seq == seq)
 			return p;
 	return NULL;
@@ -78,12 +119,33 @@ static void answer(struct daemon *d, struct pending *p, int result)
 		free_pending(p);
 }
 
-void submit_applied(struct daemon *d, uint64_t seq, int result)
+/* From a zero timer: after this batch of applies, not inside libraft. */
+static void announce_commit(uv_timer_t *t)
 {
-	struct pending *p = find(d, seq);
+	struct daemon *d = t->data;
 
-	if (p)
-		answer(d, p, result);
+	d->submit->announce_pending = false;
+	if (d->repl)
+		repl_announce_commit(d->repl);
+}
+
+void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
+		    int result)
+{
+	struct submitter *s = d->submit;
+	struct pending *p;
+
+	if (origin == d->member_id) {
+		p = find(d, seq);
+		if (p)
+			answer(d, p, result);
+	} else if (origin && !s->announce_pending &&
+		   repl_is_leader(d->repl)) {
+		/* its origin answers its client once it knows this is
+		 * committed: tell it now, not at the next heartbeat */
+		s->announce_pending = true;
+		uv_timer_start(&s->announce, announce_commit, 0, 0);
+	}
 }
 
 static void submitted(void *arg, int status)
@@ -111,23 +173,13 @@ static int forward(struct daemon *d, uint64_t to, struct pending *p)
 {
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__Forward f = XSR__FORWARD__INIT;
-	uint8_t *buf;
-	size_t len;
-	int rc;
 
 	f.seq = p->seq;
 	f.entry.data = p->entry;
 	f.entry.len = p->len;
 	m.m_case = XSR__PEER_MSG__M_FORWARD;
 	m.forward = &f;
-	len = xsr__peer_msg__get_packed_size(&m);
-	buf = malloc(len);
-	if (!buf)
-		return -ENOMEM;
-	xsr__peer_msg__pack(&m, buf);
-	rc = cluster_send(d, to, buf, len);
-	free(buf);
-	return rc;
+	return peers_send(d, to, &m);
 }
 
 /* Hand p to the leader of the moment (nothing to do if none is known). */
@@ -144,7 +196,7 @@ static void send_one(struct daemon *d, struct pending *p)
 			p->inflight++;
 			p->sent_to = d->member_id;
 		}
-	} else if (leader && d->peer) {
+	} else if (leader && peers_enabled(d)) {
 		/* a failed send is retried: sent_to keeps the leader so that
 		 * RESEND_MS paces the retries */
 		forward(d, leader, p);
@@ -152,11 +204,12 @@ static void send_one(struct daemon *d, struct pending *p)
 	}
 }
 
-int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
-		  void *entry_buf, size_t entry_len, uint64_t seq,
-		  void (*done)(struct daemon *d, void *arg, int result),
-		  void *arg)
+int submit_entry(struct daemon *d, struct conn *c, struct conn_req *r,
+		 void *entry_buf, size_t entry_len, uint64_t seq,
+		 void (*done)(struct daemon *d, void *arg, int result),
+		 void *arg)
 {
+	struct pending *head = &d->submit->pending;
 	struct pending *p = calloc(1, sizeof(*p));
 
 	if (!p) {
@@ -172,25 +225,26 @@ int daemon_submit(struct daemon *d, struct conn *c, struct conn_req *r,
 	p->entry = entry_buf;
 	p->len = entry_len;
 	p->deadline_ms = now_ms(d) + d->cfg.cluster.commit_timeout_ms;
-	p->next = &d->pending;
-	p->prev = d->pending.prev;
-	d->pending.prev->next = p;
-	d->pending.prev = p;
+	p->next = head;
+	p->prev = head->prev;
+	head->prev->next = p;
+	head->prev = p;
 	p->linked = true;
 	/* Behind an entry still looking for a leader: keep the order. */
-	if (p->prev == &d->pending || p->prev->sent_to)
+	if (p->prev == head || p->prev->sent_to)
 		send_one(d, p);
 	return 0;
 }
 
 void submit_tick(struct daemon *d, uint64_t now)
 {
+	struct submitter *s = d->submit;
 	uint64_t leader = repl_leader(d->repl);
-	bool changed = leader != d->last_leader, resend = false;
+	bool changed = leader != s->last_leader, resend = false;
 	struct pending *p, *next;
 
-	d->last_leader = leader;
-	for (p = d->pending.next; p != &d->pending; p = next) {
+	s->last_leader = leader;
+	for (p = s->pending.next; p != &s->pending; p = next) {
 		next = p->next;
 		if (now >= p->deadline_ms) {
 			log_msg(4,
@@ -216,10 +270,10 @@ void submit_tick(struct daemon *d, uint64_t now)
 	}
 }
 
-void submit_refused(struct daemon *d, uint64_t from, uint64_t seq,
-		    int status)
+/* The leader refused an entry we forwarded (it lost its leadership). */
+static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
-	struct pending *p = find(d, seq);
+	struct pending *p = find(d, m->forward_nack->seq);
 
 	/* Sent again at the next tick, with everything after it. */
 	if (p && p->sent_to == from)
@@ -237,19 +291,13 @@ static void refuse(struct daemon *d, uint64_t to, uint64_t seq, int status)
 {
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__ForwardNack n = XSR__FORWARD_NACK__INIT;
-	uint8_t buf[64];
-	size_t len;
 
 	n.seq = seq;
 	n.status = status;
 	n.leader = repl_leader(d->repl);
 	m.m_case = XSR__PEER_MSG__M_FORWARD_NACK;
 	m.forward_nack = &n;
-	len = xsr__peer_msg__get_packed_size(&m);
-	if (len > sizeof(buf))
-		return;
-	xsr__peer_msg__pack(&m, buf);
-	cluster_send(d, to, buf, len);
+	peers_send(d, to, &m);
 }
 
 static void forwarded_done(void *arg, int status)
@@ -261,9 +309,12 @@ static void forwarded_done(void *arg, int status)
 	free(f);
 }
 
-void submit_forwarded(struct daemon *d, uint64_t from, uint64_t seq,
-		      const void *entry, size_t len)
+/* An entry a follower forwarded: into the log if we lead, else refused. */
+static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
+	uint64_t seq = m->forward->seq;
+	const void *entry = m->forward->entry.data;
+	size_t len = m->forward->entry.len;
 	struct fwd *f;
 	int rc = -ENOTCONN;
 
@@ -281,8 +332,43 @@ void submit_forwarded(struct daemon *d, uint64_t from, uint64_t seq,
 
 void submit_abort_all(struct daemon *d, int result)
 {
-	while (d->pending.next != &d->pending)
-		answer(d, d->pending.next, result);
+	struct pending *head = &d->submit->pending;
+
+	while (head->next != head)
+		answer(d, head->next, result);
+}
+
+bool submit_idle(const struct daemon *d)
+{
+	return d->submit->pending.next == &d->submit->pending;
+}
+
+int submit_open(struct daemon *d)
+{
+	struct submitter *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	/* (incarnation << 40) + n keeps increasing across restarts */
+	s->next_seq = (d->incarnation << 40) + 1;
+	s->pending.next = s->pending.prev = &s->pending;
+	uv_timer_init(d->loop, &s->announce);
+	s->announce.data = d;
+	d->submit = s;
+	peers_on(d, XSR__PEER_MSG__M_FORWARD, forwarded);
+	peers_on(d, XSR__PEER_MSG__M_FORWARD_NACK, refused);
+	return 0;
+}
+
+void submit_close(struct daemon *d)
+{
+	uv_timer_stop(&d->submit->announce);
+}
+
+void submit_free(struct daemon *d)
+{
+	free(d->submit);
+	d->submit = NULL;
 }
 
 enum conn_verdict submit_request(struct daemon *d, struct conn *c,
@@ -290,7 +376,7 @@ enum conn_verdict submit_request(struct daemon *d, struct conn *c,
 				 size_t len, uint64_t seq)
 {
 	if (!rc)
-		rc = daemon_submit(d, c, r, buf, len, seq, NULL, NULL);
+		rc = submit_entry(d, c, r, buf, len, seq, NULL, NULL);
 	if (rc) {
 		if (rc != -ENOMEM && rc != -ESHUTDOWN)
 			log_msg(4, "cannot submit to the log: %s",

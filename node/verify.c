@@ -134,7 +134,7 @@ void verify_answer(struct daemon *d, uint64_t from, uint64_t qid,
 	}
 	m.m_case = XSR__PEER_MSG__M_DIGEST_REPLY;
 	m.digest_reply = &r;
-	cluster_send_msg(d, from, &m);
+	peers_send(d, from, &m);
 }
 
 static void verify_submitted(struct daemon *d, void *arg, int result)
@@ -222,7 +222,7 @@ void verify_tick(struct daemon *d, struct query *q, uint64_t now)
 		} else if (!qm->asked || now - qm->asked_ms >= 100) {
 			qm->asked = true;
 			qm->asked_ms = now;
-			cluster_send_msg(d, qm->id, &m);
+			peers_send(d, qm->id, &m);
 		}
 	}
 	if (all)
@@ -246,10 +246,10 @@ enum conn_verdict verify_start(struct daemon *d, struct conn *c,
 		q->m[q->n++].id = ids[i];
 	if (getrandom(&q->nonce, sizeof(q->nonce), 0) != sizeof(q->nonce))
 		q->nonce = uv_hrtime();
-	o.seq = daemon_next_seq(d);
+	o.seq = submit_next_seq(d);
 	rc = sm_entry_verify(&o, q->nonce, &buf, &len);
 	if (!rc)
-		rc = daemon_submit(d, NULL, NULL, buf, len, o.seq,
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq,
 				   verify_submitted, q);
 	if (rc) {
 		q->conn = NULL; /* answered here */

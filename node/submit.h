@@ -1,0 +1,71 @@
+/*
+ * node/submit.h: getting entries into the log from any member, and
+ * answering the request behind each once this member has applied it
+ * (node/submit.c).
+ *
+ * Contract for an entry: its origin is (this member, a seq from
+ * submit_next_seq(), in order); once submit_entry() returns 0 the module
+ * owns the packed entry and calls back exactly once: the request is
+ * answered (OK or its result), or done(d, arg, result) runs for the
+ * daemon's own entries. Within the commit timeout the entry is sent again
+ * to whoever leads (copies are harmless: the state machine applies an
+ * (origin, seq) once); after it, the result is -EIO although the entry may
+ * still be committed later.
+ */
+#ifndef XSR_NODE_SUBMIT_H
+#define XSR_NODE_SUBMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "consensus/sm.h"
+#include "node/conn.h"
+
+struct daemon;
+
+/* Create the module (d->submit), after the peers (it takes forwarded
+ * entries from them). Sequence numbers start above every earlier
+ * incarnation's. 0 or -ENOMEM. */
+int submit_open(struct daemon *d);
+/* Stop its timer (before the loop closes). */
+void submit_close(struct daemon *d);
+void submit_free(struct daemon *d);
+
+uint64_t submit_next_seq(struct daemon *d);
+/* The origin of an entry of the daemon's own (privileged, no client),
+ * with the next seq. */
+struct sm_origin submit_own_origin(struct daemon *d);
+
+/*
+ * Send an entry (packed by sm_entry_*(), taken over, even on failure) for
+ * request r of c, answered once applied here; or for the daemon itself
+ * (c NULL): done(d, arg, result) then (done may be NULL). 0 or -ENOMEM.
+ */
+int submit_entry(struct daemon *d, struct conn *c, struct conn_req *r,
+		 void *entry_buf, size_t entry_len, uint64_t seq,
+		 void (*done)(struct daemon *d, void *arg, int result),
+		 void *arg);
+/*
+ * The entry for request r of c, packed by sm_entry_*() with result rc
+ * (buf taken over): submitted, CONN_ASYNC; or r is answered at once
+ * (ENOMEM, else EIO) and nothing of it is in the log, CONN_DONE.
+ */
+enum conn_verdict submit_request(struct daemon *d, struct conn *c,
+				 struct conn_req *r, int rc, void *buf,
+				 size_t len, uint64_t seq);
+/*
+ * An entry from member origin (0: none) numbered seq was applied with
+ * result: ours are answered; on the leader, another member's origin
+ * learns of the commit at once rather than at the next heartbeat.
+ */
+void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
+		    int result);
+/* Periodic work: resend, time out (the daemon's tick). */
+void submit_tick(struct daemon *d, uint64_t now_ms);
+/* Is no entry of this member waiting to be applied? */
+bool submit_idle(const struct daemon *d);
+/* Fail every waiting request (shutting down). */
+void submit_abort_all(struct daemon *d, int result);
+
+#endif
