@@ -1,19 +1,22 @@
 /*
  * node/cluster_int.h: what the files of the cluster module share. Not a
- * public header: the rest of the daemon reaches them through daemon.h.
+ * public header: the rest of the daemon reaches them through cluster.h.
  *
- *   cluster.c  the peer channel's messages, membership commands (run on
- *              the leader), readiness, probes, the tick
- *   query.c    admin queries that wait for peers, and JSON replies
- *   status.c   `cluster status`: every member's state, asked of each
- *   verify.c   `cluster verify`: digests at one log index on every member
- *   hosts.c    `cluster hosts|read|dir|perms`: any host's tree, for admins
+ *   cluster.c          the peer messages, readiness, probes, the tick,
+ *                      and the dispatch of `cluster ...` commands
+ *   cluster_member.c   membership commands (run on the leader, or
+ *                      forwarded to it)
+ *   cluster_query.c    admin queries that wait for peers
+ *   cluster_status.c   `cluster status`: every member's state
+ *   cluster_verify.c   `cluster verify`: digests at one log index
+ *   cluster_hosts.c    `cluster hosts|read|dir|perms`: any host's tree
  */
 #ifndef XSR_NODE_CLUSTER_INT_H
 #define XSR_NODE_CLUSTER_INT_H
 
 #include <json-c/json.h>
 
+#include "node/admin.h"
 #include "node/daemon.h"
 #include "wire/peer.pb-c.h"
 
@@ -21,6 +24,19 @@
 #define VERIFY_WAIT_MS 8000
 #define ADMIN_WAIT_MS 30000
 #define MAX_MEMBERS 64
+
+/* The module's state (d->cluster). */
+struct cluster {
+	struct ready *ready; /* catching up before serving (node/ready.c) */
+	void (*on_ready)(struct daemon *d, int status);
+	struct query *queries;
+	uint64_t next_qid;
+	bool was_in_config, removed_warned;
+	uint64_t no_leader_since_ms, no_leader_log_ms;
+	bool no_leader_warned;
+	struct digest *digests; /* recent verify points (cluster_verify.c) */
+	size_t n_digests;
+};
 
 enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE };
 
@@ -65,47 +81,58 @@ struct query {
 };
 
 /* cluster.c */
+/* A membership command answered (cluster_member.c, cluster.c's tick). */
+void cluster_admin_done(struct daemon *d, struct query *q, int status,
+			const char *text);
 const char *cluster_member_name(struct daemon *d, uint64_t id);
 /* Every member we know of: the Raft configuration and the table. */
 size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max);
 /* The members whose replicas must agree: the Raft configuration's. */
 size_t cluster_config_members(struct daemon *d, uint64_t *ids, size_t max);
 
-/* query.c: a query is answered (query_reply) or freed exactly once */
-struct query *query_new(struct daemon *d, enum qkind kind, struct conn *c,
-			struct conn_req *r, unsigned wait_ms);
-struct query *query_find(struct daemon *d, uint64_t qid);
-void query_free(struct daemon *d, struct query *q);
-void query_reply(struct daemon *d, struct query *q, json_object *o);
-/* Reply at once to a CONTROL request (not async). */
-enum conn_verdict admin_reply_now(struct conn *c, struct conn_req *r,
-				  json_object *o);
-json_object *admin_u64(uint64_t v);
+/* cluster_member.c */
+enum conn_verdict cluster_member_command(struct daemon *d, struct conn *c,
+					 struct conn_req *r, const char **argv,
+					 unsigned int argc);
+/* The role of member id in the Raft configuration, or -1. */
+int cluster_member_role(struct daemon *d, uint64_t id);
+/* A membership command forwarded to us (the leader), or its answer. */
+void cluster_member_request(struct daemon *d, uint64_t from,
+			    const Xsr__AdminRequest *ar);
+void cluster_member_reply(struct daemon *d, uint64_t from,
+			  const Xsr__AdminReply *ar);
 
-/* status.c */
-void status_own(struct daemon *d, Xsr__MemberStatus *st);
-void status_answer(struct daemon *d, uint64_t from, uint64_t qid);
-void status_record(struct qmember *m, const Xsr__MemberStatus *st);
-bool status_complete(const struct query *q);
-void status_finish(struct daemon *d, struct query *q);
-enum conn_verdict status_start(struct daemon *d, struct conn *c,
+/* cluster_query.c: a query is answered (cluster_query_reply) or freed exactly once */
+struct query *cluster_query_new(struct daemon *d, enum qkind kind, struct conn *c,
+			struct conn_req *r, unsigned wait_ms);
+struct query *cluster_query_find(struct daemon *d, uint64_t qid);
+void cluster_query_free(struct daemon *d, struct query *q);
+void cluster_query_reply(struct daemon *d, struct query *q, json_object *o);
+
+/* cluster_status.c */
+void cluster_status_own(struct daemon *d, Xsr__MemberStatus *st);
+void cluster_status_answer(struct daemon *d, uint64_t from, uint64_t qid);
+void cluster_status_record(struct qmember *m, const Xsr__MemberStatus *st);
+bool cluster_status_complete(const struct query *q);
+void cluster_status_finish(struct daemon *d, struct query *q);
+enum conn_verdict cluster_status_start(struct daemon *d, struct conn *c,
 			       struct conn_req *r);
 
-/* verify.c */
-enum conn_verdict verify_start(struct daemon *d, struct conn *c,
+/* cluster_verify.c */
+enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,
 			       struct conn_req *r);
 /* Every replica digests its state right after a verify entry. */
-void verify_digest(struct daemon *d, uint64_t index);
-void verify_answer(struct daemon *d, uint64_t from, uint64_t qid,
+void cluster_verify_digest(struct daemon *d, uint64_t index);
+void cluster_verify_answer(struct daemon *d, uint64_t from, uint64_t qid,
 		   uint64_t index);
-void verify_tick(struct daemon *d, struct query *q, uint64_t now);
-void verify_finish(struct daemon *d, struct query *q);
+void cluster_verify_tick(struct daemon *d, struct query *q, uint64_t now);
+void cluster_verify_finish(struct daemon *d, struct query *q);
 
-/* hosts.c */
-enum conn_verdict hosts_read(struct daemon *d, struct conn *c,
+/* cluster_hosts.c */
+enum conn_verdict cluster_hosts_read(struct daemon *d, struct conn *c,
 			     struct conn_req *r, const char **argv,
 			     unsigned int argc);
-enum conn_verdict hosts_list(struct daemon *d, struct conn *c,
+enum conn_verdict cluster_hosts_list(struct daemon *d, struct conn *c,
 			     struct conn_req *r);
 
 #endif

@@ -346,7 +346,7 @@ static enum conn_verdict ctl_snapshot(struct daemon *d, struct conn *c,
 {
 	if (n)
 		return err(c, r, -EINVAL);
-	if (daemon_snapshot_now(d))
+	if (cluster_snapshot_now(d))
 		return err(c, r, -ENOMEM);
 	return ack(c, r);
 }

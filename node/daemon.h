@@ -20,6 +20,7 @@
 
 #include "consensus/repl.h"
 #include "node/caller.h"
+#include "node/cluster.h"
 #include "node/conn.h"
 #include "node/log.h"
 #include "node/peers.h"
@@ -92,9 +93,6 @@ struct client {
 };
 
 
-/* An admin query waiting for replies from peers (node/cluster.c). */
-struct query;
-
 struct daemon {
 	uv_loop_t *loop;
 	struct config cfg;
@@ -113,16 +111,7 @@ struct daemon {
 	uv_timer_t drain;	/* stopping: waiting for requests in flight */
 	uint64_t drain_deadline_ms;
 
-	/* the cluster (node/cluster.c) */
-	struct ready *ready; /* catching up before serving (node/ready.c) */
-	void (*on_ready)(struct daemon *d, int status);
-	struct query *queries;
-	uint64_t next_qid;
-	bool was_in_config, removed_warned;
-	uint64_t no_leader_since_ms, no_leader_log_ms;
-	bool no_leader_warned;
-	struct digest *digests; /* recent verify points */
-	size_t n_digests;
+	struct cluster *cluster;  /* admin, readiness (node/cluster.h) */
 	bool serving;
 	bool stopping;
 
@@ -180,46 +169,6 @@ int domains_prepare(struct daemon *d, uint32_t domid, uint64_t gfn,
 /* RESUME: its next shutdown fires @releaseDomain again. */
 int domains_resume(struct daemon *d, uint32_t domid);
 struct conn *domains_conn(struct daemon *d, uint32_t domid);
-
-/* node/cluster.c */
-/* Open the peer channel if configured (0 for a cluster of one). */
-int cluster_open(struct daemon *d);
-void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg);
-/*
- * Wait until this member has caught up, then call on_ready (bounded by
- * ready-timeout; node/ready.h). -ENOMEM if it cannot start waiting.
- */
-int cluster_wait_ready(struct daemon *d,
-		       void (*on_ready)(struct daemon *d, int status));
-void cluster_tick(struct daemon *d, uint64_t now_ms);
-/* After an entry was applied (members, verify points). */
-void cluster_applied(struct daemon *d, uint64_t index, int kind,
-		     uint64_t origin, uint64_t nonce);
-/* CONTROL cluster ... */
-enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
-				  struct conn_req *r, const char **argv,
-				  unsigned int argc);
-/* Take a log snapshot at the next opportunity (CONTROL snapshot). */
-int daemon_snapshot_now(struct daemon *d);
-/*
- * Is the member serving host alive (answers a status query within 1 s)?
- * cb is called exactly once, later (never from inside this call), unless
- * this returns an error. A host without a member is not alive.
- */
-int cluster_probe(struct daemon *d, const char *host,
-		  void (*cb)(struct daemon *d, void *arg, bool live),
-		  void *arg);
-
-/*
- * Answers of CONTROL cluster|domain: JSON objects (node/cluster.c).
- * admin_error: {"ok":false,"error":MSG}, plus "errno":NAME if err != 0.
- * admin_send: o as the NUL-terminated reply to r; o is released.
- */
-struct json_object;
-struct json_object *admin_ok(void);
-struct json_object *admin_error(int err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void admin_send(struct conn *c, struct conn_req *r, struct json_object *o);
 
 /* node/migrate.c: CONTROL domain migrate|adopt|list */
 enum conn_verdict domain_control(struct daemon *d, struct conn *c,

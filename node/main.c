@@ -664,6 +664,7 @@ static void daemon_free(struct daemon *d)
 {
 	domains_free(d);
 	submit_free(d);
+	cluster_free(d);
 	peers_free(d);
 	trace_free(d->trace);
 	store_free(d->store);
@@ -840,17 +841,18 @@ int main(int argc, char **argv)
 			cl->self.peer_address,
 			in_initial ? "" : " (joining: waiting to be added)");
 	}
+	/* the modules that applying entries reaches, before the log */
+	if (peers_open(d) || submit_open(d) || cluster_open(d))
+		fatal(d, "out of memory");
 	rc = repl_open(&loop, &rc_cfg, &fsm, &d->repl);
 	free(members);
 	if (rc)
 		fatal(d, "cannot open the log in %s: %s", raft_dir,
 		      strerror(-rc));
-	rc = peers_open(d);
+	rc = peers_listen(d);
 	if (rc)
 		fatal(d, "cannot listen for peers on %s: %s",
 		      d->cfg.cluster.self.peer_address, strerror(-rc));
-	if (submit_open(d) || cluster_open(d))
-		fatal(d, "out of memory");
 	rc = domains_open(d);
 	if (rc)
 		fatal(d, "cannot use ring backend %s: %s", d->cfg.ring_backend,

@@ -13,6 +13,7 @@
  * {"ok":true,...} or {"ok":false,"error":"...","errno":"EEXIST"}.
  */
 #include "node/daemon.h"
+#include "node/admin.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -49,15 +49,18 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 
 int peers_open(struct daemon *d)
 {
+	d->peers = calloc(1, sizeof(*d->peers));
+	return d->peers ? 0 : -ENOMEM;
+}
+
+int peers_listen(struct daemon *d)
+{
 	const struct cluster_cfg *cl = &d->cfg.cluster;
 	struct peer_handler h = {.data = d, .recv = recv_msg, .log = log_cb};
-	struct peers *p = calloc(1, sizeof(*p));
+	struct peers *p = d->peers;
 	size_t i;
 	int rc;
 
-	if (!p)
-		return -ENOMEM;
-	d->peers = p;
 	if (!cl->enabled)
 		return 0;
 	rc = peer_open(d->loop, d->member_id, cl->self.peer_address,

@@ -20,11 +20,15 @@ struct daemon;
 typedef void peers_recv_fn(struct daemon *d, uint64_t from,
 			   const Xsr__PeerMsg *m);
 
-/*
- * Create the module (d->peers) and, for a cluster member, listen on its
- * peer address. 0, -ENOMEM, or the channel's error.
- */
+/* Create the module (d->peers), before the modules that register with
+ * it. 0 or -ENOMEM. */
 int peers_open(struct daemon *d);
+/*
+ * A cluster member: listen on its peer address and send to its members,
+ * once the log is open (messages are handled from then on). 0 or the
+ * channel's error; nothing for a cluster of one.
+ */
+int peers_listen(struct daemon *d);
 /* Stop listening and sending; cb(arg) once closed (at once without). */
 void peers_close(struct daemon *d, void (*cb)(void *arg), void *arg);
 void peers_free(struct daemon *d);

@@ -1,5 +1,5 @@
 /*
- * node/hosts.c: any host's tree, for admins (`xsadm cluster hosts`, `ls
+ * node/cluster_hosts.c: any host's tree, for admins (`xsadm cluster hosts`, `ls
  * HOST:PATH`, `read HOST:PATH`): read from this member's replica.
  */
 #include "node/cluster_int.h"
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum conn_verdict hosts_read(struct daemon *d, struct conn *c,
+enum conn_verdict cluster_hosts_read(struct daemon *d, struct conn *c,
 				   struct conn_req *r, const char **argv,
 				   unsigned int argc)
 {
@@ -87,7 +87,7 @@ enum conn_verdict hosts_read(struct daemon *d, struct conn *c,
 	return admin_reply_now(c, r, o);
 }
 
-enum conn_verdict hosts_list(struct daemon *d, struct conn *c,
+enum conn_verdict cluster_hosts_list(struct daemon *d, struct conn *c,
 				    struct conn_req *r)
 {
 	json_object *o = admin_ok(), *arr = json_object_new_array();

@@ -1,5 +1,5 @@
 /*
- * node/status.c: `xsadm cluster status`: this member's state, and every
+ * node/cluster_status.c: `xsadm cluster status`: this member's state, and every
  * other member's, asked over the peer channel (STATUS_WAIT_MS at most).
  */
 #include "node/cluster_int.h"
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void status_own(struct daemon *d, Xsr__MemberStatus *st)
+void cluster_status_own(struct daemon *d, Xsr__MemberStatus *st)
 {
 	xsr__member_status__init(st);
 	st->id = d->member_id;
@@ -26,13 +26,13 @@ void status_own(struct daemon *d, Xsr__MemberStatus *st)
 		st->read_index = 0;
 }
 
-void status_answer(struct daemon *d, uint64_t from, uint64_t qid)
+void cluster_status_answer(struct daemon *d, uint64_t from, uint64_t qid)
 {
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__StatusReply r = XSR__STATUS_REPLY__INIT;
 	Xsr__MemberStatus st;
 
-	status_own(d, &st);
+	cluster_status_own(d, &st);
 	r.qid = qid;
 	r.status = &st;
 	m.m_case = XSR__PEER_MSG__M_STATUS_REPLY;
@@ -40,7 +40,7 @@ void status_answer(struct daemon *d, uint64_t from, uint64_t qid)
 	peers_send(d, from, &m);
 }
 
-void status_finish(struct daemon *d, struct query *q)
+void cluster_status_finish(struct daemon *d, struct query *q)
 {
 	struct repl_server srv[MAX_MEMBERS];
 	size_t ns = repl_servers(d->repl, srv, MAX_MEMBERS), i, k;
@@ -92,10 +92,10 @@ void status_finish(struct daemon *d, struct query *q)
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(o, "members", arr);
-	query_reply(d, q, o);
+	cluster_query_reply(d, q, o);
 }
 
-bool status_complete(const struct query *q)
+bool cluster_status_complete(const struct query *q)
 {
 	size_t i;
 
@@ -105,7 +105,7 @@ bool status_complete(const struct query *q)
 	return true;
 }
 
-void status_record(struct qmember *m, const Xsr__MemberStatus *st)
+void cluster_status_record(struct qmember *m, const Xsr__MemberStatus *st)
 {
 	m->st = *st;
 	snprintf(m->name, sizeof(m->name), "%s", st->name ? st->name : "");
@@ -116,12 +116,12 @@ void status_record(struct qmember *m, const Xsr__MemberStatus *st)
 	m->got = true;
 }
 
-enum conn_verdict status_start(struct daemon *d, struct conn *c,
+enum conn_verdict cluster_status_start(struct daemon *d, struct conn *c,
 				      struct conn_req *r)
 {
 	uint64_t ids[MAX_MEMBERS];
 	size_t n = cluster_all_members(d, ids, MAX_MEMBERS), i;
-	struct query *q = query_new(d, Q_STATUS, c, r, STATUS_WAIT_MS);
+	struct query *q = cluster_query_new(d, Q_STATUS, c, r, STATUS_WAIT_MS);
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
 	Xsr__MemberStatus own;
@@ -134,22 +134,22 @@ enum conn_verdict status_start(struct daemon *d, struct conn *c,
 	for (i = 0; i < n; i++) {
 		q->m[q->n++].id = ids[i];
 		if (ids[i] == d->member_id) {
-			status_own(d, &own);
-			status_record(&q->m[q->n - 1], &own);
+			cluster_status_own(d, &own);
+			cluster_status_record(&q->m[q->n - 1], &own);
 		} else {
 			peers_send(d, ids[i], &m);
 		}
 	}
-	if (status_complete(q)) {
+	if (cluster_status_complete(q)) {
 		/* alone: answer now, r is still ours */
 		json_object *o;
 
 		q->in_call = true;
-		status_finish(d, q);
+		cluster_status_finish(d, q);
 		o = q->sync_result;
 		q->req = NULL;
 		q->conn = NULL;
-		query_free(d, q);
+		cluster_query_free(d, q);
 		return admin_reply_now(c, r, o);
 	}
 	return CONN_ASYNC;

@@ -1,5 +1,5 @@
 /*
- * node/verify.c: `xsadm cluster verify`: a verify entry goes through the
+ * node/cluster_verify.c: `xsadm cluster verify`: a verify entry goes through the
  * log; every replica digests its whole state right after applying it (on
  * a worker thread, from a pinned snapshot), and the asking member
  * compares the digests of every member of the configuration.
@@ -52,9 +52,9 @@ static struct digest *digest_slot(struct daemon *d, uint64_t index)
 {
 	size_t i;
 
-	for (i = 0; i < d->n_digests; i++)
-		if (d->digests[i].index == index)
-			return &d->digests[i];
+	for (i = 0; i < d->cluster->n_digests; i++)
+		if (d->cluster->digests[i].index == index)
+			return &d->cluster->digests[i];
 	return NULL;
 }
 
@@ -73,22 +73,22 @@ static void digest_after(uv_work_t *w, int status)
 	free(j);
 }
 
-void verify_digest(struct daemon *d, uint64_t index)
+void cluster_verify_digest(struct daemon *d, uint64_t index)
 {
 	struct digest_job *j;
 	struct digest *dg;
 
-	if (!d->digests) {
-		d->digests = calloc(MAX_DIGESTS, sizeof(*d->digests));
-		if (!d->digests)
+	if (!d->cluster->digests) {
+		d->cluster->digests = calloc(MAX_DIGESTS, sizeof(*d->cluster->digests));
+		if (!d->cluster->digests)
 			return;
 	}
-	if (d->n_digests == MAX_DIGESTS) {
-		memmove(d->digests, d->digests + 1,
-			(MAX_DIGESTS - 1) * sizeof(*d->digests));
-		d->n_digests--;
+	if (d->cluster->n_digests == MAX_DIGESTS) {
+		memmove(d->cluster->digests, d->cluster->digests + 1,
+			(MAX_DIGESTS - 1) * sizeof(*d->cluster->digests));
+		d->cluster->n_digests--;
 	}
-	dg = &d->digests[d->n_digests++];
+	dg = &d->cluster->digests[d->cluster->n_digests++];
 	memset(dg, 0, sizeof(*dg));
 	dg->index = index;
 	j = calloc(1, sizeof(*j));
@@ -117,7 +117,7 @@ static void hex(const uint8_t *b, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-void verify_answer(struct daemon *d, uint64_t from, uint64_t qid,
+void cluster_verify_answer(struct daemon *d, uint64_t from, uint64_t qid,
 				uint64_t index)
 {
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
@@ -141,12 +141,12 @@ static void verify_submitted(struct daemon *d, void *arg, int result)
 {
 	struct query *q = arg;
 
-	if (result && query_find(d, q->qid) == q)
-		query_reply(d, q, admin_error(0, "the verify point did not reach the "
+	if (result && cluster_query_find(d, q->qid) == q)
+		cluster_query_reply(d, q, admin_error(0, "the verify point did not reach the "
 				       "log: %s", strerror(-result)));
 }
 
-void verify_finish(struct daemon *d, struct query *q)
+void cluster_verify_finish(struct daemon *d, struct query *q)
 {
 	json_object *o = admin_ok(), *arr = json_object_new_array();
 	const uint8_t *ref = NULL;
@@ -188,10 +188,10 @@ void verify_finish(struct daemon *d, struct query *q)
 	}
 	json_object_object_add(o, "agree", json_object_new_boolean(agree));
 	json_object_object_add(o, "members", arr);
-	query_reply(d, q, o);
+	cluster_query_reply(d, q, o);
 }
 
-void verify_tick(struct daemon *d, struct query *q, uint64_t now)
+void cluster_verify_tick(struct daemon *d, struct query *q, uint64_t now)
 {
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__DigestQuery dq = XSR__DIGEST_QUERY__INIT;
@@ -226,15 +226,15 @@ void verify_tick(struct daemon *d, struct query *q, uint64_t now)
 		}
 	}
 	if (all)
-		verify_finish(d, q);
+		cluster_verify_finish(d, q);
 }
 
-enum conn_verdict verify_start(struct daemon *d, struct conn *c,
+enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,
 				      struct conn_req *r)
 {
 	uint64_t ids[MAX_MEMBERS];
 	size_t n = cluster_config_members(d, ids, MAX_MEMBERS), i;
-	struct query *q = query_new(d, Q_VERIFY, c, r, VERIFY_WAIT_MS);
+	struct query *q = cluster_query_new(d, Q_VERIFY, c, r, VERIFY_WAIT_MS);
 	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
 	void *buf;
 	size_t len;
@@ -254,7 +254,7 @@ enum conn_verdict verify_start(struct daemon *d, struct conn *c,
 	if (rc) {
 		q->conn = NULL; /* answered here */
 		q->req = NULL;
-		query_free(d, q);
+		cluster_query_free(d, q);
 		return admin_reply_now(c, r, admin_error(0, "cannot submit: %s",
 					    strerror(-rc)));
 	}

@@ -1,0 +1,54 @@
+/*
+ * node/cluster.h: the daemon's part of the cluster (node/cluster*.c): the
+ * admin commands behind `xsadm cluster ...` (XS_CONTROL "cluster ...",
+ * privileged clients only), membership changes run on the leader,
+ * catching up before serving (node/ready.c), probes of other hosts'
+ * members, and the warnings of a member cut off from its leader.
+ *
+ * Files: cluster.c (open, tick, peer messages, readiness, probes, command
+ * dispatch), cluster_member.c (membership commands, on the leader),
+ * cluster_query.c (queries waiting for peers), cluster_status.c,
+ * cluster_verify.c, cluster_hosts.c; node/cluster_int.h is what they
+ * share.
+ */
+#ifndef XSR_NODE_CLUSTER_H
+#define XSR_NODE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node/conn.h"
+
+struct daemon;
+
+/* Create the module (d->cluster), after the peers. 0 or -ENOMEM. */
+int cluster_open(struct daemon *d);
+/* Fail every waiting query, then close the peers; cb(arg) once closed. */
+void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg);
+void cluster_free(struct daemon *d);
+/*
+ * Wait until this member has caught up, then call on_ready (bounded by
+ * ready-timeout; node/ready.h). -ENOMEM if it cannot start waiting.
+ */
+int cluster_wait_ready(struct daemon *d,
+		       void (*on_ready)(struct daemon *d, int status));
+void cluster_tick(struct daemon *d, uint64_t now_ms);
+/* After an entry was applied (members, verify points). */
+void cluster_applied(struct daemon *d, uint64_t index, int kind,
+		     uint64_t origin, uint64_t nonce);
+/* CONTROL cluster ... */
+enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
+				  struct conn_req *r, const char **argv,
+				  unsigned int argc);
+/* Take a log snapshot at the next opportunity (CONTROL snapshot). */
+int cluster_snapshot_now(struct daemon *d);
+/*
+ * Is the member serving host alive (answers a status query within 1 s)?
+ * cb is called exactly once, later (never from inside this call), unless
+ * this returns an error. A host without a member is not alive.
+ */
+int cluster_probe(struct daemon *d, const char *host,
+		  void (*cb)(struct daemon *d, void *arg, bool live),
+		  void *arg);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * node/cluster_member.c: the membership commands (`xsadm cluster add|
+ * remove|promote|demote|transfer`): run on the leader from a table of
+ * name, argument count, usage and handler; a follower forwards them to
+ * the leader and answers once its own log has the change.
+ */
+#include "node/cluster_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consensus/sm.h"
+
+void cluster_admin_done(struct daemon *d, struct query *q, int status,
+			const char *text)
+{
+	json_object *o;
+
+	if (q->reply_to) {
+		/* run for a peer: send it the outcome */
+		Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
+		Xsr__AdminReply ar = XSR__ADMIN_REPLY__INIT;
+
+		ar.qid = q->reply_qid;
+		ar.status = status;
+		ar.text = (char *)(text ? text : "");
+		ar.index = repl_last_index(d->repl);
+		/* the asking member learns of the commit now, not later */
+		repl_announce_commit(d->repl);
+		m.m_case = XSR__PEER_MSG__M_ADMIN_REPLY;
+		m.admin_reply = &ar;
+		peers_send(d, q->reply_to, &m);
+		cluster_query_free(d, q);
+		return;
+	}
+	o = status ? admin_error(0, "%s", text && *text ? text : strerror(-status))
+		   : admin_ok();
+	cluster_query_reply(d, q, o);
+}
+
+static void change_cb(void *arg, int status)
+{
+	struct query *q = arg;
+	struct daemon *d = q->d;
+
+	if (cluster_query_find(d, q->qid) != q)
+		return;
+	cluster_admin_done(d, q, status,
+		   status ? (status == -ETIMEDOUT
+				     ? "leadership did not move in time"
+				     : strerror(-status))
+			  : NULL);
+}
+
+struct add_ctx {
+	struct daemon *d;
+	uint64_t qid;
+	uint64_t id;
+	char raft[128];
+};
+
+/*
+ * libraft adds a member as a spare, which receives no log; a host must
+ * replicate to serve its clients, so it becomes a standby at once (a voter
+ * once promoted).
+ */
+static void added_cb(void *arg, int status)
+{
+	struct add_ctx *a = arg;
+	struct daemon *d = a->d;
+	struct query *q = cluster_query_find(d, a->qid);
+	int rc;
+
+	if (q && status) {
+		cluster_admin_done(d, q, status, strerror(-status));
+	} else if (q) {
+		rc = repl_assign(d->repl, a->id, REPL_STANDBY, change_cb, q);
+		if (rc)
+			cluster_admin_done(d, q, rc,
+				   "added as a spare, but it could not be "
+				   "made a standby");
+	}
+	free(a);
+}
+
+static void member_recorded(struct daemon *d, void *arg, int result)
+{
+	struct add_ctx *a = arg;
+	struct query *q = cluster_query_find(d, a->qid);
+	int rc;
+
+	if (q && result) {
+		cluster_admin_done(d, q, result, "cannot record the new member");
+	} else if (q) {
+		rc = repl_add(d->repl, a->id, a->raft, added_cb, a);
+		if (rc)
+			cluster_admin_done(d, q, rc, "the leader refused to add it");
+		else
+			return; /* a goes on to added_cb */
+	}
+	free(a);
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return false;
+	v = strtoull(s, &end, 10);
+	if (*end || v == 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+int cluster_member_role(struct daemon *d, uint64_t id)
+{
+	struct repl_server srv[MAX_MEMBERS];
+	size_t n = repl_servers(d->repl, srv, MAX_MEMBERS), i;
+
+	for (i = 0; i < n; i++)
+		if (srv[i].id == id)
+			return srv[i].role;
+	return -1;
+}
+
+/*
+ * The membership commands, run on the leader. Each answers q through
+ * cluster_admin_done(), at once or once the change is done; argv[0] is the
+ * command, and the table has checked argc and that this member leads.
+ */
+static void member_add(struct daemon *d, struct query *q, const char **argv,
+		       unsigned int argc)
+{
+	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
+	const struct store_member *other;
+	struct store_member m;
+	struct add_ctx *a;
+	uint64_t id;
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (!parse_u64(argv[1], &id)) {
+		cluster_admin_done(d, q, -EINVAL, "the member id must be a number > 0");
+		return;
+	}
+	if (cluster_member_role(d, id) >= 0) {
+		cluster_admin_done(d, q, -EEXIST, "that id is already in the configuration");
+		return;
+	}
+	other = store_member_by_name(d->store, argv[4]);
+	if (other && other->id != id) {
+		cluster_admin_done(d, q, -EEXIST, "that name belongs to another member");
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		cluster_admin_done(d, q, -ENOMEM, NULL);
+		return;
+	}
+	a->d = d;
+	a->qid = q->qid;
+	a->id = id;
+	snprintf(a->raft, sizeof(a->raft), "%s", argv[2]);
+	m.id = id;
+	m.name = (char *)argv[4];
+	m.raft_address = (char *)argv[2];
+	m.peer_address = (char *)argv[3];
+	o.seq = submit_next_seq(d);
+	rc = sm_entry_member(&o, &m, false, &buf, &len);
+	if (!rc)
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq,
+				   member_recorded, a);
+	if (rc) {
+		free(a);
+		cluster_admin_done(d, q, rc, NULL);
+	}
+}
+
+static void member_transfer(struct daemon *d, struct query *q,
+			    const char **argv, unsigned int argc)
+{
+	uint64_t id = 0;
+	int rc;
+
+	if (argc == 2 && !parse_u64(argv[1], &id)) {
+		cluster_admin_done(d, q, -EINVAL, "the member id must be a number > 0");
+		return;
+	}
+	rc = repl_transfer(d->repl, id, change_cb, q);
+	if (rc)
+		cluster_admin_done(d, q, rc,
+			   rc == -ENOENT ? "no voter to hand over to"
+					 : "transfer refused");
+}
+
+/* remove, promote, demote: a member of the configuration, by id. */
+static void member_role(struct daemon *d, struct query *q, const char **argv,
+			unsigned int argc)
+{
+	const char *cmd = argv[0];
+	uint64_t id;
+	int rc, role;
+
+	if (!parse_u64(argv[1], &id)) {
+		cluster_admin_done(d, q, -EINVAL, "the member id must be a number > 0");
+		return;
+	}
+	role = cluster_member_role(d, id);
+	if (role < 0) {
+		cluster_admin_done(d, q, -ENOENT, "no such member in the configuration");
+		return;
+	}
+	if (!strcmp(cmd, "remove")) {
+		rc = repl_remove(d->repl, id, change_cb, q);
+	} else if (!strcmp(cmd, "promote")) {
+		if (role == REPL_VOTER) {
+			cluster_admin_done(d, q, -EINVAL, "it is a voter already");
+			return;
+		}
+		rc = repl_assign(d->repl, id, REPL_VOTER, change_cb, q);
+	} else {
+		if (role == REPL_SPARE) {
+			cluster_admin_done(d, q, -EINVAL, "it is a spare already");
+			return;
+		}
+		rc = repl_assign(d->repl, id,
+				 role == REPL_VOTER ? REPL_STANDBY : REPL_SPARE,
+				 change_cb, q);
+	}
+	if (rc)
+		cluster_admin_done(d, q, rc, "the leader refused the change");
+}
+
+static const struct member_cmd {
+	const char *name;
+	unsigned int min_argc, max_argc; /* argv[0] included */
+	const char *usage;
+	void (*run)(struct daemon *d, struct query *q, const char **argv,
+		    unsigned int argc);
+} member_cmds[] = {
+	{"add", 5, 5, "add ID RAFT-ADDRESS PEER-ADDRESS NAME", member_add},
+	{"transfer", 1, 2, "transfer [ID]", member_transfer},
+	{"remove", 2, 2, "remove ID", member_role},
+	{"promote", 2, 2, "promote ID", member_role},
+	{"demote", 2, 2, "demote ID", member_role},
+};
+
+/* Run a membership command here (we lead); q is answered by cluster_admin_done(). */
+static void run_admin(struct daemon *d, struct query *q, const char **argv,
+		      unsigned int argc)
+{
+	const struct member_cmd *mc = NULL;
+	char usage[64];
+	size_t i;
+
+	for (i = 0; argc && i < sizeof(member_cmds) / sizeof(*member_cmds); i++)
+		if (!strcmp(argv[0], member_cmds[i].name))
+			mc = &member_cmds[i];
+	if (!mc) {
+		cluster_admin_done(d, q, -EINVAL, "unknown membership command");
+		return;
+	}
+	if (!repl_is_leader(d->repl)) {
+		cluster_admin_done(d, q, -ENOTCONN, "this member is not the leader");
+		return;
+	}
+	if (argc < mc->min_argc || argc > mc->max_argc) {
+		snprintf(usage, sizeof(usage), "usage: %s", mc->usage);
+		cluster_admin_done(d, q, -EINVAL, usage);
+		return;
+	}
+	mc->run(d, q, argv, argc);
+}
+
+static void forward_admin(struct daemon *d, struct query *q,
+			  const char **argv, unsigned int argc)
+{
+	uint64_t leader = repl_leader(d->repl);
+	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
+	Xsr__AdminRequest ar = XSR__ADMIN_REQUEST__INIT;
+
+	if (!leader) {
+		cluster_admin_done(d, q, -ENOTCONN,
+			   "no leader is known (no quorum?)");
+		return;
+	}
+	ar.qid = q->qid;
+	ar.argv = (char **)argv;
+	ar.n_argv = argc;
+	m.m_case = XSR__PEER_MSG__M_ADMIN_REQUEST;
+	m.admin_request = &ar;
+	q->admin_to = leader;
+	if (peers_send(d, leader, &m))
+		cluster_admin_done(d, q, -ENOTCONN, "cannot reach the leader");
+}
+
+/* `cluster add|remove|promote|demote|transfer ...`: here if we lead,
+ * else on the leader, answered once the change is done. */
+enum conn_verdict cluster_member_command(struct daemon *d, struct conn *c,
+					 struct conn_req *r, const char **argv,
+					 unsigned int argc)
+{
+	const char *cmd = argv[0];
+	struct query *q;
+
+	q = cluster_query_new(d, Q_ADMIN, c, r, ADMIN_WAIT_MS);
+	if (!q)
+		return admin_reply_now(c, r, admin_error(0, "out of memory"));
+	log_msg(5, "admin: cluster %s%s%s", cmd, argc > 1 ? " " : "",
+		argc > 1 ? argv[1] : "");
+	q->in_call = true;
+	if (repl_is_leader(d->repl))
+		run_admin(d, q, argv, argc);
+	else
+		forward_admin(d, q, argv, argc);
+	q->in_call = false;
+	if (q->sync_result) {
+		/* refused at once: answer now, r is still ours */
+		json_object *o = q->sync_result;
+
+		q->req = NULL;
+		q->conn = NULL;
+		cluster_query_free(d, q);
+		return admin_reply_now(c, r, o);
+	}
+	return CONN_ASYNC;
+}
+
+/* ---- The peer messages of membership commands -------------------- */
+
+void cluster_member_request(struct daemon *d, uint64_t from,
+			    const Xsr__AdminRequest *ar)
+{
+	struct query *q = cluster_query_new(d, Q_ADMIN, NULL, NULL, ADMIN_WAIT_MS);
+
+	if (!q)
+		return;
+	q->reply_to = from;
+	q->reply_qid = ar->qid;
+	log_msg(5, "admin from member %" PRIu64 ": cluster %s", from,
+		ar->n_argv ? ar->argv[0] : "");
+	run_admin(d, q, (const char **)ar->argv, (unsigned int)ar->n_argv);
+}
+
+void cluster_member_reply(struct daemon *d, uint64_t from,
+			  const Xsr__AdminReply *ar)
+{
+	struct query *q = cluster_query_find(d, ar->qid);
+
+	if (!q || q->kind != Q_ADMIN || q->admin_to != from)
+		return;
+	if (ar->status == 0 && ar->index > repl_commit_index(d->repl)) {
+		/* held until our log has the change (cluster_tick) */
+		q->wait_index = ar->index;
+		q->wait_status = ar->status;
+		q->wait_text = strdup(ar->text ? ar->text : "");
+		q->deadline_ms = uv_now(d->loop) + 1000;
+		return;
+	}
+	cluster_admin_done(d, q, ar->status, ar->text);
+}
