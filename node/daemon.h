@@ -22,6 +22,7 @@
 #include "node/caller.h"
 #include "node/cluster.h"
 #include "node/conn.h"
+#include "node/domains.h"
 #include "node/log.h"
 #include "node/peers.h"
 #include "node/ready.h"
@@ -115,13 +116,7 @@ struct daemon {
 	bool serving;
 	bool stopping;
 
-	/* guests (node/domain.c) */
-	struct ring_backend *ring; /* NULL: sockets only */
-	uv_poll_t ring_poll;
-	bool ring_poll_open;
-	uint32_t virq_port;
-	struct domain *doms;
-	bool domains_started;
+	struct domains *domains; /* guests and rings (node/domains.h) */
 
 	struct trace *trace; /* -T, CONTROL log|logfile (node/trace.h) */
 	struct conn_handler client; /* every client connection's handler */
@@ -143,32 +138,6 @@ void dispatch_handler(struct daemon *d, struct conn_handler *h);
 /* node/apply.c */
 void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
 
-/* node/domain.c: the guests of this host (see the file's header) */
-struct sm_result;
-/* Open the ring backend of --ring-backend (0 if none configured). */
-int domains_open(struct daemon *d);
-/* Serving: attach every introduced domain again, introduce dom0's ring. */
-void domains_start(struct daemon *d);
-void domains_close(struct daemon *d);
-void domains_free(struct daemon *d);
-/* An entry was applied: make this host's rings follow the registry. */
-void domains_applied(struct daemon *d, const struct sm_result *res,
-		     uint64_t index);
-/*
- * The store was swapped for a snapshot (node/snapshot.c): detach the rings
- * of domains the registry no longer has here, attach those it has and
- * this member does not serve, follow the watches of the others.
- */
-void domains_resync(struct daemon *d);
-/* After the reply to a guest's WATCH: its initial event. */
-void domains_watch_added(struct daemon *d, const struct sm_result *res);
-bool domains_introduced(struct daemon *d, uint32_t domid);
-/* INTRODUCE: map the page and bind the channel before the entry goes. */
-int domains_prepare(struct daemon *d, uint32_t domid, uint64_t gfn,
-		    uint32_t port);
-/* RESUME: its next shutdown fires @releaseDomain again. */
-int domains_resume(struct daemon *d, uint32_t domid);
-struct conn *domains_conn(struct daemon *d, uint32_t domid);
 
 /* node/migrate.c: CONTROL domain migrate|adopt|list */
 enum conn_verdict domain_control(struct daemon *d, struct conn *c,

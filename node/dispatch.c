@@ -24,9 +24,6 @@
 #define F_NOTID 2u /* the transaction id is ignored */
 #define F_WRITE 4u /* refused on the read-only socket */
 
-/* Domain ids from here on are special (xen/include/public/xen.h). */
-#define DOMID_FIRST_RESERVED 0x7FF0u
-
 /* Supported ring features (docs/misc/xenstore-ring.txt). */
 #define SERVER_FEATURES (WIRE_FEATURE_RECONNECTION | WIRE_FEATURE_ERROR)
 
@@ -54,18 +51,6 @@ static enum conn_verdict reply_ok(struct conn *c, struct conn_req *r)
 {
 	conn_reply(c, r, "OK", 3);
 	return CONN_DONE;
-}
-
-/* Does the hypervisor know domid? (All below the reserved ids without.) */
-static bool domain_exists(struct daemon *d, uint32_t domid)
-{
-	struct ring_dominfo info;
-
-	if (domid >= DOMID_FIRST_RESERVED)
-		return false;
-	if (!d->ring || ring_backend_dominfo(d->ring, domid, &info))
-		return true;
-	return info.exists;
 }
 
 static struct txn *txn_find(struct client *cl, uint32_t id)
@@ -391,7 +376,7 @@ static enum conn_verdict do_set_perms(struct daemon *d, struct conn *c,
 		 * not exist are kept but ignored. Without a hypervisor to ask,
 		 * every domid below DOMID_FIRST_RESERVED counts as existing.
 		 */
-		if (!domain_exists(d, perms[i].domid))
+		if (!domains_exists(d, perms[i].domid))
 			perms[i].ignore = 1;
 	}
 	if (perms[0].ignore) {

@@ -844,6 +844,10 @@ int main(int argc, char **argv)
 	/* the modules that applying entries reaches, before the log */
 	if (peers_open(d) || submit_open(d) || cluster_open(d))
 		fatal(d, "out of memory");
+	rc = domains_open(d, &d->client);
+	if (rc)
+		fatal(d, "cannot use ring backend %s: %s", d->cfg.ring_backend,
+		      strerror(-rc));
 	rc = repl_open(&loop, &rc_cfg, &fsm, &d->repl);
 	free(members);
 	if (rc)
@@ -853,10 +857,6 @@ int main(int argc, char **argv)
 	if (rc)
 		fatal(d, "cannot listen for peers on %s: %s",
 		      d->cfg.cluster.self.peer_address, strerror(-rc));
-	rc = domains_open(d);
-	if (rc)
-		fatal(d, "cannot use ring backend %s: %s", d->cfg.ring_backend,
-		      strerror(-rc));
 	uv_timer_init(&loop, &d->tick);
 	d->tick.data = d;
 	uv_timer_init(&loop, &d->drain);
