@@ -130,7 +130,7 @@ int hamt_check(const struct hamt_node *root, const uint8_t key[16],
 	       const char **what);
 
 /* Test-only: set a bitmap bit of the root that has no slot (a corruption
- * for tests/test_store.c to catch; never called elsewhere). */
+ * for tests/test_store_whole.c to catch; never called elsewhere). */
 void hamt_test_corrupt_bitmap(struct hamt_node *root);
 
 /*
