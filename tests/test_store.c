@@ -567,7 +567,10 @@ static void test_set_perms_events(void **state)
 	assert_true(ev.v[0].has_node);
 	assert_int_equal(ev.v[0].node.n, 2);
 	assert_true(ev.v[0].has_parent);
-	store_events_clear(&ev);
+	assert_false(ev.lost); /* nothing failed */
+	ev.lost = true;
+	store_events_clear(&ev); /* as store_events_init: lost clear */
+	assert_false(ev.lost);
 	store_free(st);
 }
 

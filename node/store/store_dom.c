@@ -198,8 +198,7 @@ static int push_special(const struct host *h, const char *path,
 	rc = events_push(ev, path, true, &e);
 	if (rc)
 		return rc;
-	if (!perms_copy(&e->node, n->perms, n->nperms))
-		e->has_node = true;
+	event_perms(ev, &e->node, &e->has_node, n->perms, n->nperms);
 	return 0;
 }
 

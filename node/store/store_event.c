@@ -61,8 +61,8 @@ int events_push(struct store_events *ev, const char *path, bool exact,
 	return 0;
 }
 
-int perms_copy(struct store_perms *dst, const struct store_perm *src,
-	       uint32_t n)
+static int perms_copy(struct store_perms *dst, const struct store_perm *src,
+		      uint32_t n)
 {
 	dst->v = malloc((n ? n : 1) * sizeof(*src));
 	if (!dst->v)
@@ -70,6 +70,15 @@ int perms_copy(struct store_perms *dst, const struct store_perm *src,
 	memcpy(dst->v, src, n * sizeof(*src));
 	dst->n = n;
 	return 0;
+}
+
+void event_perms(struct store_events *ev, struct store_perms *dst, bool *has,
+		 const struct store_perm *src, uint32_t n)
+{
+	if (perms_copy(dst, src, n) == 0)
+		*has = true;
+	else
+		ev->lost = true;
 }
 
 /*
@@ -99,18 +108,29 @@ void op_fire(struct op *o, const char *path, const struct snode *node,
 		}
 		return;
 	}
-	if (!o->ev || events_push(o->ev, path, exact, &e))
+	if (!o->ev)
 		return;
-	if (node && !perms_copy(&e->node, node->perms, node->nperms))
-		e->has_node = true;
+	/*
+	 * Out of memory here is not the change's failure: the tree is the
+	 * same on every replica, only this member's events lack something,
+	 * and lost tells the caller so (it fires every watch instead).
+	 */
+	if (events_push(o->ev, path, exact, &e)) {
+		o->ev->lost = true;
+		return;
+	}
+	if (node)
+		event_perms(o->ev, &e->node, &e->has_node, node->perms,
+			    node->nperms);
 	/* A node always has an owner entry: no entries means no old perms. */
-	if (old && n_old && !perms_copy(&e->old, old, n_old))
-		e->has_old = true;
+	if (old && n_old)
+		event_perms(o->ev, &e->old, &e->has_old, old, n_old);
 	if (path[0] == '/') {
 		path_parent(path, parent);
 		p = hamt_get(o->h->root, parent, strlen(parent),
 			     host_hash(o->h, parent, strlen(parent)));
-		if (p && !perms_copy(&e->parent, p->perms, p->nperms))
-			e->has_parent = true;
+		if (p)
+			event_perms(o->ev, &e->parent, &e->has_parent, p->perms,
+				    p->nperms);
 	}
 }

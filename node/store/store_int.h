@@ -224,6 +224,7 @@ struct op {
 	uint64_t gen;
 	struct store_events *ev;
 	size_t ev_start;		/* events before this op */
+	bool ev_lost;			/* ev->lost before this op */
 	struct hamt_node *saved_root; /* live: for rollback */
 	struct delta *d;		/* live: accounting to apply at the end */
 	size_t nd, capd;
@@ -314,13 +315,14 @@ struct txnode *txn_access(struct store_txn *tx, struct host *h,
 /* domain_entry_inc/dec inside a transaction (transaction_entry_inc). */
 int txn_count(struct store_txn *tx, uint32_t domid, int by);
 
-/* Events (store_event.c). Copy perms into an event field. 0 or
- * -STORE_ELOCAL. */
-int perms_copy(struct store_perms *dst, const struct store_perm *src,
-	       uint32_t n);
+/* Events (store_event.c). Append an event: 0 or -STORE_ELOCAL. */
 int events_push(struct store_events *ev, const char *path, bool exact,
 		struct store_event **out);
 /* Free the events from the n-th on (a failed operation's). */
 void events_truncate(struct store_events *ev, size_t n);
+/* Copy perms into an event's field and set *has; if that fails for lack
+ * of memory, set ev->lost instead (the change goes on). */
+void event_perms(struct store_events *ev, struct store_perms *dst, bool *has,
+		 const struct store_perm *src, uint32_t n);
 
 #endif

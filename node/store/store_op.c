@@ -30,6 +30,7 @@ void op_begin(struct op *o, struct store *st, struct host *h,
 	o->gen = index;
 	o->ev = ev;
 	o->ev_start = ev ? ev->n : 0;
+	o->ev_lost = ev && ev->lost;
 	if (!tx) {
 		o->saved_root = h->root;
 		hamt_ref(o->saved_root);
@@ -88,8 +89,11 @@ int op_end(struct op *o, int rc)
 		} else {
 			hamt_unref(o->h->root);
 			o->h->root = o->saved_root;
-			if (o->ev)
+			/* nothing happened: neither events nor lost ones */
+			if (o->ev) {
 				events_truncate(o->ev, o->ev_start);
+				o->ev->lost = o->ev_lost;
+			}
 		}
 		free(o->d);
 	} else if (rc != 0 && o->tx_touched) {
