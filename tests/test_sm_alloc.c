@@ -3,7 +3,9 @@
  * never becomes the entry's result. A heap that fails the Nth allocation
  * (as canonical raft's test heap does) runs under sm_apply() for every N
  * along a realistic entry sequence; each run must end byte-identical to
- * the clean run, or stop (sm_result.fatal), never a third way.
+ * the clean run, or stop (sm_result.fatal), never a third way. A watch
+ * event lost on the way is never silent: an entry whose events differ
+ * from the clean run's says so (store_events.lost).
  *
  * The heap is the linker's: this test is linked with --wrap=malloc (and
  * calloc, realloc, strdup, strndup), which redirects the calls of the
@@ -89,11 +91,29 @@ struct entry {
 	size_t len;
 };
 
-/* What a run saw of each entry: the replicated part of the result. */
+#define MAX_EVENTS 48
+
+/* One watch event as a digest (a run records nothing while the heap is
+ * armed: the test's own allocations would count). */
+struct seen_event {
+	uint64_t path;	/* FNV-1a of the path */
+	uint64_t perms; /* FNV-1a of the permission copies it carries */
+	bool exact, has_node, has_parent, has_old;
+};
+
+struct seen_events {
+	size_t n; /* every event, those past MAX_EVENTS too */
+	bool lost;
+	struct seen_event v[MAX_EVENTS];
+};
+
+/* What a run saw of each entry: the replicated part of the result, and
+ * the local part: the events to fire (events2: a move's destination). */
 struct seen {
 	bool fatal, duplicate, result_known;
 	int result;
 	enum sm_kind kind;
+	struct seen_events events, events2;
 };
 
 struct seq {
@@ -327,6 +347,84 @@ static void snapshot(struct store *st, void **buf, size_t *len)
 	store_unpin(pin);
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t fnv_perms(uint64_t h, bool has, const struct store_perms *p)
+{
+	uint32_t i;
+
+	h = fnv(h, &has, 1);
+	for (i = 0; has && i < p->n; i++) {
+		h = fnv(h, &p->v[i].domid, sizeof(p->v[i].domid));
+		h = fnv(h, &p->v[i].access, 1);
+		h = fnv(h, &p->v[i].ignore, 1);
+	}
+	return h;
+}
+
+static void seen_record(struct seen_events *out, const struct store_events *ev)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->n = ev->n;
+	out->lost = ev->lost;
+	for (i = 0; i < ev->n && i < MAX_EVENTS; i++) {
+		const struct store_event *e = &ev->v[i];
+		struct seen_event *d = &out->v[i];
+		uint64_t h = 0xcbf29ce484222325ull;
+
+		d->path = fnv(h, e->path, strlen(e->path));
+		h = fnv_perms(h, e->has_node, &e->node);
+		h = fnv_perms(h, e->has_parent, &e->parent);
+		d->perms = fnv_perms(h, e->has_old, &e->old);
+		d->exact = e->exact;
+		d->has_node = e->has_node;
+		d->has_parent = e->has_parent;
+		d->has_old = e->has_old;
+	}
+}
+
+static bool seen_same(const struct seen_events *a, const struct seen_events *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n && i < MAX_EVENTS; i++)
+		if (a->v[i].path != b->v[i].path ||
+		    a->v[i].perms != b->v[i].perms ||
+		    a->v[i].exact != b->v[i].exact ||
+		    a->v[i].has_node != b->v[i].has_node ||
+		    a->v[i].has_parent != b->v[i].has_parent ||
+		    a->v[i].has_old != b->v[i].has_old)
+			return false;
+	return true;
+}
+
+/*
+ * An entry's events (one list) against the clean run's: the same, or
+ * flagged lost (then the daemon fires every watch). Returns whether lost.
+ */
+static bool events_ok(uint64_t fail_at, size_t entry, const char *which,
+		      const struct seen_events *got,
+		      const struct seen_events *want)
+{
+	if (!got->lost && !seen_same(got, want))
+		fail_msg("allocation %llu failed: entry %zu lost %s silently "
+			 "(%zu events, the clean run %zu)",
+			 (unsigned long long)fail_at, entry, which, got->n,
+			 want->n);
+	return got->lost;
+}
+
 /*
  * Apply the sequence to a new store with the fail_at-th allocation failing
  * (0: none). Returns whether it stopped; *n says how many entries ran.
@@ -348,6 +446,8 @@ static bool run(const struct seq *s, uint64_t fail_at, struct seen *seen,
 		seen[i].result_known = res.result_known;
 		seen[i].result = res.result;
 		seen[i].kind = res.kind;
+		seen_record(&seen[i].events, &res.events);
+		seen_record(&seen[i].events2, &res.events2);
 		if (res.fatal) {
 			/* the stop outcome: says what failed, records nothing */
 			assert_non_null(res.fatal_what);
@@ -369,10 +469,11 @@ static bool run(const struct seq *s, uint64_t fail_at, struct seen *seen,
 static void test_every_allocation_fails_once(void **state)
 {
 	static struct seq s;
-	struct seen clean[MAX_ENTRIES], seen[MAX_ENTRIES];
-	uint64_t fail_at, allocs, stops = 0, same = 0;
+	static struct seen clean[MAX_ENTRIES], seen[MAX_ENTRIES];
+	uint64_t fail_at, allocs, stops = 0, same = 0, lossy = 0;
 	void *ref, *snap;
 	size_t ref_len, snap_len, n, i;
+	bool lost;
 
 	(void)state;
 	seq_build(&s);
@@ -380,13 +481,21 @@ static void test_every_allocation_fails_once(void **state)
 	/* The clean run: no stop, the refusals are results. */
 	assert_false(run(&s, 0, clean, &n, &ref, &ref_len));
 	assert_int_equal(n, s.n);
-	for (i = 0; i < s.n; i++)
+	for (i = 0; i < s.n; i++) {
 		assert_int_not_equal(clean[i].kind, SM_INVALID);
+		/* every event is compared, and none is lost */
+		assert_true(clean[i].events.n <= MAX_EVENTS);
+		assert_true(clean[i].events2.n <= MAX_EVENTS);
+		assert_false(clean[i].events.lost || clean[i].events2.lost);
+	}
+	/* the move: its destination's events are compared too */
+	assert_true(clean[27].events.n > 0 && clean[27].events2.n > 0);
 	assert_int_equal(clean[10].result, -ENOMEM); /* memory quota */
 	assert_int_equal(clean[11].result, -EACCES);
 	assert_int_equal(clean[12].result, 0);	     /* the commit */
 	assert_int_equal(clean[13].result, -ENOMEM); /* failed txn */
-	assert_int_equal(clean[23].result, 0);	     /* the move */
+	assert_int_equal(clean[23].result, 0);	     /* a quota setting */
+	assert_int_equal(clean[27].result, 0);	     /* the move */
 	assert_true(clean[s.n - 1].duplicate);
 	/* The builder, applied alike, agrees. */
 	snapshot(s.builder, &snap, &snap_len);
@@ -419,11 +528,20 @@ static void test_every_allocation_fails_once(void **state)
 				assert_int_equal(seen[i].result,
 						 clean[i].result);
 				assert_false(seen[i].fatal);
+				events_ok(fail_at, i, "events", &seen[i].events,
+					  &clean[i].events);
+				events_ok(fail_at, i, "events2",
+					  &seen[i].events2, &clean[i].events2);
 			}
 			continue;
 		}
 		assert_int_equal(n, s.n);
+		lost = false;
 		for (i = 0; i < s.n; i++) {
+			lost |= events_ok(fail_at, i, "events", &seen[i].events,
+					  &clean[i].events);
+			lost |= events_ok(fail_at, i, "events2",
+					  &seen[i].events2, &clean[i].events2);
 			if (seen[i].result != clean[i].result ||
 			    seen[i].result_known != clean[i].result_known ||
 			    seen[i].duplicate != clean[i].duplicate)
@@ -438,12 +556,15 @@ static void test_every_allocation_fails_once(void **state)
 				 (unsigned long long)fail_at);
 		free(snap);
 		same++;
+		lossy += lost;
 	}
-	print_message("%llu allocations: %llu stops, %llu identical runs\n",
+	print_message("%llu allocations: %llu stops, %llu identical runs "
+		      "(%llu of them with events lost, and said so)\n",
 		      (unsigned long long)allocs, (unsigned long long)stops,
-		      (unsigned long long)same);
+		      (unsigned long long)same, (unsigned long long)lossy);
 	assert_true(stops > 0);
 	assert_true(same > 0); /* at least the run past the last allocation */
+	assert_true(lossy > 0); /* events and their copies did fail */
 	free(ref);
 	seq_free(&s);
 }

@@ -87,10 +87,21 @@ struct store_event {
 struct store_events {
 	struct store_event *v;
 	size_t n, cap;
+	/*
+	 * Some event of this change could not be recorded for lack of
+	 * memory: the caller must fire every watch it serves once, as after
+	 * a restart; spurious events are allowed by the protocol. Such a
+	 * failure is local: the change itself is applied alike on every
+	 * replica. An event may then be missing, or lack a permission copy
+	 * (has_node, has_old, has_parent false where they would be set).
+	 */
+	bool lost;
 };
 
+/* An empty list, lost clear. */
 void store_events_init(struct store_events *ev);
-void store_events_clear(struct store_events *ev); /* frees the events */
+/* Frees the events; ev is then as after store_events_init (lost clear). */
+void store_events_clear(struct store_events *ev);
 
 /*
  * The key of the keyed hash (SipHash-2-4) under which the store's tries

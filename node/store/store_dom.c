@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const specials[] = {"@introduceDomain", "@releaseDomain"};
-
 /* ---- The table --------------------------------------------------------- */
 
 static size_t dom_pos(const struct host *h, uint32_t domid, bool *found)
@@ -200,8 +198,7 @@ static int push_special(const struct host *h, const char *path,
 	rc = events_push(ev, path, true, &e);
 	if (rc)
 		return rc;
-	if (!perms_copy(&e->node, n->perms, n->nperms))
-		e->has_node = true;
+	event_perms(ev, &e->node, &e->has_node, n->perms, n->nperms);
 	return 0;
 }
 
@@ -237,7 +234,7 @@ int store_domain_introduce(struct store *st, const char *host, uint32_t domid,
 	d->ring_error = 0;
 	watches_clear(d);
 	if (is_new && fire_event)
-		return push_special(h, specials[0], ev);
+		return push_special(h, store_specials[0], ev);
 	return 0;
 }
 
@@ -516,11 +513,11 @@ int store_domain_gone(struct store *st, const char *host, uint32_t domid,
 	op_begin(&o, st, h, NULL, &dom0, index, ev);
 	rc = domid ? tree_remove(&o, domid) : 0;
 	if (!rc)
-		rc = special_forget(&o, specials[1], domid);
+		rc = special_forget(&o, store_specials[1], domid);
 	if (!rc)
-		rc = special_forget(&o, specials[0], domid);
+		rc = special_forget(&o, store_specials[0], domid);
 	if (!rc)
-		rc = push_special(h, specials[1], ev);
+		rc = push_special(h, store_specials[1], ev);
 	rc = op_end(&o, rc);
 	if (rc)
 		return rc;

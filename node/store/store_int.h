@@ -130,7 +130,7 @@ int hamt_check(const struct hamt_node *root, const uint8_t key[16],
 	       const char **what);
 
 /* Test-only: set a bitmap bit of the root that has no slot (a corruption
- * for tests/test_store.c to catch; never called elsewhere). */
+ * for tests/test_store_whole.c to catch; never called elsewhere). */
 void hamt_test_corrupt_bitmap(struct hamt_node *root);
 
 /*
@@ -140,7 +140,7 @@ void hamt_test_corrupt_bitmap(struct hamt_node *root);
 int hamt_foreach(const struct hamt_node *root,
 		 int (*fn)(const struct snode *n, void *arg), void *arg);
 
-/* ---- Store internals shared by store.c, store_txn.c, store_snap.c ---- */
+/* ---- Store internals shared by the store's files ---- */
 
 #define NO_GENERATION UINT64_MAX
 
@@ -224,13 +224,18 @@ struct op {
 	uint64_t gen;
 	struct store_events *ev;
 	size_t ev_start;		/* events before this op */
+	bool ev_lost;			/* ev->lost before this op */
 	struct hamt_node *saved_root; /* live: for rollback */
 	struct delta *d;		/* live: accounting to apply at the end */
 	size_t nd, capd;
 	bool tx_touched; /* a transaction's view changed during this op */
 };
 
-/* The operation layer of store.c, shared with the commit in store_txn.c. */
+/*
+ * The operation layer (store_op.c) under every change: the tree's
+ * (store_tree.c), a commit (store_txn.c), a domain's removal or move
+ * (store_dom.c, store_move.c).
+ */
 void op_begin(struct op *o, struct store *st, struct host *h,
 	      struct store_txn *tx, const struct store_caller *c,
 	      uint64_t index, struct store_events *ev);
@@ -238,11 +243,28 @@ int op_end(struct op *o, int rc);
 const struct snode *op_get(struct op *o, const char *path, int *err);
 int op_put(struct op *o, struct snode *n, bool quota_check);
 int op_del(struct op *o, const char *path);
+int op_count(struct op *o, uint32_t owner, int by);
+/* Nodes counted for the caller (0 if privileged), as domain_entry(conn)
+ * sees them: for the node quota. */
+int64_t op_caller_nodes(struct op *o);
+/* fire_watches() (store_event.c): an event, or a mark in a transaction. */
 void op_fire(struct op *o, const char *path, const struct snode *node,
 	     bool exact, const struct store_perm *old, uint32_t n_old);
-int op_count(struct op *o, uint32_t owner, int by);
-/* rm_node(): delete path (which exists) and its subtree, firing watches. */
+/* rm_node() (store_tree.c): delete path (which exists) and its subtree,
+ * firing watches. */
 int op_rm(struct op *o, const char *path);
+
+/*
+ * get_node() (store_access.c): the node at path if path is valid, the node
+ * exists and the caller has perm on it; else NULL with *err, which is
+ * -EACCES where the nearest existing ancestor grants none of perm
+ * (cxenstored's errno_from_parents(): what a caller may not see, it
+ * cannot learn exists).
+ */
+const struct snode *op_get_node(struct op *o, const char *path,
+				unsigned int perm, int *err);
+/* An error no permission check may hide (no memory, a transaction full). */
+bool err_propagates(int err);
 
 #define PATH_BUF 4100 /* any path that fits a request payload, plus NUL */
 
@@ -251,12 +273,18 @@ void path_parent(const char *path, char *out);
 /* A copy of parent with `name` appended to its children (NULL: ENOMEM). */
 struct snode *snode_with_child(const struct snode *parent, const char *name);
 
+/* The special nodes of every host, "@introduceDomain" and "@releaseDomain". */
+extern const char *const store_specials[2];
+
 /* Registry internals (store_dom.c). */
 void store_domain_close(struct store_domain *d);
 int store_domain_copy(struct store_domain *dst, const struct store_domain *src);
 void host_doms_free(struct host *h);
 
+/* Hosts (store_host.c). */
 struct host *store_host_find(const struct store *st, const char *name);
+/* Members (store_member.c): free what a member holds. */
+void member_close(struct store_member *m);
 
 /* Quota settings internals (store_quota.c). */
 /* Room for one more setting in h: 0 or -STORE_ELOCAL. */
@@ -287,10 +315,14 @@ struct txnode *txn_access(struct store_txn *tx, struct host *h,
 /* domain_entry_inc/dec inside a transaction (transaction_entry_inc). */
 int txn_count(struct store_txn *tx, uint32_t domid, int by);
 
-/* Copy perms into an event field. 0 or -ENOMEM. */
-int perms_copy(struct store_perms *dst, const struct store_perm *src,
-	       uint32_t n);
+/* Events (store_event.c). Append an event: 0 or -STORE_ELOCAL. */
 int events_push(struct store_events *ev, const char *path, bool exact,
 		struct store_event **out);
+/* Free the events from the n-th on (a failed operation's). */
+void events_truncate(struct store_events *ev, size_t n);
+/* Copy perms into an event's field and set *has; if that fails for lack
+ * of memory, set ev->lost instead (the change goes on). */
+void event_perms(struct store_events *ev, struct store_perms *dst, bool *has,
+		 const struct store_perm *src, uint32_t n);
 
 #endif
