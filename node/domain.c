@@ -273,8 +273,14 @@ static void check_domains(struct daemon *d)
 
 		store_events_init(&ev);
 		if (!store_special_event(d->store, d->host, "@releaseDomain",
-					 &ev))
+					 &ev)) {
 			fire_events(d, &ev);
+		} else {
+			/* out of memory: spurious events, none missed */
+			log_msg(4, "out of memory firing @releaseDomain: every "
+				   "watch fires");
+			fire_all(d);
+		}
 		store_events_clear(&ev);
 	}
 }

@@ -50,9 +50,37 @@ static void deliver(void *arg, struct conn *c, const char *report,
 		conn_event(c, report, token);
 }
 
+/* A watch of everything that may have changed: no permission filter
+ * (it reports the watcher's own path, as after a restart). */
+static void deliver_raw(void *arg, struct conn *c, const char *report,
+			const char *token)
+{
+	(void)arg;
+	conn_event(c, report, token);
+}
+
+void fire_all(struct daemon *d)
+{
+	const char *root = "/";
+
+	watch_fire(d->watches, "/", true, deliver_raw, NULL);
+	watch_fire_below(d->watches, &root, 1, deliver_raw, NULL);
+}
+
+void fire_below(struct daemon *d, const char *const *roots, size_t n)
+{
+	watch_fire_below(d->watches, roots, n, deliver_raw, NULL);
+}
+
 void fire_events(struct daemon *d, const struct store_events *ev)
 {
 	size_t i;
+
+	if (ev->lost) {
+		/* an event could not be recorded: better too many */
+		fire_all(d);
+		return;
+	}
 
 	for (i = 0; i < ev->n; i++) {
 		struct fire_ctx f = {d, &ev->v[i]};

@@ -81,14 +81,6 @@ int snapshot_write(void *pin, void **buf, size_t *len)
 	return sm_snapshot_encode(p->pin, buf, len);
 }
 
-/* A watch of a subtree that was replaced: no permission filter. */
-static void deliver_raw(void *arg, struct conn *c, const char *report,
-			const char *token)
-{
-	(void)arg;
-	conn_event(c, report, token);
-}
-
 static int path_cmp(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
@@ -97,13 +89,11 @@ static int path_cmp(const void *x, const void *y)
 /* Fire this member's watches for df (see the header comment, step 2). */
 static void fire_diff(struct daemon *d, const struct snap_diff *df)
 {
-	const char *all = "/";
 	const char **roots;
 	size_t i, n = df->replaced.n;
 
-	if (df->all) {
-		watch_fire(d->watches, "/", true, deliver_raw, NULL);
-		watch_fire_below(d->watches, &all, 1, deliver_raw, NULL);
+	if (df->all || df->changed.lost || df->replaced.lost) {
+		fire_all(d);
 		return;
 	}
 	fire_events(d, &df->changed);
@@ -113,13 +103,13 @@ static void fire_diff(struct daemon *d, const struct snap_diff *df)
 	roots = malloc(n * sizeof(*roots));
 	if (!roots) {
 		/* better too many events than one missed */
-		watch_fire_below(d->watches, &all, 1, deliver_raw, NULL);
+		fire_all(d);
 		return;
 	}
 	for (i = 0; i < n; i++)
 		roots[i] = df->replaced.v[i].path;
 	qsort(roots, n, sizeof(*roots), path_cmp);
-	watch_fire_below(d->watches, roots, n, deliver_raw, NULL);
+	fire_below(d, roots, n);
 	free(roots);
 }
 
