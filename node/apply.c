@@ -2,12 +2,13 @@
  * node/apply.c: committed log entries in, store mutations, watch events
  * and replies out.
  *
- * daemon_apply() runs on every member for every committed entry, in log
+ * apply_entry() runs on every member for every committed entry, in log
  * order. The store decides (deterministically); then this member fires the
  * watches of its own clients for its own host's tree, and, if the entry
  * came from here, answers the request that is waiting for it. Watch events
  * are queued before that reply, as cxenstored does.
  */
+#include "node/apply.h"
 #include "node/daemon.h"
 #include "node/fire.h"
 
@@ -59,7 +60,7 @@ static void apply_failed(struct daemon *d, uint64_t index, const char *what,
 	_exit(1);
 }
 
-void daemon_apply(void *data, uint64_t index, const void *buf, size_t len)
+void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
 {
 	struct daemon *d = data;
 	struct sm_result res;

@@ -5,6 +5,7 @@
  * compares the digests of every member of the configuration.
  */
 #include "node/cluster_int.h"
+#include "node/snapshot.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -3,7 +3,10 @@
  * output formats of Xen 4.17's xenstored_control.c, and the GET_QUOTA and
  * SET_QUOTA messages of Xen 4.22.
  */
+#include "node/control.h"
+#include "node/client.h"
 #include "node/daemon.h"
+#include "node/migrate.h"
 #include "consensus/sm.h"
 
 #include <errno.h>
@@ -281,7 +284,6 @@ static enum conn_verdict quota_domain(struct daemon *d, struct conn *c,
 				      struct conn_req *r, unsigned int domid)
 {
 	struct conn *dc = domains_conn(d, domid);
-	const struct client *cl = dc ? conn_get_data(dc) : NULL;
 	uint64_t nodes, memory;
 	struct text t = {0};
 
@@ -294,7 +296,7 @@ static enum conn_verdict quota_domain(struct daemon *d, struct conn *c,
 	tprintf(&t, "%-16s: %8d\n", "nodes", (int)nodes);
 	tprintf(&t, "%-16s: %8d\n", "watches",
 		dc ? (int)watch_count(d->watches, dc) : 0);
-	tprintf(&t, "%-16s: %8d\n", "transactions", cl ? (int)cl->n_txns : 0);
+	tprintf(&t, "%-16s: %8d\n", "transactions", dc ? (int)client_txn_count(dc) : 0);
 	tprintf(&t, "%-16s: %8d\n", "outstanding",
 		dc ? (int)conn_outstanding(dc) : 0);
 	tprintf(&t, "%-16s: %8d\n", "memory", (int)memory);
@@ -366,7 +368,7 @@ static enum conn_verdict ctl_domain(struct daemon *d, struct conn *c,
 				    struct conn_req *r, const char **v,
 				    unsigned int n)
 {
-	return domain_control(d, c, r, v, n);
+	return migrate_control(d, c, r, v, n);
 }
 
 static const struct {
@@ -407,7 +409,7 @@ static enum conn_verdict ctl_help(struct daemon *d, struct conn *c,
 	return text_reply(c, r, &t);
 }
 
-enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
+enum conn_verdict control_request(struct daemon *d, struct conn *c,
 				 struct conn_req *r)
 {
 	const char **v;

@@ -22,6 +22,7 @@
 #include "node/caller.h"
 #include "node/cluster.h"
 #include "node/conn.h"
+#include "node/dispatch.h"
 #include "node/domains.h"
 #include "node/log.h"
 #include "node/peers.h"
@@ -76,24 +77,6 @@ struct config {
 	struct cluster_cfg cluster; /* --config: [member], [cluster] */
 };
 
-/* A transaction of a connection. */
-struct txn {
-	struct txn *next;
-	uint32_t id;
-	struct store_txn *st;
-	/* started before a restart (ring only): it runs, but its commit
-	 * fails with EAGAIN and the guest does it again */
-	bool doomed;
-};
-
-/* The daemon's state per connection. */
-struct client {
-	struct txn *txns;
-	unsigned n_txns;
-	uint32_t next_tx_id;
-};
-
-
 struct daemon {
 	uv_loop_t *loop;
 	struct config cfg;
@@ -131,33 +114,8 @@ struct daemon {
 	int ready_fd; /* to tell the parent we are up (daemonized) */
 };
 
-/* node/dispatch.c */
-/* The handler of every client connection, socket or ring (data d). */
-void dispatch_handler(struct daemon *d, struct conn_handler *h);
-
-/* node/apply.c */
-void daemon_apply(void *data, uint64_t index, const void *buf, size_t len);
-
-
-/* node/migrate.c: CONTROL domain migrate|adopt|list */
-enum conn_verdict domain_control(struct daemon *d, struct conn *c,
-				 struct conn_req *r, const char **argv,
-				 unsigned int argc);
-
-/* node/control.c */
-enum conn_verdict daemon_control(struct daemon *d, struct conn *c,
-				 struct conn_req *r);
-/* The quota and feature messages of Xen 4.22. */
-/* Settings go through the log: answered once applied here. */
-enum conn_verdict control_get_quota(struct daemon *d, struct conn *c,
-				    struct conn_req *r);
-enum conn_verdict control_set_quota(struct daemon *d, struct conn *c,
-				    struct conn_req *r);
-
-/* node/snapshot.c: the repl_fsm snapshot callbacks */
-void *snapshot_pin(void *data);
-int snapshot_write(void *pin, void **buf, size_t *len);
-void snapshot_unpin(void *data, void *pin);
-int snapshot_restore(void *data, const void *buf, size_t len);
-
+/*
+ * The modules of the server, each with its header (its manual): see
+ * docs/ARCHITECTURE.md for what may call what.
+ */
 #endif

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "node/daemon.h"
+#include "node/apply.h"
+#include "node/snapshot.h"
 #include "node/hashkey.h"
 #include "node/hostname.h"
 #include "node/options.h"
@@ -803,7 +805,7 @@ int main(int argc, char **argv)
 		fatal(d, "cannot create %s: %s", raft_dir, strerror(-rc));
 	memset(&fsm, 0, sizeof(fsm));
 	fsm.data = d;
-	fsm.apply = daemon_apply;
+	fsm.apply = apply_entry;
 	fsm.snapshot_pin = snapshot_pin;
 	fsm.snapshot_write = snapshot_write;
 	fsm.snapshot_unpin = snapshot_unpin;

@@ -12,6 +12,7 @@
  * refuses the other case. Answers are JSON, as for CONTROL cluster:
  * {"ok":true,...} or {"ok":false,"error":"...","errno":"EEXIST"}.
  */
+#include "node/migrate.h"
 #include "node/daemon.h"
 #include "node/admin.h"
 
@@ -299,7 +300,7 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 	return answer(c, r, o);
 }
 
-enum conn_verdict domain_control(struct daemon *d, struct conn *c,
+enum conn_verdict migrate_control(struct daemon *d, struct conn *c,
 				 struct conn_req *r, const char **argv,
 				 unsigned int argc)
 {

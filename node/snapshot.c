@@ -5,7 +5,7 @@
  *
  * Installing a snapshot at run time (a follower too far behind gets the
  * leader's) skips the entries it replaces, so the swap does here what
- * applying them would have done, in daemon_apply()'s order:
+ * applying them would have done, in apply_entry()'s order:
  *
  * 1. Rings follow the new domain registry (domains_resync()): domains no
  *    longer introduced on this host are detached, as a release or a move
@@ -35,6 +35,7 @@
  * At start-up (no watch, domains not started yet) it is only the swap:
  * domains_start() reads the registry when the member serves.
  */
+#include "node/snapshot.h"
 #include "node/daemon.h"
 #include "node/fire.h"
 
