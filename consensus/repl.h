@@ -100,8 +100,9 @@ typedef void (*repl_close_cb)(void *arg);
 /*
  * Open the log in cfg->data_dir: check the snapshots (see "Disk faults"
  * above), load the newest intact one (through fsm->restore) and start. A
- * pristine directory is bootstrapped with the configured members. *out is set on success; the caller owns it until
- * repl_close(). fsm must outlive the repl.
+ * pristine directory is bootstrapped with the configured members. *out is
+ * set on success; the caller owns it until repl_close(). fsm must outlive
+ * the repl.
  */
 int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	      const struct repl_fsm *fsm, struct repl **out);

@@ -42,8 +42,8 @@ struct sm_origin {
 };
 
 /*
- * Encoders: a malloc()ed buffer in *buf (*len bytes), or -ENOMEM. The
- * arguments are copied.
+ * Encoders (sm_entry.c): a malloc()ed buffer in *buf (*len bytes), or
+ * -ENOMEM. The arguments are copied.
  */
 int sm_entry_write(const struct sm_origin *o, const char *path,
 		   const void *value, size_t len, void **buf, size_t *blen);
@@ -138,18 +138,20 @@ struct sm_result {
 };
 
 /*
- * Apply the entry at log index `index`. out must be cleared after use. If
- * out->fatal is set the store may hold part of the entry: the caller stops
- * without reading or changing it again.
+ * Apply the entry at log index `index` (sm_apply.c). out must be cleared
+ * after use (sm_result_clear). If out->fatal is set the store may hold
+ * part of the entry: the caller stops without reading or changing it
+ * again.
  */
 void sm_apply(struct store *st, uint64_t index, const void *buf, size_t len,
 	      struct sm_result *out);
 void sm_result_clear(struct sm_result *out);
 
 /*
- * Snapshots: a pinned store as bytes (any thread), and bytes back into a
- * new store (checked: -EINVAL if damaged). The same store always encodes
- * to the same bytes, so replicas can be compared by their snapshots.
+ * Snapshots (sm_snap.c): a pinned store as bytes (any thread), and bytes
+ * back into a new store (checked: -EINVAL if damaged). The same store
+ * always encodes to the same bytes, so replicas can be compared by their
+ * snapshots.
  */
 int sm_snapshot_encode(const struct store_pin *pin, void **buf, size_t *len);
 int sm_snapshot_decode(const void *buf, size_t len, struct store **out);
