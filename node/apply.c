@@ -10,6 +10,9 @@
  */
 #include "node/apply.h"
 #include "node/daemon.h"
+#include "node/cluster.h"
+#include "node/domains.h"
+#include "node/submit.h"
 #include "node/fire.h"
 
 #include <errno.h>
@@ -30,34 +33,20 @@
  * entry is committed, so the log applies it again after a restart, and
  * the peers never see a result from this member that they do not share.
  */
-static void apply_failed(struct daemon *d, uint64_t index, const char *what,
-			 bool newer) __attribute__((noreturn));
+static void apply_failed(uint64_t index, const char *what, bool newer)
+	__attribute__((noreturn));
 
-static void apply_failed(struct daemon *d, uint64_t index, const char *what,
-			 bool newer)
+static void apply_failed(uint64_t index, const char *what, bool newer)
 {
-	char msg[256];
-
 	if (newer)
-		snprintf(msg, sizeof(msg),
-			 "fatal: log entry %" PRIu64 " needs %s than this "
-			 "daemon knows: stopping; upgrade it, the entry is "
-			 "applied after a restart",
-			 index, what ? what : "a newer schema");
-	else
-		snprintf(msg, sizeof(msg),
-			 "fatal: out of memory applying log entry %" PRIu64
-			 " (%s): stopping; the entry is applied again after "
-			 "a restart",
-			 index, what ? what : "entry");
-	log_msg(3, "%s", msg);
-	if (d->ready_fd >= 0) {
-		/* a parent waiting for readiness prints it (as main's fatal) */
-		ssize_t rc = write(d->ready_fd, msg, strlen(msg));
-
-		(void)rc;
-	}
-	_exit(1);
+		log_fatal("fatal: log entry %" PRIu64 " needs %s than this "
+			  "daemon knows: stopping; upgrade it, the entry is "
+			  "applied after a restart",
+			  index, what ? what : "a newer schema");
+	log_fatal("fatal: out of memory applying log entry %" PRIu64
+		  " (%s): stopping; the entry is applied again after a "
+		  "restart",
+		  index, what ? what : "entry");
 }
 
 void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
@@ -67,7 +56,7 @@ void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
 
 	sm_apply(d->store, index, buf, len, &res);
 	if (res.fatal)
-		apply_failed(d, index, res.fatal_what, res.fatal_newer);
+		apply_failed(index, res.fatal_what, res.fatal_newer);
 	store_check_after_apply(d->store); /* XSR_CHECK_STORE=ON builds */
 	if (res.kind == SM_INVALID) {
 		log_msg(3, "log entry %" PRIu64 " cannot be decoded: skipped",

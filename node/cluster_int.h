@@ -18,6 +18,10 @@
 
 #include "node/admin.h"
 #include "node/daemon.h"
+#include "node/cluster.h"
+#include "node/peers.h"
+#include "node/ready.h"
+#include "node/submit.h"
 #include "wire/peer.pb-c.h"
 
 #define STATUS_WAIT_MS 400

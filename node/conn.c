@@ -85,6 +85,7 @@ struct conn_pool {
 	struct conn *work_head, *work_tail;
 	struct conn all; /* list head of every connection */
 	size_t n_conns;
+	uint64_t last_serial; /* of the newest connection */
 	unsigned handles_open;
 	void (*closed_cb)(void *arg);
 	void *closed_arg;
@@ -894,8 +895,7 @@ static bool ring_resume(struct conn *c)
 int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
 		  bool fresh, const struct conn_identity *id,
 		  const struct conn_limits *limits, const struct conn_handler *h,
-		  const struct conn_ring_ops *ops, uint64_t serial,
-		  struct conn **out)
+		  const struct conn_ring_ops *ops, struct conn **out)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	struct xenstore_domain_interface *pg = page;
@@ -903,7 +903,7 @@ int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
 	if (!c)
 		return -ENOMEM;
 	c->pool = p;
-	c->serial = serial;
+	c->serial = ++p->last_serial;
 	c->id = *id;
 	c->lim = *limits;
 	c->h = *h;
@@ -927,7 +927,7 @@ int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
 		ring_journal_reset(jr, jr->ring_id);
 		free(c);
 		return conn_ring_new(p, page, jr, true, id, limits, h, ops,
-				     serial, out);
+				     out);
 	}
 	c->all_next = &p->all;
 	c->all_prev = p->all.all_prev;
@@ -997,8 +997,7 @@ void conn_close(struct conn *c, const char *why)
 int conn_socket_new(struct conn_pool *p, int fd,
 		    const struct conn_identity *id,
 		    const struct conn_limits *limits,
-		    const struct conn_handler *h, uint64_t serial,
-		    struct conn **out)
+		    const struct conn_handler *h, struct conn **out)
 {
 	struct conn *c;
 	int rc;
@@ -1007,7 +1006,7 @@ int conn_socket_new(struct conn_pool *p, int fd,
 	if (!c)
 		return -ENOMEM;
 	c->pool = p;
-	c->serial = serial;
+	c->serial = ++p->last_serial;
 	c->id = *id;
 	c->lim = *limits;
 	c->h = *h;

@@ -113,8 +113,7 @@ bool conn_pool_busy(const struct conn_pool *p);
 int conn_socket_new(struct conn_pool *p, int fd,
 		    const struct conn_identity *id,
 		    const struct conn_limits *limits,
-		    const struct conn_handler *h, uint64_t serial,
-		    struct conn **out);
+		    const struct conn_handler *h, struct conn **out);
 
 /* ---- Ring connections --------------------------------------------------- */
 
@@ -149,8 +148,7 @@ struct conn_ring_ops {
 int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
 		  bool fresh, const struct conn_identity *id,
 		  const struct conn_limits *limits, const struct conn_handler *h,
-		  const struct conn_ring_ops *ops, uint64_t serial,
-		  struct conn **out);
+		  const struct conn_ring_ops *ops, struct conn **out);
 /* The guest signalled its event channel: look at the ring. */
 void conn_ring_kick(struct conn *c);
 /*
@@ -162,7 +160,8 @@ bool conn_is_ring(const struct conn *c);
 /* Requests read but not answered in the ring yet. */
 unsigned conn_outstanding(const struct conn *c);
 
-/* Creation serial number: connections fire watches in this order. */
+/* Creation serial number (the pool counts from 1): connections fire
+ * watches in this order. */
 uint64_t conn_serial(const struct conn *c);
 const struct conn_identity *conn_identity(const struct conn *c);
 struct conn_identity *conn_identity_mut(struct conn *c);

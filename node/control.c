@@ -6,6 +6,11 @@
 #include "node/control.h"
 #include "node/client.h"
 #include "node/daemon.h"
+#include "node/cluster.h"
+#include "node/domains.h"
+#include "node/submit.h"
+#include "node/trace.h"
+#include "node/watch.h"
 #include "node/migrate.h"
 #include "consensus/sm.h"
 

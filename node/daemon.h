@@ -1,36 +1,36 @@
 /*
- * node/daemon.h: the daemon object shared by the node modules (dispatch,
- * apply, control, snapshot, main). Private to node/.
+ * node/daemon.h: the daemon object every module of the server is given,
+ * and the settings it runs with. Private to node/.
  *
- * Request path (DESIGN.md): a connection hands a request to
- * daemon_request(); reads are answered from the local store at once;
- * mutations become log entries {origin, seq, caller, op} submitted through
- * consensus/repl; daemon_apply() applies every committed entry to the
- * store, fires this member's watches, and answers the waiting request when
- * the entry came from here.
+ * Request path (docs/ARCHITECTURE.md): a connection (conn.h) hands each
+ * request to dispatch (dispatch.h); reads are answered from the local
+ * store at once; mutations become log entries {origin, seq, caller, op}
+ * submitted through submit.h to the log (consensus/repl.h); every member
+ * applies every committed entry (apply.h), fires its own clients' watches
+ * (fire.h), and answers the waiting request when the entry came from here.
  */
 #ifndef XSR_NODE_DAEMON_H
 #define XSR_NODE_DAEMON_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include <uv.h>
 
 #include "consensus/repl.h"
 #include "node/caller.h"
-#include "node/cluster.h"
 #include "node/conn.h"
-#include "node/dispatch.h"
-#include "node/domains.h"
 #include "node/log.h"
-#include "node/peers.h"
-#include "node/ready.h"
-#include "node/submit.h"
-#include "node/trace.h"
 #include "node/store/store.h"
-#include "node/watch.h"
+
+struct cluster;
+struct domains;
+struct lifecycle;
+struct listener;
+struct peers;
+struct submitter;
+struct trace;
+struct watches;
 
 /* A member of the initial configuration ([cluster] member = ...). */
 struct member_cfg {
@@ -75,47 +75,45 @@ struct config {
 	unsigned ready_timeout_ms;
 	const char *ring_backend; /* --ring-backend: "xen", "sim:DIR", "none" */
 	struct cluster_cfg cluster; /* --config: [member], [cluster] */
-};
-
-struct daemon {
-	uv_loop_t *loop;
-	struct config cfg;
-	char *host;	    /* this member's name: its tree in the forest */
-	uint64_t member_id;
-	uint64_t incarnation; /* bumped at each start, persisted */
-	struct store *store;
-	struct repl *repl;
-	struct watches *watches;
-	struct conn_pool *pool;
-	struct conn_limits limits;
-	uint64_t conn_serial;
-	struct submitter *submit; /* entries on their way (node/submit.h) */
-	struct peers *peers;	  /* the peer channel (node/peers.h) */
-	uv_timer_t tick;	/* resends, readiness, query time-outs */
-	uv_timer_t drain;	/* stopping: waiting for requests in flight */
-	uint64_t drain_deadline_ms;
-
-	struct cluster *cluster;  /* admin, readiness (node/cluster.h) */
-	bool serving;
-	bool stopping;
-
-	struct domains *domains; /* guests and rings (node/domains.h) */
-
-	struct trace *trace; /* -T, CONTROL log|logfile (node/trace.h) */
-	struct conn_handler client; /* every client connection's handler */
-
-	/* listening sockets */
-	int listen_fd[2];
-	uv_poll_t listen_poll[2];
-	char *socket_path[2];
-
-	uv_signal_t sig_term, sig_int, sig_hup;
-	int exit_code;
-	int ready_fd; /* to tell the parent we are up (daemonized) */
+	/* resolved at start (node/main.c) */
+	char *socket_path[2];	  /* socket, socket_ro */
+	struct conn_limits limits; /* per connection (node/conn.h) */
 };
 
 /*
- * The modules of the server, each with its header (its manual): see
- * docs/ARCHITECTURE.md for what may call what.
+ * The daemon: what every module is given. It holds the process's settings
+ * and identity, the layers below the server (store, log), and one pointer
+ * per module of the server; each module's state is its own, defined in its
+ * .c file and reached through its header. node/daemon.c owns the object:
+ * start-up, the tick, signals and shutdown.
  */
+struct daemon {
+	uv_loop_t *loop;
+	struct config cfg;
+	/* who this member is (node/datadir.h) */
+	char *host; /* its tree in the forest */
+	uint64_t member_id;
+	uint64_t incarnation; /* bumped at each start, persisted */
+	/* the layers below */
+	struct store *store; /* the replica (node/store/store.h) */
+	struct repl *repl;   /* the log (consensus/repl.h) */
+	/* the modules of the server */
+	struct watches *watches;   /* socket clients' watches (watch.h) */
+	struct conn_pool *pool;	   /* client connections (conn.h) */
+	struct trace *trace;	   /* -T, CONTROL log|logfile (trace.h) */
+	struct peers *peers;	   /* the peer channel (peers.h) */
+	struct submitter *submit;  /* entries on their way (submit.h) */
+	struct cluster *cluster;   /* admin, readiness (cluster.h) */
+	struct domains *domains;   /* guests and rings (domains.h) */
+	struct listener *listener; /* the Unix sockets (listen.h) */
+	struct lifecycle *life;	   /* timers, signals (daemon.c) */
+	bool serving;  /* caught up: clients are served */
+	bool stopping; /* a stop was asked for: nothing new is read */
+};
+
+/*
+ * Run the daemon until it stops (node/daemon.c): d's settings, identity
+ * and data directory lock are in place. Returns the exit status.
+ */
+int daemon_run(struct daemon *d);
 #endif

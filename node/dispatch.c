@@ -13,6 +13,8 @@
  * which keeps their order.
  */
 #include "node/dispatch.h"
+#include "node/trace.h"
+#include "node/watch.h"
 #include "node/dispatch_int.h"
 #include "node/store/store_err.h"
 

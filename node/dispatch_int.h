@@ -20,6 +20,9 @@
 #include "consensus/sm.h"
 #include "node/client.h"
 #include "node/daemon.h"
+#include "node/domains.h"
+#include "node/submit.h"
+#include "node/watch.h"
 
 /*
  * One request as its handler sees it, built once per message after the

@@ -13,6 +13,8 @@
 
 #include "consensus/sm.h"
 #include "node/daemon.h"
+#include "node/submit.h"
+#include "node/watch.h"
 #include "ring/ring.h"
 
 #define DOMID_FIRST_RESERVED 0x7FF0u

@@ -187,7 +187,7 @@ int domain_attach(struct domain *x, uint64_t ring_id, bool reset,
 		.ring_id = ring_id,
 		.restored = restored,
 	};
-	struct conn_limits lim = d->limits;
+	struct conn_limits lim = d->cfg.limits;
 	struct conn_ring_ops ops = {x, ring_notify, ring_event};
 	struct ring_io io;
 	char path[4096];
@@ -230,7 +230,7 @@ int domain_attach(struct domain *x, uint64_t ring_id, bool reset,
 	if (x->domid != 0)
 		lim.max_outstanding = caller_quotas(d, x->domid).outstanding;
 	rc = conn_ring_new(d->pool, x->page, x->jr, fresh, &id, &lim, &d->domains->client,
-			   &ops, ++d->conn_serial, &x->conn);
+			   &ops, &x->conn);
 	if (rc) {
 		log_msg(3, "cannot serve the ring of domain %u: %s", x->domid,
 			strerror(-rc));

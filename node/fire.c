@@ -5,6 +5,7 @@
  */
 #include "node/fire.h"
 #include "node/daemon.h"
+#include "node/watch.h"
 
 struct fire_ctx {
 	struct daemon *d;

@@ -20,7 +20,8 @@
 static struct {
 	bool to_stderr, to_syslog, verbose;
 	FILE *file;
-} logger = {.to_stderr = true};
+	int parent_fd; /* a parent waiting for our start-up, or -1 */
+} logger = {.to_stderr = true, .parent_fd = -1};
 
 static const char *level_name(int level)
 {
@@ -94,4 +95,41 @@ void log_cb(void *data, int level, const char *msg)
 {
 	(void)data;
 	log_write(level, msg);
+}
+
+void log_set_parent(int fd)
+{
+	logger.parent_fd = fd;
+}
+
+void log_parent_ready(void)
+{
+	char ok = '\0';
+	ssize_t rc;
+
+	if (logger.parent_fd < 0)
+		return;
+	rc = write(logger.parent_fd, &ok, 1);
+	(void)rc;
+	close(logger.parent_fd);
+	logger.parent_fd = -1;
+}
+
+void log_fatal(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_write(3, msg);
+	if (logger.parent_fd >= 0) {
+		/* The parent prints it: we may have no terminal any more. */
+		ssize_t rc = write(logger.parent_fd, msg, strlen(msg));
+
+		(void)rc;
+		close(logger.parent_fd);
+	}
+	_exit(1);
 }

@@ -15,6 +15,19 @@
 void log_open(bool foreground, bool verbose, const char *log_file);
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * A daemonized start-up: the parent waits on fd for one NUL byte (we
+ * serve: log_parent_ready()) or an error message (log_fatal()).
+ */
+void log_set_parent(int fd);
+void log_parent_ready(void);
+/*
+ * Log msg as an error, hand it to a waiting parent, and exit(1) at once:
+ * no orderly close (after a failed fsync or a failed apply it would
+ * write state that must not be written).
+ */
+void log_fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 /* A log hook of the lower layers (conn, repl, peer): data is unused. */
 void log_cb(void *data, int level, const char *msg);
 

@@ -14,6 +14,8 @@
  */
 #include "node/migrate.h"
 #include "node/daemon.h"
+#include "node/cluster.h"
+#include "node/submit.h"
 #include "node/admin.h"
 
 #include <errno.h>

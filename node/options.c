@@ -153,6 +153,7 @@ void options_defaults(struct config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->quotas = q;
+	cfg->limits = (struct conn_limits)CONN_LIMITS_DEFAULT;
 	cfg->watch_event_timeout_s = 20;
 	cfg->snapshot_threshold = repl_defaults.snapshot_threshold;
 	cfg->snapshot_trailing = repl_defaults.snapshot_trailing;

@@ -37,6 +37,8 @@
  */
 #include "node/snapshot.h"
 #include "node/daemon.h"
+#include "node/domains.h"
+#include "node/watch.h"
 #include "node/fire.h"
 
 #include <errno.h>

@@ -1,0 +1,42 @@
+/*
+ * node/datadir.h: the daemon's data directory (node/datadir.c): its lock,
+ * the member identity kept in DATA/identity, paths, small files written
+ * atomically. Used at start-up; failures are fatal (log_fatal()).
+ */
+#ifndef XSR_NODE_DATADIR_H
+#define XSR_NODE_DATADIR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct config;
+
+/* Who this member is, as DATA/identity records it. */
+struct datadir_identity {
+	char host[128];	      /* its tree's name in the forest */
+	uint64_t member_id;   /* 1 for a cluster of one */
+	uint64_t incarnation; /* bumped at every start */
+};
+
+/* path made absolute (against the working directory); malloc()ed, NULL
+ * for NULL or out of memory. */
+char *datadir_absolute(const char *path);
+/* mkdir -p: 0 or a negative errno. */
+int datadir_mkdir_p(const char *path, mode_t mode);
+/* Write a small file atomically (temporary file, fsync, rename): 0 or a
+ * negative errno. */
+int datadir_write_file(const char *path, const char *text);
+/*
+ * One daemon per data directory: take DATA/lock, waiting up to 10 s for
+ * an exiting holder; the lock lives as long as the process.
+ */
+void datadir_lock(const char *data_dir);
+/*
+ * Read DATA/identity (or choose the host name at the first start: the
+ * [member] name, --host-name, or a usable form of the system's), check it
+ * against cfg, bump the incarnation and write it back. A cluster member's
+ * cfg->host_name becomes its [member] name.
+ */
+void datadir_identity(struct config *cfg, struct datadir_identity *out);
+
+#endif
