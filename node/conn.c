@@ -1,6 +1,7 @@
 /*
- * node/conn.c: connections over Unix sockets (uv_poll on the fd) and over
- * guests' shared rings (ring/ring.h; kicked by the domain code).
+ * node/conn.c: connections (node/conn.h): the pool and its work list,
+ * request reassembly and processing, output queues, and the Unix socket
+ * transport (uv_poll on the fd); guests' rings are conn_ring.c's.
  *
  * Work is never done inside the callback that discovered it: reads parse
  * bytes into whole requests, and requests are handled, output is flushed
@@ -9,6 +10,7 @@
  * without re-entering itself or libraft.
  */
 #include "node/conn.h"
+#include "node/conn_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,78 +25,7 @@
 #define READ_CHUNK 65536
 #define MAX_IOV 64
 
-struct out {
-	struct out *next;
-	size_t len;
-	bool event;
-	uint64_t req_end, req_seq; /* a reply: its request (rings) */
-	uint8_t data[]; /* header + payload */
-};
-
-struct conn_pool;
-
-struct conn {
-	struct conn_pool *pool;
-	struct conn *all_next, *all_prev; /* every live connection */
-	struct conn *work_next; /* on the pool's work list */
-	bool on_work_list;
-	uint64_t serial;
-	struct conn_identity id;
-	struct conn_limits lim;
-	struct conn_handler h;
-	void *data;
-
-	bool ring;
-	int fd;
-	uv_poll_t poll;
-	int poll_events;
-	bool closed, transport_closed, handle_closing;
-
-	/* ring transport */
-	struct ring_io io;
-	struct ring_journal *jr;
-	struct conn_ring_ops rops;
-	uint64_t in_pos; /* stream position of the next byte to parse */
-	uint64_t in_seq; /* number of the next request */
-	bool stalled;	 /* broken or reconnecting: hands off the ring */
-	bool dropping;	 /* dropping watch events (logged once) */
-
-	/* input reassembly */
-	uint8_t hdr_raw[WIRE_HDR_SIZE];
-	size_t hdr_used;
-	struct conn_req *partial; /* payload being read */
-	size_t partial_used;
-
-	/* whole requests waiting, in order */
-	struct conn_req *in_head, *in_tail;
-	size_t n_in;
-	unsigned n_async;
-	bool busy; /* inside the handler */
-
-	/* output */
-	struct out *out_head, *out_tail;
-	size_t out_bytes;
-	size_t out_off; /* bytes of out_head already written */
-};
-
-/* The work list and the check handle that drains it (one per daemon). */
-struct conn_pool {
-	uv_loop_t *loop;
-	uv_check_t check;
-	uv_idle_t idle;
-	struct conn *work_head, *work_tail;
-	struct conn all; /* list head of every connection */
-	size_t n_conns;
-	uint64_t last_serial; /* of the newest connection */
-	unsigned handles_open;
-	void (*closed_cb)(void *arg);
-	void *closed_arg;
-};
-
-static void logf_(struct conn *c, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void logf_(struct conn *c, int level, const char *fmt, ...)
+void conn_logf(struct conn *c, int level, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -175,7 +106,7 @@ void conn_pool_close(struct conn_pool *p, void (*cb)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&p->idle, pool_handle_closed);
 }
 
-static void schedule(struct conn *c)
+void conn_schedule(struct conn *c)
 {
 	struct conn_pool *p = c->pool;
 
@@ -252,7 +183,7 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 	 */
 	if (c->ring && event && c->out_bytes >= c->lim.max_output_bytes) {
 		if (!c->dropping)
-			logf_(c, 4,
+			conn_logf(c, 4,
 			      "domain %u does not read its watch events: "
 			      "dropping them",
 			      c->id.domid);
@@ -286,7 +217,7 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 	if (!c->ring && c->out_bytes > c->lim.drop_output_bytes)
 		conn_close(c, "client does not read its replies");
 	else
-		schedule(c);
+		conn_schedule(c);
 }
 
 void conn_reply_type(struct conn *c, const struct conn_req *r, uint32_t type,
@@ -312,7 +243,7 @@ void conn_reply_error(struct conn *c, const struct conn_req *r, int neg_errno)
 	const char *name = wire_errno_name(neg_errno, &known);
 
 	if (!known)
-		logf_(c, 4, "error %d has no xenstore name: sent as EINVAL",
+		conn_logf(c, 4, "error %d has no xenstore name: sent as EINVAL",
 		      -neg_errno);
 	conn_reply_type(c, r, WIRE_ERROR, name, strlen(name) + 1);
 }
@@ -398,7 +329,7 @@ static void in_push(struct conn *c, struct conn_req *r)
 }
 
 /* Parse bytes into requests. Returns false if the stream is invalid. */
-static bool parse(struct conn *c, const uint8_t *p, size_t n, bool replayed)
+bool conn_parse(struct conn *c, const uint8_t *p, size_t n, bool replayed)
 {
 	c->in_pos += n;
 	while (n > 0) {
@@ -416,14 +347,14 @@ static bool parse(struct conn *c, const uint8_t *p, size_t n, bool replayed)
 			wire_hdr_decode(c->hdr_raw, &h);
 			c->hdr_used = 0;
 			if (h.len > WIRE_PAYLOAD_MAX) {
-				logf_(c, 4,
+				conn_logf(c, 4,
 				      "client tried to feed us %u bytes: closing",
 				      h.len);
 				return false;
 			}
 			c->partial = malloc(sizeof(*c->partial) + h.len + 1);
 			if (!c->partial) {
-				logf_(c, 3, "out of memory for a request");
+				conn_logf(c, 3, "out of memory for a request");
 				return false;
 			}
 			c->partial->hdr = h;
@@ -453,7 +384,7 @@ static bool parse(struct conn *c, const uint8_t *p, size_t n, bool replayed)
 	return true;
 }
 
-static bool may_read(struct conn *c)
+bool conn_may_read(struct conn *c)
 {
 	if (c->closed || c->stalled || c->n_in >= c->lim.max_queued_requests ||
 	    c->out_bytes >= c->lim.max_output_bytes)
@@ -477,7 +408,7 @@ static void update_poll(struct conn *c)
 
 	if (c->transport_closed)
 		return;
-	if (may_read(c))
+	if (conn_may_read(c))
 		ev |= UV_READABLE;
 	if (c->out_head)
 		ev |= UV_WRITABLE;
@@ -506,11 +437,11 @@ static void do_read(struct conn *c)
 			conn_close(c, "read error");
 		return;
 	}
-	if (!parse(c, buf, (size_t)n, false)) {
+	if (!conn_parse(c, buf, (size_t)n, false)) {
 		conn_close(c, "malformed request");
 		return;
 	}
-	schedule(c);
+	conn_schedule(c);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -521,15 +452,15 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		conn_close(c, NULL);
 		return;
 	}
-	if ((events & UV_READABLE) && may_read(c))
+	if ((events & UV_READABLE) && conn_may_read(c))
 		do_read(c);
 	if ((events & UV_WRITABLE) && !c->closed)
-		schedule(c);
+		conn_schedule(c);
 }
 
 /* ---- Processing ------------------------------------------------------- */
 
-static void process(struct conn *c)
+void conn_process(struct conn *c)
 {
 	if (c->busy)
 		return;
@@ -568,7 +499,7 @@ static void handle_closed(uv_handle_t *h)
 	conn_free(h->data);
 }
 
-static void free_queues(struct conn *c)
+void conn_free_queues(struct conn *c)
 {
 	struct conn_req *r;
 	struct out *o;
@@ -590,7 +521,7 @@ static void free_queues(struct conn *c)
 }
 
 /* Drop the transport; free the memory once no request is in the log. */
-static void teardown(struct conn *c)
+void conn_teardown(struct conn *c)
 {
 	if (!c->transport_closed) {
 		c->transport_closed = true;
@@ -601,7 +532,7 @@ static void teardown(struct conn *c)
 		}
 		if (c->h.closed)
 			c->h.closed(c->h.data, c);
-		free_queues(c);
+		conn_free_queues(c);
 		/* the page and the journal are not ours to touch any more */
 		if (c->ring)
 			c->rops.event(c->rops.arg, c, CONN_RING_CLOSED, 0);
@@ -615,345 +546,21 @@ static void teardown(struct conn *c)
 	}
 }
 
-/* ---- Ring transport ------------------------------------------------------ */
-
-/* Stop using the ring: it broke or the guest asks to start over. */
-static void ring_stall(struct conn *c, enum conn_ring_event ev, uint32_t err)
-{
-	if (c->stalled)
-		return;
-	c->stalled = true;
-	if (ev == CONN_RING_BROKEN) {
-		ring_io_set_error(&c->io, err);
-		logf_(c, 4, "ring of domain %u broken (error %u): ignored",
-		      c->id.domid, err);
-	}
-	c->rops.event(c->rops.arg, c, ev, err);
-}
-
-/* Journal the next message to copy into the ring. */
-static void ring_msg_start(struct conn *c, const struct out *o)
-{
-	struct ring_journal *j = c->jr;
-
-	memcpy(j->msg, o->data, o->len);
-	j->msg_start = j->out_pos;
-	j->msg_req_end = o->req_end;
-	j->msg_req_seq = o->req_seq;
-	j->msg_is_reply = !o->event;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	j->msg_len = (uint32_t)o->len;
-}
-
-/* The journaled message is all in the ring: its request is answered. */
-static void ring_msg_done(struct conn *c)
-{
-	struct ring_journal *j = c->jr;
-
-	if (j->msg_is_reply && j->msg_req_end > j->in_base) {
-		j->in_base = j->msg_req_end;
-		j->in_base_seq = j->msg_req_seq + 1;
-	}
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	j->msg_len = 0;
-}
-
-/*
- * Copy queued output into the ring as far as it goes. The order of the
- * stores is what makes a crash at any point harmless: bytes into the
- * ring, then the journal's out_pos, then the index the guest sees.
- */
-static void ring_output(struct conn *c)
-{
-	struct ring_journal *j = c->jr;
-	bool moved = false;
-
-	while (c->out_head && !c->stalled) {
-		struct out *o = c->out_head;
-		size_t off, n;
-		int rc;
-
-		if (!j->msg_len)
-			ring_msg_start(c, o);
-		off = (size_t)(j->out_pos - j->msg_start);
-		rc = ring_io_put(&c->io, j->msg + off, j->msg_len - off, &n);
-		if (rc) {
-			ring_stall(c, CONN_RING_BROKEN, XENSTORE_ERROR_RINGIDX);
-			break;
-		}
-		if (n == 0)
-			break;
-		j->out_pos += n;
-		moved = true;
-		if (off + n < j->msg_len)
-			break; /* the ring is full */
-		ring_msg_done(c);
-		c->out_head = o->next;
-		if (!c->out_head)
-			c->out_tail = NULL;
-		c->out_bytes -= o->len;
-		free(o);
-	}
-	if (moved) {
-		ring_io_publish(&c->io);
-		c->rops.notify(c->rops.arg);
-	}
-}
-
-/*
- * How many of the n bytes in buf (the stream from in_pos on) may be read
- * now: a new request is started only while fewer than max_outstanding are
- * unanswered, as cxenstored stops reading then (domain_can_read()). The
- * one under way is always finished.
- */
-static size_t ring_admit(const struct conn *c, const uint8_t *buf, size_t n)
-{
-	unsigned out = conn_outstanding(c), max = c->lim.max_outstanding;
-	uint8_t hdr[WIRE_HDR_SIZE];
-	size_t hu = c->hdr_used, left = 0, pos = 0, take;
-	bool body = c->partial != NULL, started = body || hu > 0;
-	struct wire_hdr h;
-
-	if (!max)
-		return n;
-	memcpy(hdr, c->hdr_raw, hu);
-	if (body)
-		left = c->partial->hdr.len - c->partial_used;
-	while (pos < n) {
-		if (!body) {
-			if (!started) {
-				if (out >= max)
-					break;
-				started = true;
-			}
-			take = WIRE_HDR_SIZE - hu;
-			if (take > n - pos)
-				take = n - pos;
-			memcpy(hdr + hu, buf + pos, take);
-			hu += take;
-			pos += take;
-			if (hu < WIRE_HDR_SIZE)
-				break;
-			wire_hdr_decode(hdr, &h);
-			if (h.len > WIRE_PAYLOAD_MAX)
-				return n; /* the parser refuses it */
-			body = true;
-			left = h.len;
-		}
-		take = left < n - pos ? left : n - pos;
-		pos += take;
-		left -= take;
-		if (left == 0) {
-			out++;
-			body = started = false;
-			hu = 0;
-		}
-	}
-	return pos;
-}
-
-/* Read what the guest wrote, journal it, then let the guest see it gone. */
-static void ring_input(struct conn *c)
-{
-	struct ring_journal *j = c->jr;
-	uint8_t buf[XENSTORE_RING_SIZE];
-	size_t room, n;
-	int rc;
-
-	if (ring_io_connection(&c->io) != XENSTORE_CONNECTED) {
-		ring_stall(c, CONN_RING_RECONNECT, 0);
-		return;
-	}
-	if (!may_read(c))
-		return;
-	room = XSR_RING_JOURNAL_IN_BYTES - ring_journal_held(j);
-	if (room > sizeof(buf))
-		room = sizeof(buf);
-	if (room == 0)
-		return;
-	rc = ring_io_peek(&c->io, buf, room, &n);
-	if (rc) {
-		ring_stall(c, CONN_RING_BROKEN, XENSTORE_ERROR_RINGIDX);
-		return;
-	}
-	n = ring_admit(c, buf, n);
-	if (n == 0)
-		return;
-	ring_journal_append(j, buf, n);
-	ring_io_consume(&c->io, n);
-	c->rops.notify(c->rops.arg);
-	if (!parse(c, buf, n, false))
-		ring_stall(c, CONN_RING_BROKEN, XENSTORE_ERROR_PROTO);
-}
-
-static void work_ring(struct conn *c)
-{
-	if (c->closed) {
-		teardown(c);
-		return;
-	}
-	if (!c->stalled)
-		ring_input(c);
-	process(c);
-	if (!c->stalled)
-		ring_output(c);
-	if (c->closed) {
-		teardown(c);
-		return;
-	}
-	/* more to read now that room was made: come back next iteration */
-	if (!c->stalled && may_read(c) && ring_io_readable(&c->io))
-		schedule(c);
-}
-
-void conn_ring_kick(struct conn *c)
-{
-	if (!c->closed)
-		schedule(c);
-}
-
-static void orphan_notify(void *arg)
-{
-}
-
-static void orphan_event(void *arg, struct conn *c, enum conn_ring_event ev,
-			 uint32_t error)
-{
-}
-
-void conn_ring_orphan(struct conn *c)
-{
-	c->rops.notify = orphan_notify;
-	c->rops.event = orphan_event;
-	c->rops.arg = NULL;
-}
-
-bool conn_is_ring(const struct conn *c)
-{
-	return c->ring;
-}
-
-/*
- * Take up a journal left by a dead daemon: republish our indexes, finish
- * the message it was copying, and read its unanswered requests again.
- */
-static bool ring_resume(struct conn *c)
-{
-	struct ring_journal *j = c->jr;
-	uint64_t from = j->in_base, seq = j->in_base_seq, held;
-	uint8_t *buf;
-	bool ok;
-
-	ring_io_init(&c->io, c->io.page, (uint32_t)j->in_end,
-		     (uint32_t)j->out_pos);
-	if (j->msg_len) {
-		uint64_t done = j->out_pos - j->msg_start;
-
-		if (done > j->msg_len)
-			return false;
-		if (done == j->msg_len) {
-			ring_msg_done(c);
-			from = j->in_base;
-			seq = j->in_base_seq;
-		} else {
-			struct out *o = malloc(sizeof(*o) + j->msg_len);
-
-			if (!o)
-				return false;
-			/* the rest of it goes first, from the journal */
-			memset(o, 0, sizeof(*o));
-			o->len = j->msg_len;
-			o->event = !j->msg_is_reply;
-			o->req_end = j->msg_req_end;
-			o->req_seq = j->msg_req_seq;
-			memcpy(o->data, j->msg, j->msg_len);
-			c->out_head = c->out_tail = o;
-			c->out_bytes = o->len;
-			if (j->msg_is_reply) {
-				/* that request is being answered already */
-				from = j->msg_req_end;
-				seq = j->msg_req_seq + 1;
-			}
-		}
-	}
-	if (from < j->in_base || from > j->in_end)
-		return false;
-	c->in_pos = from;
-	c->in_seq = seq;
-	held = j->in_end - from;
-	if (!held)
-		return true;
-	buf = malloc(held);
-	if (!buf)
-		return false;
-	ring_journal_copy(j, from, buf, held);
-	ok = parse(c, buf, held, true);
-	free(buf);
-	return ok;
-}
-
-int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
-		  bool fresh, const struct conn_identity *id,
-		  const struct conn_limits *limits, const struct conn_handler *h,
-		  const struct conn_ring_ops *ops, struct conn **out)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-	struct xenstore_domain_interface *pg = page;
-
-	if (!c)
-		return -ENOMEM;
-	c->pool = p;
-	c->serial = ++p->last_serial;
-	c->id = *id;
-	c->lim = *limits;
-	c->h = *h;
-	c->rops = *ops;
-	c->ring = true;
-	c->fd = -1;
-	c->jr = jr;
-	c->io.page = pg;
-	if (fresh) {
-		uint32_t cons = __atomic_load_n(&pg->req_cons, __ATOMIC_RELAXED);
-		uint32_t prod = __atomic_load_n(&pg->rsp_prod, __ATOMIC_RELAXED);
-
-		jr->in_base = jr->in_end = cons;
-		jr->out_pos = prod;
-		ring_io_init(&c->io, pg, cons, prod);
-		c->in_pos = cons;
-		c->in_seq = jr->in_base_seq;
-	} else if (!ring_resume(c)) {
-		/* a journal we cannot make sense of: start from the page */
-		free_queues(c);
-		ring_journal_reset(jr, jr->ring_id);
-		free(c);
-		return conn_ring_new(p, page, jr, true, id, limits, h, ops,
-				     out);
-	}
-	c->all_next = &p->all;
-	c->all_prev = p->all.all_prev;
-	p->all.all_prev->all_next = c;
-	p->all.all_prev = c;
-	p->n_conns++;
-	*out = c;
-	schedule(c);
-	return 0;
-}
-
 static void work(struct conn *c)
 {
 	if (c->ring) {
-		work_ring(c);
+		conn_ring_work(c);
 		return;
 	}
 	if (c->closed) {
-		teardown(c);
+		conn_teardown(c);
 		return;
 	}
-	process(c);
+	conn_process(c);
 	if (!c->closed && c->out_head && !flush(c))
 		conn_close(c, "write error");
 	if (c->closed) {
-		teardown(c);
+		conn_teardown(c);
 		return;
 	}
 	update_poll(c);
@@ -979,7 +586,16 @@ void conn_async_done(struct conn *c)
 {
 	if (c->n_async > 0)
 		c->n_async--;
-	schedule(c);
+	conn_schedule(c);
+}
+
+void conn_link(struct conn_pool *p, struct conn *c)
+{
+	c->all_next = &p->all;
+	c->all_prev = p->all.all_prev;
+	p->all.all_prev->all_next = c;
+	p->all.all_prev = c;
+	p->n_conns++;
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -988,10 +604,10 @@ void conn_close(struct conn *c, const char *why)
 		return;
 	c->closed = true;
 	if (why) {
-		logf_(c, 6, "connection %llu closed: %s",
+		conn_logf(c, 6, "connection %llu closed: %s",
 		      (unsigned long long)c->serial, why);
 	}
-	schedule(c);
+	conn_schedule(c);
 }
 
 int conn_socket_new(struct conn_pool *p, int fd,
@@ -1017,11 +633,7 @@ int conn_socket_new(struct conn_pool *p, int fd,
 		free(c);
 		return rc;
 	}
-	c->all_next = &p->all;
-	c->all_prev = p->all.all_prev;
-	p->all.all_prev->all_next = c;
-	p->all.all_prev = c;
-	p->n_conns++;
+	conn_link(p, c);
 	c->poll.data = c;
 	c->poll_events = UV_READABLE;
 	rc = uv_poll_start(&c->poll, UV_READABLE, on_poll);
