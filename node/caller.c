@@ -37,13 +37,13 @@ static const struct {
 /* Xen's XENSTORE_REL_PATH_MAX: the most -M allows (node/options.c). */
 #define PATH_MAX_LIMIT 2048u
 
-const char *quota_name(enum quota_item item)
+const char *caller_quota_name(enum quota_item item)
 {
 	assert(item < QUOTA_ITEMS);
 	return items[item].name;
 }
 
-int quota_by_name(const char *name)
+int caller_quota_by_name(const char *name)
 {
 	int i;
 
@@ -53,13 +53,13 @@ int quota_by_name(const char *name)
 	return -1;
 }
 
-unsigned int *quota_field(struct quotas *q, enum quota_item item)
+unsigned int *caller_quota_field(struct quotas *q, enum quota_item item)
 {
 	assert(item < QUOTA_ITEMS);
 	return (unsigned int *)((char *)q + items[item].off);
 }
 
-bool quota_value_valid(enum quota_item item, uint32_t value)
+bool caller_quota_valid(enum quota_item item, uint32_t value)
 {
 	if (item >= QUOTA_ITEMS || value == 0)
 		return false;
@@ -73,7 +73,7 @@ static void overlay(struct quotas *q, const struct store_quota_set *s)
 
 	for (i = 0; s && i < QUOTA_ITEMS; i++)
 		if (s->mask & (1u << i))
-			*quota_field(q, (enum quota_item)i) = s->value[i];
+			*caller_quota_field(q, (enum quota_item)i) = s->value[i];
 }
 
 struct quotas caller_quotas(const struct daemon *d, uint32_t domid)

@@ -58,17 +58,17 @@ enum quota_item {
 };
 
 /* Xen 4.22's name of an item ("node-permissions", "soft-memory", ...). */
-const char *quota_name(enum quota_item item);
+const char *caller_quota_name(enum quota_item item);
 /* The item of a Xen 4.22 name, or -1. */
-int quota_by_name(const char *name);
+int caller_quota_by_name(const char *name);
 /* Where item lives in q. */
-unsigned int *quota_field(struct quotas *q, enum quota_item item);
+unsigned int *caller_quota_field(struct quotas *q, enum quota_item item);
 /*
  * May item be set to value? A value of 0 is refused (as our SET_QUOTA
  * always has), and path-max no higher than -M allows (2048, Xen's
  * XENSTORE_REL_PATH_MAX): the store's path buffers are sized for it.
  */
-bool quota_value_valid(enum quota_item item, uint32_t value);
+bool caller_quota_valid(enum quota_item item, uint32_t value);
 
 /* The quotas in force for domid of this host. */
 struct quotas caller_quotas(const struct daemon *d, uint32_t domid);

@@ -227,7 +227,7 @@ static enum conn_verdict quota_show(struct daemon *d, struct conn *c,
 	tprintf(&t, "Quota settings:\n");
 	for (i = 0; i < nq; i++)
 		tprintf(&t, "%-17s: %8d %s\n", qd[i].name,
-			(int)*quota_field(&q, qd[i].item), qd[i].descr);
+			(int)*caller_quota_field(&q, qd[i].item), qd[i].descr);
 	return text_reply(c, r, &t);
 }
 
@@ -249,7 +249,7 @@ static enum conn_verdict quota_submit(struct daemon *d, struct conn *c,
 	caller_of(d, c, &who);
 	o = caller_origin(d, c, r, &who, seq);
 	rc = sm_entry_quota(&o, domid, item, value, &buf, &len);
-	log_msg(5, "quota %s set to %u%s", quota_name(item), value,
+	log_msg(5, "quota %s set to %u%s", caller_quota_name(item), value,
 		domid == STORE_QUOTA_HOST ? "" : " for one domain");
 	return submit_request(d, c, r, rc, buf, len, seq);
 }
@@ -275,7 +275,7 @@ static enum conn_verdict quota_set(struct daemon *d, struct conn *c,
 	val = quota_value(v[1]);
 	for (i = 0; i < nq; i++) {
 		if (strcmp(v[0], qd[i].name) == 0) {
-			if (!quota_value_valid(qd[i].item, val))
+			if (!caller_quota_valid(qd[i].item, val))
 				return err(c, r, -EINVAL);
 			return quota_submit(d, c, r, STORE_QUOTA_HOST,
 					    qd[i].item, val);
@@ -459,7 +459,7 @@ enum conn_verdict control_get_quota(struct daemon *d, struct conn *c,
 	if (n == 0) {
 		for (i = 0; i < QUOTA_ITEMS; i++)
 			tprintf(&t, "%s%s", i ? " " : "",
-				quota_name((enum quota_item)i));
+				caller_quota_name((enum quota_item)i));
 		return text_reply(c, r, &t);
 	}
 	name = v[0];
@@ -468,11 +468,11 @@ enum conn_verdict control_get_quota(struct daemon *d, struct conn *c,
 			return err(c, r, -EINVAL);
 		name = v[1];
 	}
-	item = quota_by_name(name);
+	item = caller_quota_by_name(name);
 	if (item < 0)
 		return err(c, r, -EINVAL);
 	q = caller_quotas(d, domid);
-	tprintf(&t, "%u", *quota_field(&q, (enum quota_item)item));
+	tprintf(&t, "%u", *caller_quota_field(&q, (enum quota_item)item));
 	return text_reply(c, r, &t);
 }
 
@@ -496,9 +496,9 @@ enum conn_verdict control_set_quota(struct daemon *d, struct conn *c,
 		name = v[1];
 		val = v[2];
 	}
-	item = quota_by_name(name);
+	item = caller_quota_by_name(name);
 	value = quota_value(val);
-	if (item < 0 || !quota_value_valid((enum quota_item)item, value))
+	if (item < 0 || !caller_quota_valid((enum quota_item)item, value))
 		return err(c, r, -EINVAL);
 	return quota_submit(d, c, r, domid, (enum quota_item)item, value);
 }
