@@ -5,6 +5,7 @@
 #include "node/client.h"
 #include "node/store/store.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct client *client_of(struct conn *c)
@@ -59,6 +60,7 @@ struct txn *client_txn_new(struct client *cl, struct store *st,
 		free(t);
 		return NULL;
 	}
+	assert(id != 0 && !client_txn_find(cl, id));
 	t->id = id;
 	t->next = cl->txns;
 	cl->txns = t;
@@ -70,10 +72,12 @@ void client_txn_end(struct client *cl, struct txn *tx)
 {
 	struct txn **pp = &cl->txns;
 
+	assert(cl->n_txns > 0);
 	while (*pp != tx)
-		pp = &(*pp)->next;
+		pp = &(*pp)->next; /* tx is cl's: the list ends at it */
 	*pp = tx->next;
 	cl->n_txns--;
+	assert((cl->txns == NULL) == (cl->n_txns == 0));
 	store_txn_free(tx->st);
 	free(tx);
 }

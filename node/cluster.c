@@ -121,14 +121,14 @@ static void snapshot_noop_done(struct daemon *d, void *arg, int result)
 
 int cluster_snapshot_now(struct daemon *d)
 {
-	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
+	struct sm_origin o;
 	void *buf;
 	size_t len;
 	int rc;
 
 	/* libraft snapshots after an apply: give it one (a no-op entry) */
 	repl_snapshot_now(d->repl);
-	o.seq = submit_next_seq(d);
+	o = submit_own_origin(d);
 	rc = sm_entry_noop(&o, &buf, &len);
 	if (!rc)
 		rc = submit_entry(d, NULL, NULL, buf, len, o.seq,

@@ -137,7 +137,7 @@ int cluster_member_role(struct daemon *d, uint64_t id)
 static void member_add(struct daemon *d, struct query *q, const char **argv,
 		       unsigned int argc)
 {
-	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
+	struct sm_origin o;
 	const struct store_member *other;
 	struct store_member m;
 	struct add_ctx *a;
@@ -172,7 +172,7 @@ static void member_add(struct daemon *d, struct query *q, const char **argv,
 	m.name = (char *)argv[4];
 	m.raft_address = (char *)argv[2];
 	m.peer_address = (char *)argv[3];
-	o.seq = submit_next_seq(d);
+	o = submit_own_origin(d);
 	rc = sm_entry_member(&o, &m, false, &buf, &len);
 	if (!rc)
 		rc = submit_entry(d, NULL, NULL, buf, len, o.seq,

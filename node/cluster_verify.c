@@ -236,7 +236,7 @@ enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,
 	uint64_t ids[MAX_MEMBERS];
 	size_t n = cluster_config_members(d, ids, MAX_MEMBERS), i;
 	struct query *q = cluster_query_new(d, Q_VERIFY, c, r, VERIFY_WAIT_MS);
-	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
+	struct sm_origin o;
 	void *buf;
 	size_t len;
 	int rc;
@@ -247,7 +247,7 @@ enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,
 		q->m[q->n++].id = ids[i];
 	if (getrandom(&q->nonce, sizeof(q->nonce), 0) != sizeof(q->nonce))
 		q->nonce = uv_hrtime();
-	o.seq = submit_next_seq(d);
+	o = submit_own_origin(d);
 	rc = sm_entry_verify(&o, q->nonce, &buf, &len);
 	if (!rc)
 		rc = submit_entry(d, NULL, NULL, buf, len, o.seq,

@@ -12,6 +12,7 @@
 #include "node/conn.h"
 #include "node/conn_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -206,6 +207,7 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 		memcpy(o->data + WIRE_HDR_SIZE, a, alen);
 	if (blen)
 		memcpy(o->data + WIRE_HDR_SIZE + alen, b, blen);
+	assert(conn_queues_ok(c));
 	if (c->out_tail)
 		c->out_tail->next = o;
 	else
@@ -317,6 +319,7 @@ static bool flush(struct conn *c)
 
 static void in_push(struct conn *c, struct conn_req *r)
 {
+	assert(conn_queues_ok(c));
 	r->next = NULL;
 	if (c->in_tail)
 		c->in_tail->next = r;
@@ -464,6 +467,7 @@ void conn_process(struct conn *c)
 {
 	if (c->busy)
 		return;
+	assert(conn_queues_ok(c));
 	c->busy = true;
 	while (c->in_head && !c->closed) {
 		struct conn_req *r = c->in_head;
@@ -484,6 +488,7 @@ void conn_process(struct conn *c)
 			c->n_async++; /* the handler owns r now */
 	}
 	c->busy = false;
+	assert(conn_queues_ok(c));
 }
 
 static void conn_free(struct conn *c)

@@ -83,6 +83,21 @@ struct conn_pool {
 };
 
 
+/*
+ * For assert() only: the queues' ends and counts agree (O(1)). A request
+ * queue is empty exactly when its head is NULL, its tail then too, and a
+ * non-empty one has a last element; the same for the output queue.
+ */
+static inline bool conn_queues_ok(const struct conn *c)
+{
+	return (c->in_head == NULL) == (c->n_in == 0) &&
+	       (c->in_head == NULL) == (c->in_tail == NULL) &&
+	       (!c->in_tail || !c->in_tail->next) &&
+	       (c->out_head == NULL) == (c->out_tail == NULL) &&
+	       (c->out_head != NULL || c->out_bytes == 0) &&
+	       (!c->out_tail || !c->out_tail->next);
+}
+
 void conn_logf(struct conn *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Put c on the work list: it runs from the loop's check phase. */

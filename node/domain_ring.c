@@ -58,8 +58,7 @@ void domain_submit_own(struct daemon *d, int (*enc)(struct daemon *d,
 						     size_t *len),
 		       void *arg, const char *what)
 {
-	struct sm_origin o = {d->member_id, submit_next_seq(d), d->host, NULL,
-			      0, 0};
+	struct sm_origin o = submit_own_origin(d);
 	void *buf;
 	size_t len;
 	int rc = enc(d, &o, arg, &buf, &len);
@@ -85,7 +84,7 @@ static void ring_event(void *arg, struct conn *c, enum conn_ring_event ev,
 {
 	struct domain *x = arg;
 	struct daemon *d = x->d;
-	struct sm_origin o = {d->member_id, 0, d->host, NULL, 0, 0};
+	struct sm_origin o;
 	void *buf;
 	size_t len;
 	int rc;
@@ -106,7 +105,7 @@ static void ring_event(void *arg, struct conn *c, enum conn_ring_event ev,
 				  "ignored until introduced again"
 				: "domain %u asks to reconnect its ring",
 			x->domid, error);
-		o.seq = submit_next_seq(d);
+		o = submit_own_origin(d);
 		rc = sm_entry_ring_reset(&o, x->domid,
 					 ev == CONN_RING_BROKEN ? error : 0,
 					 &buf, &len);

@@ -121,8 +121,7 @@ static void moved(struct daemon *d, void *arg, int result)
 static void probed(struct daemon *d, void *arg, bool live)
 {
 	struct move_req *x = arg;
-	struct sm_origin o = {d->member_id, submit_next_seq(d), d->host, NULL,
-			      0, 0};
+	struct sm_origin o = submit_own_origin(d);
 	json_object *err = NULL;
 	void *buf;
 	size_t len;

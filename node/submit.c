@@ -14,6 +14,7 @@
 #include "node/daemon.h"
 #include "node/peers.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -225,6 +226,8 @@ int submit_entry(struct daemon *d, struct conn *c, struct conn_req *r,
 	p->entry = entry_buf;
 	p->len = entry_len;
 	p->deadline_ms = now_ms(d) + d->cfg.cluster.commit_timeout_ms;
+	/* in seq order: the log applies an origin's entries in order */
+	assert(head->prev == head || head->prev->seq < seq);
 	p->next = head;
 	p->prev = head->prev;
 	head->prev->next = p;
