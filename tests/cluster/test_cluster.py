@@ -1193,7 +1193,7 @@ class TestSnapshotWhileTaking(ClusterCase):
     of its own: resumed after SIGSTOP, it first applies what its socket
     buffered (and snapshots, every 16 entries) while the leader sends it a
     snapshot. libraft 0.22 crashed it then (a NULL pointer in legacy.c's
-    takeSnapshotCb); consensus/repl.c holds such a message until its own
+    takeSnapshotCb); consensus/repl_io.c holds such a message until its own
     snapshot is written. Several rounds, since the race needs luck."""
 
     XENSTORED_CONF = ("snapshot-threshold = 16", "snapshot-trailing = 4")
