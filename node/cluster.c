@@ -138,28 +138,7 @@ int cluster_snapshot_now(struct daemon *d)
 	return rc;
 }
 
-/* `cluster ...` commands of their own (the rest: the table below). */
-static enum conn_verdict cmd_status(struct daemon *d, struct conn *c,
-				    struct conn_req *r, const char **argv,
-				    unsigned int argc)
-{
-	return cluster_status_start(d, c, r);
-}
-
-static enum conn_verdict cmd_verify(struct daemon *d, struct conn *c,
-				    struct conn_req *r, const char **argv,
-				    unsigned int argc)
-{
-	return cluster_verify_start(d, c, r);
-}
-
-static enum conn_verdict cmd_hosts(struct daemon *d, struct conn *c,
-				   struct conn_req *r, const char **argv,
-				   unsigned int argc)
-{
-	return cluster_hosts_list(d, c, r);
-}
-
+/* `cluster snapshot` (the rest: the files of cluster_int.h). */
 static enum conn_verdict cmd_snapshot(struct daemon *d, struct conn *c,
 				      struct conn_req *r, const char **argv,
 				      unsigned int argc)
@@ -177,9 +156,9 @@ static const struct cluster_cmd {
 				 struct conn_req *r, const char **argv,
 				 unsigned int argc);
 } cluster_cmds[] = {
-	{"status", 1, cmd_status},
-	{"verify", 1, cmd_verify},
-	{"hosts", 1, cmd_hosts},
+	{"status", 1, cluster_status_start},
+	{"verify", 1, cluster_verify_start},
+	{"hosts", 1, cluster_hosts_list},
 	{"read", 0, cluster_hosts_read},
 	{"dir", 0, cluster_hosts_read},
 	{"perms", 0, cluster_hosts_read},

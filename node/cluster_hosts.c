@@ -88,7 +88,8 @@ enum conn_verdict cluster_hosts_read(struct daemon *d, struct conn *c,
 }
 
 enum conn_verdict cluster_hosts_list(struct daemon *d, struct conn *c,
-				    struct conn_req *r)
+				    struct conn_req *r, const char **argv,
+				unsigned int argc)
 {
 	json_object *o = admin_ok(), *arr = json_object_new_array();
 	size_t i;

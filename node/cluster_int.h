@@ -120,11 +120,13 @@ void cluster_status_record(struct qmember *m, const Xsr__MemberStatus *st);
 bool cluster_status_complete(const struct query *q);
 void cluster_status_finish(struct daemon *d, struct query *q);
 enum conn_verdict cluster_status_start(struct daemon *d, struct conn *c,
-			       struct conn_req *r);
+			       struct conn_req *r, const char **argv,
+				unsigned int argc);
 
 /* cluster_verify.c */
 enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,
-			       struct conn_req *r);
+			       struct conn_req *r, const char **argv,
+				unsigned int argc);
 /* Every replica digests its state right after a verify entry. */
 void cluster_verify_digest(struct daemon *d, uint64_t index);
 void cluster_verify_answer(struct daemon *d, uint64_t from, uint64_t qid,
@@ -137,6 +139,7 @@ enum conn_verdict cluster_hosts_read(struct daemon *d, struct conn *c,
 			     struct conn_req *r, const char **argv,
 			     unsigned int argc);
 enum conn_verdict cluster_hosts_list(struct daemon *d, struct conn *c,
-			     struct conn_req *r);
+			     struct conn_req *r, const char **argv,
+				unsigned int argc);
 
 #endif

@@ -117,7 +117,8 @@ void cluster_status_record(struct qmember *m, const Xsr__MemberStatus *st)
 }
 
 enum conn_verdict cluster_status_start(struct daemon *d, struct conn *c,
-				      struct conn_req *r)
+				      struct conn_req *r, const char **argv,
+				unsigned int argc)
 {
 	uint64_t ids[MAX_MEMBERS];
 	size_t n = cluster_all_members(d, ids, MAX_MEMBERS), i;

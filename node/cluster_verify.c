@@ -231,7 +231,8 @@ void cluster_verify_tick(struct daemon *d, struct query *q, uint64_t now)
 }
 
 enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,
-				      struct conn_req *r)
+				      struct conn_req *r, const char **argv,
+				unsigned int argc)
 {
 	uint64_t ids[MAX_MEMBERS];
 	size_t n = cluster_config_members(d, ids, MAX_MEMBERS), i;

@@ -594,6 +594,22 @@ void conn_async_done(struct conn *c)
 	conn_schedule(c);
 }
 
+struct conn *conn_alloc(struct conn_pool *p, const struct conn_identity *id,
+			const struct conn_limits *limits,
+			const struct conn_handler *h)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->pool = p;
+	c->serial = ++p->last_serial;
+	c->id = *id;
+	c->lim = *limits;
+	c->h = *h;
+	return c;
+}
+
 void conn_link(struct conn_pool *p, struct conn *c)
 {
 	c->all_next = &p->all;
@@ -620,17 +636,11 @@ int conn_socket_new(struct conn_pool *p, int fd,
 		    const struct conn_limits *limits,
 		    const struct conn_handler *h, struct conn **out)
 {
-	struct conn *c;
+	struct conn *c = conn_alloc(p, id, limits, h);
 	int rc;
 
-	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->pool = p;
-	c->serial = ++p->last_serial;
-	c->id = *id;
-	c->lim = *limits;
-	c->h = *h;
 	c->fd = fd;
 	c->in_seq = 1;
 	rc = uv_poll_init(p->loop, &c->poll, fd);

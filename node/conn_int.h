@@ -102,6 +102,10 @@ void conn_logf(struct conn *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Put c on the work list: it runs from the loop's check phase. */
 void conn_schedule(struct conn *c);
+/* A new connection's memory, numbered; not linked yet (NULL: ENOMEM). */
+struct conn *conn_alloc(struct conn_pool *p, const struct conn_identity *id,
+			const struct conn_limits *limits,
+			const struct conn_handler *h);
 /* Link a new connection into the pool's list of every connection. */
 void conn_link(struct conn_pool *p, struct conn *c);
 /* Parse n bytes of c's stream into whole requests (false: a broken

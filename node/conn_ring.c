@@ -292,16 +292,11 @@ int conn_ring_new(struct conn_pool *p, void *page, struct ring_journal *jr,
 		  const struct conn_limits *limits, const struct conn_handler *h,
 		  const struct conn_ring_ops *ops, struct conn **out)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = conn_alloc(p, id, limits, h);
 	struct xenstore_domain_interface *pg = page;
 
 	if (!c)
 		return -ENOMEM;
-	c->pool = p;
-	c->serial = ++p->last_serial;
-	c->id = *id;
-	c->lim = *limits;
-	c->h = *h;
 	c->rops = *ops;
 	c->ring = true;
 	c->fd = -1;
