@@ -12,9 +12,15 @@ guest's ring is detached (its requests get no reply), F's socket client
 and a sim guest on F got their watch events for the paths that changed,
 @releaseDomain fired, the staying guest's ring still works, a transaction
 opened across the swap that read a changed node fails with EAGAIN, and the
-cluster's replicas agree (xsadm cluster verify). Every process started is
-stopped by PID (cluster.sh down), every wait is bounded, only 127.0.0.1
-and Unix sockets are used.
+cluster's replicas agree (xsadm cluster verify).
+
+A second test cuts one follower's Raft traffic only (iptables on
+loopback, keyed by the member's group id: its daemon runs under a group of
+its own), so that its peer channel still forwards: a guest it introduces
+then is committed without it, and the snapshot it installs after the cut
+heals must attach that guest's ring, which it had only prepared. Every
+process started is stopped by PID (cluster.sh down), the iptables chain is
+removed, every wait is bounded, only 127.0.0.1 and Unix sockets are used.
 
     python3 tests/cluster/test_snapshot_install.py [-v]   (XSR_BIN, XSR_KEEP=1)
 """
@@ -68,6 +74,9 @@ def socket_events(conn, wait):
     return got
 
 
+GID_BASE = 60000  # cluster.sh: member i runs under group GID_BASE + i
+
+
 class Cluster:
     def __init__(self):
         self.base = tempfile.mkdtemp(prefix="xsr-snapinst-")
@@ -75,7 +84,8 @@ class Cluster:
 
     def sh(self, *a):
         env = dict(os.environ, XSR_SIM_RINGS="1", XSR_BIN=daemonlib.BIN,
-                   XSR_SNAPSHOT_THRESHOLD="16", XSR_SNAPSHOT_TRAILING="4")
+                   XSR_SNAPSHOT_THRESHOLD="16", XSR_SNAPSHOT_TRAILING="4",
+                   XSR_LAUNCH_PREFIX="setpriv --regid={gid} --clear-groups")
         env.pop("XENSTORED_PATH", None)
         return subprocess.run([CLUSTER_SH] + list(a), env=env, check=True,
                               capture_output=True, text=True, timeout=90)
@@ -109,6 +119,11 @@ class Cluster:
                     return int(ld)
         return 0
 
+    def raft_port(self, i):
+        with open(os.path.join(self.base, "host%d" % i, "xenstored.conf")) as f:
+            return int(re.search(r"^raft-address = \S+:(\d+)$", f.read(),
+                                 re.M).group(1))
+
     def down(self):
         try:
             self.sh("down", self.base)
@@ -117,15 +132,61 @@ class Cluster:
                 shutil.rmtree(self.base, ignore_errors=True)
 
 
+def introduced_on(c, via, host, domid):
+    """Does member `via`'s replica have domid introduced on host?"""
+    rc, out, _ = c.xsadm(via, "--json", "domain", "list", host)
+    if rc != 0:
+        return False
+    return any(e.get("domid") == domid and e.get("introduced")
+               for e in json.loads(out).get("domains", []))
+
+
+class RaftCut:
+    """iptables rules in a chain of our own, jumped to from OUTPUT on lo:
+    member f's Raft traffic is dropped both ways, its peer channel not."""
+
+    def __init__(self, c, f):
+        self.chain = "XSR_SNAPINST_%d" % os.getpid()
+        self.ipt("-N", self.chain)
+        self.ipt("-I", "OUTPUT", "1", "-o", "lo", "-j", self.chain)
+        others = [i for i in (1, 2, 3) if i != f]
+        self.drop(f, [c.raft_port(i) for i in others])
+        for i in others:
+            self.drop(i, [c.raft_port(f)])
+
+    @staticmethod
+    def ipt(*a, check=True):
+        return subprocess.run(["iptables", "-w"] + list(a), check=check,
+                              capture_output=True, text=True, timeout=30)
+
+    def drop(self, member, ports):
+        self.ipt("-A", self.chain, "-o", "lo", "-p", "tcp", "-m", "owner",
+                 "--gid-owner", str(GID_BASE + member), "-m", "multiport",
+                 "--dports", ",".join(str(p) for p in ports), "-j", "DROP")
+
+    def heal(self):
+        self.ipt("-F", self.chain, check=False)
+
+    def remove(self):
+        while self.ipt("-D", "OUTPUT", "-o", "lo", "-j", self.chain,
+                       check=False).returncode == 0:
+            pass
+        self.ipt("-F", self.chain, check=False)
+        self.ipt("-X", self.chain, check=False)
+
+
 class TestSnapshotInstall(unittest.TestCase):
     def setUp(self):
         self.c = Cluster()
         self.sims = []
         self.stopped = None
+        self.cut = None
 
     def tearDown(self):
         if self.stopped:
             os.kill(self.stopped, signal.SIGCONT)
+        if self.cut:
+            self.cut.remove()
         for s in self.sims:
             s.close()
         self.c.down()
@@ -209,6 +270,71 @@ class TestSnapshotInstall(unittest.TestCase):
         self.assertEqual(cm.exception.errno, errno.EAGAIN)
         self.assertTrue(re.search(r"domain 5 is no longer introduced here",
                                   c.log(f)), "detach not logged")
+        rc, out, err = c.xsadm(f, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+        fc.close()
+        oc.close()
+
+    def test_domain_introduced_during_the_gap_is_attached(self):
+        c = self.c
+        leader = wait_for(c.leader, 15, "a leader")
+        f = next(i for i in (1, 2, 3) if i != leader)   # the cut-off one
+        o = next(i for i in (1, 2, 3) if i not in (leader, f))
+        fh = "host%d" % f
+        oc = xsproto.Conn(c.socket(o))
+        # F slow to notice a silent leader: cut off, it still forwards to
+        # the leader it knows (a follower that knows none keeps its
+        # entries until it learns one)
+        pid = c.pid(f)
+        c.sh("stop", c.base, str(f))
+        wait_for(lambda: not daemonlib.pid_alive(pid), 10, "%s to stop" % fh)
+        with open(os.path.join(c.base, fh, "xenstored.conf"), "a") as conf:
+            conf.write("election-timeout = 60000\n")  # [cluster], last
+        c.sh("start", c.base, str(f))
+        fc = xsproto.Conn(c.socket(f))
+        sim = sg.SimDir(os.path.join(c.base, fh, "shim"))
+        self.sims.append(sim)
+        fc.watch("@introduceDomain", "intro")
+        socket_events(fc, 0.3)  # the initial event
+        # the toolstack's part first: the home of domain 7, as libxl
+        # writes it, then the page (the writes need F's log)
+        home = "/local/domain/7"
+        fc.write(home, b"")
+        fc.set_perms(home, ["n0", "r7"])
+        for d in ("data", "device"):
+            fc.write(home + "/" + d, b"")
+            fc.set_perms(home + "/" + d, ["n7"])
+        g7 = sg.Guest(sim, 7)
+        self.sims.append(g7)
+
+        # F hears no Raft; its peer channel still forwards its entries
+        self.cut = RaftCut(c, f)
+        # the others go far past F's log, commit F's INTRODUCE, go on
+        for i in range(WRITES):
+            oc.write("/data/fill%d" % (i % 50), "%d" % i)
+        fc.send("INTRODUCE", args("7", str(0xFEFFF - 7),
+                                  str(sg.remote_port_for(7))))
+        wait_for(lambda: introduced_on(c, o, fh, 7), 10,
+                 "domain 7 of %s to be introduced on host%d" % (fh, o))
+        for i in range(WRITES):
+            oc.write("/data/fill%d" % (i % 50), "%d" % i)
+        self.cut.heal()
+
+        # F catches up by snapshot and serves the ring it had prepared
+        wait_for(lambda: re.search(r"domain 7 attached from the snapshot",
+                                   c.log(f)),
+                 30, "%s to attach domain 7 from a snapshot" % fh)
+        # the INTRODUCE is answered: OK if its copy sent again was applied
+        # within the commit timeout, else EIO (the entry committed anyway)
+        m = fc.reply(timeout=15)
+        if m.type == xsproto.T["ERROR"]:
+            self.assertEqual(m.payload, b"EIO\0")
+        self.assertEqual(fc.call("IS_DOMAIN_INTRODUCED", args("7")), b"T\0")
+        self.assertIn(("@introduceDomain", "intro"), socket_events(fc, 1.0))
+        g7.write("data/x", "from the guest")
+        self.assertEqual(fc.read(home + "/data/x"), b"from the guest")
+        g7.watch("data", "g7w")
+        self.assertEqual(g7.wait_event(5.0), ("data", "g7w"))
         rc, out, err = c.xsadm(f, "cluster", "verify")
         self.assertEqual(rc, 0, out + err)
         fc.close()
