@@ -32,12 +32,16 @@
 
 #include "consensus/sm.h"
 
-/* The daemon's own timers and signals. */
+/* The daemon's own timers and signals, and what the log borrows. */
 struct lifecycle {
 	uv_timer_t tick;  /* resends, readiness, query time-outs */
 	uv_timer_t drain; /* stopping: waiting for requests in flight */
 	uint64_t drain_deadline_ms;
 	uv_signal_t sig[3]; /* SIGTERM, SIGINT, SIGHUP */
+	/* borrowed by the log until it is closed (repl_open()) */
+	struct repl_fsm fsm;
+	struct repl_config repl_cfg;
+	char raft_dir[PATH_MAX];
 };
 
 /*
@@ -356,8 +360,9 @@ static struct repl_member *repl_config_of(struct daemon *d,
  * restore a snapshot at once, reaching the modules). */
 static void open_all(struct daemon *d)
 {
-	struct repl_config rc_cfg = {REPL_CONFIG_DEFAULTS};
-	struct repl_fsm fsm = {
+	struct lifecycle *l = d->life;
+	const struct repl_config defaults = {REPL_CONFIG_DEFAULTS};
+	const struct repl_fsm fsm = {
 		.data = d,
 		.apply = apply_entry,
 		.snapshot_pin = snapshot_pin,
@@ -370,7 +375,6 @@ static void open_all(struct daemon *d)
 	uint8_t hash_key[STORE_HASH_KEY_LEN];
 	struct conn_handler client;
 	struct repl_member *members;
-	char raft_dir[PATH_MAX];
 	int rc;
 
 	hashkey_store(d->cfg.cluster.has_key ? d->cfg.cluster.key : NULL,
@@ -388,15 +392,19 @@ static void open_all(struct daemon *d)
 	if (rc)
 		log_fatal("cannot use ring backend %s: %s",
 			  d->cfg.ring_backend, strerror(-rc));
-	snprintf(raft_dir, sizeof(raft_dir), "%s/raft", d->cfg.data_dir);
-	rc = datadir_mkdir_p(raft_dir, 0700);
+	snprintf(l->raft_dir, sizeof(l->raft_dir), "%s/raft", d->cfg.data_dir);
+	rc = datadir_mkdir_p(l->raft_dir, 0700);
 	if (rc)
-		log_fatal("cannot create %s: %s", raft_dir, strerror(-rc));
-	members = repl_config_of(d, &rc_cfg, raft_dir);
-	rc = repl_open(d->loop, &rc_cfg, &fsm, &d->repl);
+		log_fatal("cannot create %s: %s", l->raft_dir, strerror(-rc));
+	l->fsm = fsm;
+	l->repl_cfg = defaults;
+	members = repl_config_of(d, &l->repl_cfg, l->raft_dir);
+	rc = repl_open(d->loop, &l->repl_cfg, &l->fsm, &d->repl);
 	free(members);
+	l->repl_cfg.members = NULL; /* copied by the log */
+	l->repl_cfg.n_members = 0;
 	if (rc)
-		log_fatal("cannot open the log in %s: %s", raft_dir,
+		log_fatal("cannot open the log in %s: %s", l->raft_dir,
 			  strerror(-rc));
 	rc = peers_listen(d);
 	if (rc)
