@@ -87,6 +87,21 @@ static void applied_ring_reset(struct daemon *d, uint32_t domid,
 	domain_attach(x, index, true, false);
 }
 
+/* Every served ring's caller identity takes its registry's target. */
+static void sync_targets(struct daemon *d)
+{
+	struct domain *x;
+
+	for (x = d->domains->doms; x; x = x->next) {
+		const struct store_domain *sd =
+			store_domain_get(d->store, d->host, x->domid);
+
+		if (x->conn)
+			conn_identity_mut(x->conn)->target =
+				sd ? sd->target : STORE_NO_TARGET;
+	}
+}
+
 void domains_applied(struct daemon *d, const struct sm_result *res,
 		     uint64_t index)
 {
@@ -103,19 +118,14 @@ void domains_applied(struct daemon *d, const struct sm_result *res,
 	case SM_DOM_GONE:
 	case SM_DOM_MOVE: /* it went to another host (or domid) */
 		applied_gone(d, res->domid);
+		/* it is nobody's target any more (store_domain_gone()) */
+		sync_targets(d);
 		break;
 	case SM_DOM_RING_RESET:
 		applied_ring_reset(d, res->domid, index);
 		break;
 	case SM_DOM_SET_TARGET:
-		x = domain_find(d, res->domid);
-		if (x && x->conn) {
-			const struct store_domain *sd = store_domain_get(
-				d->store, d->host, res->domid);
-
-			conn_identity_mut(x->conn)->target =
-				sd ? sd->target : STORE_NO_TARGET;
-		}
+		sync_targets(d);
 		break;
 	case SM_DOM_WATCH:
 	case SM_DOM_UNWATCH:

@@ -90,6 +90,8 @@ static void test_domain_registry(void **state)
 	/* domain 5 goes */
 	assert_int_equal(store_domain_gone(st, H, 5, 60, &ev), 0);
 	assert_null(store_domain_get(st, H, 5));
+	/* 6 had 5 as its target: a reused domid 5 is not 6's to own */
+	assert_int_equal(store_domain_get(st, H, 6)->target, STORE_NO_TARGET);
 	assert_int_equal(store_session_last(st, STORE_RING_ORIGIN(50)), 0);
 	/* its nodes went, with their subtrees; dom0's stayed */
 	rd(st, &c, "/local/domain/5/data/x", &err);

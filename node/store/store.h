@@ -357,7 +357,8 @@ int store_domain_introduce(struct store *st, const char *host, uint32_t domid,
  * watches, as an rm by dom0), entries naming it in other nodes'
  * permissions are marked ignored (XSA-322), it leaves the special nodes'
  * permissions, @releaseDomain fires and the registry forgets it (and its
- * ring session). -ENOENT if it is not introduced.
+ * ring session and quota settings); a domain whose target it was
+ * (SET_TARGET) has none any more. -ENOENT if it is not introduced.
  */
 int store_domain_gone(struct store *st, const char *host, uint32_t domid,
 		      uint64_t index, struct store_events *ev);

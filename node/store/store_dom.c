@@ -238,6 +238,19 @@ int store_domain_introduce(struct store *st, const char *host, uint32_t domid,
 	return 0;
 }
 
+/*
+ * A domain that goes away is nobody's target any more: a reused domid must
+ * not be owned by the old stub domain (SET_TARGET does not survive it).
+ */
+static void targets_forget(struct host *h, uint32_t domid)
+{
+	size_t i;
+
+	for (i = 0; i < h->ndoms; i++)
+		if (h->doms[i].target == domid)
+			h->doms[i].target = STORE_NO_TARGET;
+}
+
 int store_domain_set_target(struct store *st, const char *host,
 			    uint32_t domid, uint32_t target)
 {
@@ -522,6 +535,7 @@ int store_domain_gone(struct store *st, const char *host, uint32_t domid,
 	if (rc)
 		return rc;
 	dom_remove(h, domid);
+	targets_forget(h, domid);
 	quota_drop(h, domid);
 	store_session_forget(st, STORE_RING_ORIGIN(ring_id));
 	return 0;
