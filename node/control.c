@@ -197,7 +197,7 @@ static enum conn_verdict ctl_memreport(struct daemon *d, struct conn *c,
 		fflush(f);
 		return ack(c, r);
 	}
-	f = fopen(v[0], "ae");
+	f = log_append_file(v[0]);
 	if (!f)
 		return err(c, r, -EINVAL);
 	memreport(d, f);

@@ -315,6 +315,7 @@ static void daemon_free(struct daemon *d)
 	free((char *)d->cfg.run_dir);
 	free((char *)d->cfg.config_file);
 	free((char *)d->cfg.host_name);
+	free((char *)d->cfg.socket_ro_group);
 }
 
 /* The log's configuration: this member, its directory, the cluster's. */

@@ -74,6 +74,7 @@ struct config {
 	unsigned snapshot_trailing;
 	unsigned ready_timeout_ms;
 	const char *ring_backend; /* --ring-backend: "xen", "sim:DIR", "none" */
+	const char *socket_ro_group; /* --socket-ro-group: NULL, root only */
 	struct cluster_cfg cluster; /* --config: [member], [cluster] */
 	/* resolved at start (node/main.c) */
 	char *socket_path[2];	  /* socket, socket_ro */

@@ -6,6 +6,7 @@
 #include "node/daemon.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -55,7 +56,22 @@ static void on_accept(uv_poll_t *h, int status, int events)
 	}
 }
 
-static void listen_on(struct daemon *d, int i, mode_t mode)
+/* The gid of --socket-ro-group (a name or a number); fatal if unknown. */
+static gid_t ro_group(const char *name)
+{
+	struct group *g = getgrnam(name);
+	char *end;
+	unsigned long v;
+
+	if (g)
+		return g->gr_gid;
+	v = strtoul(name, &end, 10);
+	if (*name && !*end && v < (gid_t)-1)
+		return (gid_t)v;
+	log_fatal("--socket-ro-group: no group \"%s\"", name);
+}
+
+static void listen_on(struct daemon *d, int i, mode_t mode, gid_t gid)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *path = d->cfg.socket_path[i];
@@ -70,6 +86,9 @@ static void listen_on(struct daemon *d, int i, mode_t mode)
 	unlink(path); /* a stale socket of an earlier run */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		log_fatal("cannot bind %s: %s", path, strerror(errno));
+	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid))
+		log_fatal("chown %s to group %u: %s", path, (unsigned)gid,
+			  strerror(errno));
 	if (chmod(path, mode))
 		log_fatal("chmod %s: %s", path, strerror(errno));
 	if (listen(fd, 128))
@@ -94,8 +113,14 @@ int listen_open(struct daemon *d, const struct conn_handler *h)
 
 void listen_start(struct daemon *d)
 {
-	listen_on(d, 0, 0600);
-	listen_on(d, 1, 0666);
+	const char *group = d->cfg.socket_ro_group;
+
+	/* as Xen's: root alone, unless a group may read (and only read) */
+	listen_on(d, 0, 0600, (gid_t)-1);
+	if (group)
+		listen_on(d, 1, 0660, ro_group(group));
+	else
+		listen_on(d, 1, 0600, (gid_t)-1);
 	d->listener->listening = true;
 }
 

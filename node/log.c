@@ -11,6 +11,8 @@
 #include <stdio.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <string.h>
 #include <syslog.h>
@@ -42,6 +44,27 @@ static const char *level_name(int level)
 	}
 }
 
+FILE *log_append_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	/* a file an older daemon left open to others (umask 0) is not */
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0037))
+		(void)fchmod(fd, st.st_mode & 0640);
+	f = fdopen(fd, "a");
+	if (!f) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
 void log_open(bool foreground, bool verbose, const char *log_file)
 {
 	logger.verbose = verbose;
@@ -50,7 +73,7 @@ void log_open(bool foreground, bool verbose, const char *log_file)
 	if (logger.to_syslog)
 		openlog("xenstored", LOG_PID, LOG_DAEMON);
 	if (log_file) {
-		logger.file = fopen(log_file, "ae");
+		logger.file = log_append_file(log_file);
 		if (!logger.file)
 			fprintf(stderr, "xenstored: cannot open log file %s: %s\n",
 				log_file, strerror(errno));

@@ -10,6 +10,7 @@
 #define XSR_NODE_LOG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Where lines go from now on (before: stderr). */
 void log_open(bool foreground, bool verbose, const char *log_file);
@@ -28,6 +29,12 @@ void log_parent_ready(void);
  */
 void log_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
+/*
+ * Open path for appending, created 0600 (an existing file loses any
+ * access by others and group write): the log, the trace file and memory
+ * reports hold every request's payload. NULL with errno on failure.
+ */
+FILE *log_append_file(const char *path);
 /* A log hook of the lower layers (conn, repl, peer): data is unused. */
 void log_cb(void *data, int level, const char *msg);
 

@@ -68,7 +68,6 @@ static void daemonize(void)
 		_exit(0);
 	if (chdir("/"))
 		log_fatal("chdir /: %s", strerror(errno));
-	umask(0);
 }
 
 /*
@@ -141,6 +140,9 @@ int main(int argc, char **argv)
 	struct datadir_identity me;
 	int rc;
 
+	/* nothing we create is writable by others; what holds requests'
+	 * payloads (the log, the trace, reports) is 0600 (log.h) */
+	umask(022);
 	options_defaults(&d->cfg);
 	rc = options_parse(&d->cfg, argc, argv);
 	if (rc == 1) {

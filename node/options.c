@@ -31,6 +31,7 @@ enum {
 	O_MASTER_DOMID,
 	O_PRIV_DOMID,
 	O_RING_BACKEND,
+	O_SOCKET_RO_GROUP,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +67,7 @@ static const struct option long_opts[] = {
 	{"snapshot-trailing", required_argument, NULL, O_SNAP_TRAILING},
 	{"ready-timeout", required_argument, NULL, O_READY_TIMEOUT},
 	{"ring-backend", required_argument, NULL, O_RING_BACKEND},
+	{"socket-ro-group", required_argument, NULL, O_SOCKET_RO_GROUP},
 	{NULL, 0, NULL, 0},
 };
 
@@ -142,8 +144,12 @@ void options_usage(FILE *f)
 "                             and event channels emulated with files in DIR,\n"
 "                             for tests), or \"none\" (sockets only; the\n"
 "                             default elsewhere)\n"
+"  --socket-ro-group GROUP    members of GROUP (a name or a gid) may use\n"
+"                             socket_ro: read and watch every node, change\n"
+"                             nothing (default: root alone, as for socket)\n"
 "\n"
-"Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n");
+"Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n"
+"Both sockets are root's alone (mode 0600) unless --socket-ro-group.\n");
 }
 
 void options_defaults(struct config *cfg)
@@ -521,6 +527,13 @@ static int apply(struct config *cfg, int code, const char *arg,
 			return -EINVAL;
 		}
 		cfg->ring_backend = keep(arg);
+		return 0;
+	case O_SOCKET_RO_GROUP:
+		if (!*arg) {
+			fprintf(stderr, "xenstored: %s wants a group\n", name);
+			return -EINVAL;
+		}
+		cfg->socket_ro_group = keep(arg);
 		return 0;
 	default:
 		return -EINVAL;

@@ -41,7 +41,7 @@ void trace_open(struct trace *t)
 	trace_close(t);
 	if (!t->path)
 		return;
-	t->f = fopen(t->path, "ae");
+	t->f = log_append_file(t->path);
 	if (!t->f) {
 		log_msg(4, "cannot open trace file %s: %s", t->path,
 			strerror(errno));
