@@ -127,8 +127,17 @@ void repl_batch_flush(struct repl *r)
 	b->req.data = b;
 	rv = raft_apply(&r->raft, &b->req, &b->buf, 1, batch_cb);
 	if (rv) {
-		/* libraft may have released the buffer: do not touch it. A
-		 * full disk refuses every request: say so once a minute. */
+		/*
+		 * A refusal before the entry reached the log leaves the buffer
+		 * ours: not the leader any more, or a leadership transfer under
+		 * way (our state check above cannot see it), or a full disk
+		 * (ClientSubmit() in libraft 0.22.1, src/client.c). After other
+		 * errors libraft may have taken it: leave it (a leak at worst,
+		 * never a double free). A full disk refuses every request: say
+		 * so once a minute.
+		 */
+		if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE)
+			raft_free(b->buf.base);
 		if (rv == RAFT_NOSPACE)
 			repl_trace_nospace_warn(r, raft_errmsg(&r->raft));
 		else

@@ -229,6 +229,10 @@ static void shutdown_finish(struct daemon *d)
 	uv_timer_stop(&d->life->drain);
 	domains_close(d);
 	conn_pool_close_all(d->pool, "daemon stopping");
+	/* what the log did not apply in time is not answered (closed
+	 * connections take no reply; guests' requests stay in their ring
+	 * journals): free it, and let its connections go */
+	submit_abort_all(d, -EIO);
 	for (i = 0; i < 3; i++)
 		uv_signal_stop(&d->life->sig[i]);
 	uv_timer_stop(&d->life->tick);
