@@ -1,12 +1,14 @@
 /*
  * node/client.h: what the daemon keeps per client connection (its slot
  * conn_get_data): the transactions it has open (node/client.c). Dispatch
- * runs them; CONTROL reports them.
+ * runs them; CONTROL reports them; the ring's read check charges their
+ * memory to the domain's memory quota.
  */
 #ifndef XSR_NODE_CLIENT_H
 #define XSR_NODE_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "node/conn.h"
@@ -15,7 +17,6 @@ struct store;
 
 /* A transaction of a connection. */
 struct txn {
-	struct txn *next;
 	uint32_t id;
 	struct store_txn *st;
 	/* started before a restart (ring only): it runs, but its commit
@@ -23,9 +24,10 @@ struct txn {
 	bool doomed;
 };
 
+/* A connection's transactions, sorted by id: found in O(log n). */
 struct client {
-	struct txn *txns;
-	unsigned n_txns;
+	struct txn **txns;
+	unsigned n_txns, cap;
 	uint32_t next_tx_id;
 };
 
@@ -35,13 +37,15 @@ struct client *client_of(struct conn *c);
 void client_close(struct conn *c);
 /* The transactions c has open. */
 unsigned client_txn_count(const struct conn *c);
+/* Bytes c's open transactions hold (their own copies of nodes). */
+size_t client_txn_memory(const struct conn *c);
 
 struct txn *client_txn_find(struct client *cl, uint32_t id);
-/* A new transaction numbered id on host's tree of st (NULL: out of
- * memory). */
+/* A new transaction numbered id (not in use) on host's tree of st
+ * (NULL: out of memory). */
 struct txn *client_txn_new(struct client *cl, struct store *st,
 			   const char *host, uint32_t id);
-/* Unlink tx from cl and free it. */
+/* Forget tx (one of cl's) and free it. */
 void client_txn_end(struct client *cl, struct txn *tx);
 void client_txn_drop_all(struct client *cl);
 

@@ -296,7 +296,8 @@ static enum conn_verdict quota_domain(struct daemon *d, struct conn *c,
 	if (domid != 0 && nodes == 0 && !domains_introduced(d, domid))
 		return err(c, r, -ENOENT);
 	if (dc)
-		memory += watch_memory(d->watches, dc) + conn_output_bytes(dc);
+		memory += watch_memory(d->watches, dc) + conn_output_bytes(dc) +
+			  client_txn_memory(dc);
 	tprintf(&t, "Domain %u:\n", domid);
 	tprintf(&t, "%-16s: %8d\n", "nodes", (int)nodes);
 	tprintf(&t, "%-16s: %8d\n", "watches",

@@ -159,8 +159,7 @@ static enum conn_verdict dispatch_request(void *data, struct conn *c,
 	if (!(flags & F_NOTID) && r->hdr.tx_id != 0) {
 		q.tx = client_txn_find(q.cl, r->hdr.tx_id);
 		if (!q.tx && q.id->restored)
-			q.tx = dispatch_txn_resurrect(q.d, q.cl,
-						      r->hdr.tx_id);
+			q.tx = dispatch_txn_resurrect(&q, r->hdr.tx_id);
 		if (!q.tx)
 			return early_error(c, r, -ENOENT);
 	}
@@ -205,7 +204,8 @@ static bool dispatch_may_read(void *data, struct conn *c)
 	if (!memory_quota)
 		return true;
 	store_domain_usage(d->store, d->host, id->domid, &nodes, &mem);
-	mem += conn_output_bytes(c) + watch_memory(d->watches, c);
+	mem += conn_output_bytes(c) + watch_memory(d->watches, c) +
+	       client_txn_memory(c);
 	return mem < memory_quota;
 }
 

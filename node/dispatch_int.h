@@ -66,8 +66,7 @@ dispatch_fn dispatch_watch, dispatch_unwatch, dispatch_reset_watches;
 /* dispatch_txn.c */
 dispatch_fn dispatch_transaction_start, dispatch_transaction_end;
 /* A transaction id of a ring taken up after a restart (see the file). */
-struct txn *dispatch_txn_resurrect(struct daemon *d, struct client *cl,
-				   uint32_t id);
+struct txn *dispatch_txn_resurrect(struct request *q, uint32_t id);
 /* dispatch_domain.c */
 dispatch_fn dispatch_get_domain_path, dispatch_is_domain_introduced,
 	dispatch_introduce, dispatch_release, dispatch_resume,

@@ -20,11 +20,16 @@
  * see the current tree) and fails with EAGAIN at its end, which every
  * xenbus client retries.
  */
-struct txn *dispatch_txn_resurrect(struct daemon *d, struct client *cl,
-				   uint32_t id)
+struct txn *dispatch_txn_resurrect(struct request *q, uint32_t id)
 {
-	struct txn *t = client_txn_new(cl, d->store, d->host, id);
+	struct client *cl = q->cl;
+	unsigned int quota = caller_quotas(q->d, q->id->domid).transactions;
+	struct txn *t;
 
+	/* within the transaction quota, as TRANSACTION_START (ENOENT) */
+	if (!q->id->privileged && quota && cl->n_txns > quota)
+		return NULL;
+	t = client_txn_new(cl, q->d->store, q->d->host, id);
 	if (!t)
 		return NULL;
 	t->doomed = true;

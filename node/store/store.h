@@ -218,6 +218,11 @@ struct store_txn *store_txn_new(struct store *st, const char *host);
 void store_txn_free(struct store_txn *tx);
 /* Set when an operation inside failed in a way that forbids a commit. */
 bool store_txn_failed(const struct store_txn *tx);
+/*
+ * Bytes tx holds of its own: its record of each accessed node and the
+ * nodes it changed (what it shares with the tree is not counted).
+ */
+size_t store_txn_memory(const struct store_txn *tx);
 
 /* One accessed node of a transaction, in first-access order. */
 struct store_commit_node {

@@ -34,6 +34,21 @@ struct store_txn *store_txn_new(struct store *st, const char *host)
 	return tx;
 }
 
+size_t store_txn_memory(const struct store_txn *tx)
+{
+	size_t i, sum = sizeof(*tx) + tx->cap * sizeof(*tx->nodes) +
+			tx->index_cap * sizeof(*tx->index);
+
+	for (i = 0; i < tx->n; i++) {
+		const struct txnode *t = &tx->nodes[i];
+
+		sum += t->path_len + 1;
+		if (t->modified && t->cur)
+			sum += (size_t)snode_memory(t->cur);
+	}
+	return sum;
+}
+
 void store_txn_free(struct store_txn *tx)
 {
 	size_t i;
