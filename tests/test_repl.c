@@ -107,7 +107,7 @@ static int toy_restore(void *data, const void *buf, size_t len)
 
 static void remove_dir(const char *dir)
 {
-	char cmd[64];
+	char cmd[128];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
