@@ -75,6 +75,7 @@ struct config {
 	unsigned ready_timeout_ms;
 	const char *ring_backend; /* --ring-backend: "xen", "sim:DIR", "none" */
 	const char *socket_ro_group; /* --socket-ro-group: NULL, root only */
+	unsigned max_connections;    /* --max-connections */
 	struct cluster_cfg cluster; /* --config: [member], [cluster] */
 	/* resolved at start (node/main.c) */
 	char *socket_path[2];	  /* socket, socket_ro */

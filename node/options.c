@@ -32,6 +32,7 @@ enum {
 	O_PRIV_DOMID,
 	O_RING_BACKEND,
 	O_SOCKET_RO_GROUP,
+	O_MAX_CONNECTIONS,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +69,7 @@ static const struct option long_opts[] = {
 	{"ready-timeout", required_argument, NULL, O_READY_TIMEOUT},
 	{"ring-backend", required_argument, NULL, O_RING_BACKEND},
 	{"socket-ro-group", required_argument, NULL, O_SOCKET_RO_GROUP},
+	{"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -147,6 +149,9 @@ void options_usage(FILE *f)
 "  --socket-ro-group GROUP    members of GROUP (a name or a gid) may use\n"
 "                             socket_ro: read and watch every node, change\n"
 "                             nothing (default: root alone, as for socket)\n"
+"  --max-connections N        socket clients at once (default 1024, and\n"
+"                             32 below the limit of open files); one more\n"
+"                             is closed at once, and logged\n"
 "\n"
 "Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n"
 "Both sockets are root's alone (mode 0600) unless --socket-ro-group.\n");
@@ -161,6 +166,7 @@ void options_defaults(struct config *cfg)
 	cfg->quotas = q;
 	cfg->limits = (struct conn_limits)CONN_LIMITS_DEFAULT;
 	cfg->watch_event_timeout_s = 20;
+	cfg->max_connections = 1024;
 	cfg->snapshot_threshold = repl_defaults.snapshot_threshold;
 	cfg->snapshot_trailing = repl_defaults.snapshot_trailing;
 	cfg->ready_timeout_ms = 60000;
@@ -527,6 +533,15 @@ static int apply(struct config *cfg, int code, const char *arg,
 			return -EINVAL;
 		}
 		cfg->ring_backend = keep(arg);
+		return 0;
+	case O_MAX_CONNECTIONS:
+		if (number(name, arg, &cfg->max_connections))
+			return -EINVAL;
+		if (cfg->max_connections == 0) {
+			fprintf(stderr, "xenstored: %s must be at least 1\n",
+				name);
+			return -EINVAL;
+		}
 		return 0;
 	case O_SOCKET_RO_GROUP:
 		if (!*arg) {
