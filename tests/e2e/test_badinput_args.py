@@ -15,7 +15,6 @@ from badinputlib import (BASE, CANARY, EINVAL, BadInputBase, MsgCase, Ok, Reply,
 
 
 # ==================================================== malformed arguments
-
 def _value_is(path, value):
     def after(tc, victim, tx, msg):
         with connect(tc.d.socket) as c:

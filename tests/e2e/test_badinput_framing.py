@@ -20,6 +20,7 @@ from badinputlib import (BASE, CANARY, CANARY_VAL, AnyOf, BadInputBase, Close,
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xsproto import HDR, PAYLOAD_MAX, T, TYPES, args, pack  # noqa: E402
 
+
 class TestFraming(BadInputBase):
     """Header/length abuse, truncation, stalls."""
 

@@ -20,6 +20,7 @@ from badinputlib import (BASE, BOGUS_TX, CANARY, CANARY_VAL, EINVAL,
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from xsproto import PAYLOAD_MAX, T, args  # noqa: E402
 
+
 def _bogus_write_absent(tc, victim, tx, msg):
     _node_absent(BASE + "/bogustx")(tc, victim, tx, msg)
 

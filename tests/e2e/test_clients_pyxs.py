@@ -20,6 +20,7 @@ from clientlib import DaemonCase, EVENT_TIMEOUT, deadline, import_pyxs
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import xsproto  # noqa: E402
 
+
 class TestPyxs(DaemonCase):
     needs = ()
 

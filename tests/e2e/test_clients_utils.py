@@ -13,6 +13,7 @@ import unittest
 
 from clientlib import BIG_NAMES, DaemonCase, run_tool, stop_daemon, xs_escape
 
+
 # ---------------------------------------------------------------------------
 # xenstore-write / xenstore-read
 

@@ -18,6 +18,7 @@ import unittest
 from clientlib import (DaemonCase, control_domain_table, control_quota_table,
                        run_tool, tool_path)
 
+
 # ---------------------------------------------------------------------------
 # xenstore-control
 

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import simguest as sg  # noqa: E402
 from xsproto import args, T  # noqa: E402
 
+
 class TestLifecycle(GuestTest):
     def test_release(self):
         self.dom0_watch("@releaseDomain", "rel")

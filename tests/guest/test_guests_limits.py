@@ -22,6 +22,7 @@ import xsproto  # noqa: E402
 from simguest import XsError  # noqa: E402
 from xsproto import args, T  # noqa: E402
 
+
 class TestQuotas(GuestTest):
     def test_nodes(self):
         """Xen 4.17 default quota "nodes" 1000 (-E): a domain may own exactly

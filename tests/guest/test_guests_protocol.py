@@ -20,6 +20,7 @@ import simguest as sg  # noqa: E402
 from simguest import XsError  # noqa: E402
 from xsproto import args, T  # noqa: E402
 
+
 class TestBasics(GuestTest):
     def test_four_guests_home(self):
         gs = [self.guest(d) for d in range(1, 5)]

@@ -24,6 +24,7 @@ import simguest as sg  # noqa: E402
 import xsproto  # noqa: E402
 from xsproto import args, T  # noqa: E402
 
+
 @unittest.skipUnless(KIND == "ours",
                      "a reference daemon loses its guests when restarted")
 class TestRestart(GuestTest):
