@@ -50,13 +50,16 @@ class Reaper:
         self._send("-%s" % item)
 
     def close(self):
-        """At exit: EOF makes the reaper kill what is left, then exit."""
+        """At exit: EOF makes the reaper kill what is left, then exit. A
+        later add() starts a new reaper (a suite split over several files
+        closes it after each file)."""
         if self.proc is not None:
             try:
                 self.proc.stdin.close()
                 self.proc.wait(self.CLOSE_TIMEOUT)
             except (OSError, subprocess.TimeoutExpired):
                 pass
+            self.proc = None
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
