@@ -401,6 +401,102 @@ static void test_txn_isolation_and_commit(void **state)
 	store_free(st);
 }
 
+/*
+ * A commit is a log entry: one built by anything but a transaction (a
+ * bug, a compromised member) is refused with EINVAL on every replica
+ * alike, the tree unchanged and still a tree, if it would put there what
+ * no operation could.
+ */
+static void test_forged_commit_refused(void **state)
+{
+	static char long_path[3000];
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_perm owner = {.domid = 0, .access = 0};
+	struct store_commit_node n = {0};
+	struct store_commit cm = {.nodes = &n, .n = 1};
+	static char big[5000];
+	uint64_t gen;
+	const char *kids;
+	size_t klen;
+	int err;
+
+	assert_int_equal(wr(st, &c, "/f/a", "1"), 0);
+	assert_int_equal(store_directory(st, H, NULL, &c, "/f", &kids, &klen,
+					 &gen),
+			 0);
+	/* a valid one: /f/a's value, as a transaction would send it */
+	n.path = "/f/a";
+	n.existed = true;
+	assert_int_equal(store_directory(st, H, NULL, &c, "/f/a", &kids, &klen,
+					 &n.generation),
+			 0);
+	n.modified = n.exists = true;
+	n.value = "2";
+	n.value_len = 1;
+	n.perms = &owner;
+	n.nperms = 1;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), 0);
+	assert_string_equal(rd(st, &c, "/f/a", &err), "2");
+	assert_int_equal(store_directory(st, H, NULL, &c, "/f/a", &kids, &klen,
+					 &n.generation),
+			 0);
+
+	/* a child list naming a node that does not exist */
+	n.children = "ghost";
+	n.children_len = 6;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	/* a child name with a '/', or empty, or not NUL-terminated */
+	n.children = "a/b";
+	n.children_len = 4;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	n.children = "\0";
+	n.children_len = 1;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	n.children = "x";
+	n.children_len = 1;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	n.children = NULL;
+	n.children_len = 0;
+	/* a value bigger than any request, no owner */
+	n.value = big;
+	n.value_len = sizeof(big);
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	n.value = "2";
+	n.value_len = 1;
+	n.nperms = 0;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	n.nperms = 1;
+
+	/* a new node its parent does not list (an orphan) */
+	n.path = "/f/orphan";
+	n.existed = false;
+	n.generation = 0;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	rd(st, &c, "/f/orphan", &err);
+	assert_int_equal(err, -ENOENT);
+	/* paths no operation accepts: too long, "//", special */
+	memset(long_path, 'x', sizeof(long_path) - 1);
+	long_path[0] = '/';
+	n.path = long_path;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	n.path = "/f//a";
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	n.path = "@releaseDomain";
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	/* a node deleted whose parent still lists it */
+	n.path = "/f/a";
+	n.existed = true;
+	assert_int_equal(store_directory(st, H, NULL, &c, "/f/a", &kids, &klen,
+					 &n.generation),
+			 0);
+	n.exists = false;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EINVAL);
+	assert_string_equal(rd(st, &c, "/f/a", &err), "2");
+	check_ok(st);
+	store_free(st);
+}
+
 static void test_txn_conflicts(void **state)
 {
 	struct store *st = fresh();
@@ -670,6 +766,7 @@ int main(void)
 		cmocka_unit_test(test_path_max),
 		cmocka_unit_test(test_txn_isolation_and_commit),
 		cmocka_unit_test(test_txn_conflicts),
+		cmocka_unit_test(test_forged_commit_refused),
 		cmocka_unit_test(test_txn_create_delete_and_quota),
 		cmocka_unit_test(test_txn_rm_events_order),
 		cmocka_unit_test(test_set_perms_events),

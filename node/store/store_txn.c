@@ -11,6 +11,7 @@
 #include "node/store/store_err.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,6 +251,104 @@ void store_commit_release(struct store_commit *cm)
 	memset(cm, 0, sizeof(*cm));
 }
 
+/*
+ * A commit comes from a log entry: whoever built it, it may put into the
+ * tree only what the operations of a transaction could have. Each node
+ * must have a valid path (no special node: those are changed outside
+ * transactions), a record no bigger than a request could write, at least
+ * an owner, and a well-formed child list whose children's paths are
+ * valid too (a path no operation accepts would reach fixed-size buffers
+ * later, when the subtree is removed). -EINVAL, on every replica alike.
+ */
+#define COMMIT_PATH_MAX 2048 /* XENSTORE_REL_PATH_MAX, as sm clamps it */
+#define COMMIT_VALUE_MAX 4096 /* a request's whole payload */
+
+static bool commit_node_valid(const struct store_commit_node *c)
+{
+	size_t plen, off = 0;
+
+	if (!c->path || !store_path_valid(c->path, COMMIT_PATH_MAX))
+		return false;
+	if (!c->modified || !c->exists)
+		return true; /* only read, or deleted: no record */
+	if (c->nperms == 0 || c->nperms > COMMIT_VALUE_MAX ||
+	    c->value_len > COMMIT_VALUE_MAX)
+		return false;
+	if (c->children_len && (!c->children ||
+				c->children[c->children_len - 1] != '\0'))
+		return false;
+	plen = strlen(c->path);
+	while (off < c->children_len) {
+		const char *name = c->children + off;
+		size_t n = strlen(name);
+
+		if (n == 0 || memchr(name, '/', n) ||
+		    plen + 1 + n > PATH_BUF - 1)
+			return false;
+		off += n + 1;
+	}
+	return true;
+}
+
+/*
+ * After a commit, the tree is still a tree where the commit touched it:
+ * an existing node's parent lists it and each child it lists exists; a
+ * deleted node's parent does not list it.
+ */
+static bool lists_child(const struct snode *parent, const char *name)
+{
+	const char *k = snode_children(parent);
+	const char *end = k + parent->children_len;
+
+	for (; k < end; k += strlen(k) + 1)
+		if (strcmp(k, name) == 0)
+			return true;
+	return false;
+}
+
+static bool commit_left_a_tree(struct host *h, const struct store_commit *cm)
+{
+	char parent[PATH_BUF];
+	size_t i;
+
+	for (i = 0; i < cm->n; i++) {
+		const struct store_commit_node *c = &cm->nodes[i];
+		const struct snode *n, *p;
+		const char *name;
+
+		if (!c->modified)
+			continue;
+		n = hamt_get(h->root, c->path, strlen(c->path),
+			     host_hash(h, c->path, strlen(c->path)));
+		if (strcmp(c->path, "/") != 0) {
+			path_parent(c->path, parent);
+			p = hamt_get(h->root, parent, strlen(parent),
+				     host_hash(h, parent, strlen(parent)));
+			name = strrchr(c->path, '/') + 1;
+			if (n && (!p || !lists_child(p, name)))
+				return false;
+			if (!n && p && lists_child(p, name))
+				return false;
+		}
+		if (n) {
+			const char *k = snode_children(n);
+			const char *end = k + n->children_len;
+			char child[PATH_BUF];
+
+			for (; k < end; k += strlen(k) + 1) {
+				snprintf(child, sizeof(child), "%s%s%s",
+					 strcmp(c->path, "/") ? c->path : "",
+					 "/", k);
+				if (!hamt_get(h->root, child, strlen(child),
+					      host_hash(h, child,
+							strlen(child))))
+					return false;
+			}
+		}
+	}
+	return true;
+}
+
 /* transaction_fix_domains(chk_quota): the node quota at commit. */
 static int commit_quota(struct host *h, const struct store_caller *c,
 			const struct store_commit *cm)
@@ -342,6 +441,9 @@ int store_commit(struct store *st, const char *host,
 		return -EIO;
 	if (cm->failed)
 		return -ENOMEM; /* decided by the transaction: a refusal */
+	for (i = 0; i < cm->n; i++)
+		if (!commit_node_valid(&cm->nodes[i]))
+			return -EINVAL;
 	rc = commit_quota(h, c, cm);
 	if (rc)
 		return rc;
@@ -352,5 +454,7 @@ int store_commit(struct store *st, const char *host,
 	for (i = 0; i < cm->n && !rc; i++)
 		if (cm->nodes[i].modified)
 			rc = commit_node(&o, &cm->nodes[i]);
+	if (!rc && !commit_left_a_tree(h, cm))
+		rc = -EINVAL; /* undone by op_end() */
 	return op_end(&o, rc);
 }
