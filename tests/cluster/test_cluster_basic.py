@@ -17,6 +17,7 @@ import unittest
 
 import clusterlib
 from clusterlib import ClusterCase, FAILOVER_LIMIT_S, note
+from xsproto import args
 
 
 class TestThreeMembers(ClusterCase):
@@ -175,6 +176,33 @@ class TestThreeMembers(ClusterCase):
             with c.conn(i) as conn:
                 conn.write("/adm/after-transfer", str(i))
                 self.assertEqual(conn.read("/adm/after-transfer"), str(i).encode())
+
+    def test_07_poison_pills_refused(self):
+        """Limits are clamped where they are set and again where entries
+        are applied: raising path-max past Xen's 2,048 is refused (it once
+        let a 4,090-byte WRITE overflow a buffer while every member applied
+        it, and again at every restart), and such a write is refused on
+        every member alike, all of them staying up (issue 12)."""
+        c = self.c
+        leader = c.leader()
+        f, g = c.followers(leader)
+        with c.conn(f) as conn:
+            for payload in (args("path-max", "4000"),
+                            args("0", "path-max", "100000")):
+                m = conn.request("SET_QUOTA", payload)
+                self.assertEqual(m.payload, b"EINVAL\0", payload)
+            m = conn.request("CONTROL", args("quota", "set", "path-max",
+                                             "4000"))
+            self.assertEqual(m.payload, b"EINVAL\0")
+            self.assertEqual(conn.call("GET_QUOTA", args("path-max")),
+                             b"2048\0")
+            m = conn.request("WRITE", b"p" * 4090 + b"\0v")
+            self.assertEqual(m.payload, b"EINVAL\0")
+            conn.write("/pp/after", "ok")
+        for i in c.members:
+            self.assertTrue(c.alive(i), "member %d died" % i)
+        c.wait_replica(leader, "host%d" % f, "/pp/after", "ok")
+        c.assert_agree(self, f, c.members)
 
     def test_05_follower_killed_and_restarted(self):
         c = self.c
