@@ -29,6 +29,11 @@ struct client {
 	struct txn **txns;
 	unsigned n_txns, cap;
 	uint32_t next_tx_id;
+	/* a guest's write credit (dispatch.c): changes it may still send
+	 * now, refilled with time; below zero its ring is not read */
+	int64_t credit_mwrites; /* thousandths of a write */
+	uint64_t credit_ms;	/* when it was last refilled */
+	bool credit_started;
 };
 
 /* c's state, created on first use (NULL: out of memory). */

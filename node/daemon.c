@@ -186,6 +186,7 @@ static void on_tick(uv_timer_t *t)
 
 	submit_tick(d, now);
 	cluster_tick(d, now);
+	domains_tick(d, now);
 }
 
 /* ---- Shutdown ----------------------------------------------------------- */

@@ -76,6 +76,7 @@ struct config {
 	const char *ring_backend; /* --ring-backend: "xen", "sim:DIR", "none" */
 	const char *socket_ro_group; /* --socket-ro-group: NULL, root only */
 	unsigned max_connections;    /* --max-connections */
+	unsigned guest_write_rate;   /* --guest-write-rate: per s, 0: off */
 	struct cluster_cfg cluster; /* --config: [member], [cluster] */
 	/* resolved at start (node/main.c) */
 	char *socket_path[2];	  /* socket, socket_ro */

@@ -25,6 +25,7 @@
 #define F_NOTID 2u /* the transaction id is ignored */
 #define F_WRITE 4u /* refused on the read-only socket */
 #define F_LOG 8u   /* outside a transaction: a log entry, need not wait */
+#define F_COST 16u /* a change: costs a guest one write of its credit */
 
 static const struct {
 	dispatch_fn *fn;
@@ -37,14 +38,14 @@ static const struct {
 	[WIRE_WATCH] = {dispatch_watch, F_NOTID},
 	[WIRE_UNWATCH] = {dispatch_unwatch, F_NOTID},
 	[WIRE_TRANSACTION_START] = {dispatch_transaction_start, 0},
-	[WIRE_TRANSACTION_END] = {dispatch_transaction_end, 0},
+	[WIRE_TRANSACTION_END] = {dispatch_transaction_end, F_COST},
 	[WIRE_INTRODUCE] = {dispatch_introduce, F_PRIV | F_WRITE},
 	[WIRE_RELEASE] = {dispatch_release, F_PRIV | F_WRITE},
 	[WIRE_GET_DOMAIN_PATH] = {dispatch_get_domain_path, 0},
-	[WIRE_WRITE] = {dispatch_write, F_WRITE | F_LOG},
-	[WIRE_MKDIR] = {dispatch_mkdir, F_WRITE | F_LOG},
-	[WIRE_RM] = {dispatch_rm, F_WRITE | F_LOG},
-	[WIRE_SET_PERMS] = {dispatch_set_perms, F_WRITE | F_LOG},
+	[WIRE_WRITE] = {dispatch_write, F_WRITE | F_LOG | F_COST},
+	[WIRE_MKDIR] = {dispatch_mkdir, F_WRITE | F_LOG | F_COST},
+	[WIRE_RM] = {dispatch_rm, F_WRITE | F_LOG | F_COST},
+	[WIRE_SET_PERMS] = {dispatch_set_perms, F_WRITE | F_LOG | F_COST},
 	[WIRE_IS_DOMAIN_INTRODUCED] = {dispatch_is_domain_introduced, F_PRIV},
 	[WIRE_RESUME] = {dispatch_resume, F_PRIV | F_WRITE},
 	[WIRE_SET_TARGET] = {dispatch_set_target, F_PRIV | F_WRITE},
@@ -55,6 +56,41 @@ static const struct {
 	[WIRE_GET_QUOTA] = {dispatch_get_quota, F_PRIV},
 	[WIRE_SET_QUOTA] = {dispatch_set_quota, F_PRIV | F_WRITE},
 };
+
+/*
+ * A guest's write credit (XSA-206's idea, at the ring: an ingress
+ * decision, so it never enters the log and costs no determinism). Each
+ * change a guest sends costs one write; the credit refills at
+ * cfg.guest_write_rate writes a second up to a burst of 10 seconds' worth;
+ * a guest in debt is not read until it is out of it, so a flood slows
+ * only the guest that floods. dom0 and sockets are not charged.
+ */
+#define CREDIT_BURST_S 10
+
+static bool charged(const struct daemon *d, const struct conn *c)
+{
+	const struct conn_identity *id = conn_identity(c);
+
+	return d->cfg.guest_write_rate && conn_is_ring(c) && !id->privileged;
+}
+
+static void credit_refill(const struct daemon *d, struct client *cl)
+{
+	uint64_t now = uv_now(d->loop);
+	int64_t burst = (int64_t)d->cfg.guest_write_rate * 1000 *
+			CREDIT_BURST_S;
+
+	if (!cl->credit_started) {
+		cl->credit_started = true;
+		cl->credit_mwrites = burst;
+	} else if (now > cl->credit_ms) {
+		cl->credit_mwrites += (int64_t)(now - cl->credit_ms) *
+				      d->cfg.guest_write_rate;
+		if (cl->credit_mwrites > burst)
+			cl->credit_mwrites = burst;
+	}
+	cl->credit_ms = now;
+}
 
 /* May c be answered right now? Not while one of its requests is in the log. */
 static bool now(struct conn *c)
@@ -165,6 +201,10 @@ static enum conn_verdict dispatch_request(void *data, struct conn *c,
 	}
 	if ((!(flags & F_LOG) || q.tx) && !now(c))
 		return CONN_WAIT;
+	if ((flags & F_COST) && charged(q.d, c)) {
+		credit_refill(q.d, q.cl);
+		q.cl->credit_mwrites -= 1000;
+	}
 	caller_of(q.d, c, &q.who);
 	return handlers[type].fn(&q);
 }
@@ -200,6 +240,15 @@ static bool dispatch_may_read(void *data, struct conn *c)
 		return false;
 	if (id->privileged || !conn_is_ring(c))
 		return true;
+	if (charged(d, c)) {
+		struct client *cl = conn_get_data(c);
+
+		if (cl) {
+			credit_refill(d, cl);
+			if (cl->credit_mwrites < 0)
+				return false; /* looked at again: domains_tick */
+		}
+	}
 	memory_quota = caller_quotas(d, id->domid).store.memory;
 	if (!memory_quota)
 		return true;

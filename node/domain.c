@@ -451,6 +451,25 @@ void domains_start(struct daemon *d)
 	check_domains(d);
 }
 
+/*
+ * Every ring served here is looked at again now and then: one that was not
+ * read (its write credit spent, its memory quota reached) is read as soon
+ * as it may be, even if its guest sends no new event.
+ */
+#define DOMAINS_LOOK_MS 50
+
+void domains_tick(struct daemon *d, uint64_t now_ms)
+{
+	struct domain *x;
+
+	if (!d->domains || now_ms < d->domains->next_look_ms)
+		return;
+	d->domains->next_look_ms = now_ms + DOMAINS_LOOK_MS;
+	for (x = d->domains->doms; x; x = x->next)
+		if (x->conn)
+			conn_ring_kick(x->conn);
+}
+
 void domains_close(struct daemon *d)
 {
 	if (!d->domains)

@@ -46,6 +46,7 @@ struct domains {
 	uint32_t virq_port;
 	struct domain *doms;
 	bool started;		  /* serving: the registry is followed */
+	uint64_t next_look_ms;	  /* domains_tick() */
 	struct conn_handler client; /* the rings' request handler */
 };
 

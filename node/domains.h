@@ -38,6 +38,9 @@ void domains_applied(struct daemon *d, const struct sm_result *res,
 void domains_resync(struct daemon *d);
 /* After the reply to a guest's WATCH: its initial event. */
 void domains_watch_added(struct daemon *d, const struct sm_result *res);
+/* Periodic work (the daemon's tick): look at every ring again now and
+ * then, so that one not read for a while is read once it may be. */
+void domains_tick(struct daemon *d, uint64_t now_ms);
 /* Is domid introduced on this host? (dom0 always is.) */
 bool domains_introduced(struct daemon *d, uint32_t domid);
 /* Does the hypervisor know domid? Without a ring backend every domid

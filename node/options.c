@@ -33,6 +33,7 @@ enum {
 	O_RING_BACKEND,
 	O_SOCKET_RO_GROUP,
 	O_MAX_CONNECTIONS,
+	O_GUEST_WRITE_RATE,
 };
 
 static const struct option long_opts[] = {
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
 	{"ring-backend", required_argument, NULL, O_RING_BACKEND},
 	{"socket-ro-group", required_argument, NULL, O_SOCKET_RO_GROUP},
 	{"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
+	{"guest-write-rate", required_argument, NULL, O_GUEST_WRITE_RATE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -152,6 +154,10 @@ void options_usage(FILE *f)
 "  --max-connections N        socket clients at once (default 1024, and\n"
 "                             32 below the limit of open files); one more\n"
 "                             is closed at once, and logged\n"
+"  --guest-write-rate N       changes a guest may send per second once its\n"
+"                             burst (10 s' worth) is spent: beyond it its\n"
+"                             ring is not read for a while (default 200;\n"
+"                             0: no limit)\n"
 "\n"
 "Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n"
 "Both sockets are root's alone (mode 0600) unless --socket-ro-group.\n");
@@ -167,6 +173,7 @@ void options_defaults(struct config *cfg)
 	cfg->limits = (struct conn_limits)CONN_LIMITS_DEFAULT;
 	cfg->watch_event_timeout_s = 20;
 	cfg->max_connections = 1024;
+	cfg->guest_write_rate = 200;
 	cfg->snapshot_threshold = repl_defaults.snapshot_threshold;
 	cfg->snapshot_trailing = repl_defaults.snapshot_trailing;
 	cfg->ready_timeout_ms = 60000;
@@ -534,6 +541,8 @@ static int apply(struct config *cfg, int code, const char *arg,
 		}
 		cfg->ring_backend = keep(arg);
 		return 0;
+	case O_GUEST_WRITE_RATE:
+		return number(name, arg, &cfg->guest_write_rate);
 	case O_MAX_CONNECTIONS:
 		if (number(name, arg, &cfg->max_connections))
 			return -EINVAL;

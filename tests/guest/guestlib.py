@@ -84,13 +84,15 @@ def quota(conn, domid, item):
 
 class GuestTest(unittest.TestCase):
     DOMAINS = None            # XSSHIM_DOMAINS / DIR/domains; None = all exist
+    DAEMON_ARGS = ()          # extra options of the daemon under test
 
     def setUp(self):
         signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
         self.base = tempfile.mkdtemp(prefix="xsr-guest-")
         self.guests = []
-        self.d = sg.SimDaemon(KIND, self.base, self.DOMAINS)
+        self.d = sg.SimDaemon(KIND, self.base, self.DOMAINS,
+                              args=self.DAEMON_ARGS)
         LIVE.add(self.d)
         self.d.start()
         self.sim = sg.SimDir(self.d.shim)   # after start: refd wipes BASE/shim

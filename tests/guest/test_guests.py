@@ -20,8 +20,8 @@ This file runs the suite's files, one after the other:
 test_guests_protocol.py (TestBasics, TestRestrictedDomains, TestWatches,
 TestTransactions), test_guests_limits.py (TestQuotas, TestHostileRing,
 TestFlood), test_guests_lifecycle.py (TestLifecycle, TestReconnect,
-TestDom0Ring) and test_guests_restart.py (TestRestart, TestCluster: ours
-only). GuestTest and the --daemon option are in guestlib.py.
+TestDom0Ring), test_guests_restart.py (TestRestart, TestCluster: ours
+only) and test_guests_hostile.py (TestHostileGuest: ours only). GuestTest and the --daemon option are in guestlib.py.
 """
 import os
 import sys
@@ -34,9 +34,11 @@ import test_guests_protocol  # noqa: E402
 import test_guests_limits  # noqa: E402
 import test_guests_lifecycle  # noqa: E402
 import test_guests_restart  # noqa: E402
+import test_guests_hostile  # noqa: E402
 
 suite.combine(globals(), (test_guests_protocol, test_guests_limits,
-                          test_guests_lifecycle, test_guests_restart))
+                          test_guests_lifecycle, test_guests_restart,
+                          test_guests_hostile))
 
 if __name__ == "__main__":
     print("daemon under test: %s" % KIND, file=sys.stderr)
