@@ -6,6 +6,7 @@
 #include "consensus/sm.h"
 #include "consensus/sm_int.h"
 #include "node/store/store_err.h"
+#include "wire/xs_msg.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -122,10 +123,30 @@ out:
 }
 
 /* Record a member; a host announcing itself must use its tree's name. */
+/* A host name as --host-name takes it: [A-Za-z0-9._-], 1 to 64. */
+static bool host_name_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 64)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!(s[i] == '-' || s[i] == '_' || s[i] == '.' ||
+		      (s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z')))
+			return false;
+	return true;
+}
+
+#define ADDRESS_MAX 255
+
 static int member_in(struct store *st, const Xsr__Member *m, const char *host)
 {
-	if (!m->name || !m->name[0] || m->id == 0 ||
-	    (host && strcmp(host, m->name) != 0))
+	if (!m->name || !host_name_ok(m->name) || m->id == 0 ||
+	    (host && strcmp(host, m->name) != 0) ||
+	    (m->raft_address && strlen(m->raft_address) > ADDRESS_MAX) ||
+	    (m->peer_address && strlen(m->peer_address) > ADDRESS_MAX))
 		return -EINVAL;
 	return store_member_set(st, m->id, m->name, m->raft_address,
 				m->peer_address);
@@ -160,7 +181,11 @@ static int apply_domain(struct store *st, const Xsr__Entry *e,
 					       e->set_target->target);
 	case XSR__ENTRY__OP_WATCH:
 		out->domid = e->watch->domid;
-		if (!e->watch->path || !e->watch->token)
+		/* path and token as one request carries them (WATCH: the
+		 * path as the guest gave it) */
+		if (!e->watch->path || !e->watch->token ||
+		    strlen(e->watch->path) + strlen(e->watch->token) + 2 >
+			    WIRE_PAYLOAD_MAX)
 			return -EINVAL;
 		out->watch_path = strdup(e->watch->path);
 		out->watch_token = strdup(e->watch->token);
@@ -244,6 +269,10 @@ static int apply_op(struct store *st, const Xsr__Entry *e, uint64_t index,
 	case XSR__ENTRY__OP_NOOP:
 		return 0;
 	case XSR__ENTRY__OP_WRITE:
+		/* no more than one request could carry (xs_wire.h); the
+		 * path, made absolute, is the store's to check */
+		if (!e->write->path || e->write->value.len > WIRE_PAYLOAD_MAX)
+			return -EINVAL;
 		return store_write(st, host, NULL, &c, index,
 				   e->write->path, e->write->value.data,
 				   e->write->value.len, ev);
@@ -254,6 +283,9 @@ static int apply_op(struct store *st, const Xsr__Entry *e, uint64_t index,
 		return store_rm(st, host, NULL, &c, index, e->rm->path,
 				ev);
 	case XSR__ENTRY__OP_SET_PERMS:
+		/* each entry of a request takes at least 3 bytes ("r5\0") */
+		if (e->set_perms->n_perms > WIRE_PAYLOAD_MAX / 3)
+			return -EINVAL;
 		p = perms_in(e->set_perms->perms, e->set_perms->n_perms);
 		if (!p)
 			return -STORE_ELOCAL;

@@ -370,12 +370,91 @@ static void test_newer_entry_stops(void **state)
 	store_free(st);
 }
 
+/* The result of applying one entry, which must not be fatal. */
+static int result_of(struct store *st, void *buf, size_t len)
+{
+	struct sm_result res;
+	int rc;
+
+	apply(st, buf, len, &res);
+	assert_false(res.fatal);
+	assert_true(res.result_known);
+	rc = res.result;
+	sm_result_clear(&res);
+	return rc;
+}
+
+/*
+ * Entries no request could have produced (a bug, a compromised member)
+ * are refused at apply, with the same error on every replica: values,
+ * tokens and permission lists bigger than a request carries, member names
+ * no host can have.
+ */
+static void test_oversized_entries_refused(void **state)
+{
+	struct store *st = store_new_keyed(store_hash_key_default);
+	struct sm_origin o = {7, 1, H, NULL, 0, 0};
+	static char big[6000];
+	struct store_perm *perms;
+	struct store_member m = {.id = 9, .raft_address = "127.0.0.1:1",
+				 .peer_address = "127.0.0.1:2"};
+	size_t len;
+	void *buf;
+	uint32_t i;
+
+	(void)state;
+	assert_non_null(st);
+	assert_int_equal(sm_entry_host_init(&o, NULL, &buf, &len), 0);
+	assert_int_equal(result_of(st, buf, len), 0);
+	memset(big, 'v', sizeof(big));
+	o.seq++;
+	assert_int_equal(sm_entry_write(&o, "/a", big, sizeof(big), &buf,
+					&len),
+			 0);
+	assert_int_equal(result_of(st, buf, len), -EINVAL);
+	o.seq++;
+	assert_int_equal(sm_entry_write(&o, "/a", big, 4096, &buf, &len), 0);
+	assert_int_equal(result_of(st, buf, len), 0);
+
+	perms = calloc(2000, sizeof(*perms));
+	for (i = 0; i < 2000; i++)
+		perms[i].domid = i;
+	o.seq++;
+	assert_int_equal(sm_entry_set_perms(&o, "/a", perms, 2000, &buf, &len),
+			 0);
+	assert_int_equal(result_of(st, buf, len), -EINVAL);
+	free(perms);
+
+	o.seq++;
+	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, &buf,
+					    &len),
+			 0);
+	assert_int_equal(result_of(st, buf, len), 0);
+	big[4092] = '\0'; /* "data\0" + 4,092 + NUL > 4,096 */
+	o.seq++;
+	assert_int_equal(sm_entry_watch(&o, 3, "data", big, 0, false, &buf,
+					&len),
+			 0);
+	assert_int_equal(result_of(st, buf, len), -EINVAL);
+
+	m.name = "bad/name";
+	o.seq++;
+	assert_int_equal(sm_entry_member(&o, &m, false, &buf, &len), 0);
+	assert_int_equal(result_of(st, buf, len), -EINVAL);
+	m.name = "good-name";
+	o.seq++;
+	assert_int_equal(sm_entry_member(&o, &m, false, &buf, &len), 0);
+	assert_int_equal(result_of(st, buf, len), 0);
+	store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring_requests_once),
 		cmocka_unit_test(test_quota_settings),
 		cmocka_unit_test(test_newer_entry_stops),
+		cmocka_unit_test(test_oversized_entries_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
