@@ -201,10 +201,12 @@ bool hashset_ok(const struct hashset *s)
 		return !s->tab[0] && !s->tab[1] && !s->count && !s->moved;
 	if (s->size[0] & (s->size[0] - 1))
 		return false;
-	if (s->tab[1] ? (s->size[1] & (s->size[1] - 1)) != 0 ||
-				s->moved >= s->size[0]
-		      : s->size[1] != 0 || s->moved != 0)
+	if (s->tab[1]) {
+		if ((s->size[1] & (s->size[1] - 1)) || s->moved >= s->size[0])
+			return false;
+	} else if (s->size[1] || s->moved) {
 		return false;
+	}
 	for (t = 0; t < 2; t++) {
 		for (b = 0; b < s->size[t]; b++) {
 			for (x = s->tab[t][b]; x; x = x->next) {

@@ -27,9 +27,9 @@ struct watch {
 	uint64_t serial, seq;
 	size_t rel_len;
 	struct wpath *wp;
-	struct hashset_node node;     /* in its connection's byname set */
-	struct watch *pprev;	      /* same path */
-	struct watch *cnext, *cprev;  /* same connection, in order */
+	struct hashset_node node;    /* in its connection's byname set */
+	struct watch *pprev;	     /* same path */
+	struct watch *cnext, *cprev; /* same connection, in order */
 	char token[];
 };
 

@@ -62,7 +62,8 @@ static void await_replies(int fd, struct buf *in, unsigned want)
 			if (in->len - in->off < WIRE_HDR_SIZE + (size_t)h.len)
 				break;
 			if (h.type == WIRE_ERROR)
-				bench_die("watched: WATCH refused: %.*s", (int)h.len,
+				bench_die("watched: WATCH refused: %.*s",
+					  (int)h.len,
 					  in->p + in->off + WIRE_HDR_SIZE);
 			if (h.type == WIRE_WATCH)
 				got++;
