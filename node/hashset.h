@@ -10,7 +10,7 @@
  * keys: the caller computes a node's 64-bit hash and says, in find(),
  * which node matches. Costs, n the number of nodes: insert, find and
  * remove are O(1) expected (O(chain) plus at most HASHSET_STEP buckets
- * moved when resizing); next() is O(1) amortized over an iteration.
+ * moved when resizing); a whole iteration is O(n + buckets).
  *
  *     struct thing { struct hashset_node node; char name[]; };
  *     h = hashset_hash(key, name, len);
@@ -72,7 +72,8 @@ struct hashset_node *hashset_find(const struct hashset *s, uint64_t hash,
 				  bool (*eq)(const struct hashset_node *n,
 					     const void *key),
 				  const void *key);
-/* Take n, which is in s, out of s. */
+/* Take n, which is in s, out of s; the last one out frees the buckets
+ * (an empty set holds no memory). */
 void hashset_remove(struct hashset *s, struct hashset_node *n);
 
 /*
