@@ -66,11 +66,11 @@ done
 if [ $smoke = 1 ]; then
   : "${rounds:=1}" "${duration:=0.2}" "${scale_domains:=20}" "${scale_nodes:=100}"
   : "${mem_domains:=10}" "${failovers:=1}"
-  write_ops=300 keys=100 boot_domains=3 fsync_ops=50
+  write_ops=300 keys=100 boot_domains=3 fsync_ops=50 watches=200
 else
   : "${rounds:=3}" "${duration:=1}" "${scale_domains:=1000}" "${scale_nodes:=1000}"
   : "${mem_domains:=100}" "${failovers:=3}"
-  write_ops=20000 keys=1000 boot_domains=100 fsync_ops=500
+  write_ops=20000 keys=1000 boot_domains=100 fsync_ops=500 watches=20000
   [ $plot_set = 1 ] || plot=$here/docs/bench/latency.png
 fi
 [ "$mem_domains" -le "$scale_domains" ] || mem_domains=$scale_domains
@@ -267,6 +267,10 @@ for round in $(seq "$rounds"); do
   for t in $(rotate $((round - 1)) "${xs_targets[@]}" leader follower); do
     bench "$t" -t 300 --domains "$boot_domains" boot
   done
+  # issue 12: writes while another client has many watches and reads none
+  for t in $(rotate $((round - 1)) "${xs_targets[@]}"); do
+    bench "$t" -t "$duration" -k 1 --watches "$watches" watched
+  done
 done
 
 # --- failover: kill -9 the leader while a follower's client writes
@@ -374,7 +378,8 @@ probes = [r for r in rows if r["workload"] == "probe"]
 def agg(rs, k):
     return med([r[k] for r in rs])
 
-order_w = ["read", "dir100", "overwrite", "write-one", "write-many", "txn", "boot"]
+order_w = ["read", "dir100", "overwrite", "write-one", "write-many", "txn", "boot",
+           "watched"]
 order_m = ["seq", "pipe32", "c8", "c64"]
 order_t = ["ours", "leader", "follower", "c", "o", "etcd"]
 names = {"ours": "ours (1 node)", "leader": "ours 3 nodes, leader",
@@ -408,6 +413,8 @@ for k in keys:
         if not all(r.get("verified") for r in rs): notes.append("COUNTERS WRONG")
     if w == "boot":
         notes.append("domains/s; %.0f reqs/s" % agg(rs, "reqs_per_s"))
+    if w == "watched":
+        notes.append("another client: %d watches on /, unread" % rs[0].get("watches", 0))
     errs = sum(r["errors"] for r in rs)
     if errs: notes.append("errors %d (%s)" % (errs, next(r["first_error"] for r in rs if r["errors"])))
     if len(rs) > 1:
@@ -466,6 +473,13 @@ if w and fs:
            "%.1f us vs %.1f us (= %.2f x fsync)" % (w, bound, w / fs))
 if g:
     target("failover < 1 s", max(g) < 1000, "worst of %d: %.0f ms" % (len(g), max(g)))
+v = summary.get(("watched", "seq", "ours"))
+if v:
+    nw = next(r.get("watches", 0) for r in runs[("watched", "seq", "ours")])
+    cw = get("watched", "seq", "c", "p99_us")
+    print("targets (issue 12):")
+    target("write p99 while another client has %d watches on / unread <= 5 ms" % nw,
+           v["p99_us"] <= 5000, "ours %s us, C %s us" % (fmt(v["p99_us"]), fmt(cw)))
 if failed:
     print()
     for r in failed:

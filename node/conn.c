@@ -53,6 +53,7 @@ struct conn_pool *conn_pool_new(uv_loop_t *loop)
 	if (!p)
 		return NULL;
 	p->loop = loop;
+	hashset_key_new(p->hash_key);
 	uv_check_init(loop, &p->check);
 	p->check.data = p;
 	uv_check_start(&p->check, pool_run);
@@ -166,16 +167,18 @@ size_t conn_output_bytes(const struct conn *c)
 
 /* ---- Output ---------------------------------------------------------- */
 
-static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
-		     uint32_t tx_id, const void *a, size_t alen, const void *b,
-		     size_t blen, const struct conn_req *r)
+/* Queue a message; returns it, or NULL if it was dropped. */
+static struct out *out_push(struct conn *c, uint32_t type, uint32_t req_id,
+			    uint32_t tx_id, const void *a, size_t alen,
+			    const void *b, size_t blen,
+			    const struct conn_req *r)
 {
 	bool event = r == NULL;
 	struct wire_hdr h = {type, req_id, tx_id, (uint32_t)(alen + blen)};
 	struct out *o;
 
 	if (c->closed)
-		return;
+		return NULL;
 	/*
 	 * A guest that does not read its ring is not disconnected (it has no
 	 * other way in): its watch events are dropped beyond the output
@@ -189,17 +192,18 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 			      "dropping them",
 			      c->id.domid);
 		c->dropping = true;
-		return;
+		return NULL;
 	}
 	c->dropping = false;
 	o = malloc(sizeof(*o) + WIRE_HDR_SIZE + alen + blen);
 	if (!o) {
 		conn_close(c, "out of memory for output");
-		return;
+		return NULL;
 	}
 	o->next = NULL;
 	o->len = WIRE_HDR_SIZE + alen + blen;
 	o->event = event;
+	o->indexed = false;
 	o->req_end = r ? r->end : 0;
 	o->req_seq = r ? r->seq : 0;
 	wire_hdr_encode(&h, o->data);
@@ -220,6 +224,7 @@ static void out_push(struct conn *c, uint32_t type, uint32_t req_id,
 		conn_close(c, "client does not read its replies");
 	else
 		conn_schedule(c);
+	return o;
 }
 
 void conn_reply_type(struct conn *c, const struct conn_req *r, uint32_t type,
@@ -250,24 +255,75 @@ void conn_reply_error(struct conn *c, const struct conn_req *r, int neg_errno)
 	conn_reply_type(c, r, WIRE_ERROR, name, strlen(name) + 1);
 }
 
+struct event_key {
+	const uint8_t *payload;
+	size_t len;
+};
+
+static bool event_eq(const struct hashset_node *n, const void *key)
+{
+	const struct out *o = (const struct out *)((const char *)n -
+						   offsetof(struct out, idx));
+	const struct event_key *k = key;
+
+	return o->len == WIRE_HDR_SIZE + k->len &&
+	       memcmp(o->data + WIRE_HDR_SIZE, k->payload, k->len) == 0;
+}
+
+/*
+ * Index o under hash. Out of memory (the set's first buckets), o stays
+ * out of the index: at worst one duplicate of it is queued later.
+ */
+static void index_event(struct conn *c, struct out *o, uint64_t hash)
+{
+	if (hashset_insert(&c->events, &o->idx, hash) == 0)
+		o->indexed = true;
+}
+
+void conn_out_index_event(struct conn *c, struct out *o)
+{
+	const uint8_t *p = o->data + WIRE_HDR_SIZE;
+	size_t n = o->len - WIRE_HDR_SIZE;
+
+	if (o->event && o->len > WIRE_HDR_SIZE && p[0] != '@' && !o->indexed)
+		index_event(c, o, hashset_hash(c->pool->hash_key, p, n));
+}
+
 void conn_event(struct conn *c, const char *path, const char *token)
 {
 	size_t pl = strlen(path) + 1, tl = strlen(token) + 1;
+	uint8_t payload[WIRE_PAYLOAD_MAX];
+	struct event_key k = {payload, pl + tl};
+	uint64_t hash = 0;
 	struct out *o;
 
 	if (c->closed || pl + tl > WIRE_PAYLOAD_MAX)
 		return;
+	memcpy(payload, path, pl);
+	memcpy(payload + pl, token, tl);
+	/* cxenstored's send_event(): an event identical to one still queued
+	 * unsent is dropped, "@" events excepted */
 	if (path[0] != '@') {
-		for (o = c->out_head; o; o = o->next) {
-			const uint8_t *p = o->data + WIRE_HDR_SIZE;
-
-			if (o->event && o->len == WIRE_HDR_SIZE + pl + tl &&
-			    memcmp(p, path, pl) == 0 &&
-			    memcmp(p + pl, token, tl) == 0)
-				return; /* "dropping duplicate watch" */
-		}
+		hash = hashset_hash(c->pool->hash_key, payload, k.len);
+		if (hashset_find(&c->events, hash, event_eq, &k))
+			return; /* "dropping duplicate watch" */
 	}
-	out_push(c, WIRE_WATCH_EVENT, 0, 0, path, pl, token, tl, NULL);
+	o = out_push(c, WIRE_WATCH_EVENT, 0, 0, payload, k.len, NULL, 0, NULL);
+	if (o && path[0] != '@')
+		index_event(c, o, hash);
+}
+
+void conn_out_pop(struct conn *c)
+{
+	struct out *o = c->out_head;
+
+	c->out_head = o->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	c->out_bytes -= o->len;
+	if (o->indexed)
+		hashset_remove(&c->events, &o->idx);
+	free(o);
 }
 
 /* Write as much as the socket takes. Returns false on a fatal error. */
@@ -305,11 +361,7 @@ static bool flush(struct conn *c)
 			}
 			n -= (ssize_t)left;
 			c->out_off = 0;
-			c->out_head = o->next;
-			if (!c->out_head)
-				c->out_tail = NULL;
-			c->out_bytes -= o->len;
-			free(o);
+			conn_out_pop(c);
 		}
 	}
 	return true;
@@ -496,6 +548,7 @@ static void conn_free(struct conn *c)
 	c->all_prev->all_next = c->all_next;
 	c->all_next->all_prev = c->all_prev;
 	c->pool->n_conns--;
+	hashset_close(&c->events);
 	free(c);
 }
 
@@ -523,6 +576,7 @@ void conn_free_queues(struct conn *c)
 	}
 	c->out_tail = NULL;
 	c->out_bytes = 0;
+	hashset_close(&c->events); /* its nodes went with the queue */
 }
 
 /* Drop the transport; free the memory once no request is in the log. */

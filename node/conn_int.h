@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "node/conn.h"
+#include "node/hashset.h"
 #include "ring/ring.h"
 
 /* One message queued for the client: a reply or a watch event. */
@@ -20,6 +21,8 @@ struct out {
 	struct out *next;
 	size_t len;
 	bool event;
+	bool indexed;		   /* in the connection's events set */
+	struct hashset_node idx;   /* there, by payload */
 	uint64_t req_end, req_seq; /* a reply: its request (rings) */
 	uint8_t data[]; /* header + payload */
 };
@@ -66,6 +69,11 @@ struct conn {
 	struct out *out_head, *out_tail;
 	size_t out_bytes;
 	size_t out_off; /* bytes of out_head already written */
+	/* The queued watch events (but "@" ones), by their payload, to drop
+	 * a duplicate in O(1): an event is in it from the time it is queued
+	 * until its last byte is written (conn_out_pop()) or the queue is
+	 * dropped (conn_free_queues()). */
+	struct hashset events;
 };
 
 /* The work list and the check handle that drains it (one per daemon). */
@@ -77,6 +85,7 @@ struct conn_pool {
 	struct conn all; /* list head of every connection */
 	size_t n_conns;
 	uint64_t last_serial; /* of the newest connection */
+	uint8_t hash_key[HASHSET_KEY_LEN]; /* for events' payloads */
 	unsigned handles_open;
 	void (*closed_cb)(void *arg);
 	void *closed_arg;
@@ -116,6 +125,11 @@ bool conn_may_read(struct conn *c);
 /* Hand queued requests to the handler, in order, while it takes them. */
 void conn_process(struct conn *c);
 void conn_free_queues(struct conn *c);
+/* The head of the output queue is all written: free it. */
+void conn_out_pop(struct conn *c);
+/* o, a watch event queued by hand (a ring's journal), is one later
+ * duplicates are checked against (not if it is an "@" event). */
+void conn_out_index_event(struct conn *c, struct out *o);
 /* Drop the transport; free the memory once no request is in the log. */
 void conn_teardown(struct conn *c);
 /* A ring connection's turn on the work list (conn_ring.c). */

@@ -83,11 +83,7 @@ static void ring_output(struct conn *c)
 		if (off + n < j->msg_len)
 			break; /* the ring is full */
 		ring_msg_done(c);
-		c->out_head = o->next;
-		if (!c->out_head)
-			c->out_tail = NULL;
-		c->out_bytes -= o->len;
-		free(o);
+		conn_out_pop(c);
 	}
 	if (moved) {
 		ring_io_publish(&c->io);
@@ -264,6 +260,8 @@ static bool ring_resume(struct conn *c)
 			memcpy(o->data, j->msg, j->msg_len);
 			c->out_head = c->out_tail = o;
 			c->out_bytes = o->len;
+			/* still queued, so a duplicate of it is dropped */
+			conn_out_index_event(c, o);
 			if (j->msg_is_reply) {
 				/* that request is being answered already */
 				from = j->msg_req_end;

@@ -1,47 +1,59 @@
 /*
- * node/watch.c: watches indexed by path (chained hash) and by connection.
+ * node/watch.c: watches indexed three ways: by path (an event looks up
+ * its path and each ancestor), by connection, and within a connection by
+ * (path, token), all in hash sets (node/hashset.h), so adding, finding
+ * and removing a watch cost O(1) whatever the number of watches.
  */
 #include "node/watch.h"
+#include "node/hashset.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct watch {
-	struct watch *hnext;		/* same hash bucket */
-	struct watch *cnext, *cprev;	/* same connection, in order */
-	struct conn *conn;
-	uint64_t serial, seq;
-	size_t rel_len;
-	char *token;
+/* The watches on one path, in registration order. */
+struct wpath {
+	struct hashset_node node; /* in watches.paths, by path */
+	struct watch *head, *tail;
+	size_t n;
+	size_t len;
 	char path[];
 };
 
-struct conn_watches {
-	struct conn_watches *hnext;
+struct watch {
+	/* what firing reads first, together in one cache line */
+	struct watch *pnext; /* same path, in order */
 	struct conn *conn;
+	uint64_t serial, seq;
+	size_t rel_len;
+	struct wpath *wp;
+	struct hashset_node node;    /* in its connection's byname set */
+	struct watch *pprev;	     /* same path */
+	struct watch *cnext, *cprev; /* same connection, in order */
+	char token[];
+};
+
+/* A connection's watches: the order they were set in, and a set by
+ * (path, token) for duplicates and removal. */
+struct conn_watches {
+	struct hashset_node node; /* in watches.conns, by connection */
+	struct conn *conn;
+	struct hashset byname;
 	struct watch *head, *tail;
 	unsigned count;
 	size_t memory;
 };
 
 struct watches {
-	struct watch **bucket; /* by path */
-	size_t nbucket, count;
-	struct conn_watches **cbucket; /* by connection */
-	size_t ncbucket, ccount;
+	struct hashset paths; /* struct wpath */
+	struct hashset conns; /* struct conn_watches */
+	uint8_t key[HASHSET_KEY_LEN]; /* paths and tokens are the clients' */
+	size_t count;
 	uint64_t seq;
 };
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a; keys are not secret-
-						 sensitive: chains are short
-						 and bounded by quotas */
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
+#define CONTAINER(p, type, field) \
+	((type *)((char *)(p) - offsetof(type, field)))
 
 static uint64_t hash_ptr(const void *p)
 {
@@ -53,148 +65,195 @@ static uint64_t hash_ptr(const void *p)
 	return x;
 }
 
+static uint64_t path_hash(const struct watches *w, const char *path,
+			  size_t len)
+{
+	return hashset_hash(w->key, path, len);
+}
+
+/* Two keyed hashes combined: unknown to the client, as each is. */
+static uint64_t name_hash(const struct watches *w, const char *path,
+			  const char *token)
+{
+	return path_hash(w, path, strlen(path)) ^
+	       (hashset_hash(w->key, token, strlen(token)) *
+		0x9e3779b97f4a7c15ULL);
+}
+
+struct path_key {
+	const char *path;
+	size_t len;
+};
+
+static bool wpath_eq(const struct hashset_node *n, const void *key)
+{
+	const struct wpath *wp = CONTAINER(n, const struct wpath, node);
+	const struct path_key *k = key;
+
+	return wp->len == k->len && memcmp(wp->path, k->path, k->len) == 0;
+}
+
+/* The watches on the len bytes at path, or NULL. */
+static struct wpath *wpath_find(const struct watches *w, const char *path,
+				size_t len)
+{
+	struct path_key k = {path, len};
+	struct hashset_node *n =
+		hashset_find(&w->paths, path_hash(w, path, len), wpath_eq, &k);
+
+	return n ? CONTAINER(n, struct wpath, node) : NULL;
+}
+
+struct name_key {
+	const char *path, *token;
+};
+
+static bool watch_eq(const struct hashset_node *n, const void *key)
+{
+	const struct watch *x = CONTAINER(n, const struct watch, node);
+	const struct name_key *k = key;
+
+	return strcmp(x->wp->path, k->path) == 0 &&
+	       strcmp(x->token, k->token) == 0;
+}
+
+static struct watch *name_find(const struct watches *w,
+			       const struct conn_watches *cw, const char *path,
+			       const char *token)
+{
+	struct name_key k = {path, token};
+	struct hashset_node *n = hashset_find(
+		&cw->byname, name_hash(w, path, token), watch_eq, &k);
+
+	return n ? CONTAINER(n, struct watch, node) : NULL;
+}
+
+static bool cw_eq(const struct hashset_node *n, const void *key)
+{
+	return CONTAINER(n, const struct conn_watches, node)->conn == key;
+}
+
+static struct conn_watches *cw_find(const struct watches *w,
+				    const struct conn *c)
+{
+	struct hashset_node *n =
+		hashset_find(&w->conns, hash_ptr(c), cw_eq, c);
+
+	return n ? CONTAINER(n, struct conn_watches, node) : NULL;
+}
+
 struct watches *watches_new(void)
 {
 	struct watches *w = calloc(1, sizeof(*w));
 
 	if (!w)
 		return NULL;
-	w->nbucket = 64;
-	w->bucket = calloc(w->nbucket, sizeof(*w->bucket));
-	w->ncbucket = 64;
-	w->cbucket = calloc(w->ncbucket, sizeof(*w->cbucket));
-	if (!w->bucket || !w->cbucket) {
-		watches_free(w);
-		return NULL;
-	}
+	hashset_init(&w->paths);
+	hashset_init(&w->conns);
+	hashset_key_new(w->key);
 	return w;
 }
 
 void watches_free(struct watches *w)
 {
-	size_t i;
+	struct hashset_node *n, *next;
 
 	if (!w)
 		return;
-	for (i = 0; w->bucket && i < w->nbucket; i++) {
-		struct watch *x = w->bucket[i], *n;
+	for (n = hashset_next(&w->conns, NULL); n; n = next) {
+		struct conn_watches *cw =
+			CONTAINER(n, struct conn_watches, node);
+		struct watch *x, *xn;
 
-		for (; x; x = n) {
-			n = x->hnext;
-			free(x->token);
+		next = hashset_next(&w->conns, n);
+		for (x = cw->head; x; x = xn) {
+			xn = x->cnext;
 			free(x);
 		}
+		hashset_close(&cw->byname);
+		free(cw);
 	}
-	for (i = 0; w->cbucket && i < w->ncbucket; i++) {
-		struct conn_watches *x = w->cbucket[i], *n;
-
-		for (; x; x = n) {
-			n = x->hnext;
-			free(x);
-		}
+	for (n = hashset_next(&w->paths, NULL); n; n = next) {
+		next = hashset_next(&w->paths, n);
+		free(CONTAINER(n, struct wpath, node));
 	}
-	free(w->bucket);
-	free(w->cbucket);
+	hashset_close(&w->conns);
+	hashset_close(&w->paths);
 	free(w);
 }
 
-static struct conn_watches *cw_find(const struct watches *w,
-				    const struct conn *c)
+/* Drop cw or wp if no watch is left in it (after a removal or a failed
+ * add). */
+static void cw_release_if_empty(struct watches *w, struct conn_watches *cw)
 {
-	struct conn_watches *x = w->cbucket[hash_ptr(c) & (w->ncbucket - 1)];
-
-	for (; x; x = x->hnext)
-		if (x->conn == c)
-			return x;
-	return NULL;
-}
-
-static void grow(struct watches *w)
-{
-	size_t n = w->nbucket * 2, i;
-	struct watch **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return; /* keep the old table: chains just get longer */
-	for (i = 0; i < w->nbucket; i++) {
-		struct watch *x = w->bucket[i], *next;
-
-		for (; x; x = next) {
-			size_t k = hash_str(x->path) & (n - 1);
-
-			next = x->hnext;
-			x->hnext = b[k];
-			b[k] = x;
-		}
-	}
-	free(w->bucket);
-	w->bucket = b;
-	w->nbucket = n;
-}
-
-static void cgrow(struct watches *w)
-{
-	size_t n = w->ncbucket * 2, i;
-	struct conn_watches **b = calloc(n, sizeof(*b));
-
-	if (!b)
+	if (cw->head)
 		return;
-	for (i = 0; i < w->ncbucket; i++) {
-		struct conn_watches *x = w->cbucket[i], *next;
+	hashset_remove(&w->conns, &cw->node);
+	hashset_close(&cw->byname);
+	free(cw);
+}
 
-		for (; x; x = next) {
-			size_t k = hash_ptr(x->conn) & (n - 1);
-
-			next = x->hnext;
-			x->hnext = b[k];
-			b[k] = x;
-		}
-	}
-	free(w->cbucket);
-	w->cbucket = b;
-	w->ncbucket = n;
+static void wpath_release_if_empty(struct watches *w, struct wpath *wp)
+{
+	if (wp->head)
+		return;
+	hashset_remove(&w->paths, &wp->node);
+	free(wp);
 }
 
 int watch_add(struct watches *w, struct conn *c, uint64_t conn_serial,
 	      const char *path, const char *token, size_t rel_len)
 {
 	struct conn_watches *cw = cw_find(w, c);
-	size_t pl = strlen(path);
+	size_t pl = strlen(path), tl = strlen(token);
+	struct wpath *wp;
 	struct watch *x;
-	size_t k;
 
-	if (cw) {
-		for (x = cw->head; x; x = x->cnext)
-			if (strcmp(x->path, path) == 0 &&
-			    strcmp(x->token, token) == 0)
-				return -EEXIST;
-	} else {
-		cw = calloc(1, sizeof(*cw));
-		if (!cw)
-			return -ENOMEM;
-		cw->conn = c;
-		k = hash_ptr(c) & (w->ncbucket - 1);
-		cw->hnext = w->cbucket[k];
-		w->cbucket[k] = cw;
-		if (++w->ccount > w->ncbucket * 2)
-			cgrow(w);
-	}
-	x = malloc(sizeof(*x) + pl + 1);
+	if (cw && name_find(w, cw, path, token))
+		return -EEXIST;
+	x = malloc(sizeof(*x) + tl + 1);
 	if (!x)
 		return -ENOMEM;
-	x->token = strdup(token);
-	if (!x->token) {
-		free(x);
-		return -ENOMEM;
+	memcpy(x->token, token, tl + 1);
+	if (!cw) {
+		cw = calloc(1, sizeof(*cw));
+		if (!cw)
+			goto err_watch;
+		cw->conn = c;
+		hashset_init(&cw->byname);
+		if (hashset_insert(&w->conns, &cw->node, hash_ptr(c))) {
+			free(cw);
+			goto err_watch;
+		}
 	}
-	memcpy(x->path, path, pl + 1);
+	wp = wpath_find(w, path, pl);
+	if (!wp) {
+		wp = calloc(1, sizeof(*wp) + pl + 1);
+		if (!wp)
+			goto err_cw;
+		wp->len = pl;
+		memcpy(wp->path, path, pl + 1);
+		if (hashset_insert(&w->paths, &wp->node,
+				   path_hash(w, path, pl))) {
+			free(wp);
+			goto err_cw;
+		}
+	}
+	if (hashset_insert(&cw->byname, &x->node, name_hash(w, path, token)))
+		goto err_wp;
+	x->wp = wp;
 	x->conn = c;
 	x->serial = conn_serial;
 	x->seq = ++w->seq;
 	x->rel_len = rel_len;
-	k = hash_str(path) & (w->nbucket - 1);
-	x->hnext = w->bucket[k];
-	w->bucket[k] = x;
+	x->pnext = NULL;
+	x->pprev = wp->tail;
+	if (wp->tail)
+		wp->tail->pnext = x;
+	else
+		wp->head = x;
+	wp->tail = x;
+	wp->n++;
 	x->cnext = NULL;
 	x->cprev = cw->tail;
 	if (cw->tail)
@@ -203,20 +262,40 @@ int watch_add(struct watches *w, struct conn *c, uint64_t conn_serial,
 		cw->head = x;
 	cw->tail = x;
 	cw->count++;
-	cw->memory += pl + strlen(token);
-	if (++w->count > w->nbucket * 2)
-		grow(w);
+	cw->memory += pl + tl;
+	w->count++;
 	return 0;
+
+err_wp:
+	wpath_release_if_empty(w, wp);
+err_cw:
+	cw_release_if_empty(w, cw);
+err_watch:
+	free(x);
+	return -ENOMEM;
+}
+
+/* Take x off its path's list (dropping the path if it was the last). */
+static void unlink_path(struct watches *w, struct watch *x)
+{
+	struct wpath *wp = x->wp;
+
+	if (x->pprev)
+		x->pprev->pnext = x->pnext;
+	else
+		wp->head = x->pnext;
+	if (x->pnext)
+		x->pnext->pprev = x->pprev;
+	else
+		wp->tail = x->pprev;
+	wp->n--;
+	wpath_release_if_empty(w, wp);
 }
 
 static void unlink_watch(struct watches *w, struct conn_watches *cw,
 			 struct watch *x)
 {
-	struct watch **pp = &w->bucket[hash_str(x->path) & (w->nbucket - 1)];
-
-	while (*pp != x)
-		pp = &(*pp)->hnext;
-	*pp = x->hnext;
+	hashset_remove(&cw->byname, &x->node);
 	if (x->cprev)
 		x->cprev->cnext = x->cnext;
 	else
@@ -226,9 +305,9 @@ static void unlink_watch(struct watches *w, struct conn_watches *cw,
 	else
 		cw->tail = x->cprev;
 	cw->count--;
-	cw->memory -= strlen(x->path) + strlen(x->token);
+	cw->memory -= x->wp->len + strlen(x->token);
 	w->count--;
-	free(x->token);
+	unlink_path(w, x);
 	free(x);
 }
 
@@ -236,45 +315,39 @@ bool watch_has(const struct watches *w, const struct conn *c,
 	       const char *path, const char *token)
 {
 	struct conn_watches *cw = cw_find(w, c);
-	struct watch *x;
 
-	for (x = cw ? cw->head : NULL; x; x = x->cnext)
-		if (strcmp(x->path, path) == 0 && strcmp(x->token, token) == 0)
-			return true;
-	return false;
+	return cw && name_find(w, cw, path, token);
 }
 
 int watch_remove(struct watches *w, struct conn *c, const char *path,
 		 const char *token)
 {
 	struct conn_watches *cw = cw_find(w, c);
-	struct watch *x;
+	struct watch *x = cw ? name_find(w, cw, path, token) : NULL;
 
-	if (!cw)
+	if (!x)
 		return -ENOENT;
-	for (x = cw->head; x; x = x->cnext) {
-		if (strcmp(x->path, path) == 0 && strcmp(x->token, token) == 0) {
-			unlink_watch(w, cw, x);
-			return 0;
-		}
-	}
-	return -ENOENT;
+	unlink_watch(w, cw, x);
+	cw_release_if_empty(w, cw);
+	return 0;
 }
 
 void watch_remove_conn(struct watches *w, struct conn *c)
 {
-	struct conn_watches *cw = cw_find(w, c), **pp;
+	struct conn_watches *cw = cw_find(w, c);
+	struct watch *x, *next;
 
 	if (!cw)
 		return;
-	while (cw->head)
-		unlink_watch(w, cw, cw->head);
-	pp = &w->cbucket[hash_ptr(c) & (w->ncbucket - 1)];
-	while (*pp != cw)
-		pp = &(*pp)->hnext;
-	*pp = cw->hnext;
-	w->ccount--;
-	free(cw);
+	/* the byname set goes as a whole: no removal one by one */
+	for (x = cw->head; x; x = next) {
+		next = x->cnext;
+		unlink_path(w, x);
+		free(x);
+		w->count--;
+	}
+	cw->head = cw->tail = NULL;
+	cw_release_if_empty(w, cw);
 }
 
 unsigned watch_count(const struct watches *w, const struct conn *c)
@@ -308,35 +381,57 @@ static int match_cmp(const void *a, const void *b)
 struct collect {
 	struct match *v;
 	size_t n, cap;
-	bool oom;
 };
+
+/* Room for k more matches (false: out of memory). */
+static bool reserve(struct collect *out, size_t k)
+{
+	size_t cap = out->cap ? out->cap : 16;
+	struct match *v;
+
+	if (out->n + k <= out->cap)
+		return true;
+	while (cap < out->n + k)
+		cap *= 2;
+	v = realloc(out->v, cap * sizeof(*v));
+	if (!v)
+		return false;
+	out->v = v;
+	out->cap = cap;
+	return true;
+}
+
+/* Add the watches of wp; out of memory, those found so far fire. */
+static void collect_wpath(const struct wpath *wp, struct collect *out)
+{
+	struct watch *x;
+
+	if (!reserve(out, wp->n))
+		return;
+	for (x = wp->head; x; x = x->pnext)
+		out->v[out->n++].w = x;
+}
+
+/* Put the matches in firing order; one path's watches on one
+ * connection (the large case) are in that order already. */
+static void sort_matches(struct collect *m)
+{
+	size_t i;
+
+	for (i = 1; i < m->n; i++)
+		if (match_cmp(&m->v[i - 1], &m->v[i]) > 0)
+			break;
+	if (i < m->n)
+		qsort(m->v, m->n, sizeof(*m->v), match_cmp);
+}
 
 static void collect_path(struct watches *w, const char *path, size_t len,
 			 struct collect *out)
 {
-	struct watch *x;
-	char buf[4100];
+	struct wpath *wp = wpath_find(w, path, len);
 
-	if (len >= sizeof(buf))
-		return;
-	memcpy(buf, path, len);
-	buf[len] = '\0';
-	for (x = w->bucket[hash_str(buf) & (w->nbucket - 1)]; x; x = x->hnext) {
-		if (strcmp(x->path, buf) != 0)
-			continue;
-		if (out->n == out->cap) {
-			size_t cap = out->cap ? out->cap * 2 : 16;
-			struct match *v = realloc(out->v, cap * sizeof(*v));
-
-			if (!v) {
-				out->oom = true;
-				return;
-			}
-			out->v = v;
-			out->cap = cap;
-		}
-		out->v[out->n++].w = x;
-	}
+	if (wp)
+		collect_wpath(wp, out);
 }
 
 void watch_fire(struct watches *w, const char *path, bool exact,
@@ -364,8 +459,7 @@ void watch_fire(struct watches *w, const char *path, bool exact,
 			}
 		}
 	}
-	if (m.n > 1)
-		qsort(m.v, m.n, sizeof(*m.v), match_cmp);
+	sort_matches(&m);
 	for (i = 0; i < m.n; i++) {
 		struct watch *x = m.v[i].w;
 		const char *report = path;
@@ -417,33 +511,24 @@ void watch_fire_below(struct watches *w, const char *const *roots, size_t n,
 		      void *arg)
 {
 	struct collect m = {0};
-	size_t b, i;
-	struct watch *x;
+	struct hashset_node *p;
+	size_t i;
 
-	for (b = 0; n && b < w->nbucket; b++) {
-		for (x = w->bucket[b]; x; x = x->hnext) {
-			if (!below_root(x->path, roots, n))
-				continue;
-			if (m.n == m.cap) {
-				size_t cap = m.cap ? m.cap * 2 : 16;
-				struct match *v = realloc(m.v, cap * sizeof(*v));
+	for (p = n ? hashset_next(&w->paths, NULL) : NULL; p;
+	     p = hashset_next(&w->paths, p)) {
+		const struct wpath *wp = CONTAINER(p, struct wpath, node);
 
-				if (!v)
-					goto deliver; /* those found fire */
-				m.v = v;
-				m.cap = cap;
-			}
-			m.v[m.n++].w = x;
-		}
+		if (!below_root(wp->path, roots, n))
+			continue;
+		if (!reserve(&m, wp->n))
+			break; /* those found fire */
+		collect_wpath(wp, &m);
 	}
-deliver:
-	if (m.n > 1)
-		qsort(m.v, m.n, sizeof(*m.v), match_cmp);
+	sort_matches(&m);
 	for (i = 0; i < m.n; i++) {
-		const char *report;
+		const struct watch *x = m.v[i].w;
+		const char *report = x->wp->path + x->rel_len;
 
-		x = m.v[i].w;
-		report = x->path + x->rel_len;
 		if (x->rel_len && *report == '/')
 			report++;
 		deliver(arg, x->conn, report, x->token);
@@ -465,5 +550,5 @@ void watch_foreach(const struct watches *w, const struct conn *c,
 	struct watch *x;
 
 	for (x = cw ? cw->head : NULL; x; x = x->cnext)
-		fn(arg, x->path, x->token, x->rel_len);
+		fn(arg, x->wp->path, x->token, x->rel_len);
 }

@@ -4,8 +4,14 @@
  *
  * Watches are indexed by path; an event on P consults the watches on P and
  * on each ancestor of P (or only on P for "exact" events), so firing costs
- * O(depth) lookups. Matching watches are delivered in cxenstored's order:
- * by connection creation, then by registration.
+ * O(depth) lookups and O(1) per matching watch (plus a sort when the
+ * matches are not already in order). Matching watches are delivered in
+ * cxenstored's order: by connection creation, then by registration.
+ *
+ * Each connection's watches are also indexed by (path, token): watch_add,
+ * watch_has, watch_remove, watch_count and watch_memory cost O(1)
+ * (expected) whatever the number of watches, watch_remove_conn O(the
+ * connection's watches). Paths and tokens are hashed under a random key.
  *
  * Watches are local state of the member whose clients set them.
  */

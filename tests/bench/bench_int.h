@@ -14,6 +14,7 @@
  *   script.c    boot and populate: one trace per op, on a connection
  *   boot.c      boot: what libxl writes to create a PV domain
  *   populate.c  populate: domains of leaves, 100 per transaction
+ *   watched.c   watched: overwrite while another client has watches
  *   floors.c    fsync and rtt: the physical floors, no daemon
  *
  * A workload that cannot run (connection refused or lost, protocol error,
@@ -158,6 +159,7 @@ struct bench {
 	double duration_s;
 	uint64_t ops_opt;
 	unsigned keys, parents, counters, domains, domid_base, nodes;
+	unsigned watches; /* watched: the other client's watches on "/" */
 	unsigned value_size;
 	const char *prefix, *dir, *label;
 	bool keep, cleanup_pop, json;
@@ -186,6 +188,7 @@ struct bench {
 	unsigned batch_next;
 	bool batch_strict;
 	long *ctr_values; /* txn: counters read back */
+	int watcher_fd; /* watched: the client that does not read, or -1 */
 	char run_tag[32];
 };
 
@@ -293,6 +296,11 @@ void boot_cleanup(struct bench *b);
 void populate_trace(struct bench *b, struct trace *t, unsigned unit);
 void populate_setup(struct bench *b);
 void populate_cleanup(struct bench *b);
+
+/* watched.c: the keys of overwrite, then a connection that sets
+ * --watches watches on "/" and then reads nothing; cleanup closes it. */
+void watched_setup(struct bench *b);
+void watched_cleanup(struct bench *b);
 
 /* floors.c: the fsync and rtt workloads, run whole (no engine). */
 void floors_fsync(struct bench *b);

@@ -101,6 +101,8 @@ void stats_report(struct bench *b, const struct workload *w, unsigned conns,
 			printf(",\"nodes\":%" PRIu64, b->nodes_made);
 		if (!strcmp(w->name, "probe"))
 			printf(",\"max_gap_ms\":%.1f", (double)b->max_gap_ns / 1e6);
+		if (!strcmp(w->name, "watched"))
+			printf(",\"watches\":%u", b->watches);
 		printf("}\n");
 	} else {
 		printf("%-10s %-12s c=%-3u d=%-3u %9zu ops %7.2fs %10.0f ops/s  "
@@ -120,6 +122,8 @@ void stats_report(struct bench *b, const struct workload *w, unsigned conns,
 			printf("  nodes %" PRIu64, b->nodes_made);
 		if (!strcmp(w->name, "probe"))
 			printf("  max gap %.1f ms", (double)b->max_gap_ns / 1e6);
+		if (!strcmp(w->name, "watched"))
+			printf("  another client: %u watches, unread", b->watches);
 		if (b->errors)
 			printf("  errors %" PRIu64 " (first: %s)", b->errors, b->first_error);
 		printf("\n");

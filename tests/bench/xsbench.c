@@ -55,6 +55,9 @@ static void usage(FILE *f)
 "  populate    --domains domains of --nodes leaves each, written in\n"
 "              transactions of 100 leaves (an op is one transaction);\n"
 "              kept (for scale tests) unless --cleanup\n"
+"  watched     overwrite while one more connection has --watches watches\n"
+"              on \"/\" and reads none of its events: every write queues\n"
+"              that many events for it (set up untimed)\n"
 "  probe       sequential WRITEs of one key for --duration, tolerating\n"
 "              errors: reports the longest time without a successful\n"
 "              write (max_gap_ms), for failover measurements\n"
@@ -83,6 +86,7 @@ static void usage(FILE *f)
 "  --domains N           domains of boot and populate (default 100)\n"
 "  --domid-base N        first domid of boot and populate (default 1)\n"
 "  --nodes N             leaves per domain of populate (default 1000)\n"
+"  --watches N           watches of watched's other client (default 20000)\n"
 "  --value-size N        bytes per written value (default 16)\n"
 "  --prefix PATH         subtree of the workloads (default /bench)\n"
 "  --dir DIR             directory of the fsync workload (default .)\n"
@@ -115,6 +119,8 @@ static const struct workload workloads[] = {
 	{"txn", false, txn_setup, txn_cleanup, txn_next, txn_reply},
 	{"boot", false, boot_setup, boot_cleanup, script_next, script_reply},
 	{"populate", false, populate_setup, populate_cleanup, script_next, script_reply},
+	{"watched", false, watched_setup, watched_cleanup, kv_overwrite_next,
+	 kv_simple_reply},
 	{"probe", true, NULL, kv_subtree_cleanup, kv_probe_next, kv_probe_reply},
 	{"fsync", true, NULL, NULL, NULL, NULL},
 	{"rtt", true, NULL, NULL, NULL, NULL},
@@ -194,7 +200,8 @@ static unsigned parse_uint(const char *opt, const char *s, unsigned lo, unsigned
 int main(int argc, char **argv)
 {
 	enum { O_PARENTS = 256, O_COUNTERS, O_DOMAINS, O_DOMID_BASE, O_NODES,
-	       O_VALUE_SIZE, O_PREFIX, O_DIR, O_LABEL, O_KEEP, O_CLEANUP, O_JSON };
+	       O_VALUE_SIZE, O_PREFIX, O_DIR, O_LABEL, O_KEEP, O_CLEANUP, O_JSON,
+	       O_WATCHES };
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"etcd", required_argument, NULL, 'e'},
@@ -208,6 +215,7 @@ int main(int argc, char **argv)
 		{"domains", required_argument, NULL, O_DOMAINS},
 		{"domid-base", required_argument, NULL, O_DOMID_BASE},
 		{"nodes", required_argument, NULL, O_NODES},
+		{"watches", required_argument, NULL, O_WATCHES},
 		{"value-size", required_argument, NULL, O_VALUE_SIZE},
 		{"prefix", required_argument, NULL, O_PREFIX},
 		{"dir", required_argument, NULL, O_DIR},
@@ -222,7 +230,7 @@ int main(int argc, char **argv)
 		.conns = 1, .depth = 1, .duration_s = 5, .keys = 1000,
 		.parents = 100, .counters = 4, .domains = 100, .domid_base = 1,
 		.nodes = 1000, .value_size = 16, .prefix = "/bench", .dir = ".",
-		.label = "", .epfd = -1,
+		.label = "", .epfd = -1, .watches = 20000, .watcher_fd = -1,
 	};
 	const char *etcd = NULL;
 	char *etcd_copy = NULL, *s;
@@ -252,6 +260,7 @@ int main(int argc, char **argv)
 		case O_DOMAINS: b.domains = parse_uint("--domains", optarg, 1, 32000); break;
 		case O_DOMID_BASE: b.domid_base = parse_uint("--domid-base", optarg, 1, 32000); break;
 		case O_NODES: b.nodes = parse_uint("--nodes", optarg, 1, 10000000); break;
+		case O_WATCHES: b.watches = parse_uint("--watches", optarg, 1, 1000000); break;
 		case O_VALUE_SIZE: b.value_size = parse_uint("--value-size", optarg, 1, 4000); break;
 		case O_PREFIX: b.prefix = optarg; break;
 		case O_DIR: b.dir = optarg; break;
