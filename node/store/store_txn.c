@@ -329,6 +329,27 @@ static int commit_node(struct op *o, const struct store_commit_node *c)
 	return 0;
 }
 
+/*
+ * The records a commit carries are its transaction's, which kept the tree
+ * whole; but they come from a log entry, and one that was damaged (or not
+ * made by a transaction) must not leave nodes unlisted, listed twice or
+ * missing: the tree is checked around every node it changed, against the
+ * record before (found by tests/fuzz/fuzz_apply.c). -EINVAL, on every
+ * replica alike; op_end() then puts everything back.
+ */
+static int commit_whole(struct op *o, const char *path)
+{
+	size_t len = strlen(path);
+	const char *what;
+	int rc;
+
+	rc = store_check_around(o->h, path,
+				hamt_get(o->saved_root, path, len,
+					 host_hash(o->h, path, len)),
+				&what);
+	return rc == -ENOMEM ? -STORE_ELOCAL : rc ? -EINVAL : 0;
+}
+
 int store_commit(struct store *st, const char *host,
 		 const struct store_caller *c, uint64_t index,
 		 const struct store_commit *cm, struct store_events *ev)
@@ -352,5 +373,8 @@ int store_commit(struct store *st, const char *host,
 	for (i = 0; i < cm->n && !rc; i++)
 		if (cm->nodes[i].modified)
 			rc = commit_node(&o, &cm->nodes[i]);
+	for (i = 0; i < cm->n && !rc; i++)
+		if (cm->nodes[i].modified)
+			rc = commit_whole(&o, cm->nodes[i].path);
 	return op_end(&o, rc);
 }
