@@ -155,7 +155,7 @@ bool store_host_exists(const struct store *st, const char *host);
 /*
  * Create the initial tree of a host ("/", "/tool", "/tool/xenstored", all
  * "n0", and the special nodes' permissions), with generation `index`.
- * -EEXIST if it exists already.
+ * -EEXIST if it exists already, -EINVAL for an empty name.
  */
 int store_host_init(struct store *st, const char *host, uint64_t index);
 
