@@ -13,7 +13,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t chunks[8] = {1, 5, 16, 17, 100, 4111, 4112, 65536};
+	/* write sizes: whole messages, headers split, byte by byte */
+	static const size_t chunks[8] = {65536, 4112, 4111, 100,
+					 17,    16,   5,    1};
 	struct conn_identity id = {.domid = 0, .privileged = true,
 				   .target = UINT32_MAX};
 	struct conn_limits lim = CONN_LIMITS_DEFAULT;
