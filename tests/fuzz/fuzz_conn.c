@@ -113,6 +113,12 @@ static void stub_log(void *data, int level, const char *msg)
 {
 }
 
+static void stub_trace(void *data, const struct conn *c, bool out,
+		       const struct wire_hdr *h, const void *payload)
+{
+	(void)wire_type_name(h->type);
+}
+
 void fuzz_server_init(struct fuzz_server *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -127,6 +133,7 @@ void fuzz_server_init(struct fuzz_server *s)
 	s->h.request = stub_request;
 	s->h.closed = stub_closed;
 	s->h.log = stub_log;
+	s->h.trace = stub_trace;
 }
 
 void fuzz_server_close(struct fuzz_server *s)

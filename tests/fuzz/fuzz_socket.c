@@ -2,7 +2,7 @@
  * tests/fuzz/fuzz_socket.c: a socket client's byte stream into a real
  * connection (node/conn.c: reassembly, queues, replies) on a socketpair,
  * served by the stub handler of fuzz_conn.c. Byte 0 picks the size of the
- * writes and the limits; the rest is the stream. Must never crash or hang.
+ * writes and reads, the limits, the socket buffer; the rest is the stream.
  */
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -34,6 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 		       sv) != 0)
 		abort();
+	if (data[0] & 0x10) { /* replies do not fit: written in parts */
+		int one = 1;
+
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+	}
 	fuzz_server_init(&s);
 	if (conn_socket_new(s.pool, sv[0], &id, &lim, &s.h, &c) != 0)
 		abort();

@@ -40,7 +40,8 @@ static void io(uv_poll_t *h, int status, int events)
 		}
 	}
 	if (status < 0 || (events & UV_READABLE)) {
-		n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		n = recv(s->fd, buf, s->chunk < sizeof(buf) ? s->chunk : sizeof(buf),
+			 MSG_DONTWAIT);
 		if (status < 0 || n == 0 ||
 		    (n < 0 && errno != EAGAIN && errno != EINTR))
 			uv_close((uv_handle_t *)&s->poll, closed);

@@ -23,8 +23,9 @@ struct fuzz_stream {
 /*
  * On loop: write the len bytes of data (borrowed until done) into fd (a
  * connected non-blocking socket, owned from now on) in writes of at most
- * chunk bytes, shut down writing, and read what comes back until the
- * other end closes. Writes the server refuses end the writing.
+ * chunk bytes, shut down writing, and read what comes back, as much at a
+ * time, until the other end closes. Writes the server refuses end the
+ * writing.
  */
 void fuzz_stream_start(struct fuzz_stream *s, uv_loop_t *loop, int fd,
 		       const uint8_t *data, size_t len, size_t chunk);

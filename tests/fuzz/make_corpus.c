@@ -125,10 +125,13 @@ static void session(struct bytes *b)
 
 static void socket_corpus(void)
 {
+	/* write sizes, limits, a small socket buffer (fuzz_socket.c) */
+	static const uint8_t modes[] = {0, 5, 10, 15, 0x13, 0x18};
 	struct bytes b = {0};
-	uint8_t mode;
+	size_t i;
 
-	for (mode = 0; mode < 16; mode += 5) { /* write sizes, limits */
+	for (i = 0; i < sizeof(modes); i++) {
+		uint8_t mode = modes[i];
 		char name[32];
 
 		put_byte(&b, mode);
@@ -136,6 +139,15 @@ static void socket_corpus(void)
 		snprintf(name, sizeof(name), "session-%u", mode);
 		save("socket", name, &b);
 	}
+	/* replies beyond the socket's buffer: written in parts */
+	put_byte(&b, 0x13);
+	for (i = 0; i < 10; i++) {
+		static char value[2000];
+
+		memset(value, 'r', sizeof(value));
+		msg(&b, WIRE_READ, (uint32_t)i, 0, value, sizeof(value));
+	}
+	save("socket", "big-replies", &b);
 	put_byte(&b, 4);
 	MSG(&b, WIRE_READ, 1, 0, "/a");
 	MSG0(&b, WIRE_RELEASE, 2, 0, "1");
