@@ -44,7 +44,7 @@ run() {
   if [ $rc != 0 ] || [ -n "$(ls -A "$out/crashes")" ]; then
     echo "== fuzz $t: FOUND A CRASH (exit $rc); the input:"
     ls "$out/crashes"/* 2>/dev/null | sed 's/^/   /'
-    grep -E '^fuzz: |store_check|Assertion|runtime error|^SUMMARY' "$out/log" |
+    grep -E '^fuzz: |store_check_after|Assertion|runtime error|^SUMMARY' "$out/log" |
       head -3 | sed 's/^/   /' || true
     echo "   replay it: $dir/fuzz/fuzz_$t INPUT; the whole log: $out/log"
     return 1
