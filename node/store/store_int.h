@@ -303,7 +303,6 @@ int quota_check(const struct host *h, const char **what);
  * the invariants of store_check() that involve it, in O(siblings +
  * children log children). 0, or -EIO (-ENOMEM) with *what (static) set.
  */
-struct snode;
 int store_check_around(const struct host *h, const char *path,
 		       const struct snode *before, const char **what);
 struct acct *acct_find(struct host *h, uint32_t domid, bool create);
