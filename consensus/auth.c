@@ -20,6 +20,7 @@
 #include "consensus/auth.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,7 @@ static void inner_accepted(struct raft_uv_transport *inner, raft_id id,
 {
 	struct auth_transport *a = inner->data;
 	struct auth_conn *c;
+	size_t len;
 
 	if (a->closing) {
 		drop_stream(a, stream);
@@ -402,6 +404,22 @@ static void inner_accepted(struct raft_uv_transport *inner, raft_id id,
 	c->stream = stream;
 	stream->data = c;
 	no_delay(stream);
+	/*
+	 * address is the handshake's address buffer as it came off the wire,
+	 * before anyone is authenticated: as long as the other end said, and
+	 * not NUL-terminated if it chose so (libraft's uv_tcp_listen.c), so
+	 * strdup() read past its end (found by tests/fuzz/fuzz_handshake.c).
+	 * libraft does not pass its length, but allocated it with
+	 * raft_malloc(), which is malloc() (this program never calls
+	 * raft_heap_set()), so the block's size bounds it. A member pads
+	 * its address with NULs (uvTcpEncodeHandshake): one without a NUL
+	 * is not a member.
+	 */
+	len = malloc_usable_size((void *)address);
+	if (strnlen(address, len) == len) {
+		finish(c, false, "malformed handshake");
+		return;
+	}
 	c->peer_address = strdup(address);
 	if (!c->peer_address) {
 		finish(c, false, "out of memory");

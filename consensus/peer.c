@@ -12,7 +12,7 @@
 #include "wire/le.h"
 #include "wire/siphash.h"
 
-#define HDR_LEN (4 + 8 + 8 + 16)
+#define HDR_LEN PEER_FRAME_HDR
 #define MAX_QUEUED (8u << 20) /* bytes queued for one unreachable member */
 /*
  * Reconnection backoff. The cap stays well below the failover budget: a
@@ -115,20 +115,66 @@ static int parse_address(const char *address, struct sockaddr_storage *sa)
 	return uv_ip4_addr(host, port, (struct sockaddr_in *)sa);
 }
 
-/* The MAC of a frame: SipHash-128 over (sender, counter, body). */
-static void mac_of(struct peer *p, const uint8_t *sender_counter,
+/* The MAC of a frame: SipHash-128 over (sender, counter, body); zero
+ * without a key. */
+static void mac_of(const uint8_t *key, const uint8_t *sender_counter,
 		   const void *body, size_t len, uint8_t out[16])
 {
 	struct siphash_state s;
 
-	if (!p->keyed) {
+	if (!key) {
 		memset(out, 0, 16);
 		return;
 	}
-	siphash128_init(&s, p->key);
+	siphash128_init(&s, key);
 	siphash128_update(&s, sender_counter, 16);
 	siphash128_update(&s, body, len);
 	siphash128_final(&s, out);
+}
+
+void peer_frame_put(const uint8_t *key, uint64_t from, uint64_t counter,
+		    const void *body, size_t len, uint8_t *out)
+{
+	put_le(out, HDR_LEN - 4 + len, 4);
+	put_le(out + 4, from, 8);
+	put_le(out + 12, counter, 8);
+	mac_of(key, out + 4, body, len, out + 20);
+	if (len)
+		memcpy(out + HDR_LEN, body, len);
+}
+
+static bool mac_equal(const uint8_t *a, const uint8_t *b)
+{
+	uint8_t diff = 0;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
+int peer_frame_parse(const uint8_t *key, const uint8_t *buf, size_t n,
+		     struct peer_frame *f)
+{
+	uint64_t rest;
+	uint8_t mac[16];
+
+	if (n < 4)
+		return 0;
+	rest = get_le(buf, 4);
+	if (rest < HDR_LEN - 4 || rest - (HDR_LEN - 4) > PEER_MAX_FRAME)
+		return -EBADMSG;
+	if (n - 4 < rest)
+		return 0;
+	f->from = get_le(buf + 4, 8);
+	f->counter = get_le(buf + 12, 8);
+	f->body = buf + HDR_LEN;
+	f->len = rest - (HDR_LEN - 4);
+	f->size = 4 + rest;
+	mac_of(key, buf + 4, f->body, f->len, mac);
+	if (key && !mac_equal(mac, buf + 20))
+		return -EACCES;
+	return 1;
 }
 
 /*
@@ -410,11 +456,8 @@ int peer_send(struct peer *p, uint64_t to, const void *body, size_t len)
 	p->counter = p->counter + 1 > now_us ? p->counter + 1 : now_us;
 	f->next = NULL;
 	f->len = HDR_LEN + len;
-	put_le(f->data, HDR_LEN - 4 + len, 4);
-	put_le(f->data + 4, p->self, 8);
-	put_le(f->data + 12, p->counter, 8);
-	mac_of(p, f->data + 4, body, len, f->data + 20);
-	memcpy(f->data + HDR_LEN, body, len);
+	peer_frame_put(p->keyed ? p->key : NULL, p->self, p->counter, body,
+		       len, f->data);
 	if (d->tail)
 		d->tail->next = f;
 	else
@@ -454,16 +497,6 @@ static struct seen *seen_of(struct peer *p, uint64_t id)
 	return &v[p->nseen++];
 }
 
-static bool mac_equal(const uint8_t *a, const uint8_t *b)
-{
-	uint8_t diff = 0;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		diff |= a[i] ^ b[i];
-	return diff == 0;
-}
-
 static void in_closed(uv_handle_t *h)
 {
 	struct inconn *c = h->data;
@@ -490,43 +523,38 @@ static void in_close(struct inconn *c, const char *why)
 static void in_frames(struct inconn *c)
 {
 	struct peer *p = c->p;
+	struct peer_frame f;
 	size_t off = 0;
+	int rc;
 
-	while (!c->closing && c->len - off >= 4) {
-		const uint8_t *f = c->buf + off;
-		uint64_t rest = get_le(f, 4), from, counter;
-		uint8_t mac[16];
+	while (!c->closing) {
 		struct seen *s;
 
-		if (rest < HDR_LEN - 4 || rest - (HDR_LEN - 4) > PEER_MAX_FRAME) {
-			in_close(c, "bad frame length");
-			return;
-		}
-		if (c->len - off < 4 + rest)
+		rc = peer_frame_parse(p->keyed ? p->key : NULL, c->buf + off,
+				      c->len - off, &f);
+		if (rc == 0)
 			break;
-		from = get_le(f + 4, 8);
-		counter = get_le(f + 12, 8);
-		mac_of(p, f + 4, f + HDR_LEN, rest - (HDR_LEN - 4), mac);
-		if (p->keyed && !mac_equal(mac, f + 20)) {
-			in_close(c, "frame not authenticated by the cluster "
-				    "key");
+		if (rc < 0) {
+			in_close(c, rc == -EBADMSG
+					    ? "bad frame length"
+					    : "frame not authenticated by the "
+					      "cluster key");
 			return;
 		}
-		s = seen_of(p, from);
+		s = seen_of(p, f.from);
 		if (!s) {
 			in_close(c, "out of memory");
 			return;
 		}
-		if (p->keyed && counter <= s->counter) {
+		off += f.size;
+		if (p->keyed && f.counter <= s->counter) {
 			/* a replay, or a frame of a link that was replaced */
 			logf_(p, 6, "stale peer frame from member %llu dropped",
-			      (unsigned long long)from);
-			off += 4 + rest;
+			      (unsigned long long)f.from);
 			continue;
 		}
-		s->counter = counter;
-		p->h.recv(p->h.data, from, f + HDR_LEN, rest - (HDR_LEN - 4));
-		off += 4 + rest;
+		s->counter = f.counter;
+		p->h.recv(p->h.data, f.from, f.body, f.len);
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;

@@ -59,4 +59,35 @@ bool peer_connected(struct peer *p, uint64_t to);
 /* Close everything; cb(arg) once every handle is closed. */
 void peer_close(struct peer *p, void (*cb)(void *arg), void *arg);
 
+/* ---- Frames -------------------------------------------------------------- */
+
+#define PEER_FRAME_HDR (4 + 8 + 8 + 16) /* length, sender, counter, MAC */
+
+/* One frame as received (peer_frame_parse). */
+struct peer_frame {
+	uint64_t from, counter;
+	const uint8_t *body; /* points into the parsed buffer */
+	size_t len;	     /* body bytes */
+	size_t size;	     /* the whole frame's bytes, header included */
+};
+
+/*
+ * Lay out one frame into out (PEER_FRAME_HDR + len bytes), its MAC under
+ * key (16 bytes; NULL: an unauthenticated channel, MAC zero). len is at
+ * most PEER_MAX_FRAME. Pure, as is peer_frame_parse.
+ */
+void peer_frame_put(const uint8_t *key, uint64_t from, uint64_t counter,
+		    const void *body, size_t len, uint8_t *out);
+
+/*
+ * Parse the frame at the start of buf, the n bytes received so far from
+ * an untrusted stream. 1: a whole frame is there and *f says what it is
+ * (its MAC checked under key, unless key is NULL); 0: more bytes are
+ * needed; -EBADMSG: its length is impossible; -EACCES: its MAC is wrong.
+ * After an error the stream cannot be resynchronised: drop it. Replays
+ * (the counter) are the caller's to judge.
+ */
+int peer_frame_parse(const uint8_t *key, const uint8_t *buf, size_t n,
+		     struct peer_frame *f);
+
 #endif

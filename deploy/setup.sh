@@ -28,6 +28,7 @@ PKGS=(
   libxen-dev
   xen-utils-4.17 xenstore-utils python3 python3-pyxs
   procps psmisc util-linux iptables
+  clang libclang-rt-14-dev
 )
 # From bookworm-backports, pinned to the 0.22 series.
 RAFT_PKGS=(libraft-dev libraft0)

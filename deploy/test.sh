@@ -2,13 +2,17 @@
 # test.sh: set up (Debian packages), build, and run every test with CTest:
 # unit tests (cmocka), end-to-end tests with Xen's real clients, the
 # differential test against Xen 4.17's C xenstored, bad input, durability.
-# A second build with AddressSanitizer/UBSan runs the same tests. Then the
-# Xen lab (deploy/xenlab-test.sh): our daemon as dom0's xenstored under real
+# A second build with AddressSanitizer/UBSan runs the same tests. Then
+# every libFuzzer target runs for XSR_FUZZ_SECONDS (35) each, in a clang
+# build of its own (deploy/fuzz.sh --all, ~5 minutes; XSR_SKIP_FUZZ=1
+# skips it): a crash fails the run and names its input. Then the Xen lab
+# (deploy/xenlab-test.sh): our daemon as dom0's xenstored under real
 # Xen 4.17 in QEMU, serving a PV guest (~5 minutes; XSR_SKIP_XENLAB=1 skips
 # it). A failed lab run is run again (three attempts), saying so: see the
 # README's "Xen lab" for the dom0 process crashes that fail a run now and
 # then.
-# Extra arguments go to ctest (e.g. -R store); they skip the lab.
+# Extra arguments go to ctest (e.g. -R store); they skip the fuzzing and
+# the lab.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/deploy/setup.sh"
@@ -24,6 +28,10 @@ run() { # BUILD_DIR [cmake args]
 CTEST_ARGS="$*" run "$here/build"
 if [ "${XSR_SKIP_ASAN:-0}" != 1 ]; then
   CTEST_ARGS="$*" run "$here/build-asan" -DXSR_SANITIZE=ON
+fi
+if [ "${XSR_SKIP_FUZZ:-0}" != 1 ] && [ $# = 0 ]; then
+  echo "== fuzz (deploy/fuzz.sh --all ${XSR_FUZZ_SECONDS:-35})"
+  bash "$here/deploy/fuzz.sh" --all "${XSR_FUZZ_SECONDS:-35}"
 fi
 if [ "${XSR_SKIP_XENLAB:-0}" != 1 ] && [ $# = 0 ]; then
   echo "== Xen lab (deploy/xenlab-test.sh)"

@@ -27,9 +27,11 @@ static const struct store_caller dom0 = {.domid = 0,
 					 .target = STORE_NO_TARGET,
 					 .quota = STORE_QUOTA_INIT};
 
+/* Write as the entry at index would: sm_apply() sets the index first. */
 static void put(struct store *st, uint64_t index, const char *path,
 		const char *value)
 {
+	store_set_applied_index(st, index);
 	assert_int_equal(store_write(st, "h", NULL, &dom0, index, path, value,
 				     strlen(value), NULL),
 			 0);

@@ -155,7 +155,7 @@ bool store_host_exists(const struct store *st, const char *host);
 /*
  * Create the initial tree of a host ("/", "/tool", "/tool/xenstored", all
  * "n0", and the special nodes' permissions), with generation `index`.
- * -EEXIST if it exists already.
+ * -EEXIST if it exists already, -EINVAL for an empty name.
  */
 int store_host_init(struct store *st, const char *host, uint64_t index);
 
@@ -563,7 +563,8 @@ int store_pin_walk(const struct store_pin *pin,
  * Rebuild a store from a walk's callbacks: store_restore_begin (a new
  * store hashing under key, as store_new_keyed), store_restore_* in the
  * walk's order, then store_restore_finish() recomputes the accounting and checks
- * the result (-EIO if inconsistent).
+ * the result (-EIO if inconsistent). A node newer than applied_index (if
+ * not 0) is refused (-EINVAL): no entry up to that index wrote it.
  */
 struct store *store_restore_begin(const uint8_t key[STORE_HASH_KEY_LEN],
 				  uint64_t applied_index);

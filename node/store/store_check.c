@@ -157,6 +157,108 @@ static int check_one(const struct snode *n, void *arg)
 	return 0;
 }
 
+/* ---- Around one path (store_commit) ----------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Does child `name` of parent `path` exist in c->h? */
+static bool child_exists(struct chk *c, const char *path, const char *name)
+{
+	char buf[PATH_BUF];
+	int n = snprintf(buf, sizeof(buf), "%s/%s", strcmp(path, "/") ? path : "",
+			 name);
+
+	return n > 0 && (size_t)n < sizeof(buf) &&
+	       hamt_get(c->h->root, buf, (size_t)n,
+			host_hash(c->h, buf, (size_t)n)) != NULL;
+}
+
+/*
+ * n's children, after its record changed from `before` (NULL: it is new):
+ * each listed once and existing, and every child of before that exists
+ * still listed. O(k log k).
+ */
+static int check_children(struct chk *c, const struct snode *n,
+			  const struct snode *before)
+{
+	const char *path = snode_path(n), *ch = snode_children(n), **v;
+	size_t k = 0, i, off;
+	int rc = 0;
+
+	v = malloc((n->children_len / 2 + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (off = 0; off < n->children_len; off += strlen(ch + off) + 1)
+		v[k++] = ch + off;
+	qsort(v, k, sizeof(*v), cmp_names);
+	for (i = 0; !rc && i < k; i++) {
+		if (i && !strcmp(v[i - 1], v[i]))
+			rc = bad(c, "a child listed twice by its parent", path);
+		else if (!child_exists(c, path, v[i]))
+			rc = bad(c, "a listed child is missing", path);
+	}
+	ch = before ? snode_children(before) : "";
+	for (off = 0; !rc && before && off < before->children_len;
+	     off += strlen(ch + off) + 1)
+		if (!bsearch(&(const char *){ch + off}, v, k, sizeof(*v),
+			     cmp_names) &&
+		    child_exists(c, path, ch + off))
+			rc = bad(c, "a node its parent does not list", path);
+	free(v);
+	return rc;
+}
+
+int store_check_around(const struct host *h, const char *path,
+		       const struct snode *before, const char **what)
+{
+	struct chk c;
+	const struct snode *n, *p;
+	char parent[PATH_BUF];
+	const char *ch;
+	size_t len = strlen(path), off;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.h = h;
+	n = hamt_get(h->root, path, len, host_hash(h, path, len));
+	if (n) {
+		rc = check_record(&c, n);
+		if (!rc)
+			rc = check_one(n, &c);
+		if (!rc)
+			rc = check_children(&c, n, before);
+	} else if (!strcmp(path, "/")) {
+		rc = bad(&c, "a host without a root node", path);
+	} else {
+		/* gone: unlisted by its parent, and its children gone too */
+		rc = 0;
+		if (len < sizeof(parent) && path[0] == '/') {
+			path_parent(path, parent);
+			p = hamt_get(h->root, parent, strlen(parent),
+				     host_hash(h, parent, strlen(parent)));
+			ch = p ? snode_children(p) : "";
+			for (off = 0; p && off < p->children_len;
+			     off += strlen(ch + off) + 1)
+				if (!strcmp(ch + off, strrchr(path, '/') + 1))
+					rc = bad(&c, "a parent lists a removed "
+						     "node",
+						 path);
+		}
+		ch = before ? snode_children(before) : "";
+		for (off = 0; !rc && before && off < before->children_len;
+		     off += strlen(ch + off) + 1)
+			if (child_exists(&c, path, ch + off))
+				rc = bad(&c, "a node whose parent does not "
+					     "exist",
+					 path);
+	}
+	*what = c.what;
+	return rc;
+}
+
 static int check_accounting(struct chk *c)
 {
 	const struct host *h = c->h;

@@ -205,6 +205,10 @@ int store_host_init(struct store *st, const char *name, uint64_t index)
 	struct host *h;
 	int rc;
 
+	/* a host is named by its member (store_check: no nameless host);
+	 * a log entry may name none (found by tests/fuzz/fuzz_apply.c) */
+	if (!name[0])
+		return -EINVAL;
 	if (store_host_find(st, name))
 		return -EEXIST;
 	h = host_add(st, name);

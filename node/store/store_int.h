@@ -297,6 +297,14 @@ void quota_move(struct host *ha, uint32_t src, struct host *hb, uint32_t dst);
 void host_quotas_free(struct host *h);
 /* Check h's settings: sorted, unique, known items only. 0 or -EIO. */
 int quota_check(const struct host *h, const char **what);
+/*
+ * The tree of h around path, whose record was before (NULL: none) and may
+ * have changed in any way (store_commit applies records from the log):
+ * the invariants of store_check() that involve it, in O(siblings +
+ * children log children). 0, or -EIO (-ENOMEM) with *what (static) set.
+ */
+int store_check_around(const struct host *h, const char *path,
+		       const struct snode *before, const char **what);
 struct acct *acct_find(struct host *h, uint32_t domid, bool create);
 
 /* Record size as cxenstored 4.17 stores it (xs_tdb_record_hdr + data). */

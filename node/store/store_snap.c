@@ -302,6 +302,11 @@ struct store *store_restore_begin(const uint8_t key[STORE_HASH_KEY_LEN],
 int store_restore_session(struct store *st, uint64_t origin, uint64_t seq,
 			  int result)
 {
+	/* sequence numbers count from 1: 0 marks an empty slot, and a
+	 * session whose last seq is 0 has nothing a snapshot could carry
+	 * (found by tests/fuzz/fuzz_snapshot.c's round trip) */
+	if (seq == 0)
+		return -EINVAL;
 	return store_session_record(st, origin, seq, result);
 }
 
@@ -353,6 +358,14 @@ int store_restore_node(struct store *st, const char *path, uint64_t generation,
 	if (!h || nperms == 0)
 		return -EINVAL;
 	if (children_len && children[children_len - 1] != '\0')
+		return -EINVAL;
+	/*
+	 * An entry gives what it changes its own index as generation, so a
+	 * node newer than the index a snapshot was taken at is damage (the
+	 * store would hold a version no entry wrote; store_check_report()).
+	 * 0: the index is not kept. Found by tests/fuzz/fuzz_snapshot.c.
+	 */
+	if (st->applied_index && generation > st->applied_index)
 		return -EINVAL;
 	n = snode_new(path, len, host_hash(h, path, len), generation, perms,
 		      nperms, value, value_len, children, children_len);
