@@ -32,7 +32,7 @@ struct repl {
 	struct raft raft;
 	struct raft_io io;
 	struct raft_uv_transport transport; /* TCP or none */
-	struct raft_uv_transport *auth;	    /* authenticated TCP, if keyed */
+	struct raft_uv_transport *auth;	    /* TLS (repl_tls.h), if credentials */
 	bool tcp;
 	bool io_ready, transport_ready, raft_ready;
 	struct raft_fsm rfsm;

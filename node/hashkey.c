@@ -1,6 +1,7 @@
 /*
- * node/hashkey.c: the store's path-hashing key from the cluster key or the
- * member's identity (node/hashkey.h). Pure: no I/O, no randomness.
+ * node/hashkey.c: the store's path-hashing key from what every member
+ * shares (its CA's digest) or the member's identity (node/hashkey.h).
+ * Pure: no I/O, no randomness.
  */
 #include "node/hashkey.h"
 #include "wire/siphash.h"

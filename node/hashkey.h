@@ -12,13 +12,13 @@
 #include "node/store/store.h"
 
 /*
- * cluster_key: the [cluster] key (16 bytes) or NULL if none; clustered:
- * a [member] section was given; host and member_id: the identity file's
- * (node/main.c load_identity). Writes the store's key to out:
+ * cluster_key: 16 bytes every member shares (the digest of the cluster's
+ * CA certificates: a public value) or NULL if none; clustered: a
+ * [member] section was given; host and member_id: the identity file's
+ * (node/datadir.c). Writes the store's key to out:
  * - with a cluster key: SipHash-128 of a fixed label under it, the same
- *   on every member and as secret from guests as the key itself (which
- *   it does not reveal: SipHash is a PRF);
- * - a cluster without a key (a configuration the daemon warns about):
+ *   on every member;
+ * - a cluster without TLS (insecure = true, for tests):
  *   store_hash_key_default, shared by every member;
  * - a cluster of one: SipHash-128 of the identity ("host=..., id=...")
  *   under the default key: stable for the data directory, not secret.

@@ -215,6 +215,14 @@ static int member_field(const char *file, const char *what, const char *v,
 	return 0;
 }
 
+/* A file name of the config file (made absolute at start, main.c). */
+static int set_path(char **out, const char *v)
+{
+	free(*out);
+	*out = keep(v);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int parse_id(const char *file, const char *v, uint64_t *id)
 {
 	char *end;
@@ -229,25 +237,6 @@ static int parse_id(const char *file, const char *v, uint64_t *id)
 	return 0;
 }
 
-static int hex_key(const char *file, const char *v, uint8_t key[16])
-{
-	size_t i;
-
-	if (strlen(v) != 32)
-		goto bad;
-	for (i = 0; i < 16; i++) {
-		unsigned int b;
-
-		if (sscanf(v + 2 * i, "%2x", &b) != 1)
-			goto bad;
-		key[i] = (uint8_t)b;
-	}
-	return 0;
-bad:
-	fprintf(stderr, "xenstored: %s: the cluster key must be 32 hex digits\n",
-		file);
-	return -EINVAL;
-}
 
 /* [cluster] member = ID NAME RAFT-ADDRESS PEER-ADDRESS */
 static int add_member(struct cluster_cfg *cl, const char *file, const char *v)
@@ -307,8 +296,29 @@ static int cluster_key(struct config *cfg, const char *file,
 		if (!strcmp(key, "member"))
 			return add_member(cl, file, v);
 		if (!strcmp(key, "key")) {
-			cl->has_key = true;
-			return hex_key(file, v, cl->key);
+			fprintf(stderr,
+				"xenstored: %s: [cluster] key is replaced by TLS "
+				"certificates: ca-file, cert-file and key-file "
+				"(see deploy/certs.sh and the README)\n",
+				file);
+			return -EINVAL;
+		}
+		if (!strcmp(key, "ca-file"))
+			return set_path(&cl->ca_file, v);
+		if (!strcmp(key, "cert-file"))
+			return set_path(&cl->cert_file, v);
+		if (!strcmp(key, "key-file"))
+			return set_path(&cl->key_file, v);
+		if (!strcmp(key, "insecure")) {
+			if (strcmp(v, "true") && strcmp(v, "false")) {
+				fprintf(stderr,
+					"xenstored: %s: insecure = true or "
+					"false, not \"%s\"\n",
+					file, v);
+				return -EINVAL;
+			}
+			cl->insecure = !strcmp(v, "true");
+			return 0;
 		}
 		if (!strcmp(key, "election-timeout"))
 			return number(key, v, &cl->election_timeout_ms);
@@ -353,11 +363,24 @@ static int cluster_check(struct config *cfg, const char *file)
 			file);
 		return -EINVAL;
 	}
-	if (!cl->has_key)
+	if (!!cl->ca_file + !!cl->cert_file + !!cl->key_file != 0 &&
+	    !(cl->ca_file && cl->cert_file && cl->key_file)) {
 		fprintf(stderr,
-			"xenstored: %s: warning: no [cluster] key: peer "
-			"frames are not authenticated\n",
+			"xenstored: %s: [cluster] needs all of ca-file, "
+			"cert-file and key-file\n",
 			file);
+		return -EINVAL;
+	}
+	if (!cl->ca_file && !cl->insecure) {
+		fprintf(stderr,
+			"xenstored: %s: a cluster member needs TLS credentials "
+			"([cluster] ca-file, cert-file, key-file: "
+			"deploy/certs.sh makes them), or insecure = true "
+			"(tests only: anyone who reaches the ports owns every "
+			"host's tree)\n",
+			file);
+		return -EINVAL;
+	}
 	return 0;
 }
 
