@@ -5,6 +5,7 @@
  * connections other members make to us.
  */
 #include "consensus/peer.h"
+#include "consensus/quiet.h"
 #include "consensus/tls.h"
 
 #include <errno.h>
@@ -63,6 +64,7 @@ struct inconn {
 
 struct peer {
 	uv_loop_t *loop;
+	struct quiet quiet; /* refused connections, logged */
 	uint64_t self;
 	struct tls_creds *creds; /* NULL: insecure */
 	struct peer_handler h;
@@ -297,8 +299,8 @@ static void dest_closed(void *data, struct tls_conn *c, const char *why)
 	if (why && d->state == D_UP)
 		logf_(d->p, 6, "peer link to member %" PRIu64 " (%s) down: %s",
 		      d->id, d->address, why);
-	else if (why && d->state == D_HANDSHAKE)
-		logf_(d->p, 5, "peer link to member %" PRIu64 " (%s): %s",
+	else if (why && d->state == D_HANDSHAKE) /* tls.c said why */
+		logf_(d->p, 7, "peer link to member %" PRIu64 " (%s): %s",
 		      d->id, d->address, why);
 	dest_gone(d);
 }
@@ -581,7 +583,7 @@ static void accepted(uv_stream_t *server, int status)
 		.closed = in_closed,
 		.log = in_log,
 	};
-	char name[64];
+	char name[64], key[80], more[96];
 	struct inconn *c;
 	uv_tcp_t *tcp;
 
@@ -604,9 +606,13 @@ static void accepted(uv_stream_t *server, int status)
 	name_peer(tcp, name, sizeof(name), c->source, sizeof(c->source));
 	if (p->n_ins >= PEER_MAX_INCOMING ||
 	    from_source(p, c->source) >= PEER_MAX_PER_SOURCE) {
-		logf_(p, 4, "peer connection from %s refused: %u connections "
-			    "already (%u from %s)",
-		      name, p->n_ins, from_source(p, c->source), c->source);
+		snprintf(key, sizeof(key), "%s|cap", c->source);
+		if (quiet_allow(&p->quiet, uv_now(p->loop), key, more,
+				sizeof(more)))
+			logf_(p, 4, "peer connection from %s refused: %u "
+				    "connections already (%u from %s)%s",
+			      name, p->n_ins, from_source(p, c->source),
+			      c->source, more);
 		uv_close((uv_handle_t *)tcp, free_handle);
 		free(c);
 		return;

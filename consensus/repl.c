@@ -79,8 +79,8 @@ static void tls_log(void *data, int level, const char *msg)
 
 /*
  * A transport for a cluster of one: it never connects, no port is bound (a
- * configured cluster uses TLS, consensus/repl_tls.h, or, configured
- * `insecure = true`, libraft's plain TCP transport).
+ * configured cluster uses consensus/repl_tls.h: TLS, or, configured
+ * `insecure = true`, the same framing in clear).
  */
 static int null_init(struct raft_uv_transport *t, raft_id id,
 		     const char *address)
@@ -134,22 +134,13 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 		return rv;
 	}
 
-	if (cfg->address && cfg->tls) {
+	if (cfg->address) {
+		/* cfg->tls NULL: the same transport in clear (insecure) */
 		rv = repl_tls_init(&r->auth, loop, cfg->tls, tls_log, r);
 		if (rv) {
 			free(r);
 			return repl_from_raft(rv);
 		}
-	} else if (cfg->address) {
-		r->transport.version = 1;
-		rv = raft_uv_tcp_init(&r->transport, loop);
-		if (rv) {
-			repl_logf(r, 3, "raft TCP transport: %s",
-				  r->transport.errmsg);
-			free(r);
-			return repl_from_raft(rv);
-		}
-		r->tcp = true;
 	} else {
 		r->transport.version = 1;
 		r->transport.init = null_init;
@@ -261,8 +252,6 @@ err_raft:
 err_io:
 	raft_uv_close(&r->io);
 err_transport:
-	if (r->tcp)
-		raft_uv_tcp_close(&r->transport);
 	if (r->auth)
 		repl_tls_free(r->auth);
 	free(r);
@@ -394,8 +383,6 @@ static void close_done(struct repl *r)
 {
 	if (--r->pending_closes > 0)
 		return;
-	if (r->tcp)
-		raft_uv_tcp_close(&r->transport);
 	raft_uv_close(&r->io);
 	if (r->auth)
 		repl_tls_free(r->auth);

@@ -5,6 +5,7 @@
  * whose one end libraft reads and writes as a plain stream.
  */
 #include "consensus/repl_tls.h"
+#include "consensus/quiet.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -41,6 +42,7 @@ struct xport {
 	bool listener_open;
 	tls_log_fn log;
 	void *log_data;
+	struct quiet quiet; /* refused connections, logged */
 };
 
 struct link {
@@ -393,7 +395,9 @@ static void got_hello(struct link *l, const uint8_t **p, size_t *n)
 	alen = want - 10;
 	memcpy(address, l->hello + 10, alen);
 	address[alen] = '\0';
-	if (claimed != l->id || memchr(address, '\0', alen)) {
+	if (!x->creds && claimed) /* insecure: taken on trust */
+		l->id = claimed;
+	if (!claimed || claimed != l->id || memchr(address, '\0', alen)) {
 		say(x, 4,
 		    "Raft connection from %s: refused: its certificate is "
 		    "member %" PRIu64 "'s, it claims %" PRIu64,
@@ -433,8 +437,9 @@ static void tls_closed(void *data, struct tls_conn *c, const char *why)
 	struct link *l = data;
 
 	l->tls = NULL;
+	/* tls.c said why, once per address and reason */
 	if (why && l->req)
-		say(l->x, 5, "Raft connection to member %" PRIu64 " at %s: %s",
+		say(l->x, 7, "Raft connection to member %" PRIu64 " at %s: %s",
 		    (uint64_t)l->id, l->peer, why);
 	link_close(l, RAFT_NOCONNECTION);
 	unref(l);
@@ -498,6 +503,7 @@ static void name_peer(uv_tcp_t *tcp, char *peer, size_t plen, char *source,
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct xport *x = server->data;
+	char key[80], more[96];
 	uv_tcp_t *tcp;
 	struct link *l;
 
@@ -513,15 +519,21 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	l = x->n_links < REPL_TLS_MAX_LINKS ? link_new(x, true) : NULL;
 	if (!l) {
-		say(x, 4, "Raft connection refused: %u connections already",
-		    x->n_links);
+		if (quiet_allow(&x->quiet, uv_now(x->loop), "|all", more,
+				sizeof(more)))
+			say(x, 4, "Raft connection refused: %u connections "
+				  "already%s", x->n_links, more);
 		uv_close((uv_handle_t *)tcp, free_handle);
 		return;
 	}
 	name_peer(tcp, l->peer, sizeof(l->peer), l->source, sizeof(l->source));
 	if (from_source(x, l->source) > REPL_TLS_MAX_PER_SOURCE) {
-		say(x, 4, "Raft connection from %s refused: over %d from %s",
-		    l->peer, REPL_TLS_MAX_PER_SOURCE, l->source);
+		snprintf(key, sizeof(key), "%s|cap", l->source);
+		if (quiet_allow(&x->quiet, uv_now(x->loop), key, more,
+				sizeof(more)))
+			say(x, 4, "Raft connection from %s refused: over %d "
+				  "from %s%s", l->peer, REPL_TLS_MAX_PER_SOURCE,
+			    l->source, more);
 		uv_close((uv_handle_t *)tcp, free_handle);
 		link_close(l, RAFT_NOCONNECTION);
 		return;
@@ -590,7 +602,7 @@ static int t_init(struct raft_uv_transport *t, raft_id id, const char *address)
 		snprintf(t->errmsg, sizeof(t->errmsg), "address too long");
 		return RAFT_INVALID;
 	}
-	if (id != tls_creds_self(x->creds)) {
+	if (x->creds && id != tls_creds_self(x->creds)) {
 		snprintf(t->errmsg, sizeof(t->errmsg),
 			 "this member's certificate is member %" PRIu64
 			 "'s, not %llu's",

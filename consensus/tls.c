@@ -5,6 +5,7 @@
  * Both sides present a certificate signed by the cluster CA.
  */
 #include "consensus/tls.h"
+#include "consensus/quiet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,7 @@
 struct tls_creds {
 	SSL_CTX *ctx;
 	uint64_t self;
-	uint8_t ca_digest[32];
+	struct quiet quiet; /* refusals, on both channels */
 };
 
 struct tls_conn {
@@ -36,12 +37,14 @@ struct tls_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio; /* network side, owned by ssl */
 	struct tls_conn_ops ops;
+	struct tls_creds *cr; /* NULL when plain */
 	uint64_t expect_id, peer_id;
 	char peer[64];
 	size_t handshake_bytes;
 	size_t queued;	/* bytes in uv_write requests not yet done */
 	unsigned handles; /* tcp and timer, until both closed */
 	bool plain; /* no TLS: insecure = true */
+	bool server; /* the peer connected to us */
 	bool ready, closing, paused, reading, told, above;
 	const char *why; /* of the close, for ops.closed */
 };
@@ -61,6 +64,35 @@ static void say(const struct tls_conn_ops *ops, int level, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ops->log(ops->data, level, msg);
+}
+
+/*
+ * A refusal of c's peer, at warning level, as often as consensus/quiet.h
+ * lets it. kind names the reason, with its detail: a new reason is news.
+ */
+static void refusal(struct tls_conn *c, const char *kind, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+
+static void refusal(struct tls_conn *c, const char *kind, const char *fmt,
+		    ...)
+{
+	char msg[512], key[128], more[96];
+	const char *colon = strrchr(c->peer, ':');
+	va_list ap;
+	int n;
+
+	/* a peer that connects to us comes from any port of its address */
+	n = c->server && colon ? (int)(colon - c->peer) : (int)strlen(c->peer);
+	snprintf(key, sizeof(key), "%.*s|%s", n, c->peer, kind);
+	if (c->cr && !quiet_allow(&c->cr->quiet, uv_now(c->tcp->loop), key,
+				  more, sizeof(more)))
+		return;
+	if (!c->cr)
+		more[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	say(&c->ops, 4, "%s%s", msg, more);
 }
 
 /* OpenSSL's reason for the last failure, for a log line. */
@@ -117,37 +149,22 @@ static uint64_t cert_member(X509 *x)
 	return (uint64_t)v;
 }
 
-/* SHA-256 over the DER of every certificate of the CA file, in order. */
-static int ca_digest(const char *ca_file, uint8_t out[32])
+/* How many certificates the CA file holds. */
+static int ca_count(const char *ca_file)
 {
 	FILE *f = fopen(ca_file, "re");
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int len = 0;
 	int n = 0;
 	X509 *x;
 
-	if (!f || !md) {
-		if (f)
-			fclose(f);
-		EVP_MD_CTX_free(md);
-		return -ENOMEM;
-	}
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	if (!f)
+		return 0;
 	while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
-		unsigned char *der = NULL;
-		int dl = i2d_X509(x, &der);
-
-		if (dl > 0)
-			EVP_DigestUpdate(md, der, (size_t)dl);
-		OPENSSL_free(der);
 		X509_free(x);
 		n++;
 	}
 	ERR_clear_error();
 	fclose(f);
-	EVP_DigestFinal_ex(md, out, &len);
-	EVP_MD_CTX_free(md);
-	return n > 0 ? 0 : -EINVAL;
+	return n;
 }
 
 int tls_creds_load(const char *ca_file, const char *cert_file,
@@ -180,6 +197,8 @@ int tls_creds_load(const char *ca_file, const char *cert_file,
 	SSL_CTX_set_max_cert_list(cr->ctx, 16 * 1024);
 	SSL_CTX_set_session_cache_mode(cr->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(cr->ctx, 0);
+	/* idle connections give their buffers back */
+	SSL_CTX_set_mode(cr->ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_load_verify_locations(cr->ctx, ca_file, NULL) != 1) {
 		snprintf(err, errlen, "CA file %s: %s", ca_file,
 			 ssl_reason(why, sizeof(why)));
@@ -213,7 +232,7 @@ int tls_creds_load(const char *ca_file, const char *cert_file,
 			 cert_file, cr->self, self_id);
 		goto fail;
 	}
-	if (ca_digest(ca_file, cr->ca_digest)) {
+	if (ca_count(ca_file) == 0) {
 		snprintf(err, errlen, "CA file %s holds no certificate",
 			 ca_file);
 		goto fail;
@@ -238,9 +257,34 @@ uint64_t tls_creds_self(const struct tls_creds *cr)
 	return cr->self;
 }
 
-void tls_creds_ca_digest(const struct tls_creds *cr, uint8_t out[32])
+int tls_creds_check_own(const struct tls_creds *cr, char *msg,
+			size_t len)
 {
-	memcpy(out, cr->ca_digest, 32);
+	X509 *own = SSL_CTX_get0_certificate(cr->ctx);
+	STACK_OF(X509) *chain = NULL;
+	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	int rc = -ENOMEM, v;
+
+	if (!x || !own) {
+		snprintf(msg, len, "out of memory");
+		goto out;
+	}
+	SSL_CTX_get0_chain_certs(cr->ctx, &chain);
+	if (X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(cr->ctx), own,
+				chain) != 1) {
+		snprintf(msg, len, "out of memory");
+		goto out;
+	}
+	rc = 0;
+	if (X509_verify_cert(x) != 1) {
+		v = X509_STORE_CTX_get_error(x);
+		snprintf(msg, len, "%s", X509_verify_cert_error_string(v));
+		rc = -EINVAL;
+	}
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(x);
+	return rc;
 }
 
 /* ---- A connection --------------------------------------------------------- */
@@ -371,6 +415,8 @@ static int send_plain(struct tls_conn *c, const void *buf, size_t len)
 	return 0;
 }
 
+static void failed(struct tls_conn *c, const char *why_close);
+
 static void deliver(struct tls_conn *c)
 {
 	char buf[16384];
@@ -389,16 +435,55 @@ static void deliver(struct tls_conn *c)
 		case SSL_ERROR_ZERO_RETURN:
 			shut(c, "closed by the peer");
 			return;
-		default: {
-			char why[256];
-
-			say(&c->ops, 4, "%s: TLS: %s", c->peer,
-			    ssl_reason(why, sizeof(why)));
-			shut(c, "TLS error");
+		default:
+			failed(c, "TLS error");
 			return;
 		}
-		}
 	}
+}
+
+/* Did the handshake fail on an alert the peer sent (it refused us)? */
+static bool peer_alert(void)
+{
+	unsigned long e = ERR_peek_error();
+	int r = ERR_GET_REASON(e);
+
+	return e && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       r >= SSL_AD_REASON_OFFSET && r < SSL_AD_REASON_OFFSET + 256;
+}
+
+/*
+ * The TLS session failed (in the handshake, or just after it: a TLS 1.3
+ * client learns that its certificate was refused with the first read):
+ * say why, and close.
+ */
+static void failed(struct tls_conn *c, const char *why_close)
+{
+	long v = SSL_get_verify_result(c->ssl);
+	unsigned long e = ERR_peek_error();
+	char why[256];
+
+	if (v == X509_V_OK && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+		/* OpenSSL kept no detail */
+		ERR_clear_error();
+		refusal(c, "unverified",
+			"%s: TLS handshake refused: bad certificate (it does "
+			"not verify against our CA file)", c->peer);
+	} else if (v != X509_V_OK)
+		refusal(c, X509_verify_cert_error_string(v),
+			"%s: TLS handshake refused: bad certificate (%s)",
+			c->peer, X509_verify_cert_error_string(v));
+	else if (peer_alert())
+		refusal(c, ssl_reason(why, sizeof(why)),
+			"%s: TLS handshake refused by the peer: %s (does its "
+			"CA file hold the CA of this member's certificate, "
+			"and is that certificate valid?)",
+			c->peer, why);
+	else
+		refusal(c, ssl_reason(why, sizeof(why)), "%s: TLS failed: %s",
+			c->peer, why);
+	shut(c, why_close);
 }
 
 /* The handshake moved: done, failed, or waiting for the peer. */
@@ -407,8 +492,6 @@ static void handshake(struct tls_conn *c)
 	int n = SSL_do_handshake(c->ssl);
 	X509 *peer;
 	uint64_t id;
-	char why[256];
-	long v;
 
 	flush(c);
 	if (n != 1) {
@@ -416,30 +499,22 @@ static void handshake(struct tls_conn *c)
 
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 			return;
-		v = SSL_get_verify_result(c->ssl);
-		if (v != X509_V_OK)
-			say(&c->ops, 4, "%s: TLS handshake refused: bad "
-					"certificate (%s)",
-			    c->peer, X509_verify_cert_error_string(v));
-		else
-			say(&c->ops, 4, "%s: TLS handshake failed: %s",
-			    c->peer, ssl_reason(why, sizeof(why)));
-		shut(c, "handshake failed");
+		failed(c, "handshake failed");
 		return;
 	}
 	peer = SSL_get1_peer_certificate(c->ssl);
 	id = peer ? cert_member(peer) : 0;
 	X509_free(peer);
 	if (!id) {
-		say(&c->ops, 4, "%s: refused: its certificate names no member",
-		    c->peer);
+		refusal(c, "no member", "%s: refused: its certificate names "
+					   "no member", c->peer);
 		shut(c, "no member certificate");
 		return;
 	}
 	if (c->expect_id && id != c->expect_id) {
-		say(&c->ops, 4,
-		    "%s: refused: it is member %" PRIu64 ", not %" PRIu64,
-		    c->peer, id, c->expect_id);
+		refusal(c, "wrong member",
+			"%s: refused: it is member %" PRIu64 ", not %" PRIu64,
+			c->peer, id, c->expect_id);
 		shut(c, "wrong member");
 		return;
 	}
@@ -484,8 +559,9 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (!c->ready) {
 		c->handshake_bytes += (size_t)n;
 		if (c->handshake_bytes > TLS_HANDSHAKE_MAX_BYTES) {
-			say(&c->ops, 4, "%s: refused: handshake over %d bytes",
-			    c->peer, TLS_HANDSHAKE_MAX_BYTES);
+			refusal(c, "too big",
+				"%s: refused: handshake over %d bytes",
+				c->peer, TLS_HANDSHAKE_MAX_BYTES);
 			shut(c, "handshake too big");
 			return;
 		}
@@ -511,8 +587,8 @@ static void timed_out(uv_timer_t *t)
 	}
 	if (c->ready || c->closing)
 		return;
-	say(&c->ops, 4, "%s: refused: handshake timeout (%d ms)", c->peer,
-	    TLS_HANDSHAKE_TIMEOUT_MS);
+	refusal(c, "timeout", "%s: refused: handshake timeout (%d ms)",
+		c->peer, TLS_HANDSHAKE_TIMEOUT_MS);
 	shut(c, "handshake timeout");
 }
 
@@ -531,6 +607,7 @@ int tls_conn_start(uv_loop_t *loop, struct tls_creds *cr, uv_tcp_t *tcp,
 		c->plain = true;
 	} else if (c) {
 		c->ssl = SSL_new(cr->ctx);
+		c->cr = cr;
 	}
 	if (c && c->plain) {
 		/* nothing to set up */
@@ -556,6 +633,7 @@ int tls_conn_start(uv_loop_t *loop, struct tls_creds *cr, uv_tcp_t *tcp,
 			SSL_set_connect_state(c->ssl);
 	}
 	c->tcp = tcp;
+	c->server = server;
 	c->ops = *ops;
 	c->expect_id = expect_id;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer_name ? peer_name : "?");

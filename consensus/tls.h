@@ -43,9 +43,14 @@ int tls_creds_load(const char *ca_file, const char *cert_file,
 void tls_creds_free(struct tls_creds *cr);
 /* The id this member's certificate names. */
 uint64_t tls_creds_self(const struct tls_creds *cr);
-/* 32 bytes every member with the same CA file shares: SHA-256 of the CA
- * certificates (a public value; for keys that need no secrecy). */
-void tls_creds_ca_digest(const struct tls_creds *cr, uint8_t out[32]);
+/*
+ * Does this member's own certificate verify against its CA file, today?
+ * 0, or -EINVAL with OpenSSL's reason in msg ("certificate has expired",
+ * "unable to get local issuer certificate"): peers will refuse it. The
+ * daemon logs it at start and runs on (a member's clock may be the
+ * wrong one; the peers judge).
+ */
+int tls_creds_check_own(const struct tls_creds *cr, char *msg, size_t len);
 
 /* Is path safe for a secret: a regular file, not readable by group or
  * others? 0, or a negative errno with err[] saying why. */

@@ -384,6 +384,10 @@ static void open_credentials(struct daemon *d)
 	if (tls_creds_load(cl->ca_file, cl->cert_file, cl->key_file,
 			   d->member_id, &d->tls, err, sizeof(err)))
 		log_fatal("TLS credentials: %s", err);
+	if (tls_creds_check_own(d->tls, err, sizeof(err)))
+		log_msg(3, "TLS: this member's certificate %s does not verify "
+			   "against its CA file %s (%s): its peers will refuse "
+			   "it", cl->cert_file, cl->ca_file, err);
 	log_msg(6, "TLS: member %" PRIu64 "'s certificate %s, CA %s",
 		d->member_id, cl->cert_file, cl->ca_file);
 }
@@ -404,17 +408,14 @@ static void open_all(struct daemon *d)
 		.log = log_cb,
 		.disk_failed = disk_failed,
 	};
-	uint8_t hash_key[STORE_HASH_KEY_LEN], digest[32];
+	uint8_t hash_key[STORE_HASH_KEY_LEN];
 	struct conn_handler client;
 	struct repl_member *members;
 	int rc;
 
 	if (d->cfg.cluster.enabled)
 		open_credentials(d);
-	if (d->tls)
-		tls_creds_ca_digest(d->tls, digest);
-	hashkey_store(d->tls ? digest : NULL, d->cfg.cluster.enabled, d->host,
-		      d->member_id, hash_key);
+	hashkey_store(d->host, d->member_id, hash_key);
 	d->store = store_new_keyed(hash_key);
 	d->watches = watches_new();
 	d->pool = conn_pool_new(d->loop);
