@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -653,10 +655,39 @@ static int ini_entry(void *user, const char *section, const char *key,
 	return 0;
 }
 
+/*
+ * The config file names the credentials, the data directory and the
+ * members: whoever may change it owns the daemon. Refused, as sshd's
+ * StrictModes would: writable by group or others, or owned by someone
+ * other than root or the daemon's user.
+ */
+static int config_file_safe(const char *file)
+{
+	struct stat st;
+
+	if (stat(file, &st) < 0)
+		return 0; /* ini_parse says it cannot be read */
+	if ((st.st_mode & 0022) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		fprintf(stderr,
+			"xenstored: %s: refused: mode %04o, owner uid %u: "
+			"whoever may change it controls this daemon "
+			"(chown root and chmod go-w %s)\n",
+			file, (unsigned)(st.st_mode & 07777),
+			(unsigned)st.st_uid, file);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int read_config_file(struct config *cfg, const char *file)
 {
 	struct ini_ctx x = {cfg, file, 0};
-	int rc = ini_parse(file, ini_entry, &x);
+	int rc = config_file_safe(file);
+
+	if (rc)
+		return rc;
+	rc = ini_parse(file, ini_entry, &x);
 
 	if (rc < 0) {
 		fprintf(stderr, "xenstored: cannot read config file %s\n",

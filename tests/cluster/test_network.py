@@ -434,6 +434,22 @@ class TestCredentials(NetCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("needs TLS credentials", p.stderr)
 
+    def test_7_writable_config_refused(self):
+        """A config file that group or others may change is refused (it
+        names the credentials and the data directory)."""
+        c = self.c
+        path = os.path.join(c.base, "loose.conf")
+        with open(c.conf(3)) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text)
+        for mode in (0o664, 0o646):
+            os.chmod(path, mode)
+            p = subprocess.run([XENSTORED, "--config", path, "--no-fork"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("refused: mode %04o" % mode, p.stderr)
+
 
 # ---------------------------------------------------------------------------
 
