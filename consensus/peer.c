@@ -1,19 +1,24 @@
 /*
- * consensus/peer.c: authenticated frames between members over libuv TCP.
+ * consensus/peer.c: frames between members over TLS connections
+ * (consensus/peer.h, consensus/tls.h): one outgoing connection per
+ * destination, made on demand and re-made with back-off, and whatever
+ * connections other members make to us.
  */
 #include "consensus/peer.h"
+#include "consensus/quiet.h"
+#include "consensus/tls.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wire/le.h"
-#include "wire/siphash.h"
 
 #define HDR_LEN PEER_FRAME_HDR
-#define MAX_QUEUED (8u << 20) /* bytes queued for one unreachable member */
+#define MAX_QUEUED (8u << 20) /* bytes queued for one member */
 /*
  * Reconnection backoff. The cap stays well below the failover budget: a
  * member that was down for a while may be the next leader, and requests
@@ -28,7 +33,7 @@ struct frame {
 	uint8_t data[];
 };
 
-enum dest_state { D_IDLE, D_CONNECTING, D_UP, D_CLOSING };
+enum dest_state { D_IDLE, D_CONNECTING, D_HANDSHAKE, D_UP, D_CLOSING };
 
 struct dest {
 	struct dest *next;
@@ -36,43 +41,37 @@ struct dest {
 	uint64_t id;
 	char *address;
 	enum dest_state state;
-	uv_tcp_t tcp;
+	uv_tcp_t *tcp; /* while connecting; then TLS owns it */
 	uv_connect_t creq;
+	struct tls_conn *tls;
 	uv_timer_t retry;
 	unsigned backoff_ms;
 	bool retry_armed;
-	struct frame *head, *tail; /* queued */
+	struct frame *head, *tail; /* queued until the link is up */
 	size_t queued;
-	struct frame *inflight; /* being written */
-	uv_write_t wreq;
-	bool writing;
 };
 
 struct inconn {
 	struct inconn *next, *prev;
 	struct peer *p;
-	uv_tcp_t tcp;
+	struct tls_conn *tls;
+	uint64_t member; /* its certificate's (0: insecure, any) */
+	char source[64];
 	uint8_t *buf;
 	size_t len, cap;
 	bool closing;
 };
 
-struct seen {
-	uint64_t id, counter;
-};
-
 struct peer {
 	uv_loop_t *loop;
+	struct quiet quiet; /* refused connections, logged */
 	uint64_t self;
-	uint8_t key[16];
-	bool keyed;
+	struct tls_creds *creds; /* NULL: insecure */
 	struct peer_handler h;
 	uv_tcp_t listener;
 	struct dest *dests;
 	struct inconn ins; /* list head */
-	struct seen *seen;
-	size_t nseen;
-	uint64_t counter;
+	unsigned n_ins;
 	bool closing;
 	unsigned open_handles;
 	void (*close_cb)(void *arg);
@@ -95,6 +94,22 @@ static void logf_(struct peer *p, int level, const char *fmt, ...)
 	p->h.log(p->h.data, level, msg);
 }
 
+static void dest_log(void *data, int level, const char *msg)
+{
+	struct peer *p = ((struct dest *)data)->p;
+
+	if (p->h.log)
+		p->h.log(p->h.data, level, msg);
+}
+
+static void in_log(void *data, int level, const char *msg)
+{
+	struct peer *p = ((struct inconn *)data)->p;
+
+	if (p->h.log)
+		p->h.log(p->h.data, level, msg);
+}
+
 static int parse_address(const char *address, struct sockaddr_storage *sa)
 {
 	char host[128];
@@ -115,49 +130,18 @@ static int parse_address(const char *address, struct sockaddr_storage *sa)
 	return uv_ip4_addr(host, port, (struct sockaddr_in *)sa);
 }
 
-/* The MAC of a frame: SipHash-128 over (sender, counter, body); zero
- * without a key. */
-static void mac_of(const uint8_t *key, const uint8_t *sender_counter,
-		   const void *body, size_t len, uint8_t out[16])
-{
-	struct siphash_state s;
-
-	if (!key) {
-		memset(out, 0, 16);
-		return;
-	}
-	siphash128_init(&s, key);
-	siphash128_update(&s, sender_counter, 16);
-	siphash128_update(&s, body, len);
-	siphash128_final(&s, out);
-}
-
-void peer_frame_put(const uint8_t *key, uint64_t from, uint64_t counter,
-		    const void *body, size_t len, uint8_t *out)
+void peer_frame_put(uint64_t from, const void *body, size_t len,
+		    uint8_t *out)
 {
 	put_le(out, HDR_LEN - 4 + len, 4);
 	put_le(out + 4, from, 8);
-	put_le(out + 12, counter, 8);
-	mac_of(key, out + 4, body, len, out + 20);
 	if (len)
 		memcpy(out + HDR_LEN, body, len);
 }
 
-static bool mac_equal(const uint8_t *a, const uint8_t *b)
-{
-	uint8_t diff = 0;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		diff |= a[i] ^ b[i];
-	return diff == 0;
-}
-
-int peer_frame_parse(const uint8_t *key, const uint8_t *buf, size_t n,
-		     struct peer_frame *f)
+int peer_frame_parse(const uint8_t *buf, size_t n, struct peer_frame *f)
 {
 	uint64_t rest;
-	uint8_t mac[16];
 
 	if (n < 4)
 		return 0;
@@ -167,20 +151,16 @@ int peer_frame_parse(const uint8_t *key, const uint8_t *buf, size_t n,
 	if (n - 4 < rest)
 		return 0;
 	f->from = get_le(buf + 4, 8);
-	f->counter = get_le(buf + 12, 8);
 	f->body = buf + HDR_LEN;
 	f->len = rest - (HDR_LEN - 4);
 	f->size = 4 + rest;
-	mac_of(key, buf + 4, f->body, f->len, mac);
-	if (key && !mac_equal(mac, buf + 20))
-		return -EACCES;
 	return 1;
 }
 
 /*
- * Every open handle (listener, incoming connections, each destination's
- * retry timer and live TCP handle) holds the peer; the last one to close
- * after peer_close() frees it all.
+ * Every open thing (the listener, each incoming connection, each
+ * destination's retry timer and its connection) holds the peer; the last
+ * one to close after peer_close() frees it all.
  */
 static void release(struct peer *p)
 {
@@ -193,7 +173,6 @@ static void release(struct peer *p)
 		free(d->address);
 		free(d);
 	}
-	free(p->seen);
 	if (p->close_cb)
 		p->close_cb(p->close_arg);
 	free(p);
@@ -204,10 +183,14 @@ static void listener_closed(uv_handle_t *h)
 	release(h->data);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+	free(h);
+}
+
 /* ---- Outgoing ---------------------------------------------------------- */
 
 static void dest_connect(struct dest *d);
-static void dest_flush(struct dest *d);
 
 static void free_frames(struct frame *f)
 {
@@ -228,17 +211,13 @@ static void retry_fired(uv_timer_t *t)
 		dest_connect(d);
 }
 
-static void dest_tcp_closed(uv_handle_t *h)
+/* The link is gone (whatever state it was in): retry later. */
+static void dest_gone(struct dest *d)
 {
-	struct dest *d = h->data;
 	struct peer *p = d->p;
 
 	d->state = D_IDLE;
-	/* frames being written when the link broke are lost: the caller
-	 * resends what matters (forwarded writes are retried) */
-	free_frames(d->inflight);
-	d->inflight = NULL;
-	d->writing = false;
+	d->tls = NULL;
 	if (!p->closing && !d->retry_armed) {
 		d->retry_armed = true;
 		uv_timer_start(&d->retry, retry_fired, d->backoff_ms, 0);
@@ -256,60 +235,103 @@ static void dest_timer_closed(uv_handle_t *h)
 	release(d->p);
 }
 
-static void dest_down(struct dest *d, const char *why, int status)
+static void dest_down(struct dest *d, const char *why)
 {
 	if (d->state == D_CLOSING || d->state == D_IDLE)
 		return;
-	if (d->state == D_UP)
-		logf_(d->p, 6, "peer link to member %llu (%s) down: %s%s%s",
-		      (unsigned long long)d->id, d->address, why,
-		      status ? ": " : "", status ? uv_strerror(status) : "");
+	if (d->state == D_UP && why)
+		logf_(d->p, 6, "peer link to member %" PRIu64 " (%s) down: %s",
+		      d->id, d->address, why);
+	if (d->state == D_CONNECTING) {
+		d->state = D_CLOSING;
+		uv_close((uv_handle_t *)d->tcp, free_handle);
+		d->tcp = NULL; /* connected() sees the cancel, then gone */
+		return;
+	}
 	d->state = D_CLOSING;
-	uv_close((uv_handle_t *)&d->tcp, dest_tcp_closed);
+	tls_conn_close(d->tls); /* dest_closed() follows */
+}
+
+/* Queued frames go into the (now open) TLS connection. */
+static void dest_flush(struct dest *d)
+{
+	struct frame *f;
+
+	while (d->state == D_UP && (f = d->head)) {
+		d->head = f->next;
+		if (!d->head)
+			d->tail = NULL;
+		d->queued -= f->len;
+		if (tls_conn_write(d->tls, f->data, f->len)) {
+			free(f);
+			dest_down(d, "write failed");
+			return;
+		}
+		free(f);
+	}
+}
+
+static void dest_ready(void *data, struct tls_conn *c, uint64_t peer_id)
+{
+	struct dest *d = data;
+
+	d->state = D_UP;
+	d->backoff_ms = RETRY_MIN_MS;
+	logf_(d->p, 6, "peer link to member %" PRIu64 " (%s) up", d->id,
+	      d->address);
+	dest_flush(d);
 }
 
 /*
  * Outgoing links carry frames one way, but are read all the same: the
  * peer's end of file (it stopped, or died and its kernel closed the
- * socket) takes the link down at once. Unread, a dead link is noticed
- * only when a write fails, and the frame written into it before that
- * (a forwarded request) is lost until its sender's resend timeout.
+ * socket) takes the link down at once; nothing is expected from it.
  */
-static void dest_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void dest_recv(void *data, struct tls_conn *c, const void *buf,
+		      size_t len)
 {
-	static char scratch[64]; /* nothing is expected: discarded */
-
-	(void)h;
-	(void)hint;
-	*buf = uv_buf_init(scratch, sizeof(scratch));
 }
 
-static void dest_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void dest_closed(void *data, struct tls_conn *c, const char *why)
 {
-	(void)buf;
-	if (n < 0)
-		dest_down(s->data, "read", (int)n);
+	struct dest *d = data;
+
+	if (why && d->state == D_UP)
+		logf_(d->p, 6, "peer link to member %" PRIu64 " (%s) down: %s",
+		      d->id, d->address, why);
+	else if (why && d->state == D_HANDSHAKE) /* tls.c said why */
+		logf_(d->p, 7, "peer link to member %" PRIu64 " (%s): %s",
+		      d->id, d->address, why);
+	dest_gone(d);
 }
 
 static void connected(uv_connect_t *req, int status)
 {
 	struct dest *d = req->data;
-	int rc;
+	struct peer *p = d->p;
+	struct tls_conn_ops ops = {
+		.data = d,
+		.ready = dest_ready,
+		.recv = dest_recv,
+		.closed = dest_closed,
+		.log = dest_log,
+	};
+	uv_tcp_t *tcp = d->tcp;
 
+	if (!tcp) { /* taken down while connecting: closed already */
+		dest_gone(d);
+		return;
+	}
+	d->tcp = NULL;
 	if (status) {
-		dest_down(d, "connect", status);
+		uv_close((uv_handle_t *)tcp, free_handle);
+		dest_gone(d);
 		return;
 	}
-	d->state = D_UP;
-	rc = uv_read_start((uv_stream_t *)&d->tcp, dest_alloc, dest_read);
-	if (rc) {
-		dest_down(d, "read", rc);
-		return;
-	}
-	d->backoff_ms = RETRY_MIN_MS;
-	logf_(d->p, 6, "peer link to member %llu (%s) up",
-	      (unsigned long long)d->id, d->address);
-	dest_flush(d);
+	d->state = D_HANDSHAKE;
+	if (tls_conn_start(p->loop, p->creds, tcp, false, d->id, d->address,
+			   &ops, &d->tls))
+		dest_gone(d); /* tcp closed by tls_conn_start */
 }
 
 static void dest_connect(struct dest *d)
@@ -318,66 +340,23 @@ static void dest_connect(struct dest *d)
 	int rc;
 
 	if (parse_address(d->address, &sa)) {
-		logf_(d->p, 3, "member %llu has a bad peer address %s",
-		      (unsigned long long)d->id, d->address);
+		logf_(d->p, 3, "member %" PRIu64 " has a bad peer address %s",
+		      d->id, d->address);
 		return;
 	}
-	uv_tcp_init(d->p->loop, &d->tcp);
-	d->p->open_handles++;
-	d->tcp.data = d;
-	uv_tcp_nodelay(&d->tcp, 1);
+	d->tcp = malloc(sizeof(*d->tcp));
+	if (!d->tcp)
+		return;
+	uv_tcp_init(d->p->loop, d->tcp);
+	d->p->open_handles++; /* the link, until dest_gone() */
 	d->state = D_CONNECTING;
 	d->creq.data = d;
-	rc = uv_tcp_connect(&d->creq, &d->tcp, (struct sockaddr *)&sa,
+	rc = uv_tcp_connect(&d->creq, d->tcp, (struct sockaddr *)&sa,
 			    connected);
-	if (rc)
-		dest_down(d, "connect", rc);
-}
-
-static void written(uv_write_t *w, int status)
-{
-	struct dest *d = w->data;
-
-	free_frames(d->inflight);
-	d->inflight = NULL;
-	d->writing = false;
-	if (status) {
-		dest_down(d, "write", status);
-		return;
-	}
-	dest_flush(d);
-}
-
-static void dest_flush(struct dest *d)
-{
-	uv_buf_t bufs[64];
-	struct frame *f;
-	unsigned n = 0;
-	int rc;
-
-	if (d->state != D_UP || d->writing || !d->head)
-		return;
-	/* take up to 64 queued frames as one write */
-	d->inflight = d->head;
-	for (f = d->head; f && n < 64; f = f->next) {
-		bufs[n++] = uv_buf_init((char *)f->data, (unsigned)f->len);
-		d->queued -= f->len;
-		if (n == 64 || !f->next) {
-			d->head = f->next;
-			f->next = NULL;
-			break;
-		}
-	}
-	if (!d->head)
-		d->tail = NULL;
-	d->writing = true;
-	d->wreq.data = d;
-	rc = uv_write(&d->wreq, (uv_stream_t *)&d->tcp, bufs, n, written);
 	if (rc) {
-		free_frames(d->inflight);
-		d->inflight = NULL;
-		d->writing = false;
-		dest_down(d, "write", rc);
+		uv_close((uv_handle_t *)d->tcp, free_handle);
+		d->tcp = NULL;
+		dest_gone(d);
 	}
 }
 
@@ -407,7 +386,7 @@ int peer_set_address(struct peer *p, uint64_t id, const char *address)
 	if (d) {
 		free(d->address);
 		d->address = copy;
-		dest_down(d, "address changed", 0);
+		dest_down(d, "address changed");
 		return 0;
 	}
 	d = calloc(1, sizeof(*d));
@@ -432,7 +411,7 @@ int peer_send(struct peer *p, uint64_t to, const void *body, size_t len)
 {
 	struct dest *d = dest_find(p, to);
 	struct frame *f;
-	uint64_t now_us;
+	size_t queued;
 
 	if (!d)
 		return -ENOENT;
@@ -440,24 +419,15 @@ int peer_send(struct peer *p, uint64_t to, const void *body, size_t len)
 		return -ESHUTDOWN;
 	if (len > PEER_MAX_FRAME)
 		return -E2BIG;
-	if (d->queued + len > MAX_QUEUED)
+	queued = d->queued + (d->state == D_UP ? tls_conn_queued(d->tls) : 0);
+	if (queued + len > MAX_QUEUED)
 		return -ENOBUFS;
 	f = malloc(sizeof(*f) + HDR_LEN + len);
 	if (!f)
 		return -ENOMEM;
-	/* counters start from the clock so they grow across restarts */
-	{
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now_us = (uint64_t)ts.tv_sec * 1000000 +
-			 (uint64_t)ts.tv_nsec / 1000;
-	}
-	p->counter = p->counter + 1 > now_us ? p->counter + 1 : now_us;
 	f->next = NULL;
 	f->len = HDR_LEN + len;
-	peer_frame_put(p->keyed ? p->key : NULL, p->self, p->counter, body,
-		       len, f->data);
+	peer_frame_put(p->self, body, len, f->data);
 	if (d->tail)
 		d->tail->next = f;
 	else
@@ -480,43 +450,22 @@ bool peer_connected(struct peer *p, uint64_t to)
 
 /* ---- Incoming ---------------------------------------------------------- */
 
-static struct seen *seen_of(struct peer *p, uint64_t id)
-{
-	struct seen *v;
-	size_t i;
-
-	for (i = 0; i < p->nseen; i++)
-		if (p->seen[i].id == id)
-			return &p->seen[i];
-	v = realloc(p->seen, (p->nseen + 1) * sizeof(*v));
-	if (!v)
-		return NULL;
-	p->seen = v;
-	v[p->nseen].id = id;
-	v[p->nseen].counter = 0;
-	return &v[p->nseen++];
-}
-
-static void in_closed(uv_handle_t *h)
-{
-	struct inconn *c = h->data;
-	struct peer *p = c->p;
-
-	c->prev->next = c->next;
-	c->next->prev = c->prev;
-	free(c->buf);
-	free(c);
-	release(p);
-}
-
 static void in_close(struct inconn *c, const char *why)
 {
 	if (c->closing)
 		return;
 	if (why)
-		logf_(c->p, 4, "peer connection dropped: %s", why);
+		logf_(c->p, 4, "peer connection from %s dropped: %s",
+		      tls_conn_peer(c->tls), why);
 	c->closing = true;
-	uv_close((uv_handle_t *)&c->tcp, in_closed);
+	tls_conn_close(c->tls);
+}
+
+static void in_ready(void *data, struct tls_conn *t, uint64_t peer_id)
+{
+	struct inconn *c = data;
+
+	c->member = peer_id;
 }
 
 /* Deliver every complete frame in c->buf. */
@@ -528,100 +477,162 @@ static void in_frames(struct inconn *c)
 	int rc;
 
 	while (!c->closing) {
-		struct seen *s;
-
-		rc = peer_frame_parse(p->keyed ? p->key : NULL, c->buf + off,
-				      c->len - off, &f);
+		rc = peer_frame_parse(c->buf + off, c->len - off, &f);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			in_close(c, rc == -EBADMSG
-					    ? "bad frame length"
-					    : "frame not authenticated by the "
-					      "cluster key");
+			in_close(c, "bad frame length");
 			return;
 		}
-		s = seen_of(p, f.from);
-		if (!s) {
-			in_close(c, "out of memory");
+		if (p->creds && f.from != c->member) {
+			logf_(p, 4,
+			      "peer connection from %s: member %" PRIu64
+			      " sends as member %" PRIu64 ": dropped",
+			      tls_conn_peer(c->tls), c->member, f.from);
+			in_close(c, NULL);
 			return;
 		}
 		off += f.size;
-		if (p->keyed && f.counter <= s->counter) {
-			/* a replay, or a frame of a link that was replaced */
-			logf_(p, 6, "stale peer frame from member %llu dropped",
-			      (unsigned long long)f.from);
-			continue;
-		}
-		s->counter = f.counter;
 		p->h.recv(p->h.data, f.from, f.body, f.len);
 	}
 	memmove(c->buf, c->buf + off, c->len - off);
 	c->len -= off;
 }
 
-static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+static void in_recv(void *data, struct tls_conn *t, const void *buf,
+		    size_t len)
 {
-	struct inconn *c = h->data;
+	struct inconn *c = data;
 
-	if (c->cap - c->len < 65536) {
-		size_t cap = c->cap ? c->cap * 2 : 131072;
-		uint8_t *b = realloc(c->buf, cap);
+	if (c->closing)
+		return;
+	if (c->len + len > 4 + HDR_LEN + PEER_MAX_FRAME) {
+		in_close(c, "frame too large");
+		return;
+	}
+	if (c->cap - c->len < len) {
+		size_t cap = c->cap ? c->cap : 65536;
+		uint8_t *b;
 
+		while (cap - c->len < len)
+			cap *= 2;
+		b = realloc(c->buf, cap);
 		if (!b) {
-			*buf = uv_buf_init(NULL, 0);
+			in_close(c, "out of memory");
 			return;
 		}
 		c->buf = b;
 		c->cap = cap;
 	}
-	*buf = uv_buf_init((char *)c->buf + c->len,
-			   (unsigned)(c->cap - c->len));
+	memcpy(c->buf + c->len, buf, len);
+	c->len += len;
+	in_frames(c);
 }
 
-static void in_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void in_closed(void *data, struct tls_conn *t, const char *why)
 {
-	struct inconn *c = s->data;
+	struct inconn *c = data;
+	struct peer *p = c->p;
 
-	if (n < 0) {
-		in_close(c, n == UV_EOF ? NULL : uv_strerror((int)n));
-		return;
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	p->n_ins--;
+	free(c->buf);
+	free(c);
+	release(p);
+}
+
+static unsigned from_source(struct peer *p, const char *source)
+{
+	struct inconn *c;
+	unsigned n = 0;
+
+	for (c = p->ins.next; c != &p->ins; c = c->next)
+		if (!strcmp(c->source, source))
+			n++;
+	return n;
+}
+
+static void name_peer(uv_tcp_t *tcp, char *peer, size_t plen, char *source,
+		      size_t slen)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[64] = "?";
+	int port = 0;
+
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
 	}
-	c->len += (size_t)n;
-	in_frames(c);
-	/* keep the buffer bounded by one frame */
-	if (!c->closing && c->len > 4 + HDR_LEN + PEER_MAX_FRAME)
-		in_close(c, "frame too large");
+	snprintf(peer, plen, "%s:%d", ip, port);
+	snprintf(source, slen, "%s", ip);
 }
 
 static void accepted(uv_stream_t *server, int status)
 {
 	struct peer *p = server->data;
+	struct tls_conn_ops ops = {
+		.ready = in_ready,
+		.recv = in_recv,
+		.closed = in_closed,
+		.log = in_log,
+	};
+	char name[64], key[80], more[96];
 	struct inconn *c;
+	uv_tcp_t *tcp;
 
 	if (status < 0 || p->closing)
 		return;
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	tcp = malloc(sizeof(*tcp));
+	if (!tcp)
 		return;
+	uv_tcp_init(p->loop, tcp);
+	if (uv_accept(server, (uv_stream_t *)tcp)) {
+		uv_close((uv_handle_t *)tcp, free_handle);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		uv_close((uv_handle_t *)tcp, free_handle);
+		return;
+	}
 	c->p = p;
-	uv_tcp_init(p->loop, &c->tcp);
-	c->tcp.data = c;
-	p->open_handles++;
+	name_peer(tcp, name, sizeof(name), c->source, sizeof(c->source));
+	if (p->n_ins >= PEER_MAX_INCOMING ||
+	    from_source(p, c->source) >= PEER_MAX_PER_SOURCE) {
+		snprintf(key, sizeof(key), "%s|cap", c->source);
+		if (quiet_allow(&p->quiet, uv_now(p->loop), key, more,
+				sizeof(more)))
+			logf_(p, 4, "peer connection from %s refused: %u "
+				    "connections already (%u from %s)%s",
+			      name, p->n_ins, from_source(p, c->source),
+			      c->source, more);
+		uv_close((uv_handle_t *)tcp, free_handle);
+		free(c);
+		return;
+	}
+	ops.data = c;
+	if (tls_conn_start(p->loop, p->creds, tcp, true, 0, name, &ops,
+			   &c->tls)) {
+		free(c);
+		return;
+	}
 	c->next = p->ins.next;
 	c->prev = &p->ins;
 	p->ins.next->prev = c;
 	p->ins.next = c;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) ||
-	    uv_read_start((uv_stream_t *)&c->tcp, in_alloc, in_read)) {
-		in_close(c, "accept failed");
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
+	p->n_ins++;
+	p->open_handles++;
 }
 
 int peer_open(uv_loop_t *loop, uint64_t self, const char *listen_address,
-	      const uint8_t *key, const struct peer_handler *h,
+	      struct tls_creds *cr, const struct peer_handler *h,
 	      struct peer **out)
 {
 	struct sockaddr_storage sa;
@@ -635,11 +646,8 @@ int peer_open(uv_loop_t *loop, uint64_t self, const char *listen_address,
 		return -ENOMEM;
 	p->loop = loop;
 	p->self = self;
+	p->creds = cr;
 	p->h = *h;
-	if (key) {
-		memcpy(p->key, key, 16);
-		p->keyed = true;
-	}
 	p->ins.next = p->ins.prev = &p->ins;
 	uv_tcp_init(loop, &p->listener);
 	p->listener.data = p;
@@ -661,17 +669,18 @@ int peer_open(uv_loop_t *loop, uint64_t self, const char *listen_address,
 void peer_close(struct peer *p, void (*cb)(void *arg), void *arg)
 {
 	struct dest *d, *next;
-	struct inconn *c;
+	struct inconn *c, *cn;
 
 	p->closing = true;
 	p->close_cb = cb;
 	p->close_arg = arg;
-	for (c = p->ins.next; c != &p->ins; c = c->next)
+	for (c = p->ins.next; c != &p->ins; c = cn) {
+		cn = c->next;
 		in_close(c, NULL);
+	}
 	for (d = p->dests; d; d = next) {
 		next = d->next;
-		if (d->state == D_UP || d->state == D_CONNECTING)
-			dest_down(d, "closing", 0);
+		dest_down(d, NULL);
 		uv_close((uv_handle_t *)&d->retry, dest_timer_closed);
 		free_frames(d->head);
 		d->head = d->tail = NULL;

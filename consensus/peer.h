@@ -1,14 +1,15 @@
 /*
  * consensus/peer.h: the peer channel between members (DESIGN.md, "Peers"):
  * forwarded writes, admin queries, replies. Messages are opaque bytes here
- * (wire/peer.proto above); this module moves them over TCP.
+ * (wire/peer.proto above); this module moves them over TCP with TLS 1.3
+ * and both members' certificates checked (consensus/tls.h), so that
+ * nothing but a member can inject, read or replay a frame, and the sender
+ * of every frame is the member its connection's certificate names.
  *
- * A frame is {u32 length, u64 sender id, u64 counter, 16-byte MAC, body},
- * little endian. The MAC is SipHash-128 under the cluster key over
- * (sender, counter, body); a receiver drops frames whose MAC is wrong or
- * whose counter is not above the last one it accepted from that sender,
- * so nothing but a member can inject or replay a frame. Counters start
- * from the clock, so they keep increasing across restarts.
+ * A frame is {u32 length, u64 sender id, body}, little endian, inside the
+ * TLS stream; a frame whose sender is not the connection's member drops
+ * the connection. Without credentials (`insecure = true`, for tests) the
+ * frames travel as they are and the sender is taken on trust.
  *
  * Each member keeps one outgoing connection per destination (made on
  * demand, re-made with back-off); replies travel on the replier's own
@@ -35,12 +36,19 @@ struct peer_handler {
 	void (*log)(void *data, int level, const char *msg);
 };
 
+struct tls_creds;
+
+/* Connections from one source address, and in all, at once. */
+#define PEER_MAX_PER_SOURCE 16
+#define PEER_MAX_INCOMING 256
+
 /*
  * Listen on listen_address ("127.0.0.1:7302", numeric IPv4 or [IPv6]).
- * key: 16 bytes, or NULL to send and accept unauthenticated frames.
+ * cr: this member's TLS credentials (borrowed, must outlive the peer), or
+ * NULL to send and accept plain frames (insecure).
  */
 int peer_open(uv_loop_t *loop, uint64_t self, const char *listen_address,
-	      const uint8_t *key, const struct peer_handler *h,
+	      struct tls_creds *cr, const struct peer_handler *h,
 	      struct peer **out);
 
 /* Where member id listens (replaces an earlier address). */
@@ -61,33 +69,30 @@ void peer_close(struct peer *p, void (*cb)(void *arg), void *arg);
 
 /* ---- Frames -------------------------------------------------------------- */
 
-#define PEER_FRAME_HDR (4 + 8 + 8 + 16) /* length, sender, counter, MAC */
+#define PEER_FRAME_HDR (4 + 8) /* length, sender */
 
 /* One frame as received (peer_frame_parse). */
 struct peer_frame {
-	uint64_t from, counter;
+	uint64_t from;
 	const uint8_t *body; /* points into the parsed buffer */
 	size_t len;	     /* body bytes */
 	size_t size;	     /* the whole frame's bytes, header included */
 };
 
 /*
- * Lay out one frame into out (PEER_FRAME_HDR + len bytes), its MAC under
- * key (16 bytes; NULL: an unauthenticated channel, MAC zero). len is at
- * most PEER_MAX_FRAME. Pure, as is peer_frame_parse.
+ * Lay out one frame into out (PEER_FRAME_HDR + len bytes). len is at most
+ * PEER_MAX_FRAME. Pure, as is peer_frame_parse.
  */
-void peer_frame_put(const uint8_t *key, uint64_t from, uint64_t counter,
-		    const void *body, size_t len, uint8_t *out);
+void peer_frame_put(uint64_t from, const void *body, size_t len,
+		    uint8_t *out);
 
 /*
  * Parse the frame at the start of buf, the n bytes received so far from
- * an untrusted stream. 1: a whole frame is there and *f says what it is
- * (its MAC checked under key, unless key is NULL); 0: more bytes are
- * needed; -EBADMSG: its length is impossible; -EACCES: its MAC is wrong.
- * After an error the stream cannot be resynchronised: drop it. Replays
- * (the counter) are the caller's to judge.
+ * the stream. 1: a whole frame is there and *f says what it is; 0: more
+ * bytes are needed; -EBADMSG: its length is impossible (the stream cannot
+ * be resynchronised: drop it). Whether the sender may send it is the
+ * caller's to judge.
  */
-int peer_frame_parse(const uint8_t *key, const uint8_t *buf, size_t n,
-		     struct peer_frame *f);
+int peer_frame_parse(const uint8_t *buf, size_t n, struct peer_frame *f);
 
 #endif

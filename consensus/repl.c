@@ -14,7 +14,7 @@
 #include <raft.h>
 #include <raft/uv.h>
 
-#include "consensus/auth.h"
+#include "consensus/repl_tls.h"
 #include "consensus/repl_int.h"
 
 /* Delay between attempts to connect to a peer (see repl_open). */
@@ -72,14 +72,15 @@ int repl_from_raft(int rv)
 	}
 }
 
-static void auth_log(void *data, int level, const char *msg)
+static void tls_log(void *data, int level, const char *msg)
 {
 	repl_logf(data, level, "%s", msg);
 }
 
 /*
  * A transport for a cluster of one: it never connects, no port is bound (a
- * configured cluster uses libraft's TCP transport).
+ * configured cluster uses consensus/repl_tls.h: TLS, or, configured
+ * `insecure = true`, the same framing in clear).
  */
 static int null_init(struct raft_uv_transport *t, raft_id id,
 		     const char *address)
@@ -133,22 +134,13 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 		return rv;
 	}
 
-	if (cfg->address && cfg->key) {
-		rv = auth_transport_init(&r->auth, loop, cfg->key, auth_log, r);
+	if (cfg->address) {
+		/* cfg->tls NULL: the same transport in clear (insecure) */
+		rv = repl_tls_init(&r->auth, loop, cfg->tls, tls_log, r);
 		if (rv) {
 			free(r);
 			return repl_from_raft(rv);
 		}
-	} else if (cfg->address) {
-		r->transport.version = 1;
-		rv = raft_uv_tcp_init(&r->transport, loop);
-		if (rv) {
-			repl_logf(r, 3, "raft TCP transport: %s",
-				  r->transport.errmsg);
-			free(r);
-			return repl_from_raft(rv);
-		}
-		r->tcp = true;
 	} else {
 		r->transport.version = 1;
 		r->transport.init = null_init;
@@ -260,10 +252,8 @@ err_raft:
 err_io:
 	raft_uv_close(&r->io);
 err_transport:
-	if (r->tcp)
-		raft_uv_tcp_close(&r->transport);
 	if (r->auth)
-		auth_transport_free(r->auth);
+		repl_tls_free(r->auth);
 	free(r);
 	return repl_from_raft(rv) ? repl_from_raft(rv) : -EIO;
 }
@@ -393,11 +383,9 @@ static void close_done(struct repl *r)
 {
 	if (--r->pending_closes > 0)
 		return;
-	if (r->tcp)
-		raft_uv_tcp_close(&r->transport);
 	raft_uv_close(&r->io);
 	if (r->auth)
-		auth_transport_free(r->auth);
+		repl_tls_free(r->auth);
 	if (r->close_cb)
 		r->close_cb(r->close_arg);
 	free(r);

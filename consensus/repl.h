@@ -74,6 +74,8 @@ struct repl_member {
 	const char *address; /* raft address, "127.0.0.1:9001" */
 };
 
+struct tls_creds;
+
 struct repl_config {
 	uint64_t id;		/* this member, > 0 */
 	const char *address;	/* NULL: a cluster of one, no network */
@@ -81,7 +83,8 @@ struct repl_config {
 	const struct repl_member *members; /* initial configuration */
 	size_t n_members;	/* 0: just this member */
 	bool join;		/* do not bootstrap: wait to be added */
-	const uint8_t *key;	/* 16 bytes: authenticate Raft connections */
+	struct tls_creds *tls;	/* TLS credentials (consensus/tls.h), borrowed;
+				 * NULL with an address: plain TCP (insecure) */
 	unsigned snapshot_threshold; /* entries between snapshots; at least
 				      * the last snapshot's bytes / 256 */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot */

@@ -31,9 +31,8 @@ struct repl {
 	uv_loop_t *loop;
 	struct raft raft;
 	struct raft_io io;
-	struct raft_uv_transport transport; /* TCP or none */
-	struct raft_uv_transport *auth;	    /* authenticated TCP, if keyed */
-	bool tcp;
+	struct raft_uv_transport transport; /* none: a cluster of one */
+	struct raft_uv_transport *auth;	    /* repl_tls.h, in a cluster */
 	bool io_ready, transport_ready, raft_ready;
 	struct raft_fsm rfsm;
 	const struct repl_fsm *fsm;

@@ -87,6 +87,24 @@ int sm_entry_quota(const struct sm_origin *o, uint32_t domid,
 		   unsigned int item, uint32_t value, void **buf,
 		   size_t *blen);
 
+/*
+ * Who an entry says it is from, and what kind it is, without applying it:
+ * for the leader, which checks what a member forwards against who that
+ * member is (consensus/peer.h: the sender is authenticated).
+ */
+struct sm_peek {
+	uint64_t origin;   /* the member it claims to come from */
+	char host[72];	   /* its caller's host: the tree it changes */
+	bool move;	   /* a MoveDomain (an admin's, between hosts) */
+	bool member;	   /* a Member entry */
+	bool host_init;	   /* a HostInit entry */
+	/* the member a Member or HostInit entry records or removes (0: none) */
+	uint64_t member_id;
+	char member_name[72];
+};
+/* 0, or -EINVAL if buf does not decode as an entry with a caller. */
+int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out);
+
 enum sm_kind {
 	SM_INVALID, /* undecodable: skipped, alike on every replica */
 	SM_OP,	    /* a change of a host's tree */

@@ -545,3 +545,36 @@ void sm_result_clear(struct sm_result *out)
 	free(out->watch_token);
 	out->watch_path = out->watch_token = NULL;
 }
+
+int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out)
+{
+	Xsr__Entry *e = xsr__entry__unpack(NULL, len, buf);
+	const Xsr__Member *m = NULL;
+	int rc = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (!e)
+		return -EINVAL;
+	if (e->caller && e->caller->host &&
+	    strlen(e->caller->host) < sizeof(out->host)) {
+		out->origin = e->origin;
+		strcpy(out->host, e->caller->host);
+		out->move = e->op_case == XSR__ENTRY__OP_MOVE_DOMAIN;
+		out->host_init = e->op_case == XSR__ENTRY__OP_HOST_INIT;
+		out->member = e->op_case == XSR__ENTRY__OP_MEMBER;
+		if (out->member)
+			m = e->member->member;
+		else if (out->host_init)
+			m = e->host_init->member;
+		rc = 0;
+		if (m) {
+			out->member_id = m->id;
+			if (!m->name || strlen(m->name) >= sizeof(out->member_name))
+				rc = -EINVAL;
+			else
+				strcpy(out->member_name, m->name);
+		}
+	}
+	xsr__entry__free_unpacked(e, NULL);
+	return rc;
+}

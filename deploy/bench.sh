@@ -3,8 +3,11 @@
 # build/bin/xsbench's workloads interleaved (every workload against every
 # daemon in turn, the order rotated each round, several rounds) against
 #   ours       our daemon, one node (a Raft cluster of one)
-#   leader     our 3-member cluster on loopback, writes issued on the leader
+#   leader     our 3-member cluster on loopback (TLS, as deployed), writes
+#              issued on the leader
 #   follower   the same cluster, writes issued on a follower
+#   plain      a second 3-member cluster without TLS (insecure = true),
+#              writes on its leader: what TLS costs (issue 13)
 #   c          Xen 4.17's C xenstored (../shared/reference/refd)
 #   o          Xen 4.17's oxenstored (refd)
 #   etcd       a 3-member etcd cluster (Debian's etcd-server), puts only
@@ -44,7 +47,7 @@ t_begin=$(date +%s)
 
 smoke=0 rounds="" duration="" scale_domains="" scale_nodes="" mem_domains=""
 failovers="" use_etcd=1 plot="" plot_set=0 out=""
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
   --smoke) smoke=1 ;;
@@ -104,6 +107,7 @@ xsbench=$bin/xsbench
 T=$(mktemp -d "${TMPDIR:-/tmp}/xsbench.XXXXXX")
 pids=()          # every daemon PID we started (or that refd/cluster.sh started)
 cluster_up=0
+plain_up=0
 stop_pid() { # PID: SIGTERM, then SIGKILL after 10 s
   local p=$1 i
   kill -0 "$p" 2>/dev/null || return 0
@@ -115,6 +119,7 @@ cleanup() {
   local rc=$? p
   trap - EXIT INT TERM
   [ $cluster_up = 0 ] || XSR_BIN=$bin bash "$here/deploy/cluster.sh" down "$T/cluster" >/dev/null 2>&1 || true
+  [ $plain_up = 0 ] || XSR_BIN=$bin bash "$here/deploy/cluster.sh" down "$T/plain" >/dev/null 2>&1 || true
   for p in "${pids[@]+"${pids[@]}"}"; do stop_pid "$p"; done
   wait 2>/dev/null || true
   rm -rf "$T"
@@ -185,8 +190,8 @@ start_etcd() { # three members on loopback, client URLs in $etcd_addrs
   die "etcd did not start: $(tail -3 "$T/etcd/e1.log")"
 }
 
-cluster_leader() { # prints the leader's member number
-  "$bin/xsadm" --socket "$T/cluster/host1/run/socket" --json cluster status |
+cluster_leader() { # [DIR]: prints the leader's member number
+  "$bin/xsadm" --socket "${1:-$T/cluster}/host1/run/socket" --json cluster status |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])'
 }
 
@@ -205,6 +210,15 @@ for _ in $(seq 100); do
 done
 [[ "$leader" =~ ^[1-3]$ ]] || die "the cluster has no leader"
 follower=$((leader % 3 + 1))
+XSR_INSECURE=1 XSR_BIN=$bin bash "$here/deploy/cluster.sh" up 3 "$T/plain" >/dev/null
+plain_up=1
+plain_leader=""
+for _ in $(seq 100); do
+  plain_leader=$(cluster_leader "$T/plain" 2>/dev/null || true)
+  [[ "$plain_leader" =~ ^[1-3]$ ]] && break
+  sleep 0.1
+done
+[[ "$plain_leader" =~ ^[1-3]$ ]] || die "the cluster without TLS has no leader"
 etcd_addrs=""
 [ $use_etcd = 0 ] || start_etcd
 log "cluster leader host$leader, follower host$follower${etcd_addrs:+, etcd $etcd_addrs}"
@@ -216,6 +230,7 @@ socket_of() { # target
   o) echo "$T/o/run/socket" ;;
   leader) echo "$T/cluster/host$leader/run/socket" ;;
   follower) echo "$T/cluster/host$follower/run/socket" ;;
+  plain) echo "$T/plain/host$plain_leader/run/socket" ;;
   esac
 }
 
@@ -240,7 +255,7 @@ done
 # --- the interleaved suite
 modes=("seq:-c 1 -d 1" "pipe32:-c 1 -d 32" "c8:-c 8 -d 1" "c64:-c 64 -d 1")
 xs_targets=(ours c o)
-repl_targets=(leader follower)
+repl_targets=(leader follower plain)
 [ $use_etcd = 0 ] || repl_targets+=(etcd)
 rotate() { # K ITEMS...: the items rotated left by K
   local k=$1; shift
@@ -291,6 +306,8 @@ done
 # the scale tests run alone
 XSR_BIN=$bin bash "$here/deploy/cluster.sh" down "$T/cluster" >/dev/null
 cluster_up=0
+XSR_BIN=$bin bash "$here/deploy/cluster.sh" down "$T/plain" >/dev/null
+plain_up=0
 for p in "${pids[@]}"; do stop_pid "$p"; done
 pids=()
 "$refd" stop "$T/c" >/dev/null 2>&1 || true
@@ -381,9 +398,9 @@ def agg(rs, k):
 order_w = ["read", "dir100", "overwrite", "write-one", "write-many", "txn", "boot",
            "watched"]
 order_m = ["seq", "pipe32", "c8", "c64"]
-order_t = ["ours", "leader", "follower", "c", "o", "etcd"]
+order_t = ["ours", "leader", "follower", "plain", "c", "o", "etcd"]
 names = {"ours": "ours (1 node)", "leader": "ours 3 nodes, leader",
-         "follower": "ours 3 nodes, follower", "c": "C xenstored 4.17",
+         "follower": "ours 3 nodes, follower", "plain": "ours 3, leader, no TLS", "c": "C xenstored 4.17",
          "o": "oxenstored 4.17", "etcd": "etcd 3.4 (3 nodes)"}
 def ratio(v, c):
     return "%.2f" % (v / c) if v is not None and c else "-"
@@ -480,6 +497,14 @@ if v:
     print("targets (issue 12):")
     target("write p99 while another client has %d watches on / unread <= 5 ms" % nw,
            v["p99_us"] <= 5000, "ours %s us, C %s us" % (fmt(v["p99_us"]), fmt(cw)))
+tls_rows = [(m, get("overwrite", m, "leader"), get("overwrite", m, "plain"))
+            for m in ("seq", "c64")]
+if any(o and p for _, o, p in tls_rows):
+    print("targets (issue 13):")
+    for m, o, p in tls_rows:
+        target("replicated writes %s with TLS >= 0.9x without" % m,
+               (o >= 0.9 * p) if (o and p) else None,
+               "TLS %s ops/s, without %s: x%s" % (fmt(o), fmt(p), ratio(o, p)))
 if failed:
     print()
     for r in failed:

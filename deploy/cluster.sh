@@ -13,7 +13,11 @@
 #   cluster.sh env BASEDIR I    print XENSTORED_PATH=... of member I
 #
 # Members are named hostI, with member id I. Ports are picked free once and
-# kept in BASEDIR/hostI/xenstored.conf; the cluster key in BASEDIR/cluster.key.
+# kept in BASEDIR/hostI/xenstored.conf. TLS credentials are made with
+# deploy/certs.sh: the cluster's CA in BASEDIR/ca/ (its key stays there),
+# each member's certificate and key (mode 0600) in BASEDIR/hostI/tls/.
+# XSR_INSECURE=1 (when a member is configured) configures it without TLS
+# (`insecure = true`: tests that compare with it only).
 # XSR_BIN overrides the directory of the binaries (default: build/bin).
 # XSR_SIM_RINGS=1 (when a member is configured) gives it the sim ring
 # backend in BASEDIR/hostI/shim, so a test can play its guests.
@@ -32,7 +36,7 @@ bin=${XSR_BIN:-$here/build/bin}
 xenstored=$bin/xenstored
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,24p' "$0" >&2; exit 2; }
+usage() { sed -n '2,29p' "$0" >&2; exit 2; }
 
 free_ports() { # N: print N free TCP ports on 127.0.0.1
   /usr/bin/python3 - "$1" <<'EOF'
@@ -57,9 +61,31 @@ alive() {
 }
 
 # write_conf BASEDIR I MEMBERS_LINES RAFT PEER
+# credentials BASEDIR I: the CA (made once) and member I's certificate
+credentials() {
+  local B=$1 i=$2 d=$1/host$2/tls
+  [ "${XSR_INSECURE:-0}" = 1 ] && return 0
+  [ -f "$B/ca/ca.pem" ] || bash "$here/deploy/certs.sh" ca "$B/ca" >/dev/null
+  mkdir -p "$d"
+  chmod 700 "$d"
+  bash "$here/deploy/certs.sh" member "$B/ca" "$i" "host$i" >/dev/null
+  mv "$B/ca/member-$i.pem" "$B/ca/member-$i.key" "$d/"
+  cp "$B/ca/ca.pem" "$d/ca.pem"
+}
+
+tls_conf() { # BASEDIR I
+  if [ "${XSR_INSECURE:-0}" = 1 ]; then
+    echo "insecure = true"
+  else
+    printf 'ca-file = %s\ncert-file = %s\nkey-file = %s\n' \
+      "$1/host$2/tls/ca.pem" "$1/host$2/tls/member-$2.pem" "$1/host$2/tls/member-$2.key"
+  fi
+}
+
 write_conf() {
   local B=$1 i=$2 members=$3 raft=$4 peer=$5 d=$1/host$2
   mkdir -p "$d/data" "$d/run"
+  credentials "$B" "$i"
   cat >"$d/xenstored.conf" <<EOF
 # member $i of the test cluster in $B (written by deploy/cluster.sh)
 [xenstored]
@@ -79,7 +105,7 @@ raft-address = $raft
 peer-address = $peer
 
 [cluster]
-key = $(cat "$B/cluster.key")
+$(tls_conf "$B" "$i")
 $members
 EOF
 }
@@ -137,7 +163,6 @@ up)
   [ -x "$xenstored" ] || die "$xenstored not built (run deploy/build.sh)"
   mkdir -p "$B"; B=$(cd "$B" && pwd)
   if [ ! -f "$B/host1/xenstored.conf" ]; then
-    [ -f "$B/cluster.key" ] || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$B/cluster.key"
     read -r -a ports <<<"$(free_ports $((2 * n)))"
     members=""
     for i in $(seq 1 "$n"); do

@@ -19,6 +19,7 @@
 #include "node/hashkey.h"
 #include "node/listen.h"
 #include "node/snapshot.h"
+#include "consensus/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -308,6 +309,7 @@ static void daemon_free(struct daemon *d)
 	peers_free(d);
 	trace_free(d->trace);
 	store_free(d->store);
+	tls_creds_free(d->tls);
 	watches_free(d->watches);
 	free(d->host);
 	free(d->cfg.socket_path[0]);
@@ -353,13 +355,41 @@ static struct repl_member *repl_config_of(struct daemon *d,
 	rc->n_members = cl->n_members;
 	/* not among the initial members: wait to be added */
 	rc->join = !in_initial;
-	rc->key = cl->has_key ? cl->key : NULL;
+	rc->tls = d->tls;
 	rc->election_timeout_ms = cl->election_timeout_ms;
 	rc->heartbeat_timeout_ms = cl->heartbeat_timeout_ms;
 	log_msg(6, "member %" PRIu64 " of a cluster: raft %s, peers %s%s",
 		d->member_id, cl->self.raft_address, cl->self.peer_address,
 		in_initial ? "" : " (joining: waiting to be added)");
 	return members;
+}
+
+/*
+ * A cluster member's TLS credentials: refused at start if a file is
+ * missing, damaged, not this member's, or its key readable by others. A
+ * member configured insecure says so at every start.
+ */
+static void open_credentials(struct daemon *d)
+{
+	const struct cluster_cfg *cl = &d->cfg.cluster;
+	char err[512];
+
+	if (!cl->ca_file) {
+		log_msg(3, "INSECURE: this cluster runs without TLS (insecure "
+			   "= true): anyone who reaches its Raft and peer "
+			   "ports can read and rewrite every host's tree; for "
+			   "tests only");
+		return;
+	}
+	if (tls_creds_load(cl->ca_file, cl->cert_file, cl->key_file,
+			   d->member_id, &d->tls, err, sizeof(err)))
+		log_fatal("TLS credentials: %s", err);
+	if (tls_creds_check_own(d->tls, err, sizeof(err)))
+		log_msg(3, "TLS: this member's certificate %s does not verify "
+			   "against its CA file %s (%s): its peers will refuse "
+			   "it", cl->cert_file, cl->ca_file, err);
+	log_msg(6, "TLS: member %" PRIu64 "'s certificate %s, CA %s",
+		d->member_id, cl->cert_file, cl->ca_file);
 }
 
 /* The store, the modules, then the log (which may apply entries and
@@ -383,8 +413,9 @@ static void open_all(struct daemon *d)
 	struct repl_member *members;
 	int rc;
 
-	hashkey_store(d->cfg.cluster.has_key ? d->cfg.cluster.key : NULL,
-		      d->cfg.cluster.enabled, d->host, d->member_id, hash_key);
+	if (d->cfg.cluster.enabled)
+		open_credentials(d);
+	hashkey_store(d->host, d->member_id, hash_key);
 	d->store = store_new_keyed(hash_key);
 	d->watches = watches_new();
 	d->pool = conn_pool_new(d->loop);

@@ -24,6 +24,7 @@
 #include "node/store/store.h"
 
 struct cluster;
+struct tls_creds;
 struct domains;
 struct lifecycle;
 struct listener;
@@ -49,8 +50,10 @@ struct cluster_cfg {
 	struct member_cfg self;	 /* [member] */
 	struct member_cfg *members; /* [cluster] member = ..., in order */
 	size_t n_members;
-	uint8_t key[16];	 /* [cluster] key: authenticates peer frames */
-	bool has_key;
+	char *ca_file;		 /* [cluster] TLS credentials (consensus/tls.h) */
+	char *cert_file;
+	char *key_file;
+	bool insecure;		 /* [cluster] insecure = true: no TLS (tests) */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
 	unsigned commit_timeout_ms;
@@ -100,6 +103,7 @@ struct daemon {
 	/* the layers below */
 	struct store *store; /* the replica (node/store/store.h) */
 	struct repl *repl;   /* the log (consensus/repl.h) */
+	struct tls_creds *tls; /* a member's credentials (consensus/tls.h) */
 	/* the modules of the server */
 	struct watches *watches;   /* socket clients' watches (watch.h) */
 	struct conn_pool *pool;	   /* client connections (conn.h) */

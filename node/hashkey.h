@@ -1,7 +1,7 @@
 /*
  * node/hashkey.h: the key under which the daemon's store hashes paths
  * (store_new_keyed), derived from what the member already has; no
- * randomness, so every member of a cluster derives the same key.
+ * randomness.
  */
 #ifndef XSR_NODE_HASHKEY_H
 #define XSR_NODE_HASHKEY_H
@@ -12,21 +12,14 @@
 #include "node/store/store.h"
 
 /*
- * cluster_key: the [cluster] key (16 bytes) or NULL if none; clustered:
- * a [member] section was given; host and member_id: the identity file's
- * (node/main.c load_identity). Writes the store's key to out:
- * - with a cluster key: SipHash-128 of a fixed label under it, the same
- *   on every member and as secret from guests as the key itself (which
- *   it does not reveal: SipHash is a PRF);
- * - a cluster without a key (a configuration the daemon warns about):
- *   store_hash_key_default, shared by every member;
- * - a cluster of one: SipHash-128 of the identity ("host=..., id=...")
- *   under the default key: stable for the data directory, not secret.
- * docs/ARCHITECTURE.md ("The store's contracts") says why a key guests
- * might learn is still fine for the trie.
+ * host and member_id: the identity file's (node/datadir.c). Writes the
+ * store's key to out: SipHash-128 of the identity ("host=..., id=...")
+ * under store_hash_key_default, stable for the data directory, not
+ * secret, and different on each member (nothing requires members to agree:
+ * the trie's shape is never observable). docs/ARCHITECTURE.md ("The
+ * store's contracts") says why a key guests might learn is still fine.
  */
-void hashkey_store(const uint8_t *cluster_key, bool clustered,
-		   const char *host, uint64_t member_id,
+void hashkey_store(const char *host, uint64_t member_id,
 		   uint8_t out[STORE_HASH_KEY_LEN]);
 
 #endif

@@ -118,6 +118,22 @@ static void resolve_paths(struct daemon *d)
 	if (!d->cfg.run_dir || !d->cfg.data_dir || !d->cfg.socket_path[0] ||
 	    !d->cfg.socket_path[1])
 		log_fatal("out of memory");
+	/* TLS credentials named relative to where we were started */
+	{
+		char **files[] = {&d->cfg.cluster.ca_file,
+				  &d->cfg.cluster.cert_file,
+				  &d->cfg.cluster.key_file};
+
+		for (size_t i = 0; i < 3; i++) {
+			if (!*files[i])
+				continue;
+			s = datadir_absolute(*files[i]);
+			if (!s)
+				log_fatal("out of memory");
+			free(*files[i]);
+			*files[i] = s;
+		}
+	}
 	/* In a Xen dom0 (its kernel's store ring is there) serve guests. */
 	if (!d->cfg.ring_backend && access("/proc/xen/xsd_kva", F_OK) == 0)
 		d->cfg.ring_backend = "xen";

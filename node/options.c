@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -215,6 +217,14 @@ static int member_field(const char *file, const char *what, const char *v,
 	return 0;
 }
 
+/* A file name of the config file (made absolute at start, main.c). */
+static int set_path(char **out, const char *v)
+{
+	free(*out);
+	*out = keep(v);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int parse_id(const char *file, const char *v, uint64_t *id)
 {
 	char *end;
@@ -229,25 +239,6 @@ static int parse_id(const char *file, const char *v, uint64_t *id)
 	return 0;
 }
 
-static int hex_key(const char *file, const char *v, uint8_t key[16])
-{
-	size_t i;
-
-	if (strlen(v) != 32)
-		goto bad;
-	for (i = 0; i < 16; i++) {
-		unsigned int b;
-
-		if (sscanf(v + 2 * i, "%2x", &b) != 1)
-			goto bad;
-		key[i] = (uint8_t)b;
-	}
-	return 0;
-bad:
-	fprintf(stderr, "xenstored: %s: the cluster key must be 32 hex digits\n",
-		file);
-	return -EINVAL;
-}
 
 /* [cluster] member = ID NAME RAFT-ADDRESS PEER-ADDRESS */
 static int add_member(struct cluster_cfg *cl, const char *file, const char *v)
@@ -307,8 +298,29 @@ static int cluster_key(struct config *cfg, const char *file,
 		if (!strcmp(key, "member"))
 			return add_member(cl, file, v);
 		if (!strcmp(key, "key")) {
-			cl->has_key = true;
-			return hex_key(file, v, cl->key);
+			fprintf(stderr,
+				"xenstored: %s: [cluster] key is replaced by TLS "
+				"certificates: ca-file, cert-file and key-file "
+				"(see deploy/certs.sh and the README)\n",
+				file);
+			return -EINVAL;
+		}
+		if (!strcmp(key, "ca-file"))
+			return set_path(&cl->ca_file, v);
+		if (!strcmp(key, "cert-file"))
+			return set_path(&cl->cert_file, v);
+		if (!strcmp(key, "key-file"))
+			return set_path(&cl->key_file, v);
+		if (!strcmp(key, "insecure")) {
+			if (strcmp(v, "true") && strcmp(v, "false")) {
+				fprintf(stderr,
+					"xenstored: %s: insecure = true or "
+					"false, not \"%s\"\n",
+					file, v);
+				return -EINVAL;
+			}
+			cl->insecure = !strcmp(v, "true");
+			return 0;
 		}
 		if (!strcmp(key, "election-timeout"))
 			return number(key, v, &cl->election_timeout_ms);
@@ -353,11 +365,24 @@ static int cluster_check(struct config *cfg, const char *file)
 			file);
 		return -EINVAL;
 	}
-	if (!cl->has_key)
+	if (!!cl->ca_file + !!cl->cert_file + !!cl->key_file != 0 &&
+	    !(cl->ca_file && cl->cert_file && cl->key_file)) {
 		fprintf(stderr,
-			"xenstored: %s: warning: no [cluster] key: peer "
-			"frames are not authenticated\n",
+			"xenstored: %s: [cluster] needs all of ca-file, "
+			"cert-file and key-file\n",
 			file);
+		return -EINVAL;
+	}
+	if (!cl->ca_file && !cl->insecure) {
+		fprintf(stderr,
+			"xenstored: %s: a cluster member needs TLS credentials "
+			"([cluster] ca-file, cert-file, key-file: "
+			"deploy/certs.sh makes them), or insecure = true "
+			"(tests only: anyone who reaches the ports owns every "
+			"host's tree)\n",
+			file);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -630,10 +655,39 @@ static int ini_entry(void *user, const char *section, const char *key,
 	return 0;
 }
 
+/*
+ * The config file names the credentials, the data directory and the
+ * members: whoever may change it owns the daemon. Refused, as sshd's
+ * StrictModes would: writable by group or others, or owned by someone
+ * other than root or the daemon's user.
+ */
+static int config_file_safe(const char *file)
+{
+	struct stat st;
+
+	if (stat(file, &st) < 0)
+		return 0; /* ini_parse says it cannot be read */
+	if ((st.st_mode & 0022) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		fprintf(stderr,
+			"xenstored: %s: refused: mode %04o, owner uid %u: "
+			"whoever may change it controls this daemon "
+			"(chown root and chmod go-w %s)\n",
+			file, (unsigned)(st.st_mode & 07777),
+			(unsigned)st.st_uid, file);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int read_config_file(struct config *cfg, const char *file)
 {
 	struct ini_ctx x = {cfg, file, 0};
-	int rc = ini_parse(file, ini_entry, &x);
+	int rc = config_file_safe(file);
+
+	if (rc)
+		return rc;
+	rc = ini_parse(file, ini_entry, &x);
 
 	if (rc < 0) {
 		fprintf(stderr, "xenstored: cannot read config file %s\n",

@@ -64,7 +64,7 @@ int peers_listen(struct daemon *d)
 	if (!cl->enabled)
 		return 0;
 	rc = peer_open(d->loop, d->member_id, cl->self.peer_address,
-		       cl->has_key ? cl->key : NULL, &h, &p->chan);
+		       d->tls, &h, &p->chan);
 	if (rc)
 		return rc;
 	for (i = 0; i < cl->n_members; i++)

@@ -13,6 +13,8 @@
 #include "node/submit.h"
 #include "node/daemon.h"
 #include "node/peers.h"
+#include "node/store/store.h"
+#include "consensus/sm.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -53,6 +55,10 @@ struct submitter {
 	uint64_t last_leader;	/* for noticing leader changes */
 	uv_timer_t announce;	/* leader: commit index to followers now */
 	bool announce_pending;
+	/* refused forwards: the last logged, and how many since */
+	uint64_t forged_logged_ms, forged_from;
+	const char *forged_why;
+	unsigned long forged_quiet;
 };
 
 uint64_t submit_next_seq(struct daemon *d)
@@ -273,14 +279,25 @@ void submit_tick(struct daemon *d, uint64_t now)
 	}
 }
 
-/* The leader refused an entry we forwarded (it lost its leadership). */
+/*
+ * The leader refused an entry we forwarded: it lost its leadership (sent
+ * again at the next tick, with everything after it), or it judged the
+ * entry not ours to send (-EPERM: a bug here; the request fails).
+ */
 static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
 	struct pending *p = find(d, m->forward_nack->seq);
 
-	/* Sent again at the next tick, with everything after it. */
-	if (p && p->sent_to == from)
-		p->sent_to = 0;
+	if (!p || p->sent_to != from)
+		return;
+	if (m->forward_nack->status == -EPERM) {
+		log_msg(3, "member %" PRIu64 " refused log entry %" PRIu64
+			" as not ours to submit: request failed with EIO",
+			from, p->seq);
+		answer(d, p, -EIO);
+		return;
+	}
+	p->sent_to = 0;
 }
 
 /* ---- On the leader: entries forwarded by followers ------------------ */
@@ -312,22 +329,88 @@ static void forwarded_done(void *arg, int status)
 	free(f);
 }
 
+/*
+ * Is the entry one that member `from` may submit? `from` is authenticated
+ * (consensus/peer.h: the certificate of the connection). Its origin must
+ * be the sender, so that no member spends another's sequence numbers; it
+ * may change only the sender's own tree (named after the member), except
+ * a domain move, whose rules apply alike everywhere (store_domain_move).
+ * A Member or HostInit entry records the sender only, under its own name
+ * or a name no tree has yet: the membership commands run on the leader
+ * (node/cluster_member.c). NULL if it may, else why not.
+ */
+static const char *forward_refusal(struct daemon *d, uint64_t from,
+				   const void *entry, size_t len)
+{
+	const struct store_member *known = store_member_by_id(d->store, from);
+	const char *own = known ? known->name : NULL;
+	struct sm_peek pk;
+
+	if (sm_entry_peek(entry, len, &pk))
+		return "not an entry with a caller";
+	if (pk.origin != from)
+		return "another member's origin";
+	if (pk.member_id && pk.member_id != from)
+		return "another member's record";
+	if (pk.member_id && (!own || strcmp(own, pk.member_name)) &&
+	    store_host_exists(d->store, pk.member_name))
+		return "a name whose tree exists";
+	if (pk.host_init && pk.member_id)
+		own = pk.member_name;
+	if (pk.move || pk.member)
+		return NULL;
+	if (!own || strcmp(own, pk.host))
+		return "another host's tree";
+	return NULL;
+}
+
+/* One line a second at most, unless the member or the reason changes. */
+static void log_refusal(struct daemon *d, uint64_t from, uint64_t seq,
+			const char *why)
+{
+	struct submitter *s = d->submit;
+	uint64_t now = now_ms(d);
+
+	if (s->forged_logged_ms && now - s->forged_logged_ms < 1000 &&
+	    s->forged_from == from && s->forged_why == why) {
+		s->forged_quiet++;
+		return;
+	}
+	if (s->forged_quiet)
+		log_msg(3, "member %" PRIu64 ": %lu more forwarded entries "
+			   "refused", s->forged_from, s->forged_quiet);
+	log_msg(3, "member %" PRIu64 " forwarded log entry %" PRIu64
+		" with %s: refused", from, seq, why);
+	s->forged_logged_ms = now;
+	s->forged_from = from;
+	s->forged_why = why;
+	s->forged_quiet = 0;
+}
+
 /* An entry a follower forwarded: into the log if we lead, else refused. */
 static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
 	uint64_t seq = m->forward->seq;
 	const void *entry = m->forward->entry.data;
 	size_t len = m->forward->entry.len;
+	const char *why;
 	struct fwd *f;
 	int rc = -ENOTCONN;
 
-	if (repl_is_leader(d->repl) && (f = malloc(sizeof(*f)))) {
-		f->d = d;
-		f->from = from;
-		f->seq = seq;
-		rc = repl_submit(d->repl, entry, len, forwarded_done, f);
-		if (rc)
-			free(f);
+	if (repl_is_leader(d->repl)) {
+		why = forward_refusal(d, from, entry, len);
+		if (why) {
+			log_refusal(d, from, seq, why);
+			rc = -EPERM;
+		} else if ((f = malloc(sizeof(*f)))) {
+			f->d = d;
+			f->from = from;
+			f->seq = seq;
+			rc = repl_submit(d->repl, entry, len, forwarded_done,
+					 f);
+			if (rc)
+				free(f);
+		}
 	}
 	if (rc)
 		refuse(d, from, seq, rc);

@@ -105,12 +105,11 @@ void store_events_clear(struct store_events *ev);
 
 /*
  * The key of the keyed hash (SipHash-2-4) under which the store's tries
- * place paths. Guests choose paths, so a key they cannot guess keeps them
- * from aiming full-hash collisions at one trie slot (hash flooding). The
- * trie's shape is never observable (walks, digests and snapshots follow
- * the tree's child order), so replicas need not share the key for
- * correctness; the daemon derives it from the cluster key all members
- * share (node/hashkey.c, docs/ARCHITECTURE.md "The store's contracts").
+ * place paths. The trie's shape is never observable (walks, digests and
+ * snapshots follow the tree's child order), so replicas need not share
+ * the key; the daemon derives its own from its host name and member id
+ * (node/hashkey.c). Why it need not be secret: docs/ARCHITECTURE.md,
+ * "The hash key".
  */
 #define STORE_HASH_KEY_LEN 16
 

@@ -119,7 +119,14 @@ class Config(unittest.TestCase):
             ("[member]\nname = bad name!\n", 'bad name "bad name!"'),
             ("[member]\nraft-address = nowhere\n", 'bad raft address "nowhere"'),
             ("[cluster]\nmember = 1 h1 127.0.0.1:1\n", "member = ID NAME RAFT-ADDRESS"),
-            ("[cluster]\nkey = 1234\n", "32 hex digits"),
+            ("[cluster]\nkey = 1234\n", "replaced by TLS certificates"),
+            ("[member]\nid = 1\nname = h1\nraft-address = 127.0.0.1:1\n"
+             "peer-address = 127.0.0.1:2\n[cluster]\n",
+             "needs TLS credentials"),
+            ("[member]\nid = 1\nname = h1\nraft-address = 127.0.0.1:1\n"
+             "peer-address = 127.0.0.1:2\n[cluster]\nca-file = /x\n",
+             "needs all of ca-file, cert-file and key-file"),
+            ("[cluster]\ninsecure = maybe\n", "insecure = true or false"),
             ("[member]\nid = 1\nname = h1\nraft-address = 127.0.0.1:1\n"
              "peer-address = 127.0.0.1:2\n[cluster]\nheartbeat-timeout = 900\n",
              "below election-timeout"),

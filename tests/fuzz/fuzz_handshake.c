@@ -1,8 +1,9 @@
 /*
  * tests/fuzz/fuzz_handshake.c: a Raft connection's opening from a hostile
- * end (libraft's handshake, then consensus/auth.c's challenge-response),
- * into the real transport on loopback. Byte 0: we accept (the rest is what
- * a stranger sends) or we dial (the rest is what the dialled end answers).
+ * end, into the real TLS transport (consensus/repl_tls.c) on loopback,
+ * before anyone is authenticated. Byte 0: we accept (the rest is what a
+ * stranger sends: a TLS ClientHello, garbage, a plaintext libraft
+ * handshake) or we dial (the rest is what the dialled end answers).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,35 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "consensus/auth.h"
+#include "consensus/repl_tls.h"
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_stream.h"
-#include "wire/le.h"
 
 #define SELF_ID 1
 #define PEER_ID 7
-#define ADDRESS_MAX 65536
-
-static const uint8_t key[16] = "xsr-fuzz-raft-k!";
-
-/* The transport's nonces (auth.c's make_nonce): zeros, so that a seed
- * can hold a valid proof and the fuzzer get past it. */
-ssize_t getrandom(void *buf, size_t len, unsigned int flags)
-{
-	memset(buf, 0, len);
-	return (ssize_t)len;
-}
 
 static struct {
 	uv_loop_t loop;
+	struct tls_creds *creds;
 	struct raft_uv_transport *t;
-	int port;	  /* the transport's listener */
-	int remote_fd;	  /* the member we dial listens here */
-	char remote[32];  /* its address */
+	int port;	 /* the transport's listener */
+	int remote_fd;	 /* the member we dial listens here */
+	char remote[32]; /* its address */
 } g;
 
 static bool connect_answered;
@@ -88,13 +77,42 @@ static int listening_port(void)
 	return -1;
 }
 
+/* The committed test key, copied where its mode can be 0600 (a git
+ * checkout does not keep it). */
+static void private_copy(const char *from, char *to, size_t len)
+{
+	char buf[4096];
+	FILE *in = fopen(from, "re");
+	size_t n;
+	int fd;
+
+	snprintf(to, len, "/tmp/xsr-fuzz-key-XXXXXX");
+	fd = mkstemp(to);
+	if (!in || fd < 0)
+		abort();
+	n = fread(buf, 1, sizeof(buf), in);
+	if (write(fd, buf, n) != (ssize_t)n)
+		abort();
+	fclose(in);
+	close(fd);
+}
+
 static void setup(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
+	char key[64], err[256];
 
+	private_copy(XSR_FUZZ_CERTS "/member-1.key", key, sizeof(key));
+	if (tls_creds_load(XSR_FUZZ_CERTS "/ca.pem",
+			   XSR_FUZZ_CERTS "/member-1.pem", key, SELF_ID,
+			   &g.creds, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fuzz_handshake: %s\n", err);
+		abort();
+	}
+	unlink(key);
 	uv_loop_init(&g.loop);
-	if (auth_transport_init(&g.t, &g.loop, key, no_log, NULL) != 0 ||
+	if (repl_tls_init(&g.t, &g.loop, g.creds, no_log, NULL) != 0 ||
 	    g.t->init(g.t, SELF_ID, "127.0.0.1:0") != 0 ||
 	    g.t->listen(g.t, accepted) != 0 || (g.port = listening_port()) < 0)
 		abort();
@@ -127,10 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static bool ready;
 	struct raft_uv_connect req;
 	struct fuzz_stream s;
-	const uint8_t *p = data + 1;
-	size_t left = size - 1;
 	int fd;
-	uint8_t *copy = NULL;
 	bool dialling;
 
 	if (size < 1)
@@ -140,17 +155,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = true;
 	}
 	dialling = data[0] & 1;
-	if (!dialling && left >= 24 && get_le(p + 16, 8) > ADDRESS_MAX) {
-		/* libraft allocates the address length the preamble names
-		 * before anyone is authenticated: libraft's, not ours
-		 * (README); the stranger keeps it small */
-		copy = malloc(left);
-		if (!copy)
-			abort();
-		memcpy(copy, p, left);
-		put_le(copy + 16, get_le(p + 16, 8) % ADDRESS_MAX, 8);
-		p = copy;
-	}
 	if (dialling) {
 		/* libraft dials the remote; we answer as it */
 		connect_answered = false;
@@ -173,8 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     errno != EINPROGRESS))
 			abort();
 	}
-	fuzz_stream_start(&s, &g.loop, fd, p, left, 65536);
+	fuzz_stream_start(&s, &g.loop, fd, data + 1, size - 1, 65536);
 	run(&s, dialling);
-	free(copy);
 	return 0;
 }

@@ -17,7 +17,6 @@
 #include "consensus/sm.h"
 #include "tests/fuzz/fuzz_store.h"
 #include "wire/le.h"
-#include "wire/siphash.h"
 #include "wire/xs_msg.h"
 
 static const char *out_dir;
@@ -406,17 +405,12 @@ static void apply_corpus(void)
 
 /* ---- peer frames ------------------------------------------------------- */
 
-static const uint8_t peer_key[16] = "xsr-fuzz-peer-k!";
-
-static void frame(struct bytes *b, const uint8_t *key, uint64_t counter,
-		  const char *body)
+static void frame(struct bytes *b, const char *body)
 {
 	size_t n = strlen(body);
 	uint8_t *f = malloc(PEER_FRAME_HDR + n);
 
-	if (!f)
-		abort();
-	peer_frame_put(key, 2, counter, body, n, f);
+	peer_frame_put(2, body, n, f);
 	put(b, f, PEER_FRAME_HDR + n);
 	free(f);
 }
@@ -425,39 +419,19 @@ static void peer_corpus(void)
 {
 	struct bytes b = {0};
 
-	put_byte(&b, 1);
-	frame(&b, peer_key, 1000, "forward: write /local/domain/0/x");
-	frame(&b, peer_key, 1001, "");
-	save("peer", "keyed", &b);
-	put_byte(&b, 0);
-	frame(&b, NULL, 7, "status?");
-	frame(&b, NULL, 8, "ready?");
-	save("peer", "unkeyed", &b);
-	put_byte(&b, 1);
-	frame(&b, peer_key, 1000, "split");
-	b.len -= 3; /* the rest has not arrived */
+	frame(&b, "forward: write /local/domain/0/x");
+	frame(&b, "");
+	save("peer", "frames", &b);
+	frame(&b, "split");
+	b.len -= 2;
 	save("peer", "partial", &b);
 	free(b.p);
 }
 
 /* ---- the Raft handshake ------------------------------------------------ */
 
-static const uint8_t raft_key[16] = "xsr-fuzz-raft-k!";
-
-/* auth.c's proof: SipHash-128 of (role, id, n1, n2) under the key. */
-static void proof(char role, uint64_t id, const uint8_t *n1,
-		  const uint8_t *n2, uint8_t out[16])
-{
-	uint8_t in[1 + 8 + 32];
-
-	in[0] = (uint8_t)role;
-	put_le(in + 1, id, 8);
-	memcpy(in + 9, n1, 16);
-	memcpy(in + 25, n2, 16);
-	siphash128(raft_key, in, sizeof(in), out);
-}
-
-/* libraft's handshake (uv_tcp_connect.c): protocol, id, address. */
+/* libraft's plaintext handshake (uv_tcp_connect.c): protocol, id,
+ * address: what an old member or a stranger sends to a TLS port. */
 static void raft_hello(struct bytes *b, uint64_t id, const char *address)
 {
 	size_t n = (strlen(address) + 1 + 7) / 8 * 8;
@@ -472,30 +446,27 @@ static void raft_hello(struct bytes *b, uint64_t id, const char *address)
 
 static void handshake_corpus(void)
 {
-	static const uint8_t zeros[16]; /* the transport's nonces here */
-	uint8_t nonce[16], mac[16];
 	struct bytes b = {0};
+	uint8_t junk[48];
+	size_t i;
 
-	memset(nonce, 0x5a, sizeof(nonce));
-	/* a member dials us: hello, then its claim (fuzz_handshake.c's
-	 * PEER_ID is 7, our SELF_ID 1) */
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 37 + 11);
+	/* a stranger: libraft's plaintext handshake, 48 bytes of junk, a
+	 * TLS record header that claims too much */
 	put_byte(&b, 0);
 	raft_hello(&b, 7, "127.0.0.1:9007");
-	put(&b, nonce, 16);
-	proof('c', 7, zeros, nonce, mac);
-	put(&b, mac, 16);
-	save("handshake", "accept", &b);
+	save("handshake", "accept-plaintext", &b);
 	put_byte(&b, 0);
-	raft_hello(&b, 7, "127.0.0.1:9007");
-	put(&b, nonce, 16);
-	put(&b, zeros, 16);
-	save("handshake", "accept-no-key", &b);
-	/* we dial member 7: its nonce, then its answer */
+	put(&b, junk, sizeof(junk));
+	save("handshake", "accept-junk48", &b);
+	put_byte(&b, 0);
+	put(&b, "\x16\x03\x01\xff\xff\x01\x00\xff\xfb", 9);
+	save("handshake", "accept-record-too-big", &b);
+	/* we dial: the other end answers junk */
 	put_byte(&b, 1);
-	put(&b, nonce, 16);
-	proof('a', 7, zeros, nonce, mac);
-	put(&b, mac, 16);
-	save("handshake", "connect", &b);
+	put(&b, junk, sizeof(junk));
+	save("handshake", "connect-junk48", &b);
 	free(b.p);
 }
 
