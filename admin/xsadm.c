@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "wire/xs_msg.h"
+#include "version.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -77,6 +78,7 @@ static void usage(FILE *f)
 "  --socket PATH   the daemon's socket (default $XENSTORED_PATH, else\n"
 "                  /var/run/xenstored/socket)\n"
 "  --json          print the daemon's JSON answer (for scripts)\n"
+"  --version       print the version (xenstored-raft's) and exit\n"
 "  -h, --help      this help\n"
 "\n"
 "Exit codes: 0 done, 1 refused or failed, 2 bad usage, 3 daemon unreachable.\n");
@@ -691,6 +693,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
 	struct adm a = {.fd = -1};
@@ -710,6 +713,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'v':
+			printf("xsadm (%s) %s\n", XSR_PROJECT_NAME,
+			       XSR_VERSION);
 			return 0;
 		default:
 			usage(stderr);
