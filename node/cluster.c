@@ -387,6 +387,7 @@ void cluster_tick(struct daemon *d, uint64_t now)
 	if (peers_enabled(d) && d->serving) {
 		check_membership(d);
 		check_leader(d, now);
+		cluster_member_reconcile(d, now);
 	}
 	for (q = d->cluster->queries; q; q = next) {
 		uint64_t qid = q->qid;

@@ -40,6 +40,11 @@ struct cluster {
 	bool no_leader_warned;
 	struct digest *digests; /* recent verify points (cluster_verify.c) */
 	size_t n_digests;
+	/* the members table follows the configuration (cluster_member.c):
+	 * adds under way on this leader, a row being removed, the next look */
+	unsigned adds_in_flight;
+	bool forgetting;
+	uint64_t reconcile_ms;
 };
 
 enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE };
@@ -100,6 +105,11 @@ enum conn_verdict cluster_member_command(struct daemon *d, struct conn *c,
 					 unsigned int argc);
 /* The role of member id in the Raft configuration, or -1. */
 int cluster_member_role(struct daemon *d, uint64_t id);
+/*
+ * On the leader, now and then: remove the row of a member the
+ * configuration lacks (removed, or an add that failed half-way).
+ */
+void cluster_member_reconcile(struct daemon *d, uint64_t now);
 /* A membership command forwarded to us (the leader), or its answer. */
 void cluster_member_request(struct daemon *d, uint64_t from,
 			    const Xsr__AdminRequest *ar);
