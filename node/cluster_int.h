@@ -53,8 +53,8 @@ struct qmember {
 	uint64_t id;
 	bool got, ready, asked;
 	uint64_t asked_ms;
-	Xsr__MemberStatus st; /* strings point into name/state below */
-	char name[72], state[16];
+	Xsr__MemberStatus st; /* strings point into the buffers below */
+	char name[72], state[16], version[32], last_error[256];
 	uint8_t digest[16];
 	uint64_t applied;
 };
