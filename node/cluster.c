@@ -157,6 +157,7 @@ static const struct cluster_cmd {
 				 unsigned int argc);
 } cluster_cmds[] = {
 	{"status", 1, cluster_status_start},
+	{"health", 0, cluster_health_start},
 	{"verify", 1, cluster_verify_start},
 	{"hosts", 1, cluster_hosts_list},
 	{"read", 0, cluster_hosts_read},
@@ -185,7 +186,7 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 		c, r,
 		admin_error(0,
 			    "unknown cluster command \"%s\" (try: status, "
-			    "verify, hosts, read, dir, perms, add, remove, "
+			    "health, verify, hosts, read, dir, perms, add, remove, "
 			    "promote, demote, transfer, snapshot)",
 			    cmd));
 }
@@ -213,11 +214,15 @@ static void recv_msg(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 			probe_done(d, q, true);
 			break;
 		}
-		for (i = 0; q && q->kind == Q_STATUS && i < q->n; i++)
+		if (!q || (q->kind != Q_STATUS && q->kind != Q_HEALTH))
+			break;
+		for (i = 0; i < q->n; i++)
 			if (q->m[i].id == from)
 				cluster_status_record(&q->m[i],
 					      m->status_reply->status);
-		if (q && q->kind == Q_STATUS && cluster_status_complete(q))
+		if (q->kind == Q_HEALTH)
+			cluster_health_tick(d, q, uv_now(d->loop));
+		else if (cluster_status_complete(q))
 			cluster_status_finish(d, q); /* everybody answered */
 		break;
 	case XSR__PEER_MSG__M_DIGEST_QUERY:
@@ -403,6 +408,10 @@ void cluster_tick(struct daemon *d, uint64_t now)
 			free(text);
 			continue;
 		}
+		if (q->kind == Q_HEALTH) {
+			cluster_health_tick(d, q, now); /* answers at the deadline */
+			continue;
+		}
 		if (q->kind == Q_VERIFY) {
 			cluster_verify_tick(d, q, now);
 			if (cluster_query_find(d, qid) != q)
@@ -430,6 +439,8 @@ void cluster_tick(struct daemon *d, uint64_t now)
 		case Q_PROBE:
 			probe_done(d, q, q->n && q->m[0].got);
 			break;
+		case Q_HEALTH:
+			break; /* above */
 		}
 	}
 }

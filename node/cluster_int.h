@@ -8,6 +8,7 @@
  *                      forwarded to it)
  *   cluster_query.c    admin queries that wait for peers
  *   cluster_status.c   `cluster status`: every member's state
+ *   cluster_health.c   `cluster health`: leader, caught up, voters answer
  *   cluster_verify.c   `cluster verify`: digests at one log index
  *   cluster_hosts.c    `cluster hosts|read|dir|perms`: any host's tree
  */
@@ -47,7 +48,7 @@ struct cluster {
 	uint64_t reconcile_ms;
 };
 
-enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE };
+enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE, Q_HEALTH };
 
 struct qmember {
 	uint64_t id;
@@ -84,6 +85,8 @@ struct query {
 	uint64_t wait_index;
 	int wait_status;
 	char *wait_text;
+	/* health: the time a voter had to answer */
+	unsigned timeout_ms;
 	/* probe: whom to tell */
 	void (*probe_cb)(struct daemon *d, void *arg, bool live);
 	void *probe_arg;
@@ -132,6 +135,13 @@ void cluster_status_finish(struct daemon *d, struct query *q);
 enum conn_verdict cluster_status_start(struct daemon *d, struct conn *c,
 			       struct conn_req *r, const char **argv,
 				unsigned int argc);
+
+/* cluster_health.c */
+enum conn_verdict cluster_health_start(struct daemon *d, struct conn *c,
+				       struct conn_req *r, const char **argv,
+				       unsigned int argc);
+/* An answer came or time passed: answer q (and free it) once decided. */
+void cluster_health_tick(struct daemon *d, struct query *q, uint64_t now);
 
 /* cluster_verify.c */
 enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,
