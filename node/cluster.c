@@ -35,7 +35,11 @@ const char *cluster_member_name(struct daemon *d, uint64_t id)
 	return "";
 }
 
-/* Every member we know of: the Raft configuration and the table. */
+/*
+ * Every member we know of: the Raft configuration and the table (which
+ * follows it, cluster_member.c: a row the configuration lacks is an add
+ * under way, or one the leader is about to remove).
+ */
 size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max)
 {
 	struct repl_server srv[MAX_MEMBERS];
@@ -59,7 +63,7 @@ size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max)
 
 /*
  * The members whose replicas must agree: those of the Raft configuration
- * (a member removed from it keeps its row in the table, not its vote).
+ * (not a row of the table that it lacks).
  */
 size_t cluster_config_members(struct daemon *d, uint64_t *ids, size_t max)
 {

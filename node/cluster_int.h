@@ -97,7 +97,8 @@ struct query {
 void cluster_admin_done(struct daemon *d, struct query *q, int status,
 			const char *text);
 const char *cluster_member_name(struct daemon *d, uint64_t id);
-/* Every member we know of: the Raft configuration and the table. */
+/* Every member we know of: the Raft configuration and the table (rows
+ * the configuration lacks only while an add runs, or briefly). */
 size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max);
 /* The members whose replicas must agree: the Raft configuration's. */
 size_t cluster_config_members(struct daemon *d, uint64_t *ids, size_t max);
