@@ -81,6 +81,20 @@ static int forget_row(struct daemon *d, uint64_t id,
 	return rc;
 }
 
+/*
+ * Answer q at the next tick (cluster_tick), not now: the callers run
+ * inside libraft's apply or change callbacks, and the answer to a peer
+ * announces the commit with a barrier entry, which libraft must not be
+ * given while it walks its entries (a use after free).
+ */
+static void answer_later(struct query *q, int status, const char *text)
+{
+	free(q->wait_text);
+	q->wait_text = strdup(text ? text : "");
+	q->wait_status = status;
+	q->wait_index = 1; /* committed: answered at the next tick */
+}
+
 /* A query answered once a row is forgotten. */
 struct forget_ctx {
 	uint64_t qid, id;
@@ -98,8 +112,7 @@ static void forgotten(struct daemon *d, void *arg, int result)
 			   "now (%s): the leader removes it later",
 			f->id, strerror(-result));
 	if (q)
-		cluster_admin_done(d, q, f->status,
-				   f->status ? f->text : NULL);
+		answer_later(q, f->status, f->status ? f->text : NULL);
 	free(f);
 }
 
@@ -122,7 +135,7 @@ static void forget_and_answer(struct daemon *d, uint64_t qid, uint64_t id,
 	}
 	q = cluster_query_find(d, qid);
 	if (q)
-		cluster_admin_done(d, q, status, text);
+		answer_later(q, status, text);
 }
 
 struct remove_ctx {
@@ -138,7 +151,7 @@ static void removed_cb(void *arg, int status)
 
 	if (status) {
 		if (q)
-			cluster_admin_done(rm->d, q, status, strerror(-status));
+			answer_later(q, status, strerror(-status));
 	} else {
 		forget_and_answer(rm->d, rm->qid, rm->id, 0, NULL);
 	}
@@ -186,8 +199,7 @@ static void member_recorded(struct daemon *d, void *arg, int result)
 
 	if (result) {
 		if (q)
-			cluster_admin_done(d, q, result,
-					   "cannot record the new member");
+			answer_later(q, result, "cannot record the new member");
 	} else {
 		rc = q ? repl_add(d->repl, a->id, a->raft, added_cb, a)
 		       : -ETIMEDOUT;
