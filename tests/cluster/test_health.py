@@ -3,7 +3,8 @@
 tells a monitor, on a 3-member cluster of deploy/cluster.sh.
 
 TestHealth: health exits 0 on a healthy cluster (--json parses), 1 with
-"did not answer" while a follower is SIGSTOPped, 1 with "no leader" once
+"did not answer" while a follower is SIGSTOPped (3 asked of that member:
+xsadm gives up after the timeout + 5 s), 1 with "no leader" once
 two of three members are stopped (and status exits 1 with NO LEADER); a
 refused `cluster add` leaves no entry in status, a removed member is not
 listed any more. TestStatusFields: every member's version, data directory
@@ -76,6 +77,12 @@ class TestHealth(ClusterCase):
             self.assertIs(doc["healthy"], False)
             self.assertIn("member %d" % f, doc["reason"])
             self.assertEqual([m["answered"] for m in doc["members"] if m["id"] == f], [False])
+            # asked of the stopped member itself: xsadm gives up (exit 3)
+            t = time.monotonic()
+            p = health(c, f, "--timeout", "100")
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            self.assertIn("did not answer in time", p.stderr)
+            self.assertLess(time.monotonic() - t, 10)
         finally:
             c.signal(f, signal.SIGCONT)
         wait_for(lambda: health(c, f).returncode == 0, 15, "health again after SIGCONT")
