@@ -15,12 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "wire/xs_msg.h"
+#include "version.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -30,6 +33,7 @@ struct adm {
 	const char *socket;
 	bool json;
 	int fd;
+	unsigned wait_ms; /* for an answer; 0: as long as it takes */
 };
 
 static void usage(FILE *f)
@@ -40,8 +44,18 @@ static void usage(FILE *f)
 "Steer a replicated xenstored cluster through the local daemon.\n"
 "\n"
 "Commands:\n"
-"  cluster status                  members, roles, leader, term, commit and\n"
-"                                  applied index per member, reachability\n"
+"  cluster status                  the members of the configuration: role,\n"
+"                                  state, term, commit, applied and last\n"
+"                                  snapshot index, data directory bytes,\n"
+"                                  version, reachability, last error; exit 1\n"
+"                                  when there is no leader (--json: exit 0,\n"
+"                                  \"leader\": 0)\n"
+"  cluster health [--timeout MS]   exit 0 only if there is a leader, every\n"
+"                                  voter answers within MS (default 1000)\n"
+"                                  and this member has applied what the\n"
+"                                  leader had committed; else exit 1 and\n"
+"                                  one line saying why (--json: an object\n"
+"                                  with healthy, reason, leader, members)\n"
 "  cluster add ID ADDRESS [--peer PEER-ADDRESS] [--name NAME]\n"
 "                                  add member ID as a standby (it replicates\n"
 "                                  and serves its host, but does not vote)\n"
@@ -49,6 +63,7 @@ static void usage(FILE *f)
 "                                  address defaults to ADDRESS's port + 1,\n"
 "                                  its name to host<ID>; start its daemon\n"
 "  cluster remove ID               remove member ID from the configuration\n"
+"                                  (and from the members table)\n"
 "  cluster promote ID              make ID a voter (after catching up)\n"
 "  cluster demote ID               voter -> standby, standby -> spare (a\n"
 "                                  spare gets no log: its host stops being\n"
@@ -77,9 +92,11 @@ static void usage(FILE *f)
 "  --socket PATH   the daemon's socket (default $XENSTORED_PATH, else\n"
 "                  /var/run/xenstored/socket)\n"
 "  --json          print the daemon's JSON answer (for scripts)\n"
+"  --version       print the version (xenstored-raft's) and exit\n"
 "  -h, --help      this help\n"
 "\n"
-"Exit codes: 0 done, 1 refused or failed, 2 bad usage, 3 daemon unreachable.\n");
+"Exit codes: 0 done, 1 refused or failed (or unhealthy, or no leader),\n"
+"2 bad usage, 3 daemon unreachable (or silent past health's timeout).\n");
 }
 
 static void die(int code, const char *fmt, ...)
@@ -108,6 +125,13 @@ static void connect_daemon(struct adm *a)
 	if (a->fd < 0 || connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)))
 		die(EXIT_UNREACHABLE, "cannot reach xenstored at %s: %s",
 		    a->socket, strerror(errno));
+	if (a->wait_ms) {
+		struct timeval tv = {.tv_sec = a->wait_ms / 1000,
+				     .tv_usec = (a->wait_ms % 1000) * 1000};
+
+		(void)setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				 sizeof(tv));
+	}
 }
 
 static void write_all(int fd, const void *p, size_t n)
@@ -136,6 +160,8 @@ static void read_all(int fd, void *p, size_t n)
 
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			die(EXIT_UNREACHABLE, "xenstored did not answer in time");
 		if (r <= 0)
 			die(EXIT_UNREACHABLE, "xenstored closed the connection");
 		c += r;
@@ -257,6 +283,17 @@ static bool answered(struct adm *a, json_object *o, int *rc)
 	return true;
 }
 
+/* Unix seconds as local time, or "-" for 0. */
+static void format_time(long long t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !localtime_r(&tt, &tm) ||
+	    !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, len, "-");
+}
+
 static int cmd_status(struct adm *a)
 {
 	json_object *o = control(a, (const char *[]){"status"}, 1), *arr = NULL;
@@ -285,13 +322,15 @@ static int cmd_status(struct adm *a)
 		printf("%zu member%s, NO LEADER (no quorum?), as seen by "
 		       "member %lld\n\n",
 		       n, n == 1 ? "" : "s", num(o, "member", 0));
-	printf("%-4s %-12s %-8s %-11s %6s %9s %9s %-9s %s\n", "ID", "NAME",
-	       "ROLE", "STATE", "TERM", "COMMIT", "APPLIED", "REACHABLE",
+	printf("%-4s %-12s %-8s %-11s %6s %9s %9s %9s %12s %-9s %-9s %s\n",
+	       "ID", "NAME", "ROLE", "STATE", "TERM", "COMMIT", "APPLIED",
+	       "SNAPSHOT", "DATA BYTES", "VERSION", "REACHABLE",
 	       "RAFT ADDRESS");
 	for (i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(arr, i);
 		bool up = flag(m, "reachable");
-		char term[24] = "-", commit[24] = "-", applied[24] = "-";
+		char term[24] = "-", commit[24] = "-", applied[24] = "-",
+		     snap[24] = "-", bytes[24] = "-";
 
 		if (up) {
 			snprintf(term, sizeof(term), "%lld", num(m, "term", 0));
@@ -299,14 +338,91 @@ static int cmd_status(struct adm *a)
 				 num(m, "commit", 0));
 			snprintf(applied, sizeof(applied), "%lld",
 				 num(m, "applied", 0));
+			snprintf(snap, sizeof(snap), "%lld",
+				 num(m, "snapshot", 0));
+			snprintf(bytes, sizeof(bytes), "%lld",
+				 num(m, "data_bytes", 0));
 		}
-		printf("%-4lld %-12s %-8s %-11s %6s %9s %9s %-9s %s\n",
+		printf("%-4lld %-12s %-8s %-11s %6s %9s %9s %9s %12s %-9s %-9s "
+		       "%s\n",
 		       num(m, "id", 0), str(m, "name"), str(m, "role"),
-		       up ? str(m, "state") : "-", term, commit, applied,
+		       up ? str(m, "state") : "-", term, commit, applied, snap,
+		       bytes, up && *str(m, "version") ? str(m, "version") : "-",
 		       up ? "yes" : "no", str(m, "raft"));
 	}
+	printf("\nLast error per member:\n");
+	for (i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(arr, i);
+		char when[32];
+
+		format_time(num(m, "last_error_time", 0), when, sizeof(when));
+		if (!flag(m, "reachable"))
+			printf("%-4lld %-12s (did not answer)\n",
+			       num(m, "id", 0), str(m, "name"));
+		else if (!*str(m, "last_error"))
+			printf("%-4lld %-12s none\n", num(m, "id", 0),
+			       str(m, "name"));
+		else
+			printf("%-4lld %-12s %s %s\n", num(m, "id", 0),
+			       str(m, "name"), when, str(m, "last_error"));
+	}
 	json_object_put(o);
-	return 0;
+	/* a monitor reading the table should not miss it */
+	return leader ? 0 : EXIT_FAILED;
+}
+
+/* health [--timeout MS] */
+static int cmd_health(struct adm *a, int argc, char **argv)
+{
+	const char *timeout = "1000";
+	json_object *o;
+	bool healthy;
+	char *end;
+	unsigned long ms;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+			timeout = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			a->json = true;
+		else
+			die(EXIT_USAGE, "usage: cluster health [--timeout MS] "
+					"[--json]");
+	}
+	ms = strtoul(timeout, &end, 10);
+	if (!*timeout || *end || ms == 0 || ms > 60000)
+		die(EXIT_USAGE, "--timeout is 1 to 60000 ms, not \"%s\"",
+		    timeout);
+	/* the daemon answers by then; a stopped daemon must not hang us */
+	a->wait_ms = (unsigned)ms + 5000;
+	connect_daemon(a);
+	o = control(a, (const char *[]){"health", timeout}, 2);
+	if (!check(a, o, false)) {
+		if (a->json)
+			printf("%s\n", json_object_to_json_string_ext(
+					       o, JSON_C_TO_STRING_PRETTY |
+							  JSON_C_TO_STRING_SPACED));
+		json_object_put(o);
+		return EXIT_FAILED;
+	}
+	healthy = flag(o, "healthy");
+	if (a->json) {
+		/* the verdict alone: {healthy, reason, leader, members, ...} */
+		json_object_object_del(o, "ok");
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PRETTY |
+						  JSON_C_TO_STRING_SPACED));
+	} else if (healthy) {
+		printf("healthy: leader %lld, every voter answered within "
+		       "%s ms, this member (%lld) applied %lld\n",
+		       num(o, "leader", 0), timeout, num(o, "member", 0),
+		       num(o, "applied", 0));
+	} else {
+		printf("unhealthy: %s\n", str(o, "reason"));
+	}
+	json_object_put(o);
+	return healthy ? 0 : EXIT_FAILED;
 }
 
 static int simple(struct adm *a, const char **argv, int argc,
@@ -663,6 +779,8 @@ static bool known_cluster_command(int ac, char **av)
 {
 	const char *cmd = av[0];
 
+	if (!strcmp(cmd, "health"))
+		return true; /* it checks its options itself */
 	if (ac == 1 && (!strcmp(cmd, "status") || !strcmp(cmd, "verify") ||
 			!strcmp(cmd, "hosts") || !strcmp(cmd, "snapshot") ||
 			!strcmp(cmd, "transfer")))
@@ -691,6 +809,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
 	struct adm a = {.fd = -1};
@@ -710,6 +829,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'v':
+			printf("xsadm (%s) %s\n", XSR_PROJECT_NAME,
+			       XSR_VERSION);
 			return 0;
 		default:
 			usage(stderr);
@@ -763,6 +886,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (!strcmp(av[0], "health"))
+		return cmd_health(&a, ac, av);
 	connect_daemon(&a);
 	if (!strcmp(av[0], "status") && ac == 1)
 		return cmd_status(&a);

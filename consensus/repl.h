@@ -144,6 +144,9 @@ int repl_read_index(struct repl *r, uint64_t *index);
 
 /* Take a snapshot now (at the next opportunity). */
 void repl_snapshot_now(struct repl *r);
+/* The log index of the newest snapshot on disk (loaded at open, taken
+ * here or installed from the leader); 0 if none. */
+uint64_t repl_snapshot_index(struct repl *r);
 
 bool repl_is_leader(struct repl *r);
 /* The leader as far as this member knows, 0 if none. */

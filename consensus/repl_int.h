@@ -44,6 +44,8 @@ struct repl {
 	struct snap_job *snap_job;
 	unsigned snapshot_threshold; /* configured */
 	size_t last_snapshot_len;    /* bytes of the last one we wrote */
+	uint64_t snapshot_index;     /* the newest on disk: loaded, taken or
+				      * installed (repl_snapshot_index) */
 
 	/* submissions of this loop iteration, one log entry at its end */
 	struct batch *batch;

@@ -184,6 +184,8 @@ static int wrap_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 	int rv = INNER(io)->load(INNER(io), term, voted_for, snapshot,
 				 start_index, entries, n_entries);
 
+	if (rv == 0 && *snapshot)
+		repl_io_owner(io)->snapshot_index = (*snapshot)->index;
 	KEEP_ERRMSG(io, rv);
 	return rv;
 }

@@ -148,6 +148,7 @@ static void snap_inner_done(struct raft_io_snapshot_put *req, int status)
 
 	if (status == 0) {
 		j->r->last_snapshot_len = j->buf.len;
+		j->r->snapshot_index = j->snap.index;
 		repl_logf(j->r, 6, "snapshot at index %llu: %zu bytes written; "
 			  "the next after %u entries",
 			  (unsigned long long)j->snap.index, j->buf.len,
@@ -210,6 +211,8 @@ int repl_snapshot_put(struct raft_io *io, unsigned trailing,
 		if (rv)
 			memcpy(r->wrap.errmsg, r->io.errmsg,
 			       sizeof(r->wrap.errmsg));
+		else /* libraft cannot go on if writing it fails */
+			r->snapshot_index = snapshot->index;
 		return rv;
 	}
 	j = calloc(1, sizeof(*j));
@@ -228,6 +231,11 @@ int repl_snapshot_put(struct raft_io *io, unsigned trailing,
 	}
 	r->snap_job = j;
 	return 0;
+}
+
+uint64_t repl_snapshot_index(struct repl *r)
+{
+	return r->snapshot_index;
 }
 
 void repl_snapshot_now(struct repl *r)

@@ -35,7 +35,11 @@ const char *cluster_member_name(struct daemon *d, uint64_t id)
 	return "";
 }
 
-/* Every member we know of: the Raft configuration and the table. */
+/*
+ * Every member we know of: the Raft configuration and the table (which
+ * follows it, cluster_member.c: a row the configuration lacks is an add
+ * under way, or one the leader is about to remove).
+ */
 size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max)
 {
 	struct repl_server srv[MAX_MEMBERS];
@@ -59,7 +63,7 @@ size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max)
 
 /*
  * The members whose replicas must agree: those of the Raft configuration
- * (a member removed from it keeps its row in the table, not its vote).
+ * (not a row of the table that it lacks).
  */
 size_t cluster_config_members(struct daemon *d, uint64_t *ids, size_t max)
 {
@@ -157,6 +161,7 @@ static const struct cluster_cmd {
 				 unsigned int argc);
 } cluster_cmds[] = {
 	{"status", 1, cluster_status_start},
+	{"health", 0, cluster_health_start},
 	{"verify", 1, cluster_verify_start},
 	{"hosts", 1, cluster_hosts_list},
 	{"read", 0, cluster_hosts_read},
@@ -185,7 +190,7 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 		c, r,
 		admin_error(0,
 			    "unknown cluster command \"%s\" (try: status, "
-			    "verify, hosts, read, dir, perms, add, remove, "
+			    "health, verify, hosts, read, dir, perms, add, remove, "
 			    "promote, demote, transfer, snapshot)",
 			    cmd));
 }
@@ -213,11 +218,15 @@ static void recv_msg(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 			probe_done(d, q, true);
 			break;
 		}
-		for (i = 0; q && q->kind == Q_STATUS && i < q->n; i++)
+		if (!q || (q->kind != Q_STATUS && q->kind != Q_HEALTH))
+			break;
+		for (i = 0; i < q->n; i++)
 			if (q->m[i].id == from)
 				cluster_status_record(&q->m[i],
 					      m->status_reply->status);
-		if (q && q->kind == Q_STATUS && cluster_status_complete(q))
+		if (q->kind == Q_HEALTH)
+			cluster_health_tick(d, q, uv_now(d->loop));
+		else if (cluster_status_complete(q))
 			cluster_status_finish(d, q); /* everybody answered */
 		break;
 	case XSR__PEER_MSG__M_DIGEST_QUERY:
@@ -387,6 +396,7 @@ void cluster_tick(struct daemon *d, uint64_t now)
 	if (peers_enabled(d) && d->serving) {
 		check_membership(d);
 		check_leader(d, now);
+		cluster_member_reconcile(d, now);
 	}
 	for (q = d->cluster->queries; q; q = next) {
 		uint64_t qid = q->qid;
@@ -400,6 +410,10 @@ void cluster_tick(struct daemon *d, uint64_t now)
 			q->wait_text = NULL;
 			cluster_admin_done(d, q, q->wait_status, text);
 			free(text);
+			continue;
+		}
+		if (q->kind == Q_HEALTH) {
+			cluster_health_tick(d, q, now); /* answers at the deadline */
 			continue;
 		}
 		if (q->kind == Q_VERIFY) {
@@ -429,6 +443,8 @@ void cluster_tick(struct daemon *d, uint64_t now)
 		case Q_PROBE:
 			probe_done(d, q, q->n && q->m[0].got);
 			break;
+		case Q_HEALTH:
+			break; /* above */
 		}
 	}
 }

@@ -8,6 +8,7 @@
  *                      forwarded to it)
  *   cluster_query.c    admin queries that wait for peers
  *   cluster_status.c   `cluster status`: every member's state
+ *   cluster_health.c   `cluster health`: leader, caught up, voters answer
  *   cluster_verify.c   `cluster verify`: digests at one log index
  *   cluster_hosts.c    `cluster hosts|read|dir|perms`: any host's tree
  */
@@ -40,16 +41,21 @@ struct cluster {
 	bool no_leader_warned;
 	struct digest *digests; /* recent verify points (cluster_verify.c) */
 	size_t n_digests;
+	/* the members table follows the configuration (cluster_member.c):
+	 * adds under way on this leader, a row being removed, the next look */
+	unsigned adds_in_flight;
+	bool forgetting;
+	uint64_t reconcile_ms;
 };
 
-enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE };
+enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE, Q_HEALTH };
 
 struct qmember {
 	uint64_t id;
 	bool got, ready, asked;
 	uint64_t asked_ms;
-	Xsr__MemberStatus st; /* strings point into name/state below */
-	char name[72], state[16];
+	Xsr__MemberStatus st; /* strings point into the buffers below */
+	char name[72], state[16], version[32], last_error[256];
 	uint8_t digest[16];
 	uint64_t applied;
 };
@@ -79,6 +85,8 @@ struct query {
 	uint64_t wait_index;
 	int wait_status;
 	char *wait_text;
+	/* health: the time a voter had to answer */
+	unsigned timeout_ms;
 	/* probe: whom to tell */
 	void (*probe_cb)(struct daemon *d, void *arg, bool live);
 	void *probe_arg;
@@ -89,7 +97,8 @@ struct query {
 void cluster_admin_done(struct daemon *d, struct query *q, int status,
 			const char *text);
 const char *cluster_member_name(struct daemon *d, uint64_t id);
-/* Every member we know of: the Raft configuration and the table. */
+/* Every member we know of: the Raft configuration and the table (rows
+ * the configuration lacks only while an add runs, or briefly). */
 size_t cluster_all_members(struct daemon *d, uint64_t *ids, size_t max);
 /* The members whose replicas must agree: the Raft configuration's. */
 size_t cluster_config_members(struct daemon *d, uint64_t *ids, size_t max);
@@ -100,6 +109,11 @@ enum conn_verdict cluster_member_command(struct daemon *d, struct conn *c,
 					 unsigned int argc);
 /* The role of member id in the Raft configuration, or -1. */
 int cluster_member_role(struct daemon *d, uint64_t id);
+/*
+ * On the leader, now and then: remove the row of a member the
+ * configuration lacks (removed, or an add that failed half-way).
+ */
+void cluster_member_reconcile(struct daemon *d, uint64_t now);
 /* A membership command forwarded to us (the leader), or its answer. */
 void cluster_member_request(struct daemon *d, uint64_t from,
 			    const Xsr__AdminRequest *ar);
@@ -122,6 +136,13 @@ void cluster_status_finish(struct daemon *d, struct query *q);
 enum conn_verdict cluster_status_start(struct daemon *d, struct conn *c,
 			       struct conn_req *r, const char **argv,
 				unsigned int argc);
+
+/* cluster_health.c */
+enum conn_verdict cluster_health_start(struct daemon *d, struct conn *c,
+				       struct conn_req *r, const char **argv,
+				       unsigned int argc);
+/* An answer came or time passed: answer q (and free it) once decided. */
+void cluster_health_tick(struct daemon *d, struct query *q, uint64_t now);
 
 /* cluster_verify.c */
 enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,

@@ -55,6 +55,109 @@ static void change_cb(void *arg, int status)
 			  : NULL);
 }
 
+/*
+ * The members table follows the Raft configuration: a member's row is
+ * recorded before libraft adds it (its peer address must be known when it
+ * starts), and leaves the table when the member leaves the
+ * configuration, or when the add fails. Submit the removal of id's row;
+ * done(d, arg, result) once applied. -ENOENT if there is no row.
+ */
+static int forget_row(struct daemon *d, uint64_t id,
+		      void (*done)(struct daemon *d, void *arg, int result),
+		      void *arg)
+{
+	const struct store_member *row = store_member_by_id(d->store, id);
+	struct sm_origin o;
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (!row)
+		return -ENOENT;
+	o = submit_own_origin(d);
+	rc = sm_entry_member(&o, row, true, &buf, &len);
+	if (!rc)
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq, done, arg);
+	return rc;
+}
+
+/*
+ * Answer q at the next tick (cluster_tick), not now: the callers run
+ * inside libraft's apply or change callbacks, and the answer to a peer
+ * announces the commit with a barrier entry, which libraft must not be
+ * given while it walks its entries (a use after free).
+ */
+static void answer_later(struct query *q, int status, const char *text)
+{
+	free(q->wait_text);
+	q->wait_text = strdup(text ? text : "");
+	q->wait_status = status;
+	q->wait_index = 1; /* committed: answered at the next tick */
+}
+
+/* A query answered once a row is forgotten. */
+struct forget_ctx {
+	uint64_t qid, id;
+	int status;
+	char text[128];
+};
+
+static void forgotten(struct daemon *d, void *arg, int result)
+{
+	struct forget_ctx *f = arg;
+	struct query *q = cluster_query_find(d, f->qid);
+
+	if (result)
+		log_msg(4, "member %" PRIu64 " stays in the members table for "
+			   "now (%s): the leader removes it later",
+			f->id, strerror(-result));
+	if (q)
+		answer_later(q, f->status, f->status ? f->text : NULL);
+	free(f);
+}
+
+/* Forget id's row, then answer query qid with status (and text). */
+static void forget_and_answer(struct daemon *d, uint64_t qid, uint64_t id,
+			      int status, const char *text)
+{
+	struct forget_ctx *f = calloc(1, sizeof(*f));
+	struct query *q;
+
+	if (f) {
+		f->qid = qid;
+		f->id = id;
+		f->status = status;
+		snprintf(f->text, sizeof(f->text), "%s",
+			 text ? text : strerror(-status));
+		if (!forget_row(d, id, forgotten, f))
+			return;
+		free(f);
+	}
+	q = cluster_query_find(d, qid);
+	if (q)
+		answer_later(q, status, text);
+}
+
+struct remove_ctx {
+	struct daemon *d;
+	uint64_t qid, id;
+};
+
+/* `remove`: the configuration change is committed, now the row. */
+static void removed_cb(void *arg, int status)
+{
+	struct remove_ctx *rm = arg;
+	struct query *q = cluster_query_find(rm->d, rm->qid);
+
+	if (status) {
+		if (q)
+			answer_later(q, status, strerror(-status));
+	} else {
+		forget_and_answer(rm->d, rm->qid, rm->id, 0, NULL);
+	}
+	free(rm);
+}
+
 struct add_ctx {
 	struct daemon *d;
 	uint64_t qid;
@@ -74,8 +177,10 @@ static void added_cb(void *arg, int status)
 	struct query *q = cluster_query_find(d, a->qid);
 	int rc;
 
-	if (q && status) {
-		cluster_admin_done(d, q, status, strerror(-status));
+	d->cluster->adds_in_flight--;
+	if (status) {
+		/* not in the configuration: nor in the table */
+		forget_and_answer(d, a->qid, a->id, status, NULL);
 	} else if (q) {
 		rc = repl_assign(d->repl, a->id, REPL_STANDBY, change_cb, q);
 		if (rc)
@@ -92,15 +197,20 @@ static void member_recorded(struct daemon *d, void *arg, int result)
 	struct query *q = cluster_query_find(d, a->qid);
 	int rc;
 
-	if (q && result) {
-		cluster_admin_done(d, q, result, "cannot record the new member");
-	} else if (q) {
-		rc = repl_add(d->repl, a->id, a->raft, added_cb, a);
-		if (rc)
-			cluster_admin_done(d, q, rc, "the leader refused to add it");
-		else
+	if (result) {
+		if (q)
+			answer_later(q, result, "cannot record the new member");
+	} else {
+		rc = q ? repl_add(d->repl, a->id, a->raft, added_cb, a)
+		       : -ETIMEDOUT;
+		if (!rc)
 			return; /* a goes on to added_cb */
+		/* recorded, but not in the configuration: undo the row */
+		forget_and_answer(d, a->qid, a->id, rc,
+				  rc == -ETIMEDOUT ? NULL
+						   : "the leader refused to add it");
 	}
+	d->cluster->adds_in_flight--;
 	free(a);
 }
 
@@ -180,7 +290,9 @@ static void member_add(struct daemon *d, struct query *q, const char **argv,
 	if (rc) {
 		free(a);
 		cluster_admin_done(d, q, rc, NULL);
+		return;
 	}
+	d->cluster->adds_in_flight++; /* cluster_member_reconcile waits */
 }
 
 static void member_transfer(struct daemon *d, struct query *q,
@@ -218,7 +330,18 @@ static void member_role(struct daemon *d, struct query *q, const char **argv,
 		return;
 	}
 	if (!strcmp(cmd, "remove")) {
-		rc = repl_remove(d->repl, id, change_cb, q);
+		struct remove_ctx *rm = calloc(1, sizeof(*rm));
+
+		if (!rm) {
+			cluster_admin_done(d, q, -ENOMEM, NULL);
+			return;
+		}
+		rm->d = d;
+		rm->qid = q->qid;
+		rm->id = id;
+		rc = repl_remove(d->repl, id, removed_cb, rm);
+		if (rc)
+			free(rm);
 	} else if (!strcmp(cmd, "promote")) {
 		if (role == REPL_VOTER) {
 			cluster_admin_done(d, q, -EINVAL, "it is a voter already");
@@ -333,6 +456,48 @@ enum conn_verdict cluster_member_command(struct daemon *d, struct conn *c,
 	return CONN_ASYNC;
 }
 
+/* ---- The table follows the configuration ------------------------- */
+
+static void reconciled(struct daemon *d, void *arg, int result)
+{
+	d->cluster->forgetting = false;
+}
+
+/*
+ * A row the configuration lacks is left by an add whose leader lost its
+ * leadership or crashed half-way, or by a removed member that restarted
+ * and recorded itself again. The leader removes one such row a second,
+ * never while an add of its own is under way (recorded, not yet added).
+ */
+void cluster_member_reconcile(struct daemon *d, uint64_t now)
+{
+	struct repl_server srv[MAX_MEMBERS];
+	struct cluster *cl = d->cluster;
+	size_t ns, i, k;
+
+	if (now < cl->reconcile_ms || cl->forgetting || cl->adds_in_flight ||
+	    !repl_is_leader(d->repl))
+		return;
+	cl->reconcile_ms = now + 1000;
+	ns = repl_servers(d->repl, srv, MAX_MEMBERS);
+	if (ns == 0 || ns == MAX_MEMBERS)
+		return; /* no configuration, or not all of it */
+	for (i = 0; i < store_member_count(d->store); i++) {
+		const struct store_member *m = store_member_at(d->store, i);
+
+		for (k = 0; k < ns && srv[k].id != m->id; k++)
+			;
+		if (k < ns)
+			continue;
+		log_msg(5, "member %" PRIu64 " (%s) is not in the "
+			   "configuration: its row leaves the members table",
+			m->id, m->name);
+		if (!forget_row(d, m->id, reconciled, NULL))
+			cl->forgetting = true;
+		return;
+	}
+}
+
 /* ---- The peer messages of membership commands -------------------- */
 
 void cluster_member_request(struct daemon *d, uint64_t from,
@@ -356,8 +521,9 @@ void cluster_member_reply(struct daemon *d, uint64_t from,
 
 	if (!q || q->kind != Q_ADMIN || q->admin_to != from)
 		return;
-	if (ar->status == 0 && ar->index > repl_commit_index(d->repl)) {
-		/* held until our log has the change (cluster_tick) */
+	if (ar->index > repl_commit_index(d->repl)) {
+		/* held until our log has the change (cluster_tick): a
+		 * refused add's too, whose row the leader has removed */
 		q->wait_index = ar->index;
 		q->wait_status = ar->status;
 		q->wait_text = strdup(ar->text ? ar->text : "");

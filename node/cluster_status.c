@@ -10,8 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/datadir.h"
+#include "version.h"
+
 void cluster_status_own(struct daemon *d, Xsr__MemberStatus *st)
 {
+	time_t when;
+
 	xsr__member_status__init(st);
 	st->id = d->member_id;
 	st->name = d->host;
@@ -24,6 +29,12 @@ void cluster_status_own(struct daemon *d, Xsr__MemberStatus *st)
 	st->serving = d->serving;
 	if (repl_read_index(d->repl, &st->read_index))
 		st->read_index = 0;
+	st->version = (char *)XSR_VERSION;
+	if (datadir_size(d->cfg.data_dir, &st->data_bytes))
+		st->data_bytes = 0;
+	st->snapshot_index = repl_snapshot_index(d->repl);
+	st->last_error = (char *)log_last_error(&when);
+	st->last_error_time = (uint64_t)when;
 }
 
 void cluster_status_answer(struct daemon *d, uint64_t from, uint64_t qid)
@@ -86,6 +97,18 @@ void cluster_status_finish(struct daemon *d, struct query *q)
 			json_object_object_add(
 				e, "serving",
 				json_object_new_boolean(m->st.serving));
+			json_object_object_add(
+				e, "version",
+				json_object_new_string(m->st.version));
+			json_object_object_add(e, "data_bytes",
+					       admin_u64(m->st.data_bytes));
+			json_object_object_add(e, "snapshot",
+					       admin_u64(m->st.snapshot_index));
+			json_object_object_add(
+				e, "last_error",
+				json_object_new_string(m->st.last_error));
+			json_object_object_add(e, "last_error_time",
+					       admin_u64(m->st.last_error_time));
 		}
 		if (repl_match_index(d->repl, m->id, &match) == 0)
 			json_object_object_add(e, "match", admin_u64(match));
@@ -111,8 +134,15 @@ void cluster_status_record(struct qmember *m, const Xsr__MemberStatus *st)
 	snprintf(m->name, sizeof(m->name), "%s", st->name ? st->name : "");
 	snprintf(m->state, sizeof(m->state), "%s",
 		 st->state ? st->state : "");
+	/* a member older than these fields leaves them empty */
+	snprintf(m->version, sizeof(m->version), "%s",
+		 st->version ? st->version : "");
+	snprintf(m->last_error, sizeof(m->last_error), "%s",
+		 st->last_error ? st->last_error : "");
 	m->st.name = m->name;
 	m->st.state = m->state;
+	m->st.version = m->version;
+	m->st.last_error = m->last_error;
 	m->got = true;
 }
 

@@ -9,6 +9,7 @@
 #include "node/hostname.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -29,6 +30,51 @@ char *datadir_absolute(const char *path)
 	if (asprintf(&out, "%s/%s", cwd, path) < 0)
 		return NULL;
 	return out;
+}
+
+/* Add the bytes of the regular files under the open directory fd (closed
+ * here) to *bytes, depth levels deep at most. */
+static int size_under(int fd, unsigned depth, uint64_t *bytes)
+{
+	DIR *dir = fdopendir(fd);
+	struct dirent *e;
+	struct stat st;
+
+	if (!dir) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	while ((e = readdir(dir))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		/* a file may go (a snapshot replaced) while we look */
+		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			*bytes += (uint64_t)st.st_size;
+		} else if (S_ISDIR(st.st_mode) && depth > 0) {
+			int sub = openat(dirfd(dir), e->d_name,
+					 O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+						 O_NOFOLLOW);
+
+			if (sub >= 0)
+				(void)size_under(sub, depth - 1, bytes);
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+int datadir_size(const char *dir, uint64_t *bytes)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	*bytes = 0;
+	if (fd < 0)
+		return -errno;
+	return size_under(fd, 4, bytes);
 }
 
 int datadir_mkdir_p(const char *path, mode_t mode)

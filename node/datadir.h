@@ -27,6 +27,12 @@ int datadir_mkdir_p(const char *path, mode_t mode);
  * negative errno. */
 int datadir_write_file(const char *path, const char *text);
 /*
+ * The bytes of the regular files under dir, subdirectories included (a
+ * handful of log segments and snapshots: cheap enough for an admin
+ * query). 0 or a negative errno (dir itself unreadable).
+ */
+int datadir_size(const char *dir, uint64_t *bytes);
+/*
  * One daemon per data directory: take DATA/lock, waiting up to 10 s for
  * an exiting holder; the lock lives as long as the process.
  */

@@ -23,6 +23,8 @@ static struct {
 	bool to_stderr, to_syslog, verbose;
 	FILE *file;
 	int parent_fd; /* a parent waiting for our start-up, or -1 */
+	char last_error[256]; /* for `xsadm cluster status` */
+	time_t last_error_time;
 } logger = {.to_stderr = true, .parent_fd = -1};
 
 static const char *level_name(int level)
@@ -91,6 +93,11 @@ static void log_write(int level, const char *msg)
 	if (level >= 7 && !logger.verbose)
 		return;
 	now = time(NULL);
+	if (level <= 3) {
+		snprintf(logger.last_error, sizeof(logger.last_error), "%s",
+			 msg);
+		logger.last_error_time = now;
+	}
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
 	if (logger.to_stderr)
@@ -112,6 +119,12 @@ void log_msg(int level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_write(level, msg);
+}
+
+const char *log_last_error(time_t *when)
+{
+	*when = logger.last_error_time;
+	return logger.last_error;
 }
 
 void log_cb(void *data, int level, const char *msg)

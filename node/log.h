@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 /* Where lines go from now on (before: stderr). */
 void log_open(bool foreground, bool verbose, const char *log_file);
@@ -35,6 +36,11 @@ void log_fatal(const char *fmt, ...)
  * reports hold every request's payload. NULL with errno on failure.
  */
 FILE *log_append_file(const char *path);
+/*
+ * The last error line (level <= 3) written, and its time in *when (Unix
+ * seconds); "" and 0 if none yet. Borrowed until the next log line.
+ */
+const char *log_last_error(time_t *when);
 /* A log hook of the lower layers (conn, repl, peer): data is unused. */
 void log_cb(void *data, int level, const char *msg);
 

@@ -22,6 +22,7 @@
 #include "node/datadir.h"
 #include "node/options.h"
 #include "node/trace.h"
+#include "version.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/xenstored"
 #define DEFAULT_RUN_DIR "/var/run/xenstored"
@@ -163,6 +164,10 @@ int main(int argc, char **argv)
 	rc = options_parse(&d->cfg, argc, argv);
 	if (rc == 1) {
 		options_usage(stdout);
+		return 0;
+	}
+	if (rc == 2) {
+		printf("xenstored (%s) %s\n", XSR_PROJECT_NAME, XSR_VERSION);
 		return 0;
 	}
 	if (rc) {

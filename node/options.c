@@ -36,6 +36,7 @@ enum {
 	O_SOCKET_RO_GROUP,
 	O_MAX_CONNECTIONS,
 	O_GUEST_WRITE_RATE,
+	O_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -43,6 +44,7 @@ static const struct option long_opts[] = {
 	{"entry-nb", required_argument, NULL, 'E'},
 	{"pid-file", required_argument, NULL, 'F'},
 	{"help", no_argument, NULL, 'H'},
+	{"version", no_argument, NULL, O_VERSION},
 	{"no-fork", no_argument, NULL, 'N'},
 	{"output-pid", no_argument, NULL, 'P'},
 	{"entry-size", required_argument, NULL, 'S'},
@@ -109,6 +111,7 @@ void options_usage(FILE *f)
 "                             guest (accepted; guests come with rings)\n"
 "  -V, --verbose              log debug messages too\n"
 "  -H, -h, --help             show this help\n"
+"  --version                  print the version (xenstored-raft's) and exit\n"
 "  -D, --no-domain-init, -R, --no-recovery, -I, --internal-db[=on|off],\n"
 "  -K, --keep-orphans, --event PORT, --master-domid ID\n"
 "                             accepted for compatibility; without effect\n"
@@ -627,7 +630,8 @@ static int ini_entry(void *user, const char *section, const char *key,
 	for (o = long_opts; o->name; o++) {
 		if (strcmp(o->name, key) != 0)
 			continue;
-		if (o->val == O_CONFIG || o->val == 'H' || o->val == 'U')
+		if (o->val == O_CONFIG || o->val == 'H' || o->val == 'U' ||
+		    o->val == O_VERSION)
 			break;
 		if (is_flag(o->val)) {
 			if (strcmp(value, "true") && strcmp(value, "yes") &&
@@ -739,6 +743,8 @@ int options_parse(struct config *cfg, int argc, char **argv)
 	       -1) {
 		if (opt == 'H' || opt == 'h')
 			return 1;
+		if (opt == O_VERSION)
+			return 2;
 		if (opt == '?')
 			return -EINVAL;
 		rc = apply(cfg, opt, optarg ? optarg : "", option_name(opt));

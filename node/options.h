@@ -12,7 +12,8 @@
 void options_defaults(struct config *cfg);
 /*
  * Parse argv (and the --config file it names). Returns 0, 1 if help was
- * asked for, or -EINVAL after printing what is wrong to stderr.
+ * asked for, 2 if the version was, or -EINVAL after printing what is
+ * wrong to stderr.
  */
 int options_parse(struct config *cfg, int argc, char **argv);
 void options_usage(FILE *f);

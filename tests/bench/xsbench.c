@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "tests/bench/bench_int.h"
+#include "version.h"
 
 #define BENCH_MAX_CONNS 1024
 #define BENCH_MAX_DEPTH 1024
@@ -94,6 +95,7 @@ static void usage(FILE *f)
 "  --keep                do not remove what a workload created\n"
 "  --cleanup             remove populate's tree too\n"
 "  --json                one JSON object per workload, one per line\n"
+"  --version             print the version (xenstored-raft's) and exit\n"
 "  -h, --help            this help\n"
 "\n"
 "JSON fields: workload, label, conns, depth, ops, seconds, ops_per_s,\n"
@@ -201,7 +203,7 @@ int main(int argc, char **argv)
 {
 	enum { O_PARENTS = 256, O_COUNTERS, O_DOMAINS, O_DOMID_BASE, O_NODES,
 	       O_VALUE_SIZE, O_PREFIX, O_DIR, O_LABEL, O_KEEP, O_CLEANUP, O_JSON,
-	       O_WATCHES };
+	       O_WATCHES, O_VERSION };
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"etcd", required_argument, NULL, 'e'},
@@ -224,6 +226,7 @@ int main(int argc, char **argv)
 		{"cleanup", no_argument, NULL, O_CLEANUP},
 		{"json", no_argument, NULL, O_JSON},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	struct bench b = {
@@ -269,6 +272,9 @@ int main(int argc, char **argv)
 		case O_CLEANUP: b.cleanup_pop = true; break;
 		case O_JSON: b.json = true; break;
 		case 'h': usage(stdout); return 0;
+		case O_VERSION:
+			printf("xsbench (%s) %s\n", XSR_PROJECT_NAME, XSR_VERSION);
+			return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -47,6 +47,25 @@ class Help(unittest.TestCase):
         self.assertEqual(run(["-H"]).returncode, 0)
         self.assertEqual(run(["-h"]).stdout, out)
 
+    def test_version(self):
+        """--version of every binary: CMake's project version, exit 0;
+        --help mentions it."""
+        top = os.path.join(os.path.dirname(__file__), "..", "..", "CMakeLists.txt")
+        with open(top) as f:
+            want = re.search(r"project\(xenstored-raft VERSION ([0-9.]+)", f.read()).group(1)
+        for tool in ("xenstored", "xsadm", "xsbench"):
+            path = os.path.join(BIN, tool)
+            e = dict(os.environ)
+            e.pop("XENSTORED_PATH", None)
+            r = subprocess.run([path, "--version"], capture_output=True, text=True,
+                               timeout=30, env=e, stdin=subprocess.DEVNULL)
+            self.assertEqual((r.returncode, r.stdout, r.stderr),
+                             (0, "%s (xenstored-raft) %s\n" % (tool, want), ""), tool)
+            r = subprocess.run([path, "--help"], capture_output=True, text=True,
+                               timeout=30, env=e, stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, tool)
+            self.assertIn("--version", r.stdout, tool)
+
     def test_bad_options_are_refused(self):
         for argv, msg in [
             (["--no-such-option"], "unrecognized option"),
