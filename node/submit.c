@@ -146,10 +146,13 @@ void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 		p = find(d, seq);
 		if (p)
 			answer(d, p, result);
-	} else if (origin && !s->announce_pending &&
+	} else if (origin && !s->announce_pending && d->repl &&
 		   repl_is_leader(d->repl)) {
 		/* its origin answers its client once it knows this is
-		 * committed: tell it now, not at the next heartbeat */
+		 * committed: tell it now, not at the next heartbeat.
+		 * d->repl is NULL while repl_open() runs: a lone voter
+		 * (a recovered member) elects itself and applies the log
+		 * inside raft_start() */
 		s->announce_pending = true;
 		uv_timer_start(&s->announce, announce_commit, 0, 0);
 	}
