@@ -1,0 +1,351 @@
+#!/usr/bin/python3
+"""cluster_backup: backup and restore, and recovery after the permanent
+loss of a quorum (issue 14), on clusters from deploy/cluster.sh.
+
+TestBackupRestore: a 3-member cluster writes on every host (values,
+permissions, a transaction, a removed node); `xsadm cluster backup FILE`
+writes a 0600 file; the daemon refuses a relative path; `xenstored
+--restore` refuses a truncated file, a flipped byte in the state and in
+the header, a wrong magic, an unknown version and a non-empty data
+directory, each with the file's name and the reason, and creates nothing;
+then the source is stopped and a new member restores the file into an
+empty data directory: its log says it restored the backup's index with the
+backup's digest (the state re-encodes to the backup's very bytes), every
+host tree (values and permissions, walked node by node) equals the
+source's, it takes writes, and it grows with `xsadm cluster add`.
+
+TestRecover: (1) a stopped member: three members write, all stop, two
+data directories are destroyed, `xenstored --force-new-cluster` on the
+third; (2) a running member: two members are killed, `xsadm cluster
+recover` on the third (refused while it has a leader). Either way the
+member serves alone with every acknowledged write, takes new writes, two
+new members (fresh data directories, `cluster.sh new`) are added and
+promoted, and `xsadm cluster verify` agrees.
+
+Every daemon is stopped by PID (clusterlib), every wait is bounded, and
+each test has an alarm.
+
+    /usr/bin/python3 tests/cluster/test_backup.py -v     (XSR_BIN, XSR_KEEP=1)
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clusterlib  # noqa: E402
+from clusterlib import BIN, CLUSTER_SH, Cluster, TEST_ALARM_S  # noqa: E402
+from daemon import pid_alive, wait_for  # noqa: E402
+
+XENSTORED = os.path.join(BIN, "xenstored")
+HDR = 48  # sm.h: the backup header
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def write_forest(tc, c, ids, tag):
+    """Values, permissions, a transaction and a removal on every host;
+    returns {host: {path: value}} of what was acknowledged."""
+    acked = {}
+    for i in ids:
+        host = "host%d" % i
+        base = "/%s/h%d" % (tag, i)
+        got = acked.setdefault(host, {})
+        with c.conn(i) as conn:
+            for k in range(5):
+                conn.write("%s/k%d" % (base, k), "v%d-%d" % (i, k))
+                got["%s/k%d" % (base, k)] = "v%d-%d" % (i, k)
+            conn.write(base + "/guest/data", "owned by dom%d" % (i + 4))
+            conn.set_perms(base + "/guest", ["n%d" % (i + 4), "r0"])
+            conn.set_perms(base + "/guest/data", ["b%d" % (i + 4)])
+            got[base + "/guest/data"] = "owned by dom%d" % (i + 4)
+            conn.write(base + "/gone", "x")
+            conn.rm(base + "/gone")
+            tx = conn.start()
+            conn.write(base + "/tx/a", "A", tx)
+            conn.write(base + "/tx/b", "B", tx)
+            conn.end(tx)
+            got[base + "/tx/a"] = "A"
+            got[base + "/tx/b"] = "B"
+    return acked
+
+
+def control_json(c, i, *words, socket=None):
+    with clusterlib.Conn(socket or c.sock(i), timeout=30) as conn:
+        return json.loads(conn.control("cluster", *words).rstrip(b"\0"))
+
+
+def tree(c, via, host):
+    """Every node of host's tree as seen by member via: {path: (value,
+    permissions)}, walked with CONTROL cluster dir/read/perms."""
+    out = {}
+    todo = ["/"]
+    while todo:
+        path = todo.pop()
+        v = control_json(c, via, "read", host, path)
+        p = control_json(c, via, "perms", host, path)
+        d = control_json(c, via, "dir", host, path)
+        assert v["ok"] and p["ok"] and d["ok"], (host, path, v, p, d)
+        assert "next" not in d, "too many children for this walk: %s" % path
+        out[path] = (v["value"], tuple(p["perms"]))
+        for k in d["children"]:
+            todo.append(path.rstrip("/") + "/" + k)
+    return out
+
+
+def forest(c, via):
+    hosts = control_json(c, via, "hosts")
+    assert hosts["ok"], hosts
+    return {h["name"]: tree(c, via, h["name"]) for h in hosts["hosts"]}
+
+
+def restore(conf, backup, *extra, timeout=60):
+    """xenstored --restore: (exit status, stderr); it daemonizes on success."""
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.run([XENSTORED, "--restore", backup, "--config", conf]
+                           + list(extra), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=err, timeout=timeout)
+        err.seek(0)
+        return p.returncode, err.read().decode(errors="replace")
+
+
+def add_member(tc, c, via, i):
+    """cluster.sh new BASEDIR i, start it, add and promote it via `via`."""
+    rc, out, _ = c.sh("new", c.base, i)
+    m = re.match(r"^host%d raft (127\.0\.0\.1:\d+) peer (127\.0\.0\.1:\d+)$" % i,
+                 out.strip())
+    tc.assertTrue(m, out)
+    raft, peer = m.groups()
+    env = dict(os.environ, XSR_BIN=BIN)
+    env.pop("XENSTORED_PATH", None)
+    with tempfile.TemporaryFile() as launch_out:
+        launcher = subprocess.Popen(["bash", CLUSTER_SH, "start", c.base, str(i)],
+                                    env=env, stdin=subprocess.DEVNULL,
+                                    stdout=launch_out, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(0.5)
+            p = c.xsadm(via, "cluster", "add", i, raft, "--peer", peer,
+                        "--name", "host%d" % i)
+            tc.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            tc.assertEqual(launcher.wait(90), 0)
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+                launcher.wait(10)
+    p = c.xsadm(via, "cluster", "promote", i)
+    tc.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+    c.members.append(i)
+
+
+class Case(unittest.TestCase):
+    def setUp(self):
+        def on_alarm(signum, frame):
+            raise TimeoutError("%s took more than %d s" % (self.id(), 2 * TEST_ALARM_S))
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(2 * TEST_ALARM_S)
+        self.addCleanup(signal.alarm, 0)
+
+    def cluster(self, name):
+        c = Cluster(name)
+        self.addCleanup(c.down)
+        c.up(3)
+        return c
+
+    def assert_log(self, c, i, pattern):
+        text = c.log_since(i, 0)
+        m = re.search(pattern, text)
+        self.assertTrue(m, "no %r in host%d's log:\n%s" % (pattern, i, text[-3000:]))
+        return m
+
+
+class TestBackupRestore(Case):
+    def test_backup_refusals_restore_grow(self):
+        c = self.cluster("Backup")
+        write_forest(self, c, c.members, "bk")
+        leader = c.leader()
+        via = next(i for i in c.members if i != leader)   # a follower's backup
+        backup = os.path.join(c.base, "forest.xsb")
+        rc, doc, p = c.xsadm_json(via, "cluster", "backup", backup)
+        self.assertEqual(rc, 0, p.stdout + p.stderr)
+        self.assertTrue(doc["ok"], doc)
+        self.assertEqual(doc["file"], backup)
+        self.assertRegex(doc["digest"], r"^[0-9a-f]{32}$")
+        st = os.stat(backup)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        self.assertEqual(st.st_size, doc["bytes"])
+        self.assertFalse(os.path.exists(backup + ".tmp"))
+        with open(backup, "rb") as f:
+            data = f.read()
+        magic, version, hlen, index, term, plen = struct.unpack("<8sIIQQQ", data[:40])
+        self.assertEqual((magic, version, hlen), (b"XSRBAKUP", 1, HDR))
+        self.assertEqual((index, term, plen + HDR), (doc["index"], doc["term"], len(data)))
+        self.assertEqual(struct.unpack("<I", data[40:44])[0], crc32c(data[HDR:]))
+        # xsadm without --json says where the daemon wrote it
+        rel = c.xsadm(via, "cluster", "backup", "forest2.xsb")
+        self.assertEqual(rel.returncode, 0, rel.stderr)
+        self.assertIn("written by the daemon to /", rel.stdout)
+        # the daemon itself refuses a relative path
+        refused = control_json(c, via, "backup", "relative.xsb")
+        self.assertFalse(refused["ok"], refused)
+        self.assertIn("absolute", refused["error"])
+
+        source = forest(c, via)
+        self.assertEqual(sorted(source), ["host1", "host2", "host3"])
+        for i in c.members:
+            self.assertEqual(source["host%d" % i]["/bk/h%d/guest/data" % i],
+                             ("owned by dom%d" % (i + 4), ("b%d" % (i + 4),)))
+            self.assertNotIn("/bk/h%d/gone" % i, source["host%d" % i])
+        c.sh("down", c.base)
+        c.members = []
+
+        # a new member, restored from the file alone
+        c.sh("new", c.base, 4)
+        conf, data_dir = c.conf(4), os.path.join(c.dir(4), "data")
+        bad = {
+            "truncated": (data[:len(data) - 7], r"truncated"),
+            "flipped": (data[:HDR + 20] + bytes([data[HDR + 20] ^ 1]) + data[HDR + 21:],
+                        r"checksum"),
+            "header": (data[:16] + bytes([data[16] ^ 4]) + data[17:], r"header"),
+            "magic": (b"XSRBAKUQ" + data[8:], r"not a xenstored backup"),
+            "empty": (b"", r"not a xenstored backup"),
+        }
+        v2 = bytearray(data)
+        v2[8:12] = struct.pack("<I", 2)
+        v2[44:48] = struct.pack("<I", crc32c(bytes(v2[:44])))
+        bad["version"] = (bytes(v2), r"version 2")
+        for name, (content, why) in bad.items():
+            path = os.path.join(c.base, "bad-%s.xsb" % name)
+            with open(path, "wb") as f:
+                f.write(content)
+            rc, err = restore(conf, path)
+            self.assertNotEqual(rc, 0, "%s accepted: %s" % (name, err))
+            self.assertIn(path, err)
+            self.assertRegex(err, why, name)
+            self.assertEqual(os.listdir(data_dir), [], "%s left files" % name)
+        busy = os.path.join(c.base, "busy-data")
+        os.makedirs(busy)
+        open(os.path.join(busy, "something"), "w").close()
+        rc, err = restore(conf, backup, "--data-dir", busy)
+        self.assertNotEqual(rc, 0, err)
+        self.assertRegex(err, r"not empty")
+
+        rc, err = restore(conf, backup)
+        self.assertEqual(rc, 0, err + c.log_tails())
+        c.members = [4]
+        m = self.assert_log(c, 4, r"RESTORED from a backup.* at log index (\d+) "
+                                  r"\(term \d+, digest ([0-9a-f]{32}), byte-identical")
+        self.assertEqual((int(m.group(1)), m.group(2)), (doc["index"], doc["digest"]))
+        c.wait_healthy(members=[4])
+        restored = forest(c, 4)
+        for host in ("host1", "host2", "host3"):
+            self.assertEqual(restored[host], source[host], host)
+        self.assertEqual(sorted(restored), ["host1", "host2", "host3", "host4"])
+        # it serves and takes writes, and grows
+        r = c.xs(4, "xenstore-write", "/after/restore", "yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        add_member(self, c, 4, 5)
+        c.wait_healthy(members=[4, 5])
+        c.wait_replica(5, "host2", "/bk/h2/tx/b", "B")
+        c.wait_replica(5, "host4", "/after/restore", "yes")
+        c.assert_agree(self, 5, [4, 5])
+
+
+class TestRecover(Case):
+    def check_recovered(self, c, survivor, acked, new_ids):
+        c.members = [survivor]
+        c.wait_healthy(members=[survivor])
+        st = c.status(survivor)
+        self.assertEqual(st["leader"], survivor, st)
+        for host, kv in acked.items():
+            for path, value in kv.items():
+                self.assertEqual(c.read_replica(survivor, host, path), value,
+                                 "%s:%s lost" % (host, path))
+        r = c.xs(survivor, "xenstore-write", "/after/recover", "yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for i in new_ids:
+            add_member(self, c, survivor, i)
+        c.wait_healthy(members=[survivor] + new_ids)
+        for i in new_ids:
+            c.wait_replica(i, "host%d" % survivor, "/after/recover", "yes")
+            for host, kv in acked.items():
+                for path, value in kv.items():
+                    c.wait_replica(i, host, path, value)
+        c.assert_agree(self, survivor, [survivor] + new_ids)
+        # the new members vote: the survivor alone is no quorum any more
+        p = c.xsadm(new_ids[0], "cluster", "status")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_1_force_new_cluster_on_a_stopped_member(self):
+        c = self.cluster("RecoverStopped")
+        acked = write_forest(self, c, c.members, "rc")
+        c.sh("down", c.base)
+        c.members = []
+        for i in (1, 2):
+            shutil.rmtree(os.path.join(c.dir(i), "data"))
+        # a member with an empty data directory has nothing to recover
+        empty = os.path.join(c.base, "empty-data")
+        os.makedirs(empty)
+        p = subprocess.run([XENSTORED, "--force-new-cluster", "--config", c.conf(1),
+                            "--data-dir", empty], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("no log to recover", p.stderr)
+        # with another "one-off" option, refused
+        p = subprocess.run([XENSTORED, "--force-new-cluster", "--restore", "/x",
+                            "--config", c.conf(3)], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        p = subprocess.run([XENSTORED, "--force-new-cluster", "--config", c.conf(3)],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, timeout=90)
+        self.assertEqual(p.returncode, 0, p.stderr + c.log_tails())
+        self.assert_log(c, 3, r"FORCE NEW CLUSTER: .* member 3 .* only voter")
+        self.check_recovered(c, 3, acked, [4, 5])
+
+    def test_2_recover_a_running_member(self):
+        c = self.cluster("RecoverRunning")
+        acked = write_forest(self, c, c.members, "rr")
+        survivor = c.leader()
+        others = [i for i in c.members if i != survivor]
+        # while it has a leader (itself), refused
+        p = c.xsadm(survivor, "cluster", "recover")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("quorum", p.stderr)
+        for i in others:
+            c.kill9(i)
+            shutil.rmtree(os.path.join(c.dir(i), "data"))
+        c.members = [survivor]
+        pid = c.pid(survivor)
+        c.wait_leader(survivor, lambda leader: not leader, timeout=20,
+                      what="the survivor to lose its leader")
+        p = c.xsadm(survivor, "cluster", "recover")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # the same process runs again: its pid file names it once it serves
+        wait_for(lambda: c.pid(survivor) == pid and
+                 "FORCE NEW CLUSTER" in c.log_since(survivor, 0) and
+                 c.status_or_none(survivor) is not None, 60,
+                 "host%d to serve again" % survivor)
+        self.assertTrue(pid_alive(pid))
+        self.assert_log(c, survivor, r"CLUSTER RECOVER asked for")
+        self.check_recovered(c, survivor, acked, [4, 5])
+
+
+tearDownModule = clusterlib.tear_down_module
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
