@@ -157,6 +157,7 @@ static void caught_up(struct daemon *d, int status)
 	if (status)
 		log_fatal("not caught up with the log within %u ms: giving up",
 		      d->cfg.ready_timeout_ms);
+	submit_seq_follow_log(d);
 	if (store_host_exists(d->store, d->host)) {
 		known = store_member_by_id(d->store, d->member_id);
 		if (has_me && (!known || strcmp(known->name, me.name) ||

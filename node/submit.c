@@ -66,6 +66,20 @@ uint64_t submit_next_seq(struct daemon *d)
 	return d->submit->next_seq++;
 }
 
+void submit_seq_follow_log(struct daemon *d)
+{
+	uint64_t last = store_session_last(d->store, d->member_id);
+	uint64_t next = ((last >> 40) + 1) << 40 | 1;
+
+	if (last < d->submit->next_seq)
+		return;
+	log_msg(4, "the log holds entries of member %" PRIu64 " up to number "
+		   "%" PRIu64 ", from an earlier data directory of this id: "
+		   "this member numbers its entries from %" PRIu64,
+		d->member_id, last, next);
+	d->submit->next_seq = next;
+}
+
 struct sm_origin submit_own_origin(struct daemon *d)
 {
 	struct sm_origin o = {d->member_id, submit_next_seq(d), d->host, NULL,
