@@ -174,8 +174,14 @@ static void backup_after(uv_work_t *w, int status)
 		json_object_object_add(o, "bytes", admin_u64(j->bytes));
 		json_object_object_add(o, "digest", json_object_new_string(dg));
 	}
-	admin_send(j->conn, j->req, o);
-	conn_async_done(j->conn);
+	if (d->stopping && conn_is_closed(j->conn)) {
+		/* the daemon closed its connections meanwhile: nobody to
+		 * answer, and the pool must not be scheduled again */
+		json_object_put(o);
+	} else {
+		admin_send(j->conn, j->req, o);
+		conn_async_done(j->conn);
+	}
 	free(j);
 }
 
