@@ -21,6 +21,7 @@
 
 #include "consensus/repl_tls.h"
 #include "consensus/repl_int.h"
+#include "wire/le.h"
 
 /* Delay between attempts to connect to a peer (see repl_open). */
 #define REPL_CONNECT_RETRY_MS 50
@@ -173,6 +174,33 @@ static bool has_log(const char *dir)
 }
 
 /*
+ * The current term in libraft's metadata files (its uv_metadata.c: two
+ * files of four little-endian u64, format 1, version, term, vote; the
+ * higher version is current). 0 if neither reads.
+ */
+static uint64_t metadata_term(const char *dir)
+{
+	uint64_t best_version = 0, term = 0;
+	uint8_t buf[32];
+	char path[PATH_MAX];
+	int i, fd;
+
+	for (i = 1; i <= 2; i++) {
+		snprintf(path, sizeof(path), "%s/metadata%d", dir, i);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (read(fd, buf, sizeof(buf)) == sizeof(buf) &&
+		    get_le(buf, 8) == 1 && get_le(buf + 8, 8) > best_version) {
+			best_version = get_le(buf + 8, 8);
+			term = get_le(buf + 16, 8);
+		}
+		close(fd);
+	}
+	return term;
+}
+
+/*
  * --force-new-cluster: append a configuration of this member alone as
  * the only voter to the log on disk (raft_recover), before libraft loads
  * it. Logged loudly: it forgets the other members, and entries they
@@ -182,6 +210,7 @@ static int force_new_cluster(struct repl *r, const struct repl_config *cfg,
 			     const char *address)
 {
 	struct raft_configuration conf;
+	uint64_t term;
 	int rv;
 
 	if (!has_log(cfg->data_dir)) {
@@ -201,6 +230,21 @@ static int force_new_cluster(struct repl *r, const struct repl_config *cfg,
 			  raft_errmsg(&r->raft));
 		return rv;
 	}
+	/*
+	 * A lone voter elects itself without a new term (libraft 0.22's
+	 * start): the new cluster's entries would share a term with the
+	 * old leader's. Begin a term above every term this member saw, so
+	 * that a log of the old cluster never matches one of the new.
+	 */
+	term = metadata_term(cfg->data_dir);
+	if (term && (rv = r->io.set_term(&r->io, term + 1))) {
+		repl_logf(r, 3, "--force-new-cluster: cannot start term %llu: "
+			  "%s", (unsigned long long)term + 1, r->io.errmsg);
+		return rv;
+	}
+	if (!term)
+		repl_logf(r, 4, "--force-new-cluster: the current term is "
+			  "unreadable: the new cluster goes on in it");
 	repl_logf(r, 3, "FORCE NEW CLUSTER: the log in %s now makes member "
 		  "%llu (%s) the only voter of a new one-member cluster; "
 		  "every other member is forgotten, and entries the old "

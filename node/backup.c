@@ -344,8 +344,9 @@ int backup_seed(struct daemon *d, const char *raft_dir,
 	const char *address = d->cfg.cluster.enabled
 				      ? d->cfg.cluster.self.raft_address
 				      : NULL;
-	/* a new cluster: its first term (a backup's is only informative) */
-	uint64_t term = b->info.term ? b->info.term : 1;
+	/* a new cluster, one term after the backup's: a log of the old
+	 * cluster then never matches one of the new at the same index */
+	uint64_t term = b->info.term + 1;
 	char dg[33];
 	int rc;
 
