@@ -142,7 +142,7 @@ static bool segment_written(const char *path)
  */
 static bool has_log(const char *dir)
 {
-	unsigned long long a, b;
+	unsigned long long a, b, c;
 	struct dirent *e;
 	char path[PATH_MAX];
 	bool found = false;
@@ -152,11 +152,15 @@ static bool has_log(const char *dir)
 	if (!dh)
 		return false;
 	while (!found && (e = readdir(dh))) {
+		/* only libraft's names: not what the scan moved aside */
 		used = -1;
-		if (!strncmp(e->d_name, "snapshot-", 9)) {
+		sscanf(e->d_name, "snapshot-%llu-%llu-%llu.meta%n", &a, &b, &c,
+		       &used);
+		if (used > 0 && e->d_name[used] == '\0') {
 			found = true;
 			continue;
 		}
+		used = -1;
 		sscanf(e->d_name, "%llu-%llu%n", &a, &b, &used);
 		if (used > 0 && e->d_name[used] == '\0') {
 			found = true;
@@ -164,7 +168,9 @@ static bool has_log(const char *dir)
 		}
 		/* an open segment is preallocated: written if its format
 		 * word (its first 8 bytes) is */
-		if (!strncmp(e->d_name, "open-", 5) &&
+		used = -1;
+		sscanf(e->d_name, "open-%llu%n", &a, &used);
+		if (used > 0 && e->d_name[used] == '\0' &&
 		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
 			    (int)sizeof(path))
 			found = segment_written(path);

@@ -215,15 +215,28 @@ static void restore_seed(struct daemon *d, struct backup_file *b)
  * same pid, as the member's own start with --force-new-cluster would
  * (and in the foreground, since it already is a daemon).
  */
-static int rerun_recovering(struct daemon *d, int argc, char **argv)
+static int rerun_recovering(struct daemon *d, int argc, char **argv,
+			    const char *start_dir)
 {
 	char **av = calloc((size_t)argc + 3, sizeof(*av));
 	int i, n = 0;
 
 	if (!av)
 		log_fatal("out of memory");
-	for (i = 0; i < argc; i++)
+	/* relative paths on the command line are the starter's */
+	if (start_dir && chdir(start_dir))
+		log_msg(4, "cluster recover: cannot go back to %s: %s",
+			start_dir, strerror(errno));
+	for (i = 0; i < argc; i++) {
+		/* a restore was this process's start, not the next one's */
+		if (!strcmp(argv[i], "--restore") && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (!strncmp(argv[i], "--restore=", 10))
+			continue;
 		av[n++] = argv[i];
+	}
 	av[n++] = "--force-new-cluster";
 	if (!d->cfg.foreground)
 		av[n++] = "-N";
@@ -242,11 +255,13 @@ int main(int argc, char **argv)
 	struct daemon *d = &dm;
 	struct datadir_identity me;
 	struct backup_file backup = {0};
+	static char *start_dir; /* reachable: not a leak at exit */
 	int rc;
 
 	/* nothing we create is writable by others; what holds requests'
 	 * payloads (the log, the trace, reports) is 0600 (log.h) */
 	umask(022);
+	start_dir = getcwd(NULL, 0); /* for `cluster recover`'s new start */
 	options_defaults(&d->cfg);
 	rc = options_parse(&d->cfg, argc, argv);
 	if (rc == 1) {
@@ -289,6 +304,7 @@ int main(int argc, char **argv)
 		restore_seed(d, &backup);
 	rc = daemon_run(d);
 	if (rc == 0 && d->recover_on_exit)
-		return rerun_recovering(d, argc, argv);
+		return rerun_recovering(d, argc, argv, start_dir);
+	free(start_dir);
 	return rc;
 }
