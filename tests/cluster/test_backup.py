@@ -12,7 +12,8 @@ then the source is stopped and member 1 restores the file into a new,
 empty data directory: its log says it restored the backup's index with the
 backup's digest (the state re-encodes to the backup's very bytes), every
 host tree (values and permissions, walked node by node) equals the
-source's, it takes writes (its entries numbered above those its old data
+source's, a backup of the running restored member is the first one's
+state byte for byte, it takes writes (its entries numbered above those its old data
 directory wrote), and it grows with `xsadm cluster add`.
 
 TestRecover: (1) a stopped member: three members write, all stop, two
@@ -262,6 +263,15 @@ class TestBackupRestore(Case):
         c.wait_healthy(members=[1])
         # every host tree, node by node: values and permissions
         self.assertEqual(forest(c, 1), source)
+        # the running member's whole state is the backup's, byte for byte
+        # (generations, registry, sessions too): backed up again before
+        # anything is written, it gives the same state at the same index
+        again = os.path.join(c.base, "again.xsb")
+        rc, doc2, p = c.xsadm_json(1, "cluster", "backup", again)
+        self.assertEqual(rc, 0, p.stdout + p.stderr)
+        self.assertEqual((doc2["index"], doc2["digest"]), (doc["index"], doc["digest"]))
+        with open(again, "rb") as f:
+            self.assertEqual(f.read()[HDR:], data[HDR:])
         # it serves and takes writes (not mistaken for old duplicates)
         with c.conn(1) as conn:
             conn.write("/bk/h1/k0", "after restore")
@@ -280,11 +290,13 @@ class TestBackupRestore(Case):
 
 
 class TestRecover(Case):
-    def check_recovered(self, c, survivor, acked, new_ids):
+    def check_recovered(self, c, survivor, acked, before, new_ids):
         c.members = [survivor]
         c.wait_healthy(members=[survivor])
         st = c.status(survivor)
         self.assertEqual(st["leader"], survivor, st)
+        # every host tree as the survivor had it, node by node
+        self.assertEqual(forest(c, survivor), before)
         for host, kv in acked.items():
             for path, value in kv.items():
                 self.assertEqual(c.read_replica(survivor, host, path), value,
@@ -307,6 +319,9 @@ class TestRecover(Case):
     def test_1_force_new_cluster_on_a_stopped_member(self):
         c = self.cluster("RecoverStopped")
         acked = write_forest(self, c, c.members, "rc")
+        c.wait_replica(3, "host1", "/rc/h1/tx/b", "B")
+        c.wait_replica(3, "host2", "/rc/h2/tx/b", "B")
+        before = forest(c, 3)
         c.sh("down", c.base)
         c.members = []
         for i in (1, 2):
@@ -329,13 +344,16 @@ class TestRecover(Case):
                            stderr=subprocess.PIPE, text=True, timeout=90)
         self.assertEqual(p.returncode, 0, p.stderr + c.log_tails())
         self.assert_log(c, 3, r"FORCE NEW CLUSTER: .* member 3 .* only voter")
-        self.check_recovered(c, 3, acked, [4, 5])
+        self.check_recovered(c, 3, acked, before, [4, 5])
 
     def test_2_recover_a_running_member(self):
         c = self.cluster("RecoverRunning")
         acked = write_forest(self, c, c.members, "rr")
         survivor = c.leader()
         others = [i for i in c.members if i != survivor]
+        for i in others:
+            c.wait_replica(survivor, "host%d" % i, "/rr/h%d/tx/b" % i, "B")
+        before = forest(c, survivor)
         # while it has a leader (itself), refused
         p = c.xsadm(survivor, "cluster", "recover")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
@@ -356,7 +374,7 @@ class TestRecover(Case):
                  "host%d to serve again" % survivor)
         self.assertTrue(pid_alive(pid))
         self.assert_log(c, survivor, r"CLUSTER RECOVER asked for")
-        self.check_recovered(c, survivor, acked, [4, 5])
+        self.check_recovered(c, survivor, acked, before, [4, 5])
 
 
 tearDownModule = clusterlib.tear_down_module
