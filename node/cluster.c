@@ -9,8 +9,6 @@
 #include "node/backup.h"
 
 #include <errno.h>
-#include <signal.h>
-#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,41 +149,6 @@ static enum conn_verdict cmd_snapshot(struct daemon *d, struct conn *c,
 	return admin_reply_now(c, r, admin_ok());
 }
 
-/*
- * `cluster recover`: this member lost its quorum for good. libraft can
- * rewrite the configuration only in the log of a stopped member
- * (raft_recover), so the daemon stops as for SIGTERM (answering what it
- * read) and node/main.c runs it again, same pid, with
- * --force-new-cluster: the one code path of a stopped member's recovery.
- * Refused while this member knows a leader: the cluster has a quorum.
- */
-static enum conn_verdict cmd_recover(struct daemon *d, struct conn *c,
-				     struct conn_req *r, const char **argv,
-				     unsigned int argc)
-{
-	uint64_t leader = repl_leader(d->repl);
-
-	if (!d->cfg.cluster.enabled)
-		return admin_reply_now(c, r, admin_error(EINVAL,
-			"recover: this daemon is a cluster of one"));
-	if (leader)
-		return admin_reply_now(c, r, admin_error(EBUSY,
-			"recover: refused: member %" PRIu64 " (%s) leads this "
-			"cluster, which has a quorum; recover only a member "
-			"whose quorum is lost for good", leader,
-			cluster_member_name(d, leader)));
-	if (d->stopping)
-		return admin_reply_now(c, r, admin_error(ESHUTDOWN,
-			"recover: the daemon is stopping"));
-	log_msg(3, "CLUSTER RECOVER asked for: member %" PRIu64 " (%s) has "
-		   "no leader; stopping, then starting again as the only "
-		   "voter of a new cluster (--force-new-cluster)",
-		d->member_id, d->host);
-	d->recover_on_exit = true;
-	uv_kill(getpid(), SIGTERM);
-	return admin_reply_now(c, r, admin_ok());
-}
-
 /* The commands: name, argument count (argv[0] included; 0: any). */
 static const struct cluster_cmd {
 	const char *name;
@@ -207,7 +170,7 @@ static const struct cluster_cmd {
 	{"transfer", 0, cluster_member_command},
 	{"snapshot", 1, cmd_snapshot},
 	{"backup", 2, backup_command},
-	{"recover", 1, cmd_recover},
+	{"recover", 1, cluster_recover_start},
 };
 
 enum conn_verdict cluster_control(struct daemon *d, struct conn *c,

@@ -18,8 +18,10 @@ directory wrote), and it grows with `xsadm cluster add`.
 
 TestRecover: (1) a stopped member: three members write, all stop, two
 data directories are destroyed, `xenstored --force-new-cluster` on the
-third; (2) a running member: two members are killed, `xsadm cluster
-recover` on the third (refused while it has a leader). Either way the
+third; (2) a running member of five: `xsadm cluster recover` is refused
+while it leads, and, three members killed, while a fourth still answers;
+that one killed too and the four data directories destroyed, it
+recovers. Either way the
 member serves alone with every acknowledged write, takes new writes, two
 new members (fresh data directories, `cluster.sh new`) are added and
 promoted, and `xsadm cluster verify` agrees.
@@ -163,10 +165,10 @@ class Case(unittest.TestCase):
         signal.alarm(2 * TEST_ALARM_S)
         self.addCleanup(signal.alarm, 0)
 
-    def cluster(self, name):
+    def cluster(self, name, n=3):
         c = Cluster(name)
         self.addCleanup(c.down)
-        c.up(3)
+        c.up(n)
         return c
 
     def assert_log(self, c, i, pattern):
@@ -347,7 +349,7 @@ class TestRecover(Case):
         self.check_recovered(c, 3, acked, before, [4, 5])
 
     def test_2_recover_a_running_member(self):
-        c = self.cluster("RecoverRunning")
+        c = self.cluster("RecoverRunning", 5)
         acked = write_forest(self, c, c.members, "rr")
         survivor = c.leader()
         others = [i for i in c.members if i != survivor]
@@ -358,13 +360,22 @@ class TestRecover(Case):
         p = c.xsadm(survivor, "cluster", "recover")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn("quorum", p.stderr)
-        for i in others:
+        # three of five lost: no leader, but a fourth voter still
+        # answers: refused too, naming it
+        for i in others[:3]:
             c.kill9(i)
+        c.wait_leader(survivor, lambda leader: not leader, timeout=20,
+                      what="the survivor to lose its leader")
+        p = c.xsadm(survivor, "cluster", "recover")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stderr, r"refused: host%d still answers" % others[3])
+        self.assertTrue(c.alive(survivor))
+        # now the others are lost for good
+        c.kill9(others[3])
+        for i in others:
             shutil.rmtree(os.path.join(c.dir(i), "data"))
         c.members = [survivor]
         pid = c.pid(survivor)
-        c.wait_leader(survivor, lambda leader: not leader, timeout=20,
-                      what="the survivor to lose its leader")
         p = c.xsadm(survivor, "cluster", "recover")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         # the same process runs again: its pid file names it once it serves
@@ -374,7 +385,7 @@ class TestRecover(Case):
                  "host%d to serve again" % survivor)
         self.assertTrue(pid_alive(pid))
         self.assert_log(c, survivor, r"CLUSTER RECOVER asked for")
-        self.check_recovered(c, survivor, acked, before, [4, 5])
+        self.check_recovered(c, survivor, acked, before, [6, 7])
 
 
 tearDownModule = clusterlib.tear_down_module
