@@ -201,9 +201,13 @@ class TestBackupRestore(Case):
         self.assertEqual((index, term, plen + HDR), (doc["index"], doc["term"], len(data)))
         self.assertEqual(struct.unpack("<I", data[40:44])[0], crc32c(data[HDR:]))
         # xsadm without --json says where the daemon wrote it
-        rel = c.xsadm(via, "cluster", "backup", "forest2.xsb")
+        rel = subprocess.run([clusterlib.XSADM, "--socket", c.sock(via), "cluster",
+                              "backup", "forest2.xsb"], cwd=c.base,
+                             stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=60, env=clusterlib.xsadm_env())
         self.assertEqual(rel.returncode, 0, rel.stderr)
-        self.assertIn("written by the daemon to /", rel.stdout)
+        self.assertIn("written by the daemon to %s/forest2.xsb" % c.base, rel.stdout)
+        self.assertTrue(os.path.exists(os.path.join(c.base, "forest2.xsb")))
         # the daemon itself refuses a relative path
         refused = control_json(c, via, "backup", "relative.xsb")
         self.assertFalse(refused["ok"], refused)
