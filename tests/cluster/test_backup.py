@@ -184,6 +184,10 @@ class TestBackupRestore(Case):
         write_forest(self, c, c.members, "bk")
         leader = c.leader()
         via = next(i for i in c.members if i != leader)   # a follower's backup
+        # the follower has applied every write (the last of each host's):
+        # its backup and the walk of its trees below see the same state
+        for i in c.members:
+            c.wait_replica(via, "host%d" % i, "/bk/h%d/tx/b" % i, "B")
         backup = os.path.join(c.base, "forest.xsb")
         rc, doc, p = c.xsadm_json(via, "cluster", "backup", backup)
         self.assertEqual(rc, 0, p.stdout + p.stderr)
