@@ -45,7 +45,7 @@ struct backup_job {
 	uv_work_t work;
 	void *pin;
 	uint64_t index, term;
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
 	/* results, from the worker */
 	int rc;
 	char why[2 * PATH_MAX + 128];
@@ -110,8 +110,9 @@ static void backup_work(uv_work_t *w)
 	sm_backup_header(hdr, j->index, j->term, buf, len);
 	digest_of(buf, len, j->digest);
 	j->bytes = SM_BACKUP_HDR + len;
-	unlink(j->tmp);
-	fd = open(j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* a name of its own (mode 0600): two backups to one FILE do not
+	 * write into each other's file; the last rename wins */
+	fd = mkostemp(j->tmp, O_CLOEXEC);
 	if (fd < 0) {
 		j->rc = -errno;
 		snprintf(j->why, sizeof(j->why), "cannot create %s: %s",
@@ -209,7 +210,7 @@ enum conn_verdict backup_command(struct daemon *d, struct conn *c,
 	j->conn = c;
 	j->req = r;
 	snprintf(j->path, sizeof(j->path), "%s", path);
-	snprintf(j->tmp, sizeof(j->tmp), "%s.tmp", path);
+	snprintf(j->tmp, sizeof(j->tmp), "%s.tmp.XXXXXX", path);
 	/* one index, every host: the store as it is now */
 	j->index = store_applied_index(d->store);
 	j->term = repl_term(d->repl);

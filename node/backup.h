@@ -8,7 +8,7 @@
  * an FSM snapshot holds), encodes it on libuv's thread pool and writes
  * FILE itself (it runs as root on the host whose admin asks; the state
  * would not fit XS_CONTROL's 4096-byte replies): header (consensus/sm.h,
- * "Backup files") then the snapshot, mode 0600, to FILE.tmp, fsynced,
+ * "Backup files") then the snapshot, mode 0600, to FILE.tmp.XXXXXX, fsynced,
  * renamed over FILE, the directory fsynced. FILE must be absolute.
  *
  * `xenstored --restore FILE` seeds an empty data directory from FILE: the

@@ -197,7 +197,7 @@ class TestBackupRestore(Case):
         st = os.stat(backup)
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
         self.assertEqual(st.st_size, doc["bytes"])
-        self.assertFalse(os.path.exists(backup + ".tmp"))
+        self.assertEqual([n for n in os.listdir(c.base) if n.startswith("forest.xsb.")], [])
         with open(backup, "rb") as f:
             data = f.read()
         magic, version, hlen, index, term, plen = struct.unpack("<8sIIQQQ", data[:40])
