@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,6 +74,16 @@ static void usage(FILE *f)
 "  cluster verify                  digest every member's state at one log\n"
 "                                  index and compare (exit 1 if they differ)\n"
 "  cluster hosts                   the host trees in the replicated forest\n"
+"  cluster backup FILE             the whole replicated state (every host's\n"
+"                                  tree, domains, quotas, members) at one log\n"
+"                                  index, written by the daemon to FILE (mode\n"
+"                                  0600, checksummed); `xenstored --restore\n"
+"                                  FILE` starts a new cluster from it\n"
+"  cluster recover                 on a member whose quorum is lost for good:\n"
+"                                  it restarts as the only voter of a new\n"
+"                                  cluster with its whole log; entries the\n"
+"                                  lost majority committed that it never\n"
+"                                  received are gone (README, \"Recovery\")\n"
 "  domain migrate HOST:DOMID HOST:DOMID [--merge] [--subtree PATH]...\n"
 "                                  move a domain's store state (its\n"
 "                                  /local/domain/<id>, the /vm/<uuid> its vm\n"
@@ -762,6 +773,51 @@ static int cmd_domains(struct adm *a, int argc, char **argv)
 }
 
 /* A member id: a decimal number from 1 to 2^63 - 1. */
+/*
+ * `cluster backup FILE`: the daemon writes FILE (it holds the state and
+ * runs as root on this host); a relative FILE is made absolute here.
+ */
+static int cmd_backup(struct adm *a, const char *file)
+{
+	char path[PATH_MAX], cwd[PATH_MAX];
+	json_object *o;
+
+	if (file[0] == '/') {
+		snprintf(path, sizeof(path), "%s", file);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", cwd, file) >=
+			    sizeof(path))
+			die(EXIT_USAGE, "cannot make %s an absolute path", file);
+	}
+	o = control(a, (const char *[]){"backup", path}, 2);
+	if (!check(a, o, true)) {
+		json_object_put(o);
+		return EXIT_FAILED;
+	}
+	if (!a->json)
+		printf("backup written by the daemon to %s: log index %lld, "
+		       "term %lld, %lld bytes, digest %s\n",
+		       str(o, "file"), num(o, "index", 0), num(o, "term", 0),
+		       num(o, "bytes", 0), str(o, "digest"));
+	json_object_put(o);
+	return 0;
+}
+
+/* `cluster recover`: the daemon restarts itself as the only voter. */
+static int cmd_recover(struct adm *a)
+{
+	json_object *o = control(a, (const char *[]){"recover"}, 1);
+	bool ok = check(a, o, true);
+
+	if (ok && !a->json)
+		printf("recovering: the daemon stops and starts again as the "
+		       "only voter of a new cluster (see its log); then add "
+		       "members with `xsadm cluster add`\n");
+	json_object_put(o);
+	return ok ? 0 : EXIT_FAILED;
+}
+
 static bool valid_id(const char *s)
 {
 	char *end;
@@ -783,7 +839,9 @@ static bool known_cluster_command(int ac, char **av)
 		return true; /* it checks its options itself */
 	if (ac == 1 && (!strcmp(cmd, "status") || !strcmp(cmd, "verify") ||
 			!strcmp(cmd, "hosts") || !strcmp(cmd, "snapshot") ||
-			!strcmp(cmd, "transfer")))
+			!strcmp(cmd, "transfer") || !strcmp(cmd, "recover")))
+		return true;
+	if (ac == 2 && !strcmp(cmd, "backup"))
 		return true;
 	if (!strcmp(cmd, "remove") || !strcmp(cmd, "promote") ||
 	    !strcmp(cmd, "demote") || !strcmp(cmd, "transfer") ||
@@ -898,6 +956,10 @@ int main(int argc, char **argv)
 	if (!strcmp(av[0], "snapshot") && ac == 1)
 		return simple(&a, (const char *[]){"snapshot"}, 1,
 			      "snapshot requested");
+	if (!strcmp(av[0], "backup") && ac == 2)
+		return cmd_backup(&a, av[1]);
+	if (!strcmp(av[0], "recover") && ac == 1)
+		return cmd_recover(&a);
 	if (!strcmp(av[0], "add"))
 		return cmd_add(&a, ac - 1, av + 1);
 	if ((!strcmp(av[0], "remove") || !strcmp(av[0], "promote") ||

@@ -6,16 +6,22 @@
  */
 #include "consensus/repl.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <raft.h>
 #include <raft/uv.h>
 
 #include "consensus/repl_tls.h"
 #include "consensus/repl_int.h"
+#include "wire/le.h"
 
 /* Delay between attempts to connect to a peer (see repl_open). */
 #define REPL_CONNECT_RETRY_MS 50
@@ -106,6 +112,155 @@ static void null_close(struct raft_uv_transport *t,
 	cb(t);
 }
 
+void repl_null_transport(struct raft_uv_transport *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->version = 1;
+	t->init = null_init;
+	t->listen = null_listen;
+	t->connect = null_connect;
+	t->close = null_close;
+}
+
+static bool segment_written(const char *path)
+{
+	uint64_t word = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool written;
+
+	if (fd < 0)
+		return false;
+	written = read(fd, &word, sizeof(word)) == sizeof(word) && word;
+	close(fd);
+	return written;
+}
+
+/*
+ * Whether dir holds a log to recover: a snapshot or a segment with
+ * entries. libraft's recover asserts that there is one (uvRecover:
+ * "last_term > 0"), so an empty directory is refused here first.
+ */
+static bool has_log(const char *dir)
+{
+	unsigned long long a, b, c;
+	struct dirent *e;
+	char path[PATH_MAX];
+	bool found = false;
+	DIR *dh = opendir(dir);
+	int used;
+
+	if (!dh)
+		return false;
+	while (!found && (e = readdir(dh))) {
+		/* only libraft's names: not what the scan moved aside */
+		used = -1;
+		sscanf(e->d_name, "snapshot-%llu-%llu-%llu.meta%n", &a, &b, &c,
+		       &used);
+		if (used > 0 && e->d_name[used] == '\0') {
+			found = true;
+			continue;
+		}
+		used = -1;
+		sscanf(e->d_name, "%llu-%llu%n", &a, &b, &used);
+		if (used > 0 && e->d_name[used] == '\0') {
+			found = true;
+			continue;
+		}
+		/* an open segment is preallocated: written if its format
+		 * word (its first 8 bytes) is */
+		used = -1;
+		sscanf(e->d_name, "open-%llu%n", &a, &used);
+		if (used > 0 && e->d_name[used] == '\0' &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
+			    (int)sizeof(path))
+			found = segment_written(path);
+	}
+	closedir(dh);
+	return found;
+}
+
+/*
+ * The current term in libraft's metadata files (its uv_metadata.c: two
+ * files of four little-endian u64, format 1, version, term, vote; the
+ * higher version is current). 0 if neither reads.
+ */
+static uint64_t metadata_term(const char *dir)
+{
+	uint64_t best_version = 0, term = 0;
+	uint8_t buf[32];
+	char path[PATH_MAX];
+	int i, fd;
+
+	for (i = 1; i <= 2; i++) {
+		snprintf(path, sizeof(path), "%s/metadata%d", dir, i);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (read(fd, buf, sizeof(buf)) == sizeof(buf) &&
+		    get_le(buf, 8) == 1 && get_le(buf + 8, 8) > best_version) {
+			best_version = get_le(buf + 8, 8);
+			term = get_le(buf + 16, 8);
+		}
+		close(fd);
+	}
+	return term;
+}
+
+/*
+ * --force-new-cluster: append a configuration of this member alone as
+ * the only voter to the log on disk (raft_recover), before libraft loads
+ * it. Logged loudly: it forgets the other members, and entries they
+ * committed without this member are gone.
+ */
+static int force_new_cluster(struct repl *r, const struct repl_config *cfg,
+			     const char *address)
+{
+	struct raft_configuration conf;
+	uint64_t term;
+	int rv;
+
+	if (!has_log(cfg->data_dir)) {
+		repl_logf(r, 3, "--force-new-cluster: %s holds no log to "
+			  "recover (no snapshot, no entries): nothing done",
+			  cfg->data_dir);
+		return RAFT_NOTFOUND;
+	}
+	raft_configuration_init(&conf);
+	rv = raft_configuration_add(&conf, cfg->id, address, RAFT_VOTER);
+	if (!rv)
+		rv = raft_recover(&r->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv) {
+		repl_logf(r, 3, "--force-new-cluster: cannot rewrite the "
+			  "configuration in %s: %s", cfg->data_dir,
+			  raft_errmsg(&r->raft));
+		return rv;
+	}
+	/*
+	 * A lone voter elects itself without a new term (libraft 0.22's
+	 * start): the new cluster's entries would share a term with the
+	 * old leader's. Begin a term above every term this member saw, so
+	 * that a log of the old cluster never matches one of the new.
+	 */
+	term = metadata_term(cfg->data_dir);
+	if (term && (rv = r->io.set_term(&r->io, term + 1))) {
+		repl_logf(r, 3, "--force-new-cluster: cannot start term %llu: "
+			  "%s", (unsigned long long)term + 1, r->io.errmsg);
+		return rv;
+	}
+	if (!term)
+		repl_logf(r, 4, "--force-new-cluster: the current term is "
+			  "unreadable: the new cluster goes on in it");
+	repl_logf(r, 3, "FORCE NEW CLUSTER: the log in %s now makes member "
+		  "%llu (%s) the only voter of a new one-member cluster; "
+		  "every other member is forgotten, and entries the old "
+		  "majority committed without this member are lost. Add "
+		  "members back with `xsadm cluster add` (empty data "
+		  "directories), and do not start with --force-new-cluster "
+		  "again", cfg->data_dir, (unsigned long long)cfg->id, address);
+	return 0;
+}
+
 /* ---- Open and close ---- */
 
 int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
@@ -142,11 +297,7 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 			return repl_from_raft(rv);
 		}
 	} else {
-		r->transport.version = 1;
-		r->transport.init = null_init;
-		r->transport.listen = null_listen;
-		r->transport.connect = null_connect;
-		r->transport.close = null_close;
+		repl_null_transport(&r->transport);
 	}
 	r->transport_ready = true;
 	rv = raft_uv_init(&r->io, loop, cfg->data_dir,
@@ -197,7 +348,11 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 	raft_set_pre_vote(&r->raft, true);
 
 	raft_configuration_init(&conf);
-	if (cfg->join) {
+	if (cfg->force_new_cluster) {
+		rv = force_new_cluster(r, cfg, address);
+		if (rv)
+			goto err_raft;
+	} else if (cfg->join) {
 		rv = 0; /* a joining member waits for the leader to add it */
 	} else if (cfg->n_members == 0) {
 		rv = raft_configuration_add(&conf, cfg->id, address, RAFT_VOTER);
@@ -208,7 +363,7 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 						    cfg->members[i].address,
 						    RAFT_VOTER);
 	}
-	if (!rv && !cfg->join) {
+	if (!rv && !cfg->join && !cfg->force_new_cluster) {
 		rv = raft_bootstrap(&r->raft, &conf);
 		if (rv == RAFT_CANTBOOTSTRAP)
 			rv = 0; /* not pristine: the log knows its members */

@@ -90,11 +90,33 @@ struct repl_config {
 	unsigned snapshot_trailing;  /* entries kept after a snapshot */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
+	/*
+	 * Recovery after the permanent loss of a quorum (etcd's
+	 * --force-new-cluster): before loading the log, append a
+	 * configuration in which this member is the only voter
+	 * (libraft's raft_recover). Every other member is forgotten;
+	 * entries the lost majority committed that this member never
+	 * received are gone. Refused (-ENOENT) without a log to recover.
+	 */
+	bool force_new_cluster;
 };
 
 #define REPL_CONFIG_DEFAULTS                                                   \
 	.snapshot_threshold = 16384, .snapshot_trailing = 8192,                 \
 	.election_timeout_ms = 1000, .heartbeat_timeout_ms = 100
+
+/*
+ * Seed an empty log directory (for a restore from a backup): write state
+ * (sm_snapshot_encode()'s bytes of a store that applied `index`) as a
+ * snapshot at index in term, whose configuration is this member (id at
+ * address, NULL: a cluster of one) as the only voter. A later repl_open()
+ * of the directory then restores it through repl_fsm.restore and goes on
+ * from index + 1. Blocks (a private loop; call it before serving).
+ * 0, or a negative errno with err filled in: -EEXIST if dir holds a log.
+ */
+int repl_seed(const char *dir, uint64_t id, const char *address,
+	      const void *state, size_t len, uint64_t index, uint64_t term,
+	      char *err, size_t err_len);
 
 /* Called exactly once when repl_submit() succeeded. */
 typedef void (*repl_submit_cb)(void *arg, int status);

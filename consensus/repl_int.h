@@ -8,6 +8,7 @@
  *   repl_snapshot.c  snapshots taken off the loop, and restored
  *   repl_snapfile.c  snapshot files: checksummed header, the scan at open
  *   repl_io.c        the raft_io wrapper around libraft's uv backend
+ *   repl_seed.c      seeding an empty log with a snapshot (restore)
  *   repl_trace.c     libraft's tracer: diagnostics and disk faults
  */
 #ifndef XSR_CONSENSUS_REPL_INT_H
@@ -90,6 +91,8 @@ void repl_logf(struct repl *r, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* libraft error codes, translated once: 0 or a negative errno (repl.c). */
 int repl_from_raft(int rv);
+/* A transport that never connects: a cluster of one (repl.c). */
+void repl_null_transport(struct raft_uv_transport *t);
 
 /* ---- repl_batch.c ---- */
 

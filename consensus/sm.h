@@ -182,4 +182,42 @@ int sm_snapshot_decode_keyed(const void *buf, size_t len,
 			     const uint8_t key[STORE_HASH_KEY_LEN],
 			     struct store **out);
 
+/*
+ * Backup files (sm_backup.c): a snapshot of the whole forest (exactly
+ * sm_snapshot_encode()'s bytes) behind a header of its own, so that a
+ * file kept for months can be checked before it is trusted:
+ *
+ *   "XSRBAKUP" | u32 version (1) | u32 header length (48)
+ *   | u64 log index | u64 term | u64 payload length
+ *   | u32 CRC-32C of the payload | u32 CRC-32C of the 44 bytes before it
+ *
+ * all little-endian. The index is the one the snapshot's store has
+ * applied (store_applied_index); the term is the term the member was in
+ * when it took the backup (informational: a restore starts a new cluster).
+ */
+#define SM_BACKUP_MAGIC	  "XSRBAKUP"
+#define SM_BACKUP_VERSION 1
+#define SM_BACKUP_HDR	  48
+
+struct sm_backup_info {
+	uint32_t version;
+	uint64_t index, term;
+	uint64_t payload_len;
+};
+
+/* CRC-32C (Castagnoli), as iSCSI and ext4 use it; crc 0 to start. */
+uint32_t sm_backup_crc32c(uint32_t crc, const void *buf, size_t len);
+/* Fill hdr for payload (len bytes) taken at index in term. */
+void sm_backup_header(uint8_t hdr[SM_BACKUP_HDR], uint64_t index,
+		      uint64_t term, const void *payload, size_t len);
+/*
+ * Check a whole backup file's bytes: 0 with *info and *payload (pointing
+ * into buf) set, or -EINVAL (not a backup: magic), -EPROTONOSUPPORT (a
+ * version this daemon does not know), -ENODATA (truncated or extended)
+ * or -EILSEQ (checksum mismatch), with why filled in, a sentence saying
+ * what is wrong. The payload is not decoded: sm_snapshot_decode() does.
+ */
+int sm_backup_check(const void *buf, size_t len, struct sm_backup_info *info,
+		    const void **payload, char *why, size_t why_len);
+
 #endif

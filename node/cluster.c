@@ -6,6 +6,7 @@
  * node/cluster_int.h.
  */
 #include "node/cluster_int.h"
+#include "node/backup.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -173,6 +174,8 @@ static const struct cluster_cmd {
 	{"demote", 0, cluster_member_command},
 	{"transfer", 0, cluster_member_command},
 	{"snapshot", 1, cmd_snapshot},
+	{"backup", 2, backup_command},
+	{"recover", 1, cluster_recover_start},
 };
 
 enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
@@ -191,7 +194,8 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 		admin_error(0,
 			    "unknown cluster command \"%s\" (try: status, "
 			    "health, verify, hosts, read, dir, perms, add, remove, "
-			    "promote, demote, transfer, snapshot)",
+			    "promote, demote, transfer, snapshot, backup, "
+			    "recover)",
 			    cmd));
 }
 

@@ -11,6 +11,7 @@
  *   cluster_health.c   `cluster health`: leader, caught up, voters answer
  *   cluster_verify.c   `cluster verify`: digests at one log index
  *   cluster_hosts.c    `cluster hosts|read|dir|perms`: any host's tree
+ *   cluster_recover.c  `cluster recover`: a one-voter cluster again
  */
 #ifndef XSR_NODE_CLUSTER_INT_H
 #define XSR_NODE_CLUSTER_INT_H
@@ -126,6 +127,11 @@ struct query *cluster_query_new(struct daemon *d, enum qkind kind, struct conn *
 struct query *cluster_query_find(struct daemon *d, uint64_t qid);
 void cluster_query_free(struct daemon *d, struct query *q);
 void cluster_query_reply(struct daemon *d, struct query *q, json_object *o);
+
+/* cluster_recover.c: `cluster recover` (node/backup.h's sibling) */
+enum conn_verdict cluster_recover_start(struct daemon *d, struct conn *c,
+					struct conn_req *r, const char **argv,
+					unsigned int argc);
 
 /* cluster_status.c */
 void cluster_status_own(struct daemon *d, Xsr__MemberStatus *st);

@@ -157,6 +157,7 @@ static void caught_up(struct daemon *d, int status)
 	if (status)
 		log_fatal("not caught up with the log within %u ms: giving up",
 		      d->cfg.ready_timeout_ms);
+	submit_seq_follow_log(d);
 	if (store_host_exists(d->store, d->host)) {
 		known = store_member_by_id(d->store, d->member_id);
 		if (has_me && (!known || strcmp(known->name, me.name) ||
@@ -323,6 +324,7 @@ static void daemon_free(struct daemon *d)
 	free((char *)d->cfg.config_file);
 	free((char *)d->cfg.host_name);
 	free((char *)d->cfg.socket_ro_group);
+	free((char *)d->cfg.restore_file);
 }
 
 /* The log's configuration: this member, its directory, the cluster's. */
@@ -356,11 +358,14 @@ static struct repl_member *repl_config_of(struct daemon *d,
 	/* not among the initial members: wait to be added */
 	rc->join = !in_initial;
 	rc->tls = d->tls;
+	rc->force_new_cluster = d->cfg.force_new_cluster;
 	rc->election_timeout_ms = cl->election_timeout_ms;
 	rc->heartbeat_timeout_ms = cl->heartbeat_timeout_ms;
 	log_msg(6, "member %" PRIu64 " of a cluster: raft %s, peers %s%s",
 		d->member_id, cl->self.raft_address, cl->self.peer_address,
-		in_initial ? "" : " (joining: waiting to be added)");
+		d->cfg.restore_file || d->cfg.force_new_cluster
+			? " (the only voter of a new cluster)"
+		: in_initial ? "" : " (joining: waiting to be added)");
 	return members;
 }
 
@@ -440,6 +445,9 @@ static void open_all(struct daemon *d)
 	free(members);
 	l->repl_cfg.members = NULL; /* copied by the log */
 	l->repl_cfg.n_members = 0;
+	if (rc == -ENOENT && d->cfg.force_new_cluster)
+		log_fatal("--force-new-cluster: %s holds no log to recover",
+			  l->raft_dir);
 	if (rc)
 		log_fatal("cannot open the log in %s: %s", l->raft_dir,
 			  strerror(-rc));

@@ -80,6 +80,8 @@ struct config {
 	const char *socket_ro_group; /* --socket-ro-group: NULL, root only */
 	unsigned max_connections;    /* --max-connections */
 	unsigned guest_write_rate;   /* --guest-write-rate: per s, 0: off */
+	const char *restore_file;    /* --restore: seed a new cluster */
+	bool force_new_cluster;      /* --force-new-cluster (repl.h) */
 	struct cluster_cfg cluster; /* --config: [member], [cluster] */
 	/* resolved at start (node/main.c) */
 	char *socket_path[2];	  /* socket, socket_ro */
@@ -116,6 +118,9 @@ struct daemon {
 	struct lifecycle *life;	   /* timers, signals (daemon.c) */
 	bool serving;  /* caught up: clients are served */
 	bool stopping; /* a stop was asked for: nothing new is read */
+	/* `cluster recover`: once stopped, start again as the only voter
+	 * (node/main.c runs itself again with --force-new-cluster) */
+	bool recover_on_exit;
 };
 
 /*

@@ -3,6 +3,7 @@
  * parent returns once the daemon serves, as Xen's init scripts expect),
  * the data directory's lock and identity; then node/daemon.c runs it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "node/backup.h"
 #include "node/daemon.h"
 #include "node/datadir.h"
 #include "node/options.h"
@@ -150,16 +152,117 @@ static void resolve_paths(struct daemon *d)
 	}
 }
 
+/* ---- A new cluster from what is left ----------------------------------- */
+
+/* Whether dir is absent or holds nothing. */
+static bool dir_absent_or_empty(const char *dir)
+{
+	struct dirent *e;
+	DIR *dh = opendir(dir);
+	bool empty = true;
+
+	if (!dh)
+		return errno == ENOENT;
+	while (empty && (e = readdir(dh)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = false;
+	closedir(dh);
+	return empty;
+}
+
+/*
+ * --restore FILE, before anything is created: the data directory must be
+ * new and the file whole. Exits 1 with the reason on stderr otherwise.
+ */
+static void restore_check(struct daemon *d, struct backup_file *b)
+{
+	char why[512];
+
+	if (!dir_absent_or_empty(d->cfg.data_dir)) {
+		fprintf(stderr, "xenstored: --restore %s: refused: the data "
+				"directory %s is not empty (a restore starts a "
+				"new cluster in a new directory)\n",
+			d->cfg.restore_file, d->cfg.data_dir);
+		exit(1);
+	}
+	if (backup_load(d->cfg.restore_file, b, why, sizeof(why))) {
+		fprintf(stderr, "xenstored: --restore %s: refused: %s\n",
+			d->cfg.restore_file, why);
+		exit(1);
+	}
+}
+
+/* Seed DATA/raft from the checked backup, once the directory is ours. */
+static void restore_seed(struct daemon *d, struct backup_file *b)
+{
+	char raft_dir[PATH_MAX], why[PATH_MAX + 512];
+	int rc;
+
+	snprintf(raft_dir, sizeof(raft_dir), "%s/raft", d->cfg.data_dir);
+	rc = datadir_mkdir_p(raft_dir, 0700);
+	if (!rc)
+		rc = backup_seed(d, raft_dir, b, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "cannot create %s: %s", raft_dir,
+			 strerror(-rc));
+	free(b->bytes);
+	b->bytes = NULL;
+	if (rc)
+		log_fatal("--restore %s: %s", d->cfg.restore_file, why);
+}
+
+/*
+ * `cluster recover` stopped the daemon: run this program again, with the
+ * same pid, as the member's own start with --force-new-cluster would
+ * (and in the foreground, since it already is a daemon).
+ */
+static int rerun_recovering(struct daemon *d, int argc, char **argv,
+			    const char *start_dir)
+{
+	char **av = calloc((size_t)argc + 3, sizeof(*av));
+	int i, n = 0;
+
+	if (!av)
+		log_fatal("out of memory");
+	/* relative paths on the command line are the starter's */
+	if (start_dir && chdir(start_dir))
+		log_msg(4, "cluster recover: cannot go back to %s: %s",
+			start_dir, strerror(errno));
+	for (i = 0; i < argc; i++) {
+		/* a restore was this process's start, not the next one's */
+		if (!strcmp(argv[i], "--restore") && i + 1 < argc) {
+			i++;
+			continue;
+		}
+		if (!strncmp(argv[i], "--restore=", 10))
+			continue;
+		av[n++] = argv[i];
+	}
+	av[n++] = "--force-new-cluster";
+	if (!d->cfg.foreground)
+		av[n++] = "-N";
+	av[n] = NULL;
+	log_msg(3, "cluster recover: starting again with --force-new-cluster");
+	execv("/proc/self/exe", av);
+	log_msg(2, "cluster recover: cannot run /proc/self/exe again (%s): "
+		   "start this member with --force-new-cluster",
+		strerror(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon dm; /* lives as long as the process */
 	struct daemon *d = &dm;
 	struct datadir_identity me;
+	struct backup_file backup = {0};
+	static char *start_dir; /* reachable: not a leak at exit */
 	int rc;
 
 	/* nothing we create is writable by others; what holds requests'
 	 * payloads (the log, the trace, reports) is 0600 (log.h) */
 	umask(022);
+	start_dir = getcwd(NULL, 0); /* for `cluster recover`'s new start */
 	options_defaults(&d->cfg);
 	rc = options_parse(&d->cfg, argc, argv);
 	if (rc == 1) {
@@ -175,6 +278,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	resolve_paths(d);
+	if (d->cfg.force_new_cluster && !d->cfg.cluster.enabled) {
+		fprintf(stderr, "xenstored: --force-new-cluster: this daemon "
+				"is a cluster of one already (no [member] in "
+				"a --config file)\n");
+		return 1;
+	}
+	if (d->cfg.restore_file)
+		restore_check(d, &backup);
 	if ((rc = datadir_mkdir_p(d->cfg.run_dir, 0755)) ||
 	    (rc = datadir_mkdir_p(d->cfg.data_dir, 0700))) {
 		fprintf(stderr, "xenstored: cannot create %s or %s: %s\n",
@@ -194,5 +305,11 @@ int main(int argc, char **argv)
 	d->incarnation = me.incarnation;
 	log_msg(6, "starting: host %s, incarnation %" PRIu64 ", data in %s",
 		d->host, d->incarnation, d->cfg.data_dir);
-	return daemon_run(d);
+	if (d->cfg.restore_file)
+		restore_seed(d, &backup);
+	rc = daemon_run(d);
+	if (rc == 0 && d->recover_on_exit)
+		return rerun_recovering(d, argc, argv, start_dir);
+	free(start_dir);
+	return rc;
 }

@@ -37,6 +37,8 @@ enum {
 	O_MAX_CONNECTIONS,
 	O_GUEST_WRITE_RATE,
 	O_VERSION,
+	O_RESTORE,
+	O_FORCE_NEW_CLUSTER,
 };
 
 static const struct option long_opts[] = {
@@ -76,6 +78,8 @@ static const struct option long_opts[] = {
 	{"socket-ro-group", required_argument, NULL, O_SOCKET_RO_GROUP},
 	{"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
 	{"guest-write-rate", required_argument, NULL, O_GUEST_WRITE_RATE},
+	{"restore", required_argument, NULL, O_RESTORE},
+	{"force-new-cluster", no_argument, NULL, O_FORCE_NEW_CLUSTER},
 	{NULL, 0, NULL, 0},
 };
 
@@ -163,6 +167,23 @@ void options_usage(FILE *f)
 "                             burst (10 s' worth) is spent: beyond it its\n"
 "                             ring is not read for a while (default 200;\n"
 "                             0: no limit)\n"
+"\n"
+"Starting a new cluster from what is left (command line only; README,\n"
+"\"Backup and restore\" and \"Recovery after permanent loss\"):\n"
+"  --restore FILE             seed an EMPTY data directory from FILE, a\n"
+"                             backup (`xsadm cluster backup`): every host's\n"
+"                             tree, the domain registry, quotas, members, at\n"
+"                             the backup's log index; this member is then the\n"
+"                             only voter of a new cluster (grow it with\n"
+"                             `xsadm cluster add`). A damaged, truncated or\n"
+"                             unknown file is refused, and nothing is created\n"
+"  --force-new-cluster        make this (stopped) member the only voter of a\n"
+"                             new cluster, keeping its whole log and every\n"
+"                             host's replica; the other members are\n"
+"                             forgotten, and what a lost majority committed\n"
+"                             that this member never received is gone. Use\n"
+"                             it once, on the member with the longest log,\n"
+"                             when a quorum is lost for good\n"
 "\n"
 "Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n"
 "Both sockets are root's alone (mode 0600) unless --socket-ro-group.\n");
@@ -580,6 +601,16 @@ static int apply(struct config *cfg, int code, const char *arg,
 			return -EINVAL;
 		}
 		return 0;
+	case O_RESTORE:
+		if (!*arg) {
+			fprintf(stderr, "xenstored: %s wants a file\n", name);
+			return -EINVAL;
+		}
+		cfg->restore_file = keep(arg);
+		return 0;
+	case O_FORCE_NEW_CLUSTER:
+		cfg->force_new_cluster = true;
+		return 0;
 	case O_SOCKET_RO_GROUP:
 		if (!*arg) {
 			fprintf(stderr, "xenstored: %s wants a group\n", name);
@@ -630,8 +661,10 @@ static int ini_entry(void *user, const char *section, const char *key,
 	for (o = long_opts; o->name; o++) {
 		if (strcmp(o->name, key) != 0)
 			continue;
+		/* one-off actions are never a setting */
 		if (o->val == O_CONFIG || o->val == 'H' || o->val == 'U' ||
-		    o->val == O_VERSION)
+		    o->val == O_VERSION || o->val == O_RESTORE ||
+		    o->val == O_FORCE_NEW_CLUSTER)
 			break;
 		if (is_flag(o->val)) {
 			if (strcmp(value, "true") && strcmp(value, "yes") &&
@@ -754,6 +787,11 @@ int options_parse(struct config *cfg, int argc, char **argv)
 	if (optind != argc) {
 		fprintf(stderr, "xenstored: no arguments expected: \"%s\"\n",
 			argv[optind]);
+		return -EINVAL;
+	}
+	if (cfg->restore_file && cfg->force_new_cluster) {
+		fprintf(stderr, "xenstored: --restore and --force-new-cluster "
+				"both start a new cluster: give one\n");
 		return -EINVAL;
 	}
 	return 0;

@@ -66,6 +66,20 @@ uint64_t submit_next_seq(struct daemon *d)
 	return d->submit->next_seq++;
 }
 
+void submit_seq_follow_log(struct daemon *d)
+{
+	uint64_t last = store_session_last(d->store, d->member_id);
+	uint64_t next = ((last >> 40) + 1) << 40 | 1;
+
+	if (last < d->submit->next_seq)
+		return;
+	log_msg(4, "the log holds entries of member %" PRIu64 " up to number "
+		   "%" PRIu64 ", from an earlier data directory of this id: "
+		   "this member numbers its entries from %" PRIu64,
+		d->member_id, last, next);
+	d->submit->next_seq = next;
+}
+
 struct sm_origin submit_own_origin(struct daemon *d)
 {
 	struct sm_origin o = {d->member_id, submit_next_seq(d), d->host, NULL,
@@ -146,10 +160,13 @@ void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 		p = find(d, seq);
 		if (p)
 			answer(d, p, result);
-	} else if (origin && !s->announce_pending &&
+	} else if (origin && !s->announce_pending && d->repl &&
 		   repl_is_leader(d->repl)) {
 		/* its origin answers its client once it knows this is
-		 * committed: tell it now, not at the next heartbeat */
+		 * committed: tell it now, not at the next heartbeat.
+		 * d->repl is NULL while repl_open() runs: a lone voter
+		 * (a recovered member) elects itself and applies the log
+		 * inside raft_start() */
 		s->announce_pending = true;
 		uv_timer_start(&s->announce, announce_commit, 0, 0);
 	}

@@ -36,6 +36,15 @@ uint64_t submit_next_seq(struct daemon *d);
 /* The origin of an entry of the daemon's own (privileged, no client),
  * with the next seq. */
 struct sm_origin submit_own_origin(struct daemon *d);
+/*
+ * Caught up, before submitting anything: make this member's next sequence
+ * number follow what the log's session table has applied from its id. A
+ * data directory made anew for an id the log knows (a restore, a member
+ * added back after a recovery) starts its incarnations at 1 again, and
+ * entries numbered below what the table holds would be taken for
+ * duplicates and not applied. Logged when it moves.
+ */
+void submit_seq_follow_log(struct daemon *d);
 
 /*
  * Send an entry (packed by sm_entry_*(), taken over, even on failure) for

@@ -448,9 +448,69 @@ static void test_oversized_entries_refused(void **state)
 	store_free(st);
 }
 
+/* Backup files: every kind of damage is told apart, nothing else passes. */
+static void test_backup_header(void **state)
+{
+	static const char payload[] = "a snapshot's bytes, any bytes";
+	const size_t plen = sizeof(payload);
+	uint8_t file[SM_BACKUP_HDR + sizeof(payload)], bad[sizeof(file)];
+	struct sm_backup_info info;
+	const void *p = NULL;
+	char why[160];
+	size_t i;
+
+	(void)state;
+	/* the CRC-32C check value of "123456789" */
+	assert_int_equal(sm_backup_crc32c(0, "123456789", 9), 0xE3069283u);
+	sm_backup_header(file, 1234, 7, payload, plen);
+	memcpy(file + SM_BACKUP_HDR, payload, plen);
+	assert_int_equal(sm_backup_check(file, sizeof(file), &info, &p, why,
+					 sizeof(why)), 0);
+	assert_int_equal(info.index, 1234);
+	assert_int_equal(info.term, 7);
+	assert_int_equal(info.payload_len, plen);
+	assert_ptr_equal(p, file + SM_BACKUP_HDR);
+	/* every prefix is refused */
+	for (i = 0; i < sizeof(file); i++)
+		assert_true(sm_backup_check(file, i, &info, &p, why,
+					    sizeof(why)) < 0);
+	assert_int_equal(sm_backup_check(file, sizeof(file) - 1, &info, &p,
+					 why, sizeof(why)), -ENODATA);
+	/* every flipped bit is refused */
+	for (i = 0; i < sizeof(file) * 8; i++) {
+		memcpy(bad, file, sizeof(file));
+		bad[i / 8] ^= (uint8_t)(1u << (i % 8));
+		assert_true(sm_backup_check(bad, sizeof(bad), &info, &p, why,
+					    sizeof(why)) < 0);
+	}
+	memcpy(bad, file, sizeof(file));
+	bad[SM_BACKUP_HDR + 3] ^= 1;
+	assert_int_equal(sm_backup_check(bad, sizeof(bad), &info, &p, why,
+					 sizeof(why)), -EILSEQ);
+	memcpy(bad, file, sizeof(file));
+	bad[0] = 'Y';
+	assert_int_equal(sm_backup_check(bad, sizeof(bad), &info, &p, why,
+					 sizeof(why)), -EINVAL);
+	/* a version it does not know, its header checksum right */
+	memcpy(bad, file, sizeof(file));
+	bad[8] = 2;
+	{
+		uint32_t c = sm_backup_crc32c(0, bad, 44);
+
+		bad[44] = (uint8_t)c;
+		bad[45] = (uint8_t)(c >> 8);
+		bad[46] = (uint8_t)(c >> 16);
+		bad[47] = (uint8_t)(c >> 24);
+	}
+	assert_int_equal(sm_backup_check(bad, sizeof(bad), &info, &p, why,
+					 sizeof(why)), -EPROTONOSUPPORT);
+	assert_non_null(strstr(why, "version 2"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backup_header),
 		cmocka_unit_test(test_ring_requests_once),
 		cmocka_unit_test(test_quota_settings),
 		cmocka_unit_test(test_newer_entry_stops),
