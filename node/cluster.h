@@ -8,7 +8,8 @@
  * Files: cluster.c (open, tick, peer messages, readiness, probes, command
  * dispatch), cluster_member.c (membership commands, on the leader),
  * cluster_query.c (queries waiting for peers), cluster_status.c,
- * cluster_health.c, cluster_verify.c, cluster_hosts.c;
+ * cluster_health.c, cluster_verify.c, cluster_hosts.c, cluster_contact.c
+ * (when the members last heard from a host, for `domain adopt`);
  * node/cluster_int.h is what they share.
  */
 #ifndef XSR_NODE_CLUSTER_H
