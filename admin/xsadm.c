@@ -93,8 +93,16 @@ static void usage(FILE *f)
 "                                  --merge: the destination may exist (what\n"
 "                                  is there stays, the rest is added)\n"
 "  domain adopt DEADHOST:DOMID HOST:DOMID [--merge] [--subtree PATH]...\n"
-"                                  the same, for a host whose daemon is down\n"
-"                                  (restart its domains elsewhere)\n"
+"               [--fenced]         the same, for a host whose daemon is down\n"
+"                                  (restart its domains elsewhere); refused\n"
+"                                  while it answers. A host that does not\n"
+"                                  answer may be cut off, not dead, and still\n"
+"                                  run the domain: two live copies. So it is\n"
+"                                  refused unless no member has heard from\n"
+"                                  the host for [cluster] adopt-after seconds\n"
+"                                  (default 0: never), or --fenced: you\n"
+"                                  assert DEADHOST is fenced (powered off,\n"
+"                                  its domains destroyed); logged as FORCED\n"
 "  domain list [HOST]              the domains of every host (or one)\n"
 "  ls HOST:PATH                    list any host's tree (default PATH /)\n"
 "  read HOST:PATH                  read one node of any host's tree\n"
@@ -705,7 +713,7 @@ static int cmd_add(struct adm *a, int argc, char **argv)
 		      "added as a standby (promote it to make it a voter)");
 }
 
-/* domain migrate|adopt SRC DST [--merge] [--subtree PATH]... */
+/* domain migrate|adopt SRC DST [--merge] [--subtree PATH]... [--fenced] */
 static int cmd_move(struct adm *a, int argc, char **argv)
 {
 	const char *args[40];
@@ -713,8 +721,8 @@ static int cmd_move(struct adm *a, int argc, char **argv)
 
 	if (argc < 3 || !strchr(argv[1], ':') || !strchr(argv[2], ':'))
 		die(EXIT_USAGE, "usage: domain %s HOST:DOMID HOST:DOMID "
-				"[--merge] [--subtree PATH]...",
-		    argv[0]);
+				"[--merge] [--subtree PATH]...%s",
+		    argv[0], !strcmp(argv[0], "adopt") ? " [--fenced]" : "");
 	args[n++] = argv[0];
 	args[n++] = argv[1];
 	args[n++] = argv[2];
@@ -725,6 +733,9 @@ static int cmd_move(struct adm *a, int argc, char **argv)
 			die(EXIT_USAGE, "too many subtrees");
 		if (!strcmp(argv[i], "--merge")) {
 			args[n++] = "merge";
+		} else if (!strcmp(argv[i], "--fenced") &&
+			   !strcmp(argv[0], "adopt")) {
+			args[n++] = "fenced";
 		} else if (!strcmp(argv[i], "--subtree") && i + 1 < argc &&
 			   argv[i + 1][0] == '/') {
 			/* freed at exit */
@@ -922,8 +933,10 @@ int main(int argc, char **argv)
 			if (ac < 3)
 				die(EXIT_USAGE, "usage: domain %s HOST:DOMID "
 						"HOST:DOMID [--merge] "
-						"[--subtree PATH]...",
-				    av[0]);
+						"[--subtree PATH]...%s",
+				    av[0], !strcmp(av[0], "adopt")
+						   ? " [--fenced]"
+						   : "");
 			connect_daemon(&a);
 			return cmd_move(&a, ac, av);
 		}

@@ -188,6 +188,15 @@ struct repl_server {
 
 /* The current configuration: fills up to max servers, returns how many. */
 size_t repl_servers(struct repl *r, struct repl_server *out, size_t max);
+/*
+ * When member id last sent this member a Raft message, in the loop's
+ * clock (uv_now()), or 0 if it has not since repl_open(). A leader hears
+ * every follower at each heartbeat, a follower hears its leader, and
+ * every voter hears a candidate's vote requests: so "no member heard
+ * from X for T" means that X sent nothing to anyone for T (whether it
+ * runs is another question: `domain adopt`, node/cluster_contact.c).
+ */
+uint64_t repl_heard_ms(struct repl *r, uint64_t id);
 /* The leader's view of a follower's log: 0 or -ENOTCONN (not leader). */
 int repl_match_index(struct repl *r, uint64_t id, uint64_t *index);
 

@@ -25,6 +25,8 @@
 
 #include "consensus/repl.h"
 
+#define REPL_HEARD_MAX 64 /* servers whose last message is remembered */
+
 struct batch;	 /* repl_batch.c */
 struct snap_job; /* repl_snapshot.c */
 
@@ -74,6 +76,12 @@ struct repl {
 	struct raft_message held;
 	char held_address[256];
 	bool has_held;
+
+	/* when each server last sent us a Raft message (repl_heard_ms) */
+	struct {
+		uint64_t id, ms;
+	} heard[REPL_HEARD_MAX];
+	unsigned n_heard;
 
 	bool closing;
 	unsigned pending_closes;

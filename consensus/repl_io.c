@@ -98,10 +98,43 @@ static void held_deliver(struct repl *r)
 	r->raft_recv(r->held_io, &m);
 }
 
+/*
+ * Any message from a server shows that it ran a moment ago: remember when
+ * (repl_heard_ms; `domain adopt` asks whether a host may still be alive).
+ * The transport authenticated the sender (repl_tls.c) before libraft or
+ * this wrapper sees a byte of it.
+ */
+static void heard(struct repl *r, uint64_t id)
+{
+	uint64_t now = uv_now(r->loop);
+	unsigned i;
+
+	for (i = 0; i < r->n_heard; i++)
+		if (r->heard[i].id == id) {
+			r->heard[i].ms = now;
+			return;
+		}
+	if (r->n_heard < REPL_HEARD_MAX) {
+		r->heard[r->n_heard].id = id;
+		r->heard[r->n_heard++].ms = now;
+	}
+}
+
+uint64_t repl_heard_ms(struct repl *r, uint64_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n_heard; i++)
+		if (r->heard[i].id == id)
+			return r->heard[i].ms;
+	return 0;
+}
+
 static void wrap_recv(struct raft_io *io, struct raft_message *m)
 {
 	struct repl *r = repl_io_owner(io);
 
+	heard(r, m->server_id);
 	if (m->type != RAFT_INSTALL_SNAPSHOT) {
 		r->raft_recv(io, m);
 		return;

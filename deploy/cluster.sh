@@ -25,6 +25,8 @@
 # every N log entries (the fault-injection suite exercises snapshots);
 # XSR_SNAPSHOT_TRAILING=N keeps only N entries after one (a lagging member
 # then catches up by snapshot).
+# XSR_ADOPT_AFTER=S (when a member is configured) sets [cluster]
+# adopt-after = S (`domain adopt` without --fenced after S s of silence).
 # XSR_LAUNCH_PREFIX (optional) is put before the xenstored command line when
 # a member starts, {i} replaced by the member number and {gid} by 60000+I:
 # e.g. 'setpriv --regid={gid} --clear-groups' runs each member with a group
@@ -36,7 +38,7 @@ bin=${XSR_BIN:-$here/build/bin}
 xenstored=$bin/xenstored
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,29p' "$0" >&2; exit 2; }
+usage() { sed -n '2,34p' "$0" >&2; exit 2; }
 
 free_ports() { # N: print N free TCP ports on 127.0.0.1
   /usr/bin/python3 - "$1" <<'EOF'
@@ -106,6 +108,7 @@ peer-address = $peer
 
 [cluster]
 $(tls_conf "$B" "$i")
+$([ -n "${XSR_ADOPT_AFTER:-}" ] && echo "adopt-after = $XSR_ADOPT_AFTER" || true)
 $members
 EOF
 }

@@ -260,6 +260,12 @@ static void recv_msg(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 	case XSR__PEER_MSG__M_ADMIN_REPLY:
 		cluster_member_reply(d, from, m->admin_reply);
 		break;
+	case XSR__PEER_MSG__M_CONTACT_QUERY:
+		cluster_contact_answer(d, from, m->contact_query);
+		break;
+	case XSR__PEER_MSG__M_CONTACT_REPLY:
+		cluster_contact_record(d, from, m->contact_reply);
+		break;
 	default:
 		break;
 	}
@@ -343,6 +349,7 @@ int cluster_wait_ready(struct daemon *d,
 	};
 
 	d->cluster->on_ready = on_ready;
+	d->cluster->contact_since_ms = uv_now(d->loop);
 	d->cluster->ready = ready_start(&env, d->cfg.ready_timeout_ms, uv_now(d->loop));
 	return d->cluster->ready ? 0 : -ENOMEM;
 }
@@ -447,6 +454,9 @@ void cluster_tick(struct daemon *d, uint64_t now)
 		case Q_PROBE:
 			probe_done(d, q, q->n && q->m[0].got);
 			break;
+		case Q_CONTACT:
+			cluster_contact_finish(d, q);
+			break;
 		case Q_HEALTH:
 			break; /* above */
 		}
@@ -459,12 +469,14 @@ int cluster_open(struct daemon *d)
 		XSR__PEER_MSG__M_STATUS_QUERY,	XSR__PEER_MSG__M_STATUS_REPLY,
 		XSR__PEER_MSG__M_DIGEST_QUERY,	XSR__PEER_MSG__M_DIGEST_REPLY,
 		XSR__PEER_MSG__M_ADMIN_REQUEST, XSR__PEER_MSG__M_ADMIN_REPLY,
+		XSR__PEER_MSG__M_CONTACT_QUERY, XSR__PEER_MSG__M_CONTACT_REPLY,
 	};
 	size_t i;
 
 	d->cluster = calloc(1, sizeof(*d->cluster));
 	if (!d->cluster)
 		return -ENOMEM;
+	d->cluster->contact_since_ms = uv_now(d->loop);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		peers_on(d, kinds[i], recv_msg);
 	return 0;

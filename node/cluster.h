@@ -8,7 +8,8 @@
  * Files: cluster.c (open, tick, peer messages, readiness, probes, command
  * dispatch), cluster_member.c (membership commands, on the leader),
  * cluster_query.c (queries waiting for peers), cluster_status.c,
- * cluster_health.c, cluster_verify.c, cluster_hosts.c;
+ * cluster_health.c, cluster_verify.c, cluster_hosts.c, cluster_contact.c
+ * (when the members last heard from a host, for `domain adopt`);
  * node/cluster_int.h is what they share.
  */
 #ifndef XSR_NODE_CLUSTER_H
@@ -50,5 +51,29 @@ int cluster_snapshot_now(struct daemon *d);
 int cluster_probe(struct daemon *d, const char *host,
 		  void (*cb)(struct daemon *d, void *arg, bool live),
 		  void *arg);
+
+/*
+ * What the cluster knows of the last signs of life of a host's member:
+ * every other member of the configuration (the witnesses, this one
+ * included) says how long it has received nothing from it, neither a
+ * Raft message nor a peer frame (each counts from its own start if it
+ * never heard from it). Strings are borrowed for the callback.
+ */
+struct cluster_contact {
+	uint64_t member;     /* the host's member; 0: it has none */
+	uint64_t silent_ms;  /* the shortest silence a witness reports
+			      * (UINT64_MAX if none answered) */
+	const char *witness; /* the member that reported it, or "" */
+	const char *missing; /* a witness that did not answer within 1 s
+			      * (it may be in contact), NULL if all did */
+};
+/*
+ * Ask the witnesses about host's member. cb is called exactly once,
+ * later (never from inside this call), unless this returns -ENOMEM.
+ */
+int cluster_contact(struct daemon *d, const char *host,
+		    void (*cb)(struct daemon *d, void *arg,
+			       const struct cluster_contact *c),
+		    void *arg);
 
 #endif

@@ -12,6 +12,7 @@
  *   cluster_verify.c   `cluster verify`: digests at one log index
  *   cluster_hosts.c    `cluster hosts|read|dir|perms`: any host's tree
  *   cluster_recover.c  `cluster recover`: a one-voter cluster again
+ *   cluster_contact.c  how long since any member heard from a host
  */
 #ifndef XSR_NODE_CLUSTER_INT_H
 #define XSR_NODE_CLUSTER_INT_H
@@ -47,9 +48,12 @@ struct cluster {
 	unsigned adds_in_flight;
 	bool forgetting;
 	uint64_t reconcile_ms;
+	/* since when this member could have heard its peers (its start):
+	 * the longest silence it can vouch for (cluster_contact.c) */
+	uint64_t contact_since_ms;
 };
 
-enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE, Q_HEALTH };
+enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE, Q_HEALTH, Q_CONTACT };
 
 struct qmember {
 	uint64_t id;
@@ -59,6 +63,7 @@ struct qmember {
 	char name[72], state[16], version[32], last_error[256];
 	uint8_t digest[16];
 	uint64_t applied;
+	uint64_t silent_ms; /* contact: nothing heard from the subject since */
 };
 
 struct query {
@@ -91,6 +96,11 @@ struct query {
 	/* probe: whom to tell */
 	void (*probe_cb)(struct daemon *d, void *arg, bool live);
 	void *probe_arg;
+	/* contact: about which member, whom to tell */
+	uint64_t subject;
+	void (*contact_cb)(struct daemon *d, void *arg,
+			   const struct cluster_contact *c);
+	void *contact_arg;
 };
 
 /* cluster.c */
@@ -149,6 +159,15 @@ enum conn_verdict cluster_health_start(struct daemon *d, struct conn *c,
 				       unsigned int argc);
 /* An answer came or time passed: answer q (and free it) once decided. */
 void cluster_health_tick(struct daemon *d, struct query *q, uint64_t now);
+
+/* cluster_contact.c */
+void cluster_contact_answer(struct daemon *d, uint64_t from,
+			    const Xsr__ContactQuery *cq);
+/* An answer: q is finished (and freed) once every witness answered. */
+void cluster_contact_record(struct daemon *d, uint64_t from,
+			    const Xsr__ContactReply *cr);
+/* At the deadline: tell the caller what the witnesses said, free q. */
+void cluster_contact_finish(struct daemon *d, struct query *q);
 
 /* cluster_verify.c */
 enum conn_verdict cluster_verify_start(struct daemon *d, struct conn *c,

@@ -71,6 +71,9 @@ struct conn_identity {
 	uint32_t target; /* SET_TARGET, or UINT32_MAX */
 	uint64_t ring_id; /* a guest ring's session (store.h); 0: a socket */
 	bool restored;	  /* a ring taken up again after a daemon restart */
+	int32_t pid;	  /* a socket client's process (SO_PEERCRED), 0 if
+			   * unknown or a ring; for logs */
+	uint32_t uid;
 };
 
 /* Limits protecting the daemon from one client (privileged ones too). */

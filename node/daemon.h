@@ -57,6 +57,10 @@ struct cluster_cfg {
 	unsigned election_timeout_ms;
 	unsigned heartbeat_timeout_ms;
 	unsigned commit_timeout_ms;
+	/* `domain adopt` without --fenced: the source host's member must have
+	 * been heard by no member for this long (node/cluster_contact.c);
+	 * 0: never, the admin must always assert the host is fenced */
+	unsigned adopt_after_s;
 };
 
 /* Settings from the command line and the config file. */

@@ -113,6 +113,21 @@ static void out_of_descriptors(struct daemon *d, int lfd, int err)
 	}
 }
 
+/* Who connected (for the log of what needs it: a forced adoption). */
+static void peer_cred(int fd, struct conn_identity *id)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	id->pid = 0;
+	id->uid = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    len == sizeof(cr)) {
+		id->pid = cr.pid;
+		id->uid = cr.uid;
+	}
+}
+
 static void on_accept(uv_poll_t *h, int status, int events)
 {
 	struct daemon *d = h->data;
@@ -146,6 +161,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
 				   "or the descriptor limit)");
 			continue;
 		}
+		peer_cred(fd, &id);
 		rc = conn_socket_new(d->pool, fd, &id, &d->cfg.limits, &l->client,
 				     &c);
 		if (rc) {

@@ -5,12 +5,20 @@
  *
  *   domain migrate SRCHOST:DOMID DSTHOST:DOMID [merge] [subtree=PATH]...
  *   domain adopt   DEADHOST:DOMID DSTHOST:DOMID [merge] [subtree=PATH]...
+ *                  [fenced]
  *   domain list    [HOST]
  *
  * migrate wants the source host's member alive (the domain is handed
  * over), adopt wants it dead (its domains are restarted elsewhere); each
- * refuses the other case. Answers are JSON, as for CONTROL cluster:
- * {"ok":true,...} or {"ok":false,"error":"...","errno":"EEXIST"}.
+ * refuses the other case. Not answering is not being dead: a host cut
+ * off from the others still runs its guests, and adopting one of them
+ * would make two live copies of the domain. So adopt also wants the
+ * admin's word that the host is fenced (`fenced`), or no member of the
+ * cluster to have heard from it for adopt-after seconds
+ * (cluster_contact()). Both are judged here, before the entry is
+ * submitted: apply stays a function of the log. Answers are JSON, as for
+ * CONTROL cluster: {"ok":true,...} or {"ok":false,"error":"...",
+ * "errno":"EEXIST"}.
  */
 #include "node/migrate.h"
 #include "node/daemon.h"
@@ -35,6 +43,8 @@ struct move_req {
 	struct conn *c;
 	struct conn_req *r;
 	bool adopt;
+	bool fenced;	/* the admin asserts the source host is fenced */
+	char asker[64]; /* who asked, for the log */
 	struct store_move m;
 	char src_host[72], dst_host[72];
 	char *subtrees[MAX_SUBTREES];
@@ -118,13 +128,101 @@ static void moved(struct daemon *d, void *arg, int result)
 	move_req_free(x);
 }
 
+static void submit_move(struct move_req *x)
+{
+	struct daemon *d = x->d;
+	struct sm_origin o = submit_own_origin(d);
+	void *buf;
+	size_t len;
+	int rc;
+
+	rc = sm_entry_move_domain(&o, &x->m, &buf, &len);
+	if (!rc)
+		rc = submit_entry(d, NULL, NULL, buf, len, o.seq, moved, x);
+	if (!rc)
+		return;
+	admin_send(x->c, x->r,
+		   admin_error(rc, "cannot submit: %s", strerror(-rc)));
+	conn_async_done(x->c);
+	move_req_free(x);
+}
+
+static void refuse(struct move_req *x, json_object *err)
+{
+	log_msg(4, "domain adopt %s:%u -> %s:%u (asked by %s) refused: %s",
+		x->m.src_host, x->m.src_domid, x->m.dst_host, x->m.dst_domid,
+		x->asker,
+		json_object_get_string(json_object_object_get(err, "error")));
+	admin_send(x->c, x->r, err);
+	conn_async_done(x->c);
+	move_req_free(x);
+}
+
+/*
+ * Has the cluster heard nothing from the source host for adopt-after?
+ * A member that did not answer may be cut off together with the host,
+ * and still hear from it: then nothing is known, and nothing is assumed.
+ */
+static void contacted(struct daemon *d, void *arg,
+		      const struct cluster_contact *ct)
+{
+	struct move_req *x = arg;
+	unsigned after_s = d->cfg.cluster.adopt_after_s;
+	const char *src = x->m.src_host;
+	json_object *err = NULL;
+	char wait[64];
+
+	if (after_s)
+		snprintf(wait, sizeof(wait), ", or wait for adopt-after (%u s)",
+			 after_s);
+	else
+		snprintf(wait, sizeof(wait),
+			 " (adopt-after is 0: never without it)");
+	if (!ct->member)
+		err = admin_error(
+		    -EPERM,
+		    "host %s has no member in the cluster: nothing tells "
+		    "whether it still runs its domains; fence it (power it "
+		    "off) and use --fenced",
+		    src);
+	else if (ct->missing)
+		err = admin_error(
+		    -EPERM,
+		    "%s does not answer, but member %s did not answer "
+		    "either: it may be cut off with %s, which may be "
+		    "partitioned, not dead; fence %s (power it off) and use "
+		    "--fenced",
+		    src, ct->missing, src, src);
+	else if (!ct->witness[0])
+		err = admin_error(
+		    -EPERM,
+		    "no member can tell when it last heard from %s; fence "
+		    "it (power it off) and use --fenced",
+		    src);
+	else if (!after_s || ct->silent_ms < (uint64_t)after_s * 1000)
+		err = admin_error(
+		    -EPERM,
+		    "%s was in contact %.1f s ago (heard by %s): it may be "
+		    "partitioned, not dead; fence it (power it off) and use "
+		    "--fenced%s",
+		    src, (double)ct->silent_ms / 1000, ct->witness, wait);
+	if (err) {
+		refuse(x, err);
+		return;
+	}
+	log_msg(4,
+		"domain adopt %s:%u -> %s:%u (asked by %s): no member "
+		"heard from %s for %.1f s (adopt-after %u s): taken as "
+		"fenced",
+		x->m.src_host, x->m.src_domid, x->m.dst_host, x->m.dst_domid,
+		x->asker, src, (double)ct->silent_ms / 1000, after_s);
+	submit_move(x);
+}
+
 static void probed(struct daemon *d, void *arg, bool live)
 {
 	struct move_req *x = arg;
-	struct sm_origin o = submit_own_origin(d);
 	json_object *err = NULL;
-	void *buf;
-	size_t len;
 	int rc;
 
 	if (x->adopt && live)
@@ -136,18 +234,43 @@ static void probed(struct daemon *d, void *arg, bool live)
 			      "host %s does not answer: adopt its domains "
 			      "instead",
 			      x->m.src_host);
-	if (!err) {
-		rc = sm_entry_move_domain(&o, &x->m, &buf, &len);
-		if (!rc)
-			rc = submit_entry(d, NULL, NULL, buf, len, o.seq, moved,
-					   x);
-		if (!rc)
-			return;
-		err = admin_error(rc, "cannot submit: %s", strerror(-rc));
+	if (err) {
+		admin_send(x->c, x->r, err);
+		conn_async_done(x->c);
+		move_req_free(x);
+		return;
 	}
-	admin_send(x->c, x->r, err);
-	conn_async_done(x->c);
-	move_req_free(x);
+	if (!x->adopt) {
+		submit_move(x);
+		return;
+	}
+	if (x->fenced) {
+		log_msg(4,
+			"domain adopt %s:%u -> %s:%u FORCED by %s: the "
+			"admin asserts that host %s is fenced (its "
+			"domains are not running)",
+			x->m.src_host, x->m.src_domid, x->m.dst_host,
+			x->m.dst_domid, x->asker, x->m.src_host);
+		submit_move(x);
+		return;
+	}
+	rc = cluster_contact(d, x->m.src_host, contacted, x);
+	if (rc)
+		refuse(x, admin_error(rc, "out of memory"));
+}
+
+/* "pid 1234 (uid 0) on the socket", "domain 5's ring" */
+static void describe_asker(const struct conn *c, char *buf, size_t len)
+{
+	const struct conn_identity *id = conn_identity(c);
+
+	if (conn_is_ring(c))
+		snprintf(buf, len, "domain %u's ring", id->domid);
+	else if (id->pid)
+		snprintf(buf, len, "pid %d (uid %u) on the socket",
+			 (int)id->pid, id->uid);
+	else
+		snprintf(buf, len, "a socket client");
 }
 
 static enum conn_verdict start_move(struct daemon *d, struct conn *c,
@@ -159,11 +282,13 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 	int rc;
 
 	if (argc < 3)
-		return answer(c, r, admin_error(-EINVAL,
-					    "usage: domain %s HOST:DOMID "
-					    "HOST:DOMID [merge] "
-					    "[subtree=PATH]...",
-					    adopt ? "adopt" : "migrate"));
+		return answer(c, r,
+			      admin_error(-EINVAL,
+					  "usage: domain %s HOST:DOMID "
+					  "HOST:DOMID [merge] "
+					  "[subtree=PATH]...%s",
+					  adopt ? "adopt" : "migrate",
+					  adopt ? " [fenced]" : ""));
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return answer(c, r, admin_error(-ENOMEM, "out of memory"));
@@ -182,9 +307,12 @@ static enum conn_verdict start_move(struct daemon *d, struct conn *c,
 					    "places are HOST:DOMID (a domid "
 					    "from 1 to 32751)"));
 	}
+	describe_asker(c, x->asker, sizeof(x->asker));
 	for (i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "merge") == 0) {
 			x->m.merge = true;
+		} else if (adopt && strcmp(argv[i], "fenced") == 0) {
+			x->fenced = true;
 		} else if (strncmp(argv[i], "subtree=", 8) == 0 &&
 			   x->m.nsubtrees < MAX_SUBTREES) {
 			x->subtrees[x->m.nsubtrees] = strdup(argv[i] + 8);

@@ -352,6 +352,8 @@ static int cluster_key(struct config *cfg, const char *file,
 			return number(key, v, &cl->heartbeat_timeout_ms);
 		if (!strcmp(key, "commit-timeout"))
 			return number(key, v, &cl->commit_timeout_ms);
+		if (!strcmp(key, "adopt-after"))
+			return number(key, v, &cl->adopt_after_s);
 	}
 	fprintf(stderr, "xenstored: %s: unknown key \"%s\" in [%s]\n", file,
 		key, section);

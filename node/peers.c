@@ -13,11 +13,43 @@
 #include "consensus/peer.h"
 
 #define KINDS 16 /* above every Xsr__PeerMsg__MCase */
+#define HEARD_MAX 64 /* members whose last frame is remembered */
 
 struct peers {
 	struct peer *chan; /* NULL for a cluster of one */
 	peers_recv_fn *on[KINDS];
+	/* when each member's last frame came (peers_heard_ms) */
+	struct {
+		uint64_t id, ms;
+	} heard[HEARD_MAX];
+	unsigned n_heard;
 };
+
+/* A frame, even an undecodable one, shows that its member ran just now. */
+static void heard(struct daemon *d, uint64_t from)
+{
+	struct peers *p = d->peers;
+	unsigned i;
+
+	for (i = 0; i < p->n_heard && p->heard[i].id != from; i++)
+		;
+	if (i == HEARD_MAX)
+		return;
+	p->heard[i].id = from;
+	p->heard[i].ms = uv_now(d->loop);
+	if (i == p->n_heard)
+		p->n_heard++;
+}
+
+uint64_t peers_heard_ms(const struct daemon *d, uint64_t id)
+{
+	unsigned i;
+
+	for (i = 0; d->peers && i < d->peers->n_heard; i++)
+		if (d->peers->heard[i].id == id)
+			return d->peers->heard[i].ms;
+	return 0;
+}
 
 static const char *member_peer_address(struct daemon *d, uint64_t id)
 {
@@ -37,6 +69,7 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 	struct daemon *d = data;
 	Xsr__PeerMsg *m = xsr__peer_msg__unpack(NULL, len, body);
 
+	heard(d, from);
 	if (!m) {
 		log_msg(4, "undecodable peer message from member %" PRIu64,
 			from);

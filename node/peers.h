@@ -38,5 +38,7 @@ bool peers_enabled(const struct daemon *d);
 void peers_on(struct daemon *d, Xsr__PeerMsg__MCase kind, peers_recv_fn *fn);
 /* Pack m and send it to member `to`: 0 or a negative errno. */
 int peers_send(struct daemon *d, uint64_t to, const Xsr__PeerMsg *m);
+/* When member id's last frame arrived (uv_now()), 0 if none did. */
+uint64_t peers_heard_ms(const struct daemon *d, uint64_t id);
 
 #endif

@@ -3,7 +3,8 @@
  * directory, with a toy state machine (a list of applied entries): a
  * cluster of one applies submissions in order, replays its log after a
  * reopen, takes snapshots and restores from them; submissions of one
- * loop iteration share one log entry (a batch) and apply in order.
+ * loop iteration share one log entry (a batch) and apply in order; a
+ * cluster of two remembers when each last heard from the other.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -440,6 +442,97 @@ static void test_batch_refused_during_transfer(void **state)
 	}
 }
 
+/*
+ * repl_heard_ms: when each server last sent us a Raft message. In a
+ * cluster of two, the leader hears its follower at every heartbeat and
+ * the follower hears the leader; once the follower is gone, the
+ * leader's record of it stops moving (domain adopt judges a host's
+ * silence from it). A server never heard from is 0.
+ */
+static void test_heard(void **state)
+{
+	char dirs[2][32] = {"/tmp/xsr-repl-XXXXXX", "/tmp/xsr-repl-XXXXXX"};
+	char addr[2][32];
+	struct repl_member members[2];
+	struct repl_fsm fsm[2];
+	struct toy *t[2];
+	struct repl *r[2] = {NULL, NULL};
+	uv_loop_t loop;
+	uint64_t deadline, heard, until;
+	int i, l = -1;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN); /* the leader writes to the closed one */
+	uv_loop_init(&loop);
+	loop_thread = pthread_self();
+	for (i = 0; i < 2; i++) {
+		assert_non_null(mkdtemp(dirs[i]));
+		snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", free_port());
+		members[i].id = (uint64_t)i + 1;
+		members[i].address = addr[i];
+	}
+	for (i = 0; i < 2; i++) {
+		struct repl_config cfg = {REPL_CONFIG_DEFAULTS};
+
+		t[i] = calloc(1, sizeof(*t[i]));
+		memset(&fsm[i], 0, sizeof(fsm[i]));
+		fsm[i].data = t[i];
+		fsm[i].apply = toy_apply;
+		fsm[i].snapshot_pin = toy_pin;
+		fsm[i].snapshot_write = toy_write;
+		fsm[i].snapshot_unpin = toy_unpin;
+		fsm[i].restore = toy_restore;
+		cfg.id = (uint64_t)i + 1;
+		cfg.address = addr[i];
+		cfg.data_dir = dirs[i];
+		cfg.members = members;
+		cfg.n_members = 2;
+		cfg.election_timeout_ms = 200;
+		cfg.heartbeat_timeout_ms = 25;
+		assert_int_equal(repl_open(&loop, &cfg, &fsm[i], &r[i]), 0);
+	}
+	uv_update_time(&loop);
+	deadline = uv_now(&loop) + 10000;
+	while (l < 0) {
+		assert_true(uv_now(&loop) < deadline);
+		uv_run(&loop, UV_RUN_ONCE);
+		for (i = 0; i < 2; i++)
+			if (repl_is_leader(r[i]))
+				l = i;
+	}
+	/* a few heartbeats: each has heard the other, lately */
+	until = uv_now(&loop) + 200;
+	while (uv_now(&loop) < until)
+		uv_run(&loop, UV_RUN_ONCE);
+	for (i = 0; i < 2; i++) {
+		heard = repl_heard_ms(r[i], (uint64_t)(1 - i) + 1);
+		assert_true(heard > 0);
+		assert_true(uv_now(&loop) - heard < 1000);
+		assert_int_equal(repl_heard_ms(r[i], 99), 0);
+		assert_int_equal(repl_heard_ms(r[i], (uint64_t)i + 1), 0);
+	}
+	/* the follower goes: the leader hears nothing more from it */
+	t[1 - l]->closed = false;
+	repl_close(r[1 - l], on_closed, t[1 - l]);
+	while (!t[1 - l]->closed)
+		uv_run(&loop, UV_RUN_ONCE);
+	heard = repl_heard_ms(r[l], (uint64_t)(1 - l) + 1);
+	until = uv_now(&loop) + 300;
+	while (uv_now(&loop) < until)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(repl_heard_ms(r[l], (uint64_t)(1 - l) + 1), heard);
+	assert_true(uv_now(&loop) - heard >= 300);
+	t[l]->closed = false;
+	repl_close(r[l], on_closed, t[l]);
+	while (!t[l]->closed)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	for (i = 0; i < 2; i++) {
+		free(t[i]);
+		remove_dir(dirs[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_batch_refused_during_transfer),
 		cmocka_unit_test(test_batch_failed_by_close),
+		cmocka_unit_test(test_heard),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

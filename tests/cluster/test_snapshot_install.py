@@ -233,7 +233,9 @@ class TestSnapshotInstall(unittest.TestCase):
         # sent it waits in F's socket and is applied as entries)
         for i in range(WRITES):
             oc.write("/data/fill%d" % (i % 50), "%d" % i)
-        rc, out, err = c.xsadm(o, "domain", "adopt", "%s:5" % fh, "%s:9" % oh)
+        # (F is stopped, not dead: the test asserts it is "fenced")
+        rc, out, err = c.xsadm(o, "domain", "adopt", "%s:5" % fh,
+                               "%s:9" % oh, "--fenced")
         self.assertEqual(rc, 0, out + err)
         rc, out, err = c.xsadm(o, "domain", "migrate", "%s:4" % oh,
                                "%s:8" % fh)

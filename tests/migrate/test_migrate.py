@@ -2,8 +2,12 @@
 """A domain's store state follows it (issue 5), end to end on a 3-member
 cluster from deploy/cluster.sh with sim rings: migration between live
 hosts, adoption of a dead host's domain, and a migration racing with the
-guest's own writes. Every process started is stopped by PID (cluster.sh
-down), every wait is bounded, only 127.0.0.1 and Unix sockets are used.
+guest's own writes; and how adoption is guarded (issue 14): a host that
+does not answer but may be partitioned (here: SIGSTOPped, so that its
+member was heard a moment ago) is adopted only with the admin's --fenced
+or after adopt-after seconds in which no member heard from it. Every
+process started is stopped by PID (cluster.sh down, after a SIGCONT),
+every wait is bounded, only 127.0.0.1 and Unix sockets are used.
 
     python3 tests/migrate/test_migrate.py [-v]      (XSR_BIN, XSR_KEEP=1)
 """
@@ -11,6 +15,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,13 +36,17 @@ XSADM = os.path.join(daemonlib.BIN, "xsadm")
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, adopt_after=None):
+        self.adopt_after = adopt_after
         self.base = tempfile.mkdtemp(prefix="xsr-migrate-")
         self.sh("up", "3", self.base)
 
     def sh(self, *a):
         env = dict(os.environ, XSR_SIM_RINGS="1", XSR_BIN=daemonlib.BIN)
         env.pop("XENSTORED_PATH", None)
+        env.pop("XSR_ADOPT_AFTER", None)
+        if self.adopt_after is not None:
+            env["XSR_ADOPT_AFTER"] = str(self.adopt_after)
         return subprocess.run([CLUSTER_SH] + list(a), env=env, check=True,
                               capture_output=True, text=True, timeout=90)
 
@@ -54,6 +63,16 @@ class Cluster:
         r = subprocess.run([XSADM, "--socket", self.socket(i)] + list(a),
                            capture_output=True, text=True, timeout=60)
         return r.returncode, r.stdout, r.stderr
+
+    def pid(self, i):
+        with open(os.path.join(self.base, "host%d" % i,
+                               "xenstored.pid")) as f:
+            return int(f.read())
+
+    def log(self, i):
+        with open(os.path.join(self.base, "host%d" % i, "xenstored.log"),
+                  errors="replace") as f:
+            return f.read()
 
     def down(self):
         try:
@@ -204,15 +223,27 @@ class TestMigrate(unittest.TestCase):
         g.close()
         a.close()
         # adopt is refused while host1 is alive (host3 acts: it is where
-        # the domain is restarted)
+        # the domain is restarted), even if the admin says it is fenced
         rc, _, err = c.xsadm(3, "domain", "adopt", "host1:6", "host3:9")
+        self.assertEqual(rc, 1)
+        self.assertIn("alive", err)
+        rc, _, err = c.xsadm(3, "domain", "adopt", "host1:6", "host3:9",
+                             "--fenced")
         self.assertEqual(rc, 1)
         self.assertIn("alive", err)
         c.sh("kill", c.base, "1")
         rc, _, err = c.xsadm(3, "domain", "migrate", "host1:6", "host3:9")
         self.assertEqual(rc, 1)
         self.assertIn("adopt", err)
-        rc, out, err = c.xsadm(3, "domain", "adopt", "host1:6", "host3:9")
+        # dead to us, but nothing says it is fenced (adopt-after is 0)
+        rc, _, err = c.xsadm(3, "domain", "adopt", "host1:6", "host3:9")
+        self.assertEqual(rc, 1)
+        self.assertIn("fence it", err)
+        rc, _, err = c.xsadm(3, "domain", "migrate", "host1:6", "host3:9",
+                             "--fenced")
+        self.assertEqual(rc, 2)     # not an option of migrate
+        rc, out, err = c.xsadm(3, "domain", "adopt", "host1:6", "host3:9",
+                               "--fenced")
         self.assertEqual(rc, 0, out + err)
         with c.conn(3) as h3:
             for i in range(20):
@@ -354,6 +385,136 @@ class TestMigrate(unittest.TestCase):
         self.assertEqual(rc, 0, out + err)
         g.close()
         a.close()
+
+
+class TestFence(unittest.TestCase):
+    """Adopting from a host that does not answer but may be partitioned,
+    not dead: two live copies of a domain are split brain. SIGSTOP makes
+    a host that no longer answers while its member was heard a moment
+    ago, exactly what a partition looks like from the others."""
+    ADOPT_AFTER = 3   # s; an adoption right after the stop comes ~1 s in
+
+    def setUp(self):
+        self.c = None
+        self.stopped = []
+        self.sims = []
+
+    def tearDown(self):
+        for pid in self.stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        for s in self.sims:
+            s.close()
+        if self.c:
+            self.c.down()
+
+    def start(self, adopt_after=None):
+        self.c = Cluster(adopt_after)
+        return self.c
+
+    def guests_on_host1(self, *domids):
+        c = self.c
+        sim = sg.SimDir(c.shim(1))
+        self.sims.append(sim)
+        with c.conn(1) as a:
+            for domid in domids:
+                g = sg.introduce(a, sim, domid)
+                g.write("data/k", "v%d" % domid)
+                g.close()
+
+    def stop(self, i):
+        pid = self.c.pid(i)
+        os.kill(pid, signal.SIGSTOP)
+        self.stopped.append(pid)
+        return time.monotonic()
+
+    def cont(self, i):
+        pid = self.c.pid(i)
+        os.kill(pid, signal.SIGCONT)
+        self.stopped.remove(pid)
+
+    def adopt(self, *a):
+        return self.c.xsadm(3, "domain", "adopt", *a)
+
+    def assert_not_adopted(self, domid, to):
+        rc, out, err = self.c.xsadm(3, "read", "host1:/local/domain/%d/data/k"
+                                    % domid)
+        self.assertEqual((rc, out.strip()), (0, "v%d" % domid), err)
+        rc, _, _ = self.c.xsadm(3, "read", "host3:/local/domain/%d" % to)
+        self.assertEqual(rc, 1)
+
+    def test_partitioned_host_needs_the_admins_word(self):
+        c = self.start()            # adopt-after: the default, 0 (never)
+        self.guests_on_host1(6)
+        # a host that answers is refused even with --fenced: it hands its
+        # domains over with migrate
+        rc, _, err = self.adopt("host1:6", "host3:9", "--fenced")
+        self.assertEqual(rc, 1)
+        self.assertIn("alive", err)
+        self.stop(1)
+        rc, _, err = self.adopt("host1:6", "host3:9")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("host1 was in contact", err)
+        self.assertIn("may be partitioned, not dead", err)
+        self.assertIn("--fenced", err)
+        self.assertIn("adopt-after is 0", err)
+        rc, out, _ = c.xsadm(3, "--json", "domain", "adopt", "host1:6",
+                             "host3:9")
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(out)["errno"], "EPERM")
+        self.assert_not_adopted(6, 9)
+        self.assertIn("refused: host1 was in contact", c.log(3))
+        # the admin asserts it is fenced
+        rc, out, err = self.adopt("host1:6", "host3:9", "--fenced")
+        self.assertEqual(rc, 0, out + err)
+        with c.conn(3) as h3:
+            self.assertEqual(h3.read("/local/domain/9/data/k"), b"v6")
+        self.assertRegex(c.log(3), r"domain adopt host1:6 -> host3:9 FORCED "
+                         r"by pid \d+ \(uid \d+\) on the socket")
+        # host1 was not dead after all: it learns that its domain left
+        self.cont(1)
+        with c.conn(1) as h1:
+            wait_for(lambda: h1.call("IS_DOMAIN_INTRODUCED",
+                                     args("6")) == b"F\0",
+                     20, "host1 to apply the adoption")
+            self.assertRaises(OSError, h1.read, "/local/domain/6")
+        rc, out, err = c.xsadm(3, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+
+    def test_adopt_after_a_silence(self):
+        c = self.start(self.ADOPT_AFTER)
+        self.guests_on_host1(6, 7)
+        t0 = self.stop(1)
+        # heard from a moment ago
+        rc, _, err = self.adopt("host1:6", "host3:9")
+        self.assertLess(time.monotonic() - t0, self.ADOPT_AFTER,
+                        "too slow to test the refusal")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("host1 was in contact", err)
+        self.assertIn("or wait for adopt-after (%d s)" % self.ADOPT_AFTER,
+                      err)
+        self.assert_not_adopted(6, 9)
+        # no member heard from it for adopt-after: taken as fenced
+        time.sleep(max(0.0, t0 + self.ADOPT_AFTER + 0.5 - time.monotonic()))
+        rc, out, err = self.adopt("host1:6", "host3:9")
+        self.assertEqual(rc, 0, out + err)
+        with c.conn(3) as h3:
+            self.assertEqual(h3.read("/local/domain/9/data/k"), b"v6")
+        self.assertIn("no member heard from host1 for", c.log(3))
+        # a witness that does not answer may be cut off with host1 (and
+        # hear from it): nothing is assumed then
+        t1 = self.stop(2)
+        time.sleep(max(0.0, t1 + self.ADOPT_AFTER + 0.5 - time.monotonic()))
+        rc, _, err = self.adopt("host1:7", "host3:10")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("member host2 did not answer", err)
+        self.cont(2)
+        self.assert_not_adopted(7, 10)
+        self.cont(1)
+        rc, out, err = c.xsadm(3, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
 
 
 if __name__ == "__main__":
