@@ -147,7 +147,9 @@ int repl_submit(struct repl *r, const void *buf, size_t len, repl_submit_cb cb,
  * libraft tells them only with its next AppendEntries, which when idle is
  * the next heartbeat; a barrier entry is such a message. Coalesced: at
  * most one barrier is in flight, and a request made meanwhile sends one
- * more after it.
+ * more after it. Never from inside a libraft callback (an FSM apply, a
+ * change or barrier callback): appending an entry there frees the entries
+ * libraft is walking; node/ calls submit_announce_commit(), which defers.
  */
 void repl_announce_commit(struct repl *r);
 

@@ -409,6 +409,7 @@ void cluster_tick(struct daemon *d, uint64_t now)
 		check_leader(d, now);
 		cluster_member_reconcile(d, now);
 	}
+	cluster_member_later(d, false);
 	for (q = d->cluster->queries; q; q = next) {
 		uint64_t qid = q->qid;
 
@@ -484,6 +485,7 @@ int cluster_open(struct daemon *d)
 
 void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg)
 {
+	cluster_member_later(d, true);
 	while (d->cluster->queries) {
 		struct query *q = d->cluster->queries;
 

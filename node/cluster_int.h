@@ -46,6 +46,7 @@ struct cluster {
 	/* the members table follows the configuration (cluster_member.c):
 	 * adds under way on this leader, a row being removed, the next look */
 	unsigned adds_in_flight;
+	struct add_ctx *adds_later; /* next steps of adds, for the tick */
 	bool forgetting;
 	uint64_t reconcile_ms;
 	/* since when this member could have heard its peers (its start):
@@ -125,6 +126,8 @@ int cluster_member_role(struct daemon *d, uint64_t id);
  * configuration lacks (removed, or an add that failed half-way).
  */
 void cluster_member_reconcile(struct daemon *d, uint64_t now);
+/* Run the adds' next steps (or, cancel, drop them: stopping). */
+void cluster_member_later(struct daemon *d, bool cancel);
 /* A membership command forwarded to us (the leader), or its answer. */
 void cluster_member_request(struct daemon *d, uint64_t from,
 			    const Xsr__AdminRequest *ar);

@@ -28,8 +28,9 @@ void cluster_admin_done(struct daemon *d, struct query *q, int status,
 		ar.status = status;
 		ar.text = (char *)(text ? text : "");
 		ar.index = repl_last_index(d->repl);
-		/* the asking member learns of the commit now, not later */
-		repl_announce_commit(d->repl);
+		/* the asking member learns of the commit now, not later
+		 * (deferred: this may run inside libraft's callbacks) */
+		submit_announce_commit(d);
 		m.m_case = XSR__PEER_MSG__M_ADMIN_REPLY;
 		m.admin_reply = &ar;
 		peers_send(d, q->reply_to, &m);
@@ -163,7 +164,23 @@ struct add_ctx {
 	uint64_t qid;
 	uint64_t id;
 	char raft[128];
+	/* the next step, run from the tick (cluster_member_later): libraft
+	 * must not be given a configuration change from inside its own
+	 * callbacks, where appending an entry frees the entries it walks */
+	enum { ADD_RAFT, ADD_ASSIGN } step;
+	struct add_ctx *next;
 };
+
+static void later(struct daemon *d, struct add_ctx *a, int step)
+{
+	struct add_ctx **pp = &d->cluster->adds_later;
+
+	a->step = step;
+	a->next = NULL;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = a;
+}
 
 /*
  * libraft adds a member as a spare, which receives no log; a host must
@@ -174,14 +191,24 @@ static void added_cb(void *arg, int status)
 {
 	struct add_ctx *a = arg;
 	struct daemon *d = a->d;
-	struct query *q = cluster_query_find(d, a->qid);
-	int rc;
 
 	d->cluster->adds_in_flight--;
 	if (status) {
 		/* not in the configuration: nor in the table */
 		forget_and_answer(d, a->qid, a->id, status, NULL);
-	} else if (q) {
+		free(a);
+		return;
+	}
+	later(d, a, ADD_ASSIGN); /* a spare: make it a standby, from the tick */
+}
+
+/* From the tick: added as a spare, now a standby. */
+static void add_assign(struct daemon *d, struct add_ctx *a)
+{
+	struct query *q = cluster_query_find(d, a->qid);
+	int rc;
+
+	if (q) {
 		rc = repl_assign(d->repl, a->id, REPL_STANDBY, change_cb, q);
 		if (rc)
 			cluster_admin_done(d, q, rc,
@@ -195,23 +222,50 @@ static void member_recorded(struct daemon *d, void *arg, int result)
 {
 	struct add_ctx *a = arg;
 	struct query *q = cluster_query_find(d, a->qid);
-	int rc;
 
 	if (result) {
 		if (q)
 			answer_later(q, result, "cannot record the new member");
-	} else {
-		rc = q ? repl_add(d->repl, a->id, a->raft, added_cb, a)
-		       : -ETIMEDOUT;
-		if (!rc)
-			return; /* a goes on to added_cb */
-		/* recorded, but not in the configuration: undo the row */
-		forget_and_answer(d, a->qid, a->id, rc,
-				  rc == -ETIMEDOUT ? NULL
-						   : "the leader refused to add it");
+		d->cluster->adds_in_flight--;
+		free(a);
+		return;
 	}
+	later(d, a, ADD_RAFT); /* we run inside libraft's apply */
+}
+
+/* From the tick: the row is recorded, now the configuration. */
+static void add_raft(struct daemon *d, struct add_ctx *a)
+{
+	struct query *q = cluster_query_find(d, a->qid);
+	int rc;
+
+	rc = q ? repl_add(d->repl, a->id, a->raft, added_cb, a) : -ETIMEDOUT;
+	if (!rc)
+		return; /* a goes on to added_cb */
+	/* recorded, but not in the configuration: undo the row */
+	forget_and_answer(d, a->qid, a->id, rc,
+			  rc == -ETIMEDOUT ? NULL
+					   : "the leader refused to add it");
 	d->cluster->adds_in_flight--;
 	free(a);
+}
+
+void cluster_member_later(struct daemon *d, bool cancel)
+{
+	struct add_ctx *a;
+
+	while ((a = d->cluster->adds_later)) {
+		d->cluster->adds_later = a->next;
+		if (cancel) {
+			if (a->step == ADD_RAFT)
+				d->cluster->adds_in_flight--;
+			free(a);
+		} else if (a->step == ADD_RAFT) {
+			add_raft(d, a);
+		} else {
+			add_assign(d, a);
+		}
+	}
 }
 
 static bool parse_u64(const char *s, uint64_t *out)

@@ -153,23 +153,30 @@ static void announce_commit(uv_timer_t *t)
 void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 		    int result)
 {
-	struct submitter *s = d->submit;
 	struct pending *p;
 
 	if (origin == d->member_id) {
 		p = find(d, seq);
 		if (p)
 			answer(d, p, result);
-	} else if (origin && !s->announce_pending && d->repl &&
-		   repl_is_leader(d->repl)) {
+	} else if (origin) {
 		/* its origin answers its client once it knows this is
-		 * committed: tell it now, not at the next heartbeat.
-		 * d->repl is NULL while repl_open() runs: a lone voter
-		 * (a recovered member) elects itself and applies the log
-		 * inside raft_start() */
-		s->announce_pending = true;
-		uv_timer_start(&s->announce, announce_commit, 0, 0);
+		 * committed: tell it now, not at the next heartbeat */
+		submit_announce_commit(d);
 	}
+}
+
+void submit_announce_commit(struct daemon *d)
+{
+	struct submitter *s = d->submit;
+
+	/* d->repl is NULL while repl_open() runs: a lone voter (a
+	 * recovered member) elects itself and applies the log inside
+	 * raft_start() */
+	if (s->announce_pending || !d->repl || !repl_is_leader(d->repl))
+		return;
+	s->announce_pending = true;
+	uv_timer_start(&s->announce, announce_commit, 0, 0);
 }
 
 static void submitted(void *arg, int status)

@@ -70,6 +70,13 @@ enum conn_verdict submit_request(struct daemon *d, struct conn *c,
  */
 void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 		    int result);
+/*
+ * On the leader: tell the followers the commit index now rather than at
+ * the next heartbeat (a barrier entry), from a zero timer: safe to call
+ * from inside libraft's callbacks (apply, membership changes), where
+ * appending an entry would free the entries libraft is walking.
+ */
+void submit_announce_commit(struct daemon *d);
 /* Periodic work: resend, time out (the daemon's tick). */
 void submit_tick(struct daemon *d, uint64_t now_ms);
 /* Is no entry of this member waiting to be applied? */
