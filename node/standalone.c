@@ -380,6 +380,9 @@ static int enter(struct daemon *d, const char *why)
 	int rc;
 
 	if (!d->committed) {
+		/* a crash in standalone mode restarts from this state and
+		 * the journal: what clients saw, whatever libraft restores */
+		standalone_save(d);
 		copy = load_state(d, store_applied_index(d->store));
 		if (copy)
 			goto have;
