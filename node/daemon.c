@@ -301,7 +301,6 @@ static void shutdown_daemon(struct daemon *d, const char *why)
 	}
 	d->stopping = true;
 	log_msg(5, "stopping: %s", why);
-	standalone_save(d);
 	listen_stop(d);
 	if (!d->serving || drained(d)) {
 		shutdown_finish(d);

@@ -46,8 +46,8 @@ struct standalone {
 	uint64_t overlay_index; /* the overlay's last pseudo index */
 	uint64_t no_leader_ms;	/* since when no leader is known (0: one) */
 	bool caught_up;		/* readiness finished */
-	char state_path[4096];	/* the replica saved at a planned stop */
-	uint64_t state_index;	/* ... its applied index (0: none) */
+	uint64_t tail_index;	/* the last index of the log's tail applied */
+	size_t tail_own;	/* own entries of the tail proposed again */
 	unsigned long written;	/* standalone writes this time */
 };
 
@@ -248,125 +248,35 @@ static int local_write(struct daemon *d, const void *entry, size_t len,
 	return 0;
 }
 
-/* ---- The saved state ---------------------------------------------------
- *
- * DATA/standalone.state: the replica as it was at the last planned stop,
- * "XSS1" | applied index (u64 LE) | len (u64 LE) | crc (u32 LE) | an
- * encoded snapshot (consensus/sm.h). libraft 0.22 restarts a member of
- * a cluster from its last snapshot and applies nothing after it until a
- * leader tells it the commit index, so a cold start alone would otherwise
- * see the tree as it was at that snapshot, or no tree at all.
- */
-#define STATE_HEAD 24
-
-static int read_state_head(struct standalone *s, int fd, uint64_t *index,
-			   uint64_t *len, uint32_t *crc)
+/* One frame of the log's tail (repl_local_tail): into the overlay at its
+ * own index; this member's own entries are proposed again (the log drops
+ * those it has). */
+static void tail_frame(void *arg, uint64_t index, const void *frame,
+		       size_t len)
 {
-	uint8_t head[STATE_HEAD];
-
-	if (read(fd, head, sizeof(head)) != (ssize_t)sizeof(head) ||
-	    memcmp(head, "XSS1", 4))
-		return -EINVAL;
-	*index = get_u64(head + 4);
-	*len = get_u64(head + 12);
-	*crc = get_u32(head + 20);
-	return 0;
-}
-
-/* The saved state as a store, if it is newer than index; else NULL. */
-static struct store *load_state(struct daemon *d, uint64_t index)
-{
+	struct daemon *d = arg;
 	struct standalone *s = d->standalone;
-	struct store *st = NULL;
-	uint64_t at, len;
-	uint32_t crc;
-	void *buf;
-	int fd = open(s->state_path, O_RDONLY | O_CLOEXEC);
+	struct sm_result res;
 
-	if (fd < 0)
-		return NULL;
-	if (read_state_head(s, fd, &at, &len, &crc) || at <= index ||
-	    len > (1ull << 32) || !(buf = malloc(len ? len : 1))) {
-		close(fd);
-		return NULL;
-	}
-	if (read(fd, buf, len) != (ssize_t)len ||
-	    crc32_ieee(0, buf, len) != crc ||
-	    sm_snapshot_decode_keyed(buf, len, store_hash_key(d->store),
-				     &st)) {
-		log_msg(3, "%s is damaged: not used", s->state_path);
-		st = NULL;
-	} else {
-		log_msg(5, "local state of the last planned stop (applied "
-			   "index %" PRIu64 ", the log's here: %" PRIu64
-			   ") is what this member serves without a quorum",
-			at, index);
-	}
-	free(buf);
-	close(fd);
-	return st;
-}
-
-void standalone_save(struct daemon *d)
-{
-	struct standalone *s = d->standalone;
-	struct store *st = daemon_replica(d);
-	uint64_t index = store_applied_index(st);
-	uint8_t head[STATE_HEAD];
-	char tmp[4200];
-	struct store_pin *pin;
-	void *buf = NULL;
-	size_t len = 0;
-	int fd, rc = -ENOMEM, dir;
-
-	if (!s || !d->cfg.cluster.enabled || index <= s->state_index ||
-	    !store_host_exists(st, d->host))
+	sm_apply(d->store, index, frame, len, &res);
+	if (res.fatal)
+		log_fatal("fatal: out of memory applying this member's log "
+			  "(%s)", res.fatal_what ? res.fatal_what : "entry");
+	if (index > s->tail_index)
+		s->tail_index = index;
+	if (res.kind == SM_INVALID || res.duplicate ||
+	    (res.kind != SM_OP && res.kind != SM_DOMAIN) ||
+	    res.origin != d->member_id || !res.result_known || res.result) {
+		sm_result_clear(&res);
 		return;
-	pin = store_pin(st);
-	if (pin) {
-		rc = sm_snapshot_encode(pin, &buf, &len);
-		store_unpin(pin);
 	}
-	if (rc)
-		goto out;
-	memcpy(head, "XSS1", 4);
-	put_u64(head + 4, index);
-	put_u64(head + 12, len);
-	put_u32(head + 20, crc32_ieee(0, buf, len));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", s->state_path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = write_all(fd, head, sizeof(head));
-	if (!rc)
-		rc = write_all(fd, buf, len);
-	if (!rc && fsync(fd))
-		rc = -errno;
-	close(fd);
-	if (!rc && rename(tmp, s->state_path))
-		rc = -errno;
-	if (rc) {
-		unlink(tmp);
-		goto out;
-	}
-	dir = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir >= 0) {
-		fsync(dir);
-		close(dir);
-	}
-	s->state_index = index;
-	log_msg(6, "local state saved at applied index %" PRIu64, index);
-out:
-	if (rc)
-		log_msg(4, "cannot save the local state to %s: %s",
-			s->state_path, strerror(-rc));
-	free(buf);
+	if (submit_restored(d, res.seq, frame, len) == 0)
+		s->tail_own++;
+	sm_result_clear(&res);
 }
 
-/* The replica stays as the log applied it; clients see a copy, or the
- * saved state if it is newer. */
+/* The replica stays as the log applied it; clients see a copy of it and,
+ * before the member has caught up, of its log's tail. */
 static int enter(struct daemon *d, const char *why)
 {
 	struct standalone *s = d->standalone;
@@ -380,12 +290,6 @@ static int enter(struct daemon *d, const char *why)
 	int rc;
 
 	if (!d->committed) {
-		/* a crash in standalone mode restarts from this state and
-		 * the journal: what clients saw, whatever libraft restores */
-		standalone_save(d);
-		copy = load_state(d, store_applied_index(d->store));
-		if (copy)
-			goto have;
 		pin = store_pin(d->store);
 		if (!pin)
 			return -ENOMEM;
@@ -398,10 +302,25 @@ static int enter(struct daemon *d, const char *why)
 		free(buf);
 		if (rc)
 			return rc;
-have:
 		d->committed = d->store;
 		d->store = copy;
-		s->overlay_index = store_applied_index(copy) + OVERLAY_GAP;
+		s->tail_index = store_applied_index(copy);
+		if (!s->caught_up) {
+			/* what the log holds past what libraft applied: every
+			 * write this member acknowledged is in it */
+			size_t n = repl_local_tail(
+				d->repl, repl_last_applied(d->repl), tail_frame,
+				d);
+
+			if (n)
+				log_msg(5, "%zu entries of this member's log past "
+					   "applied index %" PRIu64 " are in "
+					   "what it serves without a quorum "
+					   "(%zu of its own proposed again)",
+					n, repl_last_applied(d->repl),
+					s->tail_own);
+		}
+		s->overlay_index = s->tail_index + OVERLAY_GAP;
 		if (d->serving)
 			domains_resync(d);
 	}
@@ -433,12 +352,6 @@ static void leave(struct daemon *d)
 	s->written = 0;
 }
 
-/* Is there a saved state newer than the replica? */
-static bool s_state_newer(struct daemon *d)
-{
-	return d->standalone->state_index > store_applied_index(d->store);
-}
-
 bool standalone_cold_start(struct daemon *d)
 {
 	if (!d->cfg.cluster.standalone) {
@@ -447,17 +360,16 @@ bool standalone_cold_start(struct daemon *d)
 			d->cfg.cluster.cold_start_wait_ms);
 		return false;
 	}
-	if (!store_host_exists(d->store, d->host) &&
-	    !(d->cfg.cluster.standalone && s_state_newer(d))) {
+	if (enter(d, "cold start")) {
+		log_msg(3, "out of memory entering standalone mode: still "
+			   "waiting for a quorum");
+		return false;
+	}
+	if (!store_host_exists(d->store, d->host)) {
 		log_msg(4, "no quorum after %u ms, and host %s has no tree "
 			   "here yet (a new member): waiting for a quorum to "
 			   "create it",
 			d->cfg.cluster.cold_start_wait_ms, d->host);
-		return false;
-	}
-	if (enter(d, "cold start")) {
-		log_msg(3, "out of memory entering standalone mode: still "
-			   "waiting for a quorum");
 		return false;
 	}
 	return true;
@@ -466,6 +378,7 @@ bool standalone_cold_start(struct daemon *d)
 void standalone_caught_up(struct daemon *d)
 {
 	d->standalone->caught_up = true;
+	repl_local_tail_drop(d->repl);
 }
 
 void standalone_tick(struct daemon *d, uint64_t now)
@@ -563,9 +476,6 @@ static int take_up(struct daemon *d)
 int standalone_open(struct daemon *d)
 {
 	struct standalone *s = calloc(1, sizeof(*s));
-	uint64_t len;
-	uint32_t crc;
-	int fd;
 
 	if (!s)
 		return -ENOMEM;
@@ -573,14 +483,7 @@ int standalone_open(struct daemon *d)
 	snprintf(s->path, sizeof(s->path), "%s/standalone.journal",
 		 d->cfg.data_dir);
 	snprintf(s->dir, sizeof(s->dir), "%s", d->cfg.data_dir);
-	snprintf(s->state_path, sizeof(s->state_path), "%s/standalone.state",
-		 d->cfg.data_dir);
-	fd = open(s->state_path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (read_state_head(s, fd, &s->state_index, &len, &crc))
-			s->state_index = 0;
-		close(fd);
-	}
+
 	d->standalone = s;
 	submit_set_local(d, local_write);
 	return take_up(d);

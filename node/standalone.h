@@ -48,13 +48,6 @@ void standalone_free(struct daemon *d);
 bool standalone_cold_start(struct daemon *d);
 /* Caught up with the log (readiness finished). */
 void standalone_caught_up(struct daemon *d);
-/*
- * A planned stop: save the replica (never the overlay) to
- * DATA/standalone.state if it is newer than the saved one, fsync'd. A cold
- * start without a quorum serves it (libraft restarts a member from its
- * last snapshot only).
- */
-void standalone_save(struct daemon *d);
 /* The daemon's tick, once serving: enter, leave. */
 void standalone_tick(struct daemon *d, uint64_t now_ms);
 

@@ -83,7 +83,7 @@ uint64_t submit_next_seq(struct daemon *d)
 
 void submit_seq_follow_log(struct daemon *d)
 {
-	uint64_t last = store_session_last(d->store, d->member_id);
+	uint64_t last = store_session_last(daemon_replica(d), d->member_id);
 	uint64_t next = ((last >> 40) + 1) << 40 | 1;
 
 	if (last < d->submit->next_seq)
@@ -352,8 +352,9 @@ int submit_restored(struct daemon *d, uint64_t seq, const void *entry,
 	p->local = p->replied = true;
 	p->sent_ms = now_ms(d);
 	if (head->prev != head && head->prev->seq >= seq) {
+		/* the log's tail had it already (node/standalone.c) */
 		free_pending(p);
-		return -EINVAL;
+		return 0;
 	}
 	p->next = head;
 	p->prev = head->prev;
@@ -541,7 +542,8 @@ static void forwarded_done(void *arg, int status)
 static const char *forward_refusal(struct daemon *d, uint64_t from,
 				   const void *entry, size_t len)
 {
-	const struct store_member *known = store_member_by_id(d->store, from);
+	const struct store *st = daemon_replica(d); /* never the overlay */
+	const struct store_member *known = store_member_by_id(st, from);
 	const char *own = known ? known->name : NULL;
 	struct sm_peek pk;
 
@@ -552,7 +554,7 @@ static const char *forward_refusal(struct daemon *d, uint64_t from,
 	if (pk.member_id && pk.member_id != from)
 		return "another member's record";
 	if (pk.member_id && (!own || strcmp(own, pk.member_name)) &&
-	    store_host_exists(d->store, pk.member_name))
+	    store_host_exists(st, pk.member_name))
 		return "a name whose tree exists";
 	if (pk.host_init && pk.member_id)
 		own = pk.member_name;

@@ -84,8 +84,9 @@ void submit_set_local(struct daemon *d,
 /* Entering standalone mode: the entries still waiting for the log go
  * through local() now, in order. */
 void submit_localize(struct daemon *d);
-/* An entry of the standalone journal (answered before a restart): to be
- * proposed again, after the others so far. 0 or -errno. */
+/* An entry answered before a restart (the standalone journal, the log's
+ * tail): to be proposed again, after the others so far (one numbered at
+ * or below the last is there already: ignored). 0 or -ENOMEM. */
 int submit_restored(struct daemon *d, uint64_t seq, const void *entry,
 		    size_t len);
 /* Standalone entries the replica has not applied yet. */
