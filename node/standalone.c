@@ -211,7 +211,7 @@ static int local_write(struct daemon *d, const void *entry, size_t len,
 		       uint64_t seq, int *result)
 {
 	struct standalone *s = d->standalone;
-	struct sm_peek pk;
+	struct sm_peek pk = {0};
 	int rc;
 
 	if (sm_entry_peek(entry, len, &pk) || pk.move || pk.member ||
