@@ -27,9 +27,11 @@ iptables chain is removed, every wait is bounded, temp dirs are removed.
 import errno
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -86,6 +88,15 @@ class Cut:
 
 class TestStandalone(unittest.TestCase):
     def setUp(self):
+        # under AddressSanitizer (build-asan) the daemons' reports go to
+        # files (their stderr is /dev/null once they serve): checked at
+        # the end
+        self.san = tempfile.mkdtemp(prefix="xsr-standalone-san-")
+        self.saved_env = {k: os.environ.get(k)
+                          for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")}
+        for k in self.saved_env:
+            os.environ[k] = ("%s:log_path=%s/%s" % (
+                os.environ.get(k, ""), self.san, k[:-8].lower())).lstrip(":")
         self.c = cl.Cluster("standalone")
         self.stopped = []
         self.cut = None
@@ -110,7 +121,21 @@ class TestStandalone(unittest.TestCase):
         if result is not None and any(t is self for t, _ in
                                       list(result.failures) + list(result.errors)):
             sys.stderr.write("\n==== logs\n%s\n" % self.c.log_tails(40))
-        self.c.down()
+        try:
+            self.c.down()
+        finally:
+            for k, v in self.saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            reports = []
+            for name in sorted(os.listdir(self.san)):
+                with open(os.path.join(self.san, name), errors="replace") as f:
+                    reports.append("%s:\n%s" % (name, f.read()[-4000:]))
+            shutil.rmtree(self.san, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
 
     # -- helpers ---------------------------------------------------------
     def conn(self, i):
