@@ -18,6 +18,9 @@ under a group of its own (so that iptables can cut one member's traffic):
   writing, the isolated member too; it is killed (kill -9) and restarted
   still cut off: its acknowledged writes are there; healed: everything is
   in every replica.
+- a guest of the isolated member writes while the majority adopts its
+  domain elsewhere: after healing the log refuses that write, the member
+  logs it as discarded, and neither host's tree has it.
 
 Every process started is stopped by PID (clusterlib's Cluster.down), the
 iptables chain is removed, every wait is bounded, temp dirs are removed.
@@ -303,6 +306,46 @@ class TestStandalone(unittest.TestCase):
         self.assert_everywhere("host%d" % h, want_h)
         self.assert_everywhere("host%d" % o, want_o)
         self.assertNotIn("discarded", c.log_since(h, 0))
+
+    def test_write_of_a_domain_adopted_meanwhile_is_discarded(self):
+        """The isolated host's guest writes while the majority adopts that
+        guest's domain elsewhere: after healing, the log refuses the
+        write (logged as discarded) and the adopted copy does not have
+        it; nothing lands in the wrong host's tree."""
+        c = self.c
+        h, o = 3, 1
+        xh = self.conn(h)
+        sim = sg.SimDir(os.path.join(c.dir(h), "shim"))
+        self.closers.append(sim)
+        g = sg.introduce(xh, sim, 5)
+        self.closers.append(g)
+        g.timeout = 20.0
+        g.write("data/k", "before")
+        c.wait_replica(o, "host%d" % h, "/local/domain/5/data/k", "before")
+        self.cut = Cut(c, h)
+        g.write("data/k", "standalone")  # answered from h's overlay
+        self.assertEqual(g.read("data/k"), b"standalone")
+        self.assert_status_says(h)
+        deadline = time.monotonic() + 30
+        while True:
+            p = c.xsadm(o, "domain", "adopt", "host%d:5" % h, "host%d:9" % o)
+            if p.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        off = c.log_size(h)
+        self.cut.remove()
+        self.cut = None
+        self.wait_back(h, off)
+        self.assertRegex(c.log_since(h, 0), r"standalone write \d+ of host "
+                         r"host%d, answered OK from local state, was applied "
+                         r"by the log with .*: its change is discarded" % h)
+        self.verify(o)
+        for via in (1, 2, 3):
+            self.assertEqual(c.read_replica(via, "host%d" % o,
+                                            "/local/domain/9/data/k"), "before")
+            self.assertIsNone(c.read_replica(via, "host%d" % h,
+                                             "/local/domain/5/data/k"))
 
 
 if __name__ == "__main__":
