@@ -178,6 +178,21 @@ static void announce_commit(uv_timer_t *t)
 		repl_announce_commit(d->repl);
 }
 
+/* A standalone write the log decided otherwise (node/standalone.h). */
+static void discarded(struct daemon *d, struct pending *p, int result)
+{
+	struct sm_peek pk;
+
+	if (sm_entry_peek(p->entry, p->len, &pk))
+		snprintf(pk.what, sizeof(pk.what), "an entry");
+	log_msg(3, "standalone write %" PRIu64 " of host %s (%s), answered %s "
+		   "from local state, was applied by the log with %s: its "
+		   "change is discarded",
+		p->seq, d->host, pk.what,
+		p->local_result ? strerror(-p->local_result) : "OK",
+		result ? strerror(-result) : "success");
+}
+
 void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 		    int result)
 {
@@ -194,16 +209,7 @@ void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 			p->held_result = result;
 		} else if (p) {
 			if (p->local && result != p->local_result)
-				log_msg(3, "standalone write %" PRIu64
-					" of host %s, answered %s from local "
-					"state, was applied by the log with "
-					"%s: its change is discarded",
-					p->seq, d->host,
-					p->local_result
-						? strerror(-p->local_result)
-						: "OK",
-					result ? strerror(-result)
-					       : "success");
+				discarded(d, p, result);
 			answer(d, p, result);
 		}
 	} else if (origin && !s->announce_pending && d->repl &&

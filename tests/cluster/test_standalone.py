@@ -337,9 +337,11 @@ class TestStandalone(unittest.TestCase):
         self.cut.remove()
         self.cut = None
         self.wait_back(h, off)
-        self.assertRegex(c.log_since(h, 0), r"standalone write \d+ of host "
-                         r"host%d, answered OK from local state, was applied "
-                         r"by the log with .*: its change is discarded" % h)
+        self.assertRegex(c.log_since(h, 0),
+                         r"standalone write \d+ of host host%d \(write "
+                         r"\S*data/k by domain 5\), answered OK from local "
+                         r"state, was applied by the log with .*: its change "
+                         r"is discarded" % h)
         self.verify(o)
         for via in (1, 2, 3):
             self.assertEqual(c.read_replica(via, "host%d" % o,
