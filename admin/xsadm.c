@@ -369,6 +369,17 @@ static int cmd_status(struct adm *a)
 		       bytes, up && *str(m, "version") ? str(m, "version") : "-",
 		       up ? "yes" : "no", str(m, "raft"));
 	}
+	for (i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(arr, i);
+		char when[32];
+
+		if (!flag(m, "reachable") || !num(m, "no_quorum_since", 0))
+			continue;
+		format_time(num(m, "no_quorum_since", 0), when, sizeof(when));
+		printf("\nmember %lld (%s): no quorum since %s: serving own "
+		       "tree locally\n",
+		       num(m, "id", 0), str(m, "name"), when);
+	}
 	printf("\nLast error per member:\n");
 	for (i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(arr, i);

@@ -543,6 +543,7 @@ static void close_done(struct repl *r)
 		repl_tls_free(r->auth);
 	if (r->close_cb)
 		r->close_cb(r->close_arg);
+	repl_local_tail_drop(r);
 	free(r);
 }
 

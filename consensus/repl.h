@@ -166,6 +166,21 @@ void repl_announce_commit(struct repl *r);
  */
 int repl_read_index(struct repl *r, uint64_t *index);
 
+/*
+ * The command entries this member's log held after index `after` when it
+ * was opened (libraft's load), frame by frame in log order: whether they
+ * are committed is unknown until a leader says so. A member without a
+ * quorum builds what its host's clients saw from them (node/standalone.h):
+ * libraft 0.22 restarts a member of a cluster from its last snapshot and
+ * applies nothing after it until a leader gives the commit index. The
+ * number of frames; repl_local_tail_drop() frees the copy.
+ */
+size_t repl_local_tail(struct repl *r, uint64_t after,
+		       void (*cb)(void *arg, uint64_t index, const void *frame,
+				  size_t len),
+		       void *arg);
+void repl_local_tail_drop(struct repl *r);
+
 /* Take a snapshot now (at the next opportunity). */
 void repl_snapshot_now(struct repl *r);
 /* The log index of the newest snapshot on disk (loaded at open, taken

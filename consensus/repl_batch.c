@@ -48,6 +48,45 @@ struct batch {
  */
 #define FRAME_HDR 8
 
+void repl_local_tail_drop(struct repl *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_tail; i++)
+		free(r->tail[i].buf);
+	free(r->tail);
+	r->tail = NULL;
+	r->n_tail = 0;
+}
+
+size_t repl_local_tail(struct repl *r, uint64_t after,
+		       void (*cb)(void *arg, uint64_t index, const void *frame,
+				  size_t len),
+		       void *arg)
+{
+	size_t i, off, n = 0;
+	uint32_t len;
+
+	for (i = 0; i < r->n_tail; i++) {
+		const uint8_t *p = r->tail[i].buf;
+		size_t blen = r->tail[i].len;
+
+		if (r->tail[i].index <= after)
+			continue;
+		for (off = 0; blen - off >= FRAME_HDR;) {
+			len = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 |
+			      (uint32_t)p[off + 2] << 16 |
+			      (uint32_t)p[off + 3] << 24;
+			if (len > blen - off - FRAME_HDR)
+				break;
+			cb(arg, r->tail[i].index, p + off + FRAME_HDR, len);
+			n++;
+			off += (FRAME_HDR + (size_t)len + 7) & ~(size_t)7;
+		}
+	}
+	return n;
+}
+
 int repl_batch_apply(struct raft_fsm *f, const struct raft_buffer *buf,
 		     void **result)
 {

@@ -65,6 +65,15 @@ struct repl {
 	bool term_barrier_inflight;
 	uint64_t term_barrier_term, committed_term;
 
+	/* the command entries after the snapshot, as loaded at open
+	 * (repl_local_tail) */
+	struct repl_tail {
+		uint64_t index;
+		void *buf;
+		size_t len;
+	} *tail;
+	size_t n_tail;
+
 	/* what libraft sees: the uv backend behind a thin wrapper */
 	struct raft_io wrap;
 	raft_io_close_cb wrap_close_cb;

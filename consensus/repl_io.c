@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <raft.h>
@@ -210,6 +211,34 @@ void repl_io_snapshot_done(struct repl *r)
 	}
 }
 
+/* A copy of the command entries after the snapshot (repl_local_tail);
+ * without memory, none (the member then serves only its snapshot). */
+static void keep_tail(struct repl *r, uint64_t snap, uint64_t start,
+		      const struct raft_entry *e, size_t n)
+{
+	size_t i;
+
+	repl_local_tail_drop(r);
+	r->tail = calloc(n ? n : 1, sizeof(*r->tail));
+	if (!r->tail)
+		return;
+	for (i = 0; i < n; i++) {
+		struct repl_tail *t = &r->tail[r->n_tail];
+
+		if (e[i].type != RAFT_COMMAND || start + i <= snap)
+			continue;
+		t->buf = malloc(e[i].buf.len ? e[i].buf.len : 1);
+		if (!t->buf) {
+			repl_local_tail_drop(r);
+			return;
+		}
+		memcpy(t->buf, e[i].buf.base, e[i].buf.len);
+		t->len = e[i].buf.len;
+		t->index = start + i;
+		r->n_tail++;
+	}
+}
+
 static int wrap_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 		     struct raft_snapshot **snapshot, raft_index *start_index,
 		     struct raft_entry *entries[], size_t *n_entries)
@@ -219,6 +248,9 @@ static int wrap_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
 
 	if (rv == 0 && *snapshot)
 		repl_io_owner(io)->snapshot_index = (*snapshot)->index;
+	if (rv == 0)
+		keep_tail(repl_io_owner(io), *snapshot ? (*snapshot)->index : 0,
+			  *start_index, *entries, *n_entries);
 	KEEP_ERRMSG(io, rv);
 	return rv;
 }

@@ -101,6 +101,8 @@ struct sm_peek {
 	/* the member a Member or HostInit entry records or removes (0: none) */
 	uint64_t member_id;
 	char member_name[72];
+	/* for log lines: the operation, its path, the caller's domain */
+	char what[200];
 };
 /* 0, or -EINVAL if buf does not decode as an entry with a caller. */
 int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out);

@@ -9,6 +9,7 @@
 #include "wire/xs_msg.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -546,6 +547,46 @@ void sm_result_clear(struct sm_result *out)
 	out->watch_path = out->watch_token = NULL;
 }
 
+/* "write /path by domain N" and the like, for log lines. */
+static void describe(const Xsr__Entry *e, char *out, size_t n)
+{
+	const char *op = "an operation", *path = NULL;
+
+	switch (e->op_case) {
+	case XSR__ENTRY__OP_WRITE:
+		op = "write", path = e->write->path;
+		break;
+	case XSR__ENTRY__OP_MKDIR:
+		op = "mkdir", path = e->mkdir->path;
+		break;
+	case XSR__ENTRY__OP_RM:
+		op = "rm", path = e->rm->path;
+		break;
+	case XSR__ENTRY__OP_SET_PERMS:
+		op = "set-perms", path = e->set_perms->path;
+		break;
+	case XSR__ENTRY__OP_COMMIT:
+		op = "transaction commit";
+		break;
+	case XSR__ENTRY__OP_INTRODUCE:
+		op = "introduce";
+		break;
+	case XSR__ENTRY__OP_WATCH:
+		op = "guest watch";
+		break;
+	case XSR__ENTRY__OP_QUOTA:
+		op = "quota setting";
+		break;
+	case XSR__ENTRY__OP_MOVE_DOMAIN:
+		op = "domain move";
+		break;
+	default:
+		break;
+	}
+	snprintf(out, n, "%s%s%s by domain %u", op, path ? " " : "",
+		 path ? path : "", e->caller ? e->caller->domid : 0);
+}
+
 int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out)
 {
 	Xsr__Entry *e = xsr__entry__unpack(NULL, len, buf);
@@ -567,6 +608,7 @@ int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out)
 		else if (out->host_init)
 			m = e->host_init->member;
 		rc = 0;
+		describe(e, out->what, sizeof(out->what));
 		if (m) {
 			out->member_id = m->id;
 			if (!m->name || strlen(m->name) >= sizeof(out->member_name))

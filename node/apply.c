@@ -52,28 +52,33 @@ static void apply_failed(uint64_t index, const char *what, bool newer)
 void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
 {
 	struct daemon *d = data;
+	struct store *st = daemon_replica(d);
+	bool seen = !d->committed; /* clients see the replica */
 	struct sm_result res;
 
-	sm_apply(d->store, index, buf, len, &res);
+	sm_apply(st, index, buf, len, &res);
 	if (res.fatal)
 		apply_failed(index, res.fatal_what, res.fatal_newer);
-	store_check_after_apply(d->store); /* XSR_CHECK_STORE=ON builds */
+	store_check_after_apply(st); /* XSR_CHECK_STORE=ON builds */
 	if (res.kind == SM_INVALID) {
 		log_msg(3, "log entry %" PRIu64 " cannot be decoded: skipped",
 			index);
 		sm_result_clear(&res);
 		return;
 	}
-	/* This member's clients watch this member's tree only. */
-	if (res.kind == SM_DOMAIN)
+	/* This member's clients watch this member's tree only. In
+	 * standalone mode they see the overlay: rings and watches follow
+	 * the replica when it becomes visible again (node/standalone.h). */
+	if (seen && res.kind == SM_DOMAIN)
 		domains_applied(d, &res, index);
-	if (!res.duplicate && strcmp(res.host, d->host) == 0)
+	if (seen && !res.duplicate && strcmp(res.host, d->host) == 0)
 		fire_events(d, &res.events);
-	if (!res.duplicate && res.host2[0] && strcmp(res.host2, d->host) == 0)
+	if (seen && !res.duplicate && res.host2[0] &&
+	    strcmp(res.host2, d->host) == 0)
 		fire_events(d, &res.events2);
 	submit_applied(d, res.origin, res.seq,
 		       res.result_known ? res.result : -EIO);
-	if (res.kind == SM_DOMAIN)
+	if (seen && res.kind == SM_DOMAIN)
 		domains_watch_added(d, &res);
 	if (!res.duplicate && res.kind != SM_OP && res.kind != SM_DOMAIN)
 		cluster_applied(d, index, res.kind, res.origin,

@@ -212,7 +212,7 @@ enum conn_verdict backup_command(struct daemon *d, struct conn *c,
 	snprintf(j->path, sizeof(j->path), "%s", path);
 	snprintf(j->tmp, sizeof(j->tmp), "%s.tmp.XXXXXX", path);
 	/* one index, every host: the store as it is now */
-	j->index = store_applied_index(d->store);
+	j->index = store_applied_index(daemon_replica(d));
 	j->term = repl_term(d->repl);
 	j->pin = snapshot_pin(d);
 	j->work.data = j;

@@ -183,8 +183,21 @@ enum conn_verdict cluster_control(struct daemon *d, struct conn *c,
 				  unsigned int argc)
 {
 	const char *cmd = argc ? argv[0] : "";
+	static const char *const need_quorum[] = {
+		"verify", "add", "remove", "promote", "demote", "transfer",
+		"snapshot"};
 	size_t i;
 
+	for (i = 0; d->no_quorum_since &&
+		    i < sizeof(need_quorum) / sizeof(*need_quorum); i++)
+		if (!strcmp(cmd, need_quorum[i])) {
+			log_msg(4, "cluster %s refused: standalone mode (no "
+				   "quorum)", cmd);
+			return admin_reply_now(c, r, admin_error(ENOTCONN,
+				"cluster %s: refused in standalone mode (no "
+				"quorum since %" PRIu64 ", Unix time)", cmd,
+				d->no_quorum_since));
+		}
 	for (i = 0; i < sizeof(cluster_cmds) / sizeof(*cluster_cmds); i++)
 		if (!strcmp(cmd, cluster_cmds[i].name) &&
 		    (!cluster_cmds[i].argc || argc == cluster_cmds[i].argc))
@@ -334,8 +347,16 @@ static void env_done(void *arg, int status)
 	d->cluster->on_ready(d, status);
 }
 
+static bool env_waited(void *arg)
+{
+	struct daemon *d = arg;
+
+	return d->cluster->on_cold(d);
+}
+
 int cluster_wait_ready(struct daemon *d,
-		       void (*on_ready)(struct daemon *d, int status))
+		       void (*on_ready)(struct daemon *d, int status),
+		       bool (*on_cold)(struct daemon *d))
 {
 	struct ready_env env = {
 		.arg = d,
@@ -346,10 +367,13 @@ int cluster_wait_ready(struct daemon *d,
 		.log_last = env_log_last,
 		.ask = env_ask,
 		.done = env_done,
+		.waited = d->cfg.cluster.enabled && on_cold ? env_waited : NULL,
+		.wait_ms = d->cfg.cluster.cold_start_wait_ms,
 	};
 
 	d->cluster->on_ready = on_ready;
 	d->cluster->contact_since_ms = uv_now(d->loop);
+	d->cluster->on_cold = on_cold;
 	d->cluster->ready = ready_start(&env, d->cfg.ready_timeout_ms, uv_now(d->loop));
 	return d->cluster->ready ? 0 : -ENOMEM;
 }

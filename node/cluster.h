@@ -29,10 +29,14 @@ void cluster_close(struct daemon *d, void (*cb)(void *arg), void *arg);
 void cluster_free(struct daemon *d);
 /*
  * Wait until this member has caught up, then call on_ready (bounded by
- * ready-timeout; node/ready.h). -ENOMEM if it cannot start waiting.
+ * ready-timeout; node/ready.h). A member of a cluster not caught up after
+ * cold-start-wait calls on_cold: true if it serves from local state
+ * meanwhile, and then there is no deadline. -ENOMEM if it cannot start
+ * waiting.
  */
 int cluster_wait_ready(struct daemon *d,
-		       void (*on_ready)(struct daemon *d, int status));
+		       void (*on_ready)(struct daemon *d, int status),
+		       bool (*on_cold)(struct daemon *d));
 void cluster_tick(struct daemon *d, uint64_t now_ms);
 /* After an entry was applied (members, verify points). */
 void cluster_applied(struct daemon *d, uint64_t index, int kind,

@@ -25,6 +25,14 @@ enum conn_verdict cluster_hosts_read(struct daemon *d, struct conn *c,
 
 	if (argc < 2 || argc > 4)
 		return admin_reply_now(c, r, admin_error(0, "usage: %s HOST [PATH]", cmd));
+	if (d->no_quorum_since && strcmp(host, d->host)) {
+		log_msg(4, "cluster %s of host %s refused: standalone mode",
+			cmd, host);
+		return admin_reply_now(c, r, admin_error(ENOTCONN,
+			"standalone mode (no quorum): host %s's tree here may "
+			"be stale; only this host's (%s) is answered", host,
+			d->host));
+	}
 	if (!store_host_exists(d->store, host))
 		return admin_reply_now(c, r, admin_error(0, "no host \"%s\" in the store",
 					    host));

@@ -36,6 +36,7 @@
 struct cluster {
 	struct ready *ready; /* catching up before serving (node/ready.c) */
 	void (*on_ready)(struct daemon *d, int status);
+	bool (*on_cold)(struct daemon *d);
 	struct query *queries;
 	uint64_t next_qid;
 	bool was_in_config, removed_warned;

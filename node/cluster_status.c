@@ -35,6 +35,7 @@ void cluster_status_own(struct daemon *d, Xsr__MemberStatus *st)
 	st->snapshot_index = repl_snapshot_index(d->repl);
 	st->last_error = (char *)log_last_error(&when);
 	st->last_error_time = (uint64_t)when;
+	st->no_quorum_since = d->no_quorum_since;
 }
 
 void cluster_status_answer(struct daemon *d, uint64_t from, uint64_t qid)
@@ -109,6 +110,8 @@ void cluster_status_finish(struct daemon *d, struct query *q)
 				json_object_new_string(m->st.last_error));
 			json_object_object_add(e, "last_error_time",
 					       admin_u64(m->st.last_error_time));
+			json_object_object_add(e, "no_quorum_since",
+					       admin_u64(m->st.no_quorum_since));
 		}
 		if (repl_match_index(d->repl, m->id, &match) == 0)
 			json_object_object_add(e, "match", admin_u64(match));

@@ -19,6 +19,7 @@
 #include "node/hashkey.h"
 #include "node/listen.h"
 #include "node/snapshot.h"
+#include "node/standalone.h"
 #include "consensus/tls.h"
 
 #include <errno.h>
@@ -157,6 +158,15 @@ static void caught_up(struct daemon *d, int status)
 	if (status)
 		log_fatal("not caught up with the log within %u ms: giving up",
 		      d->cfg.ready_timeout_ms);
+	standalone_caught_up(d);
+	if (d->serving) {
+		/* a cold start served its own tree meanwhile */
+		log_msg(5, "quorum formed: caught up with the log at applied "
+			   "index %" PRIu64 "; serving normally once this "
+			   "member's standalone writes are in the log",
+			repl_last_applied(d->repl));
+		return;
+	}
 	submit_seq_follow_log(d);
 	if (store_host_exists(d->store, d->host)) {
 		known = store_member_by_id(d->store, d->member_id);
@@ -181,11 +191,21 @@ static void caught_up(struct daemon *d, int status)
 		      strerror(-rc));
 }
 
+/* Not caught up after cold-start-wait: serve the own tree locally? */
+static bool cold_start(struct daemon *d)
+{
+	if (d->stopping || !standalone_cold_start(d))
+		return false;
+	serve(d);
+	return true;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	uint64_t now = uv_now(d->loop);
 
+	standalone_tick(d, now);
 	submit_tick(d, now);
 	cluster_tick(d, now);
 	domains_tick(d, now);
@@ -305,6 +325,7 @@ static void daemon_free(struct daemon *d)
 {
 	listen_free(d);
 	domains_free(d);
+	standalone_free(d);
 	submit_free(d);
 	cluster_free(d);
 	peers_free(d);
@@ -462,7 +483,7 @@ int daemon_run(struct daemon *d)
 	static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
 	struct lifecycle *l = calloc(1, sizeof(*l));
 	uv_loop_t loop;
-	int i;
+	int i, rc;
 
 	if (!l)
 		log_fatal("out of memory");
@@ -481,7 +502,11 @@ int daemon_run(struct daemon *d)
 	uv_timer_init(&loop, &l->drain);
 	l->drain.data = d;
 	uv_timer_start(&l->tick, on_tick, 10, 10);
-	if (cluster_wait_ready(d, caught_up))
+	rc = standalone_open(d);
+	if (rc)
+		log_fatal("cannot take up the standalone journal in %s: %s",
+			  d->cfg.data_dir, strerror(-rc));
+	if (cluster_wait_ready(d, caught_up, cold_start))
 		log_fatal("out of memory starting to catch up");
 
 	uv_run(&loop, UV_RUN_DEFAULT);

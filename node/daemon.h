@@ -61,6 +61,12 @@ struct cluster_cfg {
 	 * been heard by no member for this long (node/cluster_contact.c);
 	 * 0: never, the admin must always assert the host is fenced */
 	unsigned adopt_after_s;
+	/* standalone mode (node/standalone.h): own-tree writes without a
+	 * quorum; after how long without one; how long a start waits for a
+	 * quorum before serving its own tree from local state */
+	bool standalone;
+	unsigned standalone_after_ms;
+	unsigned cold_start_wait_ms;
 };
 
 /* Settings from the command line and the config file. */
@@ -107,7 +113,13 @@ struct daemon {
 	uint64_t member_id;
 	uint64_t incarnation; /* bumped at each start, persisted */
 	/* the layers below */
-	struct store *store; /* the replica (node/store/store.h) */
+	/* what clients see (node/store/store.h): the replica, or in
+	 * standalone mode the overlay of own-tree writes on a copy of it */
+	struct store *store;
+	/* standalone mode: the replica as the log applied it (NULL: none,
+	 * d->store is the replica); daemon_replica() names whichever */
+	struct store *committed;
+	uint64_t no_quorum_since; /* standalone mode: Unix s, 0: quorum */
 	struct repl *repl;   /* the log (consensus/repl.h) */
 	struct tls_creds *tls; /* a member's credentials (consensus/tls.h) */
 	/* the modules of the server */
@@ -120,12 +132,19 @@ struct daemon {
 	struct domains *domains;   /* guests and rings (domains.h) */
 	struct listener *listener; /* the Unix sockets (listen.h) */
 	struct lifecycle *life;	   /* timers, signals (daemon.c) */
+	struct standalone *standalone; /* own-tree writes (standalone.h) */
 	bool serving;  /* caught up: clients are served */
 	bool stopping; /* a stop was asked for: nothing new is read */
 	/* `cluster recover`: once stopped, start again as the only voter
 	 * (node/main.c runs itself again with --force-new-cluster) */
 	bool recover_on_exit;
 };
+
+/* The replica the log applies to, whatever clients see. */
+static inline struct store *daemon_replica(const struct daemon *d)
+{
+	return d->committed ? d->committed : d->store;
+}
 
 /*
  * Run the daemon until it stops (node/daemon.c): d's settings, identity

@@ -96,6 +96,16 @@ enum conn_verdict dispatch_transaction_end(struct request *q)
 		return dispatch_error(q, rc);
 	/* Only a commit that changes something goes to the log. */
 	to_log = commit && commit_modifies(&cm);
+	if (to_log && d->no_quorum_since) {
+		/* standalone mode: its read set holds the overlay's
+		 * generations, which the log would not match once the
+		 * quorum returns (docs/ARCHITECTURE.md, "Standalone mode"):
+		 * the client tries again, as after any conflict */
+		store_commit_release(&cm);
+		client_txn_end(q->cl, q->tx);
+		q->tx = NULL;
+		return dispatch_error(q, -EAGAIN);
+	}
 	if (!to_log) {
 		/* conflicts of a read-only transaction, decided here */
 		rc = commit ? store_commit(d->store, d->host, &q->who, 0, &cm,

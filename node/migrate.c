@@ -435,6 +435,15 @@ enum conn_verdict migrate_control(struct daemon *d, struct conn *c,
 {
 	const char *cmd = argc ? argv[0] : "";
 
+	if (d->no_quorum_since &&
+	    (!strcmp(cmd, "migrate") || !strcmp(cmd, "adopt"))) {
+		log_msg(4, "domain %s refused: standalone mode (no quorum)",
+			cmd);
+		return answer(c, r, admin_error(-ENOTCONN,
+					"%s: refused in standalone mode (no "
+					"quorum): a domain move needs the "
+					"cluster", cmd));
+	}
 	if (strcmp(cmd, "migrate") == 0)
 		return start_move(d, c, r, argv, argc, false);
 	if (strcmp(cmd, "adopt") == 0)

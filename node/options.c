@@ -150,7 +150,9 @@ void options_usage(FILE *f)
 "                             so that a lagging peer catches up without\n"
 "                             one (default 8192)\n"
 "  --ready-timeout MS         longest wait to replay the log at start\n"
-"                             before giving up (default 60000)\n"
+"                             before giving up (default 60000); a member\n"
+"                             that serves its own tree locally after\n"
+"                             [cluster] cold-start-wait waits on\n"
 "  --ring-backend SPEC        how guests' rings are reached: \"xen\" (the\n"
 "                             hypervisor; the default in a Xen dom0, where\n"
 "                             /proc/xen/xsd_kva exists), \"sim:DIR\" (rings\n"
@@ -208,6 +210,12 @@ void options_defaults(struct config *cfg)
 	cfg->cluster.election_timeout_ms = 200;
 	cfg->cluster.heartbeat_timeout_ms = 25;
 	cfg->cluster.commit_timeout_ms = 5000;
+	/* a host's own tree stays writable without a quorum, as with a stock
+	 * xenstored (README, "Standalone mode") */
+	cfg->cluster.standalone = true;
+	cfg->cluster.standalone_after_ms = 3000;
+	/* well under Debian's 30 s wait for xenstored at boot */
+	cfg->cluster.cold_start_wait_ms = 10000;
 }
 
 /* ---- [member] and [cluster] ------------------------------------------- */
@@ -354,6 +362,21 @@ static int cluster_key(struct config *cfg, const char *file,
 			return number(key, v, &cl->commit_timeout_ms);
 		if (!strcmp(key, "adopt-after"))
 			return number(key, v, &cl->adopt_after_s);
+		if (!strcmp(key, "standalone-after"))
+			return number(key, v, &cl->standalone_after_ms);
+		if (!strcmp(key, "cold-start-wait"))
+			return number(key, v, &cl->cold_start_wait_ms);
+		if (!strcmp(key, "standalone")) {
+			if (strcmp(v, "true") && strcmp(v, "false")) {
+				fprintf(stderr,
+					"xenstored: %s: standalone = true or "
+					"false, not \"%s\"\n",
+					file, v);
+				return -EINVAL;
+			}
+			cl->standalone = !strcmp(v, "true");
+			return 0;
+		}
 	}
 	fprintf(stderr, "xenstored: %s: unknown key \"%s\" in [%s]\n", file,
 		key, section);

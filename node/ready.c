@@ -43,6 +43,8 @@ struct ready {
 	uint64_t asked_ms;
 	uint64_t target;      /* the read index (R_APPLY) */
 	unsigned not_yet;     /* "not yet" answers so far */
+	uint64_t wait_ms;     /* env.waited is due then (0: called) */
+	bool endless;	      /* env.waited said: no deadline */
 };
 
 /* The invariants of each state: for assert() only (inline: NDEBUG). */
@@ -81,6 +83,7 @@ struct ready *ready_start(const struct ready_env *env, unsigned timeout_ms,
 	rd->timeout_ms = timeout_ms;
 	rd->deadline_ms = now + timeout_ms;
 	rd->log_ms = now + READY_LOG_MS;
+	rd->wait_ms = env->waited ? now + env->wait_ms : 0;
 	if (fault && !strcmp(fault, "1")) {
 		log_msg(3, "XSR_FAULT_SERVE_STALE=1: serving without catching "
 			   "up (applied %" PRIu64 "): this member may serve "
@@ -186,7 +189,11 @@ void ready_tick(struct ready *rd, uint64_t now)
 		rd->log_ms = now + READY_LOG_MS;
 		progress(rd);
 	}
-	if (now >= rd->deadline_ms) {
+	if (rd->wait_ms && now >= rd->wait_ms) {
+		rd->wait_ms = 0;
+		rd->endless = e->waited(e->arg);
+	}
+	if (now >= rd->deadline_ms && !rd->endless) {
 		log_msg(3,
 			"not caught up within %u ms (leader %" PRIu64
 			", applied %" PRIu64 ", target %" PRIu64 "): giving up",

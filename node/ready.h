@@ -25,7 +25,12 @@
  *      ------------------------------------------->  R_DONE
  *
  * R_DONE calls done(arg, 0) once caught up, or done(arg, -ETIMEDOUT) once
- * timeout_ms has passed (the caller gives up starting). Nothing here
+ * timeout_ms has passed (the caller gives up starting). A cold start: if
+ * env->waited is set, it is called once env->wait_ms after the start if
+ * not caught up by then; if it answers true (the member serves its own
+ * tree from local state, node/standalone.h), there is no deadline any
+ * more: the machine goes on until caught up, however long the quorum
+ * takes to form. Nothing here
  * blocks: the caller feeds ready_tick() from its timer and ready_answer()
  * from the peer channel. Logs say, every 5 s, what is awaited, with the
  * applied and target figures.
@@ -57,6 +62,10 @@ struct ready_env {
 	int (*ask)(void *arg, uint64_t leader, uint64_t *qid);
 	/* Called once: 0 caught up, -ETIMEDOUT gave up. */
 	void (*done)(void *arg, int status);
+	/* Optional: called once, wait_ms after the start, if not caught up
+	 * by then; true: wait without a deadline from now on. */
+	bool (*waited)(void *arg);
+	unsigned wait_ms;
 };
 
 struct ready;

@@ -61,7 +61,7 @@ void *snapshot_pin(void *data)
 	if (!p)
 		return NULL;
 	p->d = d;
-	p->pin = store_pin(d->store);
+	p->pin = store_pin(daemon_replica(d)); /* never the overlay */
 	if (!p->pin) {
 		free(p);
 		return NULL;
@@ -119,8 +119,7 @@ static void fire_diff(struct daemon *d, const struct snap_diff *df)
 int snapshot_restore(void *data, const void *buf, size_t len)
 {
 	struct daemon *d = data;
-	struct snap_diff df;
-	struct store *st, *old;
+	struct store *st;
 	int rc;
 
 	rc = sm_snapshot_decode_keyed(buf, len, store_hash_key(d->store), &st);
@@ -129,6 +128,27 @@ int snapshot_restore(void *data, const void *buf, size_t len)
 			strerror(-rc));
 		return rc;
 	}
+	if (d->committed) {
+		/* standalone mode: the replica changes, not what clients
+		 * see (node/standalone.h) */
+		store_free(d->committed);
+		d->committed = st;
+		log_msg(6, "restored a snapshot at index %llu behind the "
+			   "standalone overlay",
+			(unsigned long long)store_applied_index(st));
+		return 0;
+	}
+	snapshot_install(d, st);
+	log_msg(6, "restored a snapshot at index %llu",
+		(unsigned long long)store_applied_index(st));
+	return 0;
+}
+
+void snapshot_install(struct daemon *d, struct store *st)
+{
+	struct snap_diff df;
+	struct store *old;
+
 	snap_diff_init(&df);
 	old = d->store;
 	if (d->watches && watch_total(d->watches) &&
@@ -148,7 +168,4 @@ int snapshot_restore(void *data, const void *buf, size_t len)
 	}
 	snap_diff_clear(&df);
 	store_free(old);
-	log_msg(6, "restored a snapshot at index %llu",
-		(unsigned long long)store_applied_index(st));
-	return 0;
 }

@@ -47,6 +47,16 @@ struct pending {
 	unsigned inflight; /* local submissions not yet called back */
 	bool answered;
 	bool linked;
+	/* standalone mode (node/standalone.h): applied to the overlay and
+	 * answered from it (local_result) rather than from the log */
+	bool local;
+	bool replied;	/* ... the answer is out */
+	bool nolog;	/* ... it changed nothing: not proposed */
+	bool applied;	/* the replica has applied it */
+	/* applied to the replica while clients see the overlay: answered
+	 * when the replica becomes visible (submit_release_held) */
+	bool held;
+	int local_result, held_result;
 };
 
 struct submitter {
@@ -59,6 +69,11 @@ struct submitter {
 	uint64_t forged_logged_ms, forged_from;
 	const char *forged_why;
 	unsigned long forged_quiet;
+	/* standalone mode: apply an entry to the overlay (set by
+	 * node/standalone.c), and the timer that answers from it */
+	int (*local)(struct daemon *d, const void *entry, size_t len,
+		     uint64_t seq, int *result);
+	uv_timer_t replies;
 };
 
 uint64_t submit_next_seq(struct daemon *d)
@@ -68,7 +83,7 @@ uint64_t submit_next_seq(struct daemon *d)
 
 void submit_seq_follow_log(struct daemon *d)
 {
-	uint64_t last = store_session_last(d->store, d->member_id);
+	uint64_t last = store_session_last(daemon_replica(d), d->member_id);
 	uint64_t next = ((last >> 40) + 1) << 40 | 1;
 
 	if (last < d->submit->next_seq)
@@ -116,14 +131,11 @@ static struct pending *find(struct daemon *d, uint64_t seq)
 	return NULL;
 }
 
-static void answer(struct daemon *d, struct pending *p, int result)
+/* The reply itself: to the client, or the daemon's own callback. */
+static void reply(struct daemon *d, struct pending *p, int result)
 {
 	struct conn_req *req;
 
-	if (p->answered)
-		return;
-	p->answered = true;
-	unlink_pending(p);
 	if (p->conn) {
 		req = p->req;
 		p->req = NULL;
@@ -136,6 +148,22 @@ static void answer(struct daemon *d, struct pending *p, int result)
 	} else if (p->done) {
 		p->done(d, p->arg, result);
 	}
+	p->conn = NULL;
+	p->done = NULL;
+}
+
+static void answer(struct daemon *d, struct pending *p, int result)
+{
+	if (p->answered)
+		return;
+	if (p->local && !p->replied) {
+		p->replied = true;
+		reply(d, p, p->local_result);
+	}
+	p->answered = true;
+	unlink_pending(p);
+	if (!p->local)
+		reply(d, p, result);
 	if (p->inflight == 0)
 		free_pending(p);
 }
@@ -150,6 +178,21 @@ static void announce_commit(uv_timer_t *t)
 		repl_announce_commit(d->repl);
 }
 
+/* A standalone write the log decided otherwise (node/standalone.h). */
+static void discarded(struct daemon *d, struct pending *p, int result)
+{
+	struct sm_peek pk;
+
+	if (sm_entry_peek(p->entry, p->len, &pk))
+		snprintf(pk.what, sizeof(pk.what), "an entry");
+	log_msg(3, "standalone write %" PRIu64 " of host %s (%s), answered %s "
+		   "from local state, was applied by the log with %s: its "
+		   "change is discarded",
+		p->seq, d->host, pk.what,
+		p->local_result ? strerror(-p->local_result) : "OK",
+		result ? strerror(-result) : "success");
+}
+
 void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 		    int result)
 {
@@ -157,8 +200,17 @@ void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 
 	if (origin == d->member_id) {
 		p = find(d, seq);
-		if (p)
+		if (p && d->committed && !p->local) {
+			/* clients see the overlay, which lacks it: answer
+			 * once the replica is what they see */
+			p->held = true;
+			p->applied = true;
+			p->held_result = result;
+		} else if (p) {
+			if (p->local && result != p->local_result)
+				discarded(d, p, result);
 			answer(d, p, result);
+		}
 	} else if (origin) {
 		/* its origin answers its client once it knows this is
 		 * committed: tell it now, not at the next heartbeat */
@@ -235,6 +287,132 @@ static void send_one(struct daemon *d, struct pending *p)
 	}
 }
 
+/* ---- Standalone mode (node/standalone.h) ----------------------------- */
+
+/* Answer what the overlay decided, one loop turn later (never inside the
+ * request's own dispatch). */
+static void local_replies(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	struct pending *head = &d->submit->pending, *p, *next;
+
+	for (p = head->next; p != head; p = next) {
+		next = p->next;
+		if (!p->local || p->replied)
+			continue;
+		p->replied = true;
+		reply(d, p, p->local_result);
+		if (p->nolog || p->applied) {
+			/* nothing more to come from the log */
+			p->answered = true;
+			unlink_pending(p);
+			if (p->inflight == 0)
+				free_pending(p);
+		}
+	}
+}
+
+/* Apply p to the overlay and make it durable, answered at the next turn.
+ * -EHOSTUNREACH: not an entry this member can carry out alone. */
+static int make_local(struct daemon *d, struct pending *p)
+{
+	struct submitter *s = d->submit;
+	int rc = s->local(d, p->entry, p->len, p->seq, &p->local_result);
+
+	if (rc)
+		return rc;
+	p->local = true;
+	p->nolog = p->local_result != 0;
+	p->held = false;
+	uv_timer_start(&s->replies, local_replies, 0, 0);
+	return 0;
+}
+
+void submit_set_local(struct daemon *d,
+		      int (*local)(struct daemon *d, const void *entry,
+				   size_t len, uint64_t seq, int *result))
+{
+	d->submit->local = local;
+}
+
+void submit_localize(struct daemon *d)
+{
+	struct pending *head = &d->submit->pending, *p;
+
+	bool held;
+
+	for (p = head->next; p != head; p = p->next) {
+		held = p->held;
+		if (!p->local && !p->answered && make_local(d, p) == 0 && held)
+			p->applied = true; /* the log has it already */
+	}
+}
+
+int submit_restored(struct daemon *d, uint64_t seq, const void *entry,
+		    size_t len)
+{
+	struct pending *head = &d->submit->pending;
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->entry = malloc(len ? len : 1))) {
+		free(p);
+		return -ENOMEM;
+	}
+	memcpy(p->entry, entry, len);
+	p->d = d;
+	p->seq = seq;
+	p->len = len;
+	p->local = p->replied = true;
+	p->sent_ms = now_ms(d);
+	if (head->prev != head && head->prev->seq >= seq) {
+		/* the log's tail had it already (node/standalone.c) */
+		free_pending(p);
+		return 0;
+	}
+	p->next = head;
+	p->prev = head->prev;
+	head->prev->next = p;
+	head->prev = p;
+	p->linked = true;
+	if (d->submit->next_seq <= seq)
+		d->submit->next_seq = seq + 1;
+	return 0;
+}
+
+size_t submit_local_count(const struct daemon *d)
+{
+	const struct pending *head = &d->submit->pending, *p;
+	size_t n = 0;
+
+	for (p = head->next; p != head; p = p->next)
+		n += p->local && !p->nolog && !p->applied;
+	return n;
+}
+
+bool submit_oldest(const struct daemon *d, uint64_t *sent_ms)
+{
+	const struct pending *head = &d->submit->pending, *p;
+
+	for (p = head->next; p != head; p = p->next)
+		if (!p->local && !p->held) {
+			*sent_ms = p->deadline_ms -
+				   d->cfg.cluster.commit_timeout_ms;
+			return true;
+		}
+	return false;
+}
+
+void submit_release_held(struct daemon *d)
+{
+	struct pending *head = &d->submit->pending, *p, *next;
+
+	for (p = head->next; p != head; p = next) {
+		next = p->next;
+		if (p->held)
+			answer(d, p, p->held_result);
+	}
+}
+
 int submit_entry(struct daemon *d, struct conn *c, struct conn_req *r,
 		 void *entry_buf, size_t entry_len, uint64_t seq,
 		 void (*done)(struct daemon *d, void *arg, int result),
@@ -256,6 +434,15 @@ int submit_entry(struct daemon *d, struct conn *c, struct conn_req *r,
 	p->entry = entry_buf;
 	p->len = entry_len;
 	p->deadline_ms = now_ms(d) + d->cfg.cluster.commit_timeout_ms;
+	p->sent_ms = now_ms(d);
+	if (d->no_quorum_since && d->submit->local) {
+		int rc = make_local(d, p);
+
+		if (rc) {
+			free_pending(p);
+			return rc;
+		}
+	}
 	/* in seq order: the log applies an origin's entries in order */
 	assert(head->prev == head || head->prev->seq < seq);
 	p->next = head;
@@ -264,7 +451,7 @@ int submit_entry(struct daemon *d, struct conn *c, struct conn_req *r,
 	head->prev = p;
 	p->linked = true;
 	/* Behind an entry still looking for a leader: keep the order. */
-	if (p->prev == head || p->prev->sent_to)
+	if (!p->nolog && (p->prev == head || p->prev->sent_to))
 		send_one(d, p);
 	return 0;
 }
@@ -279,7 +466,9 @@ void submit_tick(struct daemon *d, uint64_t now)
 	s->last_leader = leader;
 	for (p = s->pending.next; p != &s->pending; p = next) {
 		next = p->next;
-		if (now >= p->deadline_ms) {
+		if (p->held || p->nolog)
+			continue; /* applied, or not for the log */
+		if (now >= p->deadline_ms && !p->local) {
 			log_msg(4,
 				"log entry %" PRIu64
 				" not committed within %u ms (no quorum?): "
@@ -366,7 +555,8 @@ static void forwarded_done(void *arg, int status)
 static const char *forward_refusal(struct daemon *d, uint64_t from,
 				   const void *entry, size_t len)
 {
-	const struct store_member *known = store_member_by_id(d->store, from);
+	const struct store *st = daemon_replica(d); /* never the overlay */
+	const struct store_member *known = store_member_by_id(st, from);
 	const char *own = known ? known->name : NULL;
 	struct sm_peek pk;
 
@@ -377,7 +567,7 @@ static const char *forward_refusal(struct daemon *d, uint64_t from,
 	if (pk.member_id && pk.member_id != from)
 		return "another member's record";
 	if (pk.member_id && (!own || strcmp(own, pk.member_name)) &&
-	    store_host_exists(d->store, pk.member_name))
+	    store_host_exists(st, pk.member_name))
 		return "a name whose tree exists";
 	if (pk.host_init && pk.member_id)
 		own = pk.member_name;
@@ -464,6 +654,8 @@ int submit_open(struct daemon *d)
 	s->pending.next = s->pending.prev = &s->pending;
 	uv_timer_init(d->loop, &s->announce);
 	s->announce.data = d;
+	uv_timer_init(d->loop, &s->replies);
+	s->replies.data = d;
 	d->submit = s;
 	peers_on(d, XSR__PEER_MSG__M_FORWARD, forwarded);
 	peers_on(d, XSR__PEER_MSG__M_FORWARD_NACK, refused);
@@ -473,6 +665,7 @@ int submit_open(struct daemon *d)
 void submit_close(struct daemon *d)
 {
 	uv_timer_stop(&d->submit->announce);
+	uv_timer_stop(&d->submit->replies);
 }
 
 void submit_free(struct daemon *d)

@@ -77,6 +77,33 @@ void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
  * appending an entry would free the entries libraft is walking.
  */
 void submit_announce_commit(struct daemon *d);
+/*
+ * Standalone mode (node/standalone.h). While d->no_quorum_since is set, an
+ * entry submitted is first given to local(): 0 and *result if it applied
+ * it to the overlay (and, if it changed something, made it durable), then
+ * the request is answered with *result at the next loop turn and the
+ * entry waits to be proposed; or -errno if it cannot be carried out
+ * without a quorum (submit_entry() fails with it).
+ */
+void submit_set_local(struct daemon *d,
+		      int (*local)(struct daemon *d, const void *entry,
+				   size_t len, uint64_t seq, int *result));
+/* Entering standalone mode: the entries still waiting for the log go
+ * through local() now, in order. */
+void submit_localize(struct daemon *d);
+/* An entry answered before a restart (the standalone journal, the log's
+ * tail): to be proposed again, after the others so far (one numbered at
+ * or below the last is there already: ignored). 0 or -ENOMEM. */
+int submit_restored(struct daemon *d, uint64_t seq, const void *entry,
+		    size_t len);
+/* Standalone entries the replica has not applied yet. */
+size_t submit_local_count(const struct daemon *d);
+/* When the oldest entry waiting for the log (not standalone, not held)
+ * was submitted; false if none. */
+bool submit_oldest(const struct daemon *d, uint64_t *sent_ms);
+/* The replica is what clients see again: answer the entries it applied
+ * meanwhile. */
+void submit_release_held(struct daemon *d);
 /* Periodic work: resend, time out (the daemon's tick). */
 void submit_tick(struct daemon *d, uint64_t now_ms);
 /* Is no entry of this member waiting to be applied? */

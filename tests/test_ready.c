@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -102,6 +104,66 @@ static void test_no_leader_times_out(void **state)
 	assert_int_equal(f.done_calls, 1);
 	assert_true(ready_finished(rd));
 	ready_free(rd);
+}
+
+static int waited_calls;
+static bool waited_answer;
+
+static bool f_waited(void *arg)
+{
+	(void)arg;
+	waited_calls++;
+	return waited_answer;
+}
+
+/*
+ * A cold start (node/standalone.h): waited() is called once, at wait_ms.
+ * If it serves from local state there is no deadline any more and the
+ * machine still finishes once caught up; if not, the deadline stands.
+ */
+static void test_cold_start_waits_without_deadline(void **state)
+{
+	struct fake f = {0};
+	struct ready_env env = {
+		.arg = &f, .self = 1, .leader = f_leader,
+		.read_index = f_read_index, .applied = f_applied,
+		.log_last = f_log_last, .ask = f_ask, .done = f_done,
+		.waited = f_waited, .wait_ms = 300,
+	};
+	struct ready *rd;
+	uint64_t t;
+	int serve;
+
+	for (serve = 0; serve < 2; serve++) {
+		memset(&f, 0, sizeof(f));
+		waited_calls = 0;
+		waited_answer = serve;
+		rd = ready_start(&env, 1000, 0);
+		assert_non_null(rd);
+		for (t = 0; t < 300; t += 10)
+			ready_tick(rd, t);
+		assert_int_equal(waited_calls, 0);
+		for (t = 300; t < 5000; t += 10)
+			ready_tick(rd, t);
+		assert_int_equal(waited_calls, 1);
+		if (!serve) {
+			assert_int_equal(f.done_calls, 1);
+			assert_int_equal(f.status, -ETIMEDOUT);
+			ready_free(rd);
+			continue;
+		}
+		assert_int_equal(f.done_calls, 0);
+		/* a quorum forms: we lead, read index 7, applied 7 */
+		f.leader = 1;
+		f.read_index = 7;
+		f.applied = 7;
+		ready_tick(rd, 5000);
+		ready_tick(rd, 5010);
+		assert_int_equal(f.done_calls, 1);
+		assert_int_equal(f.status, 0);
+		assert_int_equal(waited_calls, 1);
+		ready_free(rd);
+	}
 }
 
 /*
@@ -228,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_leader_uses_own_read_index),
 		cmocka_unit_test(test_catch_up_too_slow),
 		cmocka_unit_test(test_fault_switch_serves_at_once),
+		cmocka_unit_test(test_cold_start_waits_without_deadline),
 	};
 
 	unsetenv("XSR_FAULT_SERVE_STALE");

@@ -211,7 +211,8 @@ class Run(Nemesis):
     def sleep(self, s):
         end = time.monotonic() + s
         while time.monotonic() < end:
-            time.sleep(min(0.1, end - time.monotonic()))
+            # the clock may pass `end` between the test and the call
+            time.sleep(max(0.0, min(0.1, end - time.monotonic())))
 
     def others(self, i):
         return [j for j in self.c.ids if j != i]

@@ -282,11 +282,13 @@ class TestSnapshotWhileTaking(ClusterCase):
 
 
 class TestNoQuorum(ClusterCase):
-    """Two of three members down: writes fail with EIO after the commit
-    timeout, reads are served; writes work again once a quorum is back."""
+    """Two of three members down, standalone mode off (the strict
+    behaviour; tests/cluster/test_standalone.py has the default): writes
+    fail with EIO after the commit timeout, reads are served; writes work
+    again once a quorum is back."""
 
     COMMIT_TIMEOUT = 1.5
-    CLUSTER_CONF = ("commit-timeout = 1500",)
+    CLUSTER_CONF = ("commit-timeout = 1500", "standalone = false")
     MARGIN = 1.5
 
     def assert_eio_write(self, conn, path, what):
