@@ -75,6 +75,7 @@ static int apply_commit(struct store *st, const char *host,
 	cm.ndeltas = op->n_deltas;
 	cm.node_created = op->node_created;
 	cm.failed = op->failed;
+	cm.existence_only = op->existence_only;
 	cm.nodes = calloc(cm.n ? cm.n : 1, sizeof(*cm.nodes));
 	cm.deltas = calloc(cm.ndeltas ? cm.ndeltas : 1, sizeof(*cm.deltas));
 	owned = calloc(2 * (cm.n ? cm.n : 1), sizeof(*owned));

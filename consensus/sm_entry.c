@@ -207,6 +207,9 @@ int sm_entry_commit(const struct sm_origin *o, const struct store_commit *cm,
 	op.n_deltas = cm->ndeltas;
 	op.node_created = cm->node_created;
 	op.failed = cm->failed;
+	op.existence_only = cm->existence_only;
+	if (cm->existence_only)
+		x.e.version = ENTRY_VERSION_EXISTENCE_ONLY;
 	x.e.op_case = XSR__ENTRY__OP_COMMIT;
 	x.e.commit = &op;
 	rc = pack(&x.e, buf, blen);

@@ -97,14 +97,22 @@ enum conn_verdict dispatch_transaction_end(struct request *q)
 	/* Only a commit that changes something goes to the log. */
 	to_log = commit && commit_modifies(&cm);
 	if (to_log && d->no_quorum_since) {
-		/* standalone mode: its read set holds the overlay's
-		 * generations, which the log would not match once the
-		 * quorum returns (docs/ARCHITECTURE.md, "Standalone mode"):
-		 * the client tries again, as after any conflict */
-		store_commit_release(&cm);
-		client_txn_end(q->cl, q->tx);
-		q->tx = NULL;
-		return dispatch_error(q, -EAGAIN);
+		/*
+		 * Standalone mode: its read set holds the overlay's
+		 * generations, which the log cannot know. Conflicts are
+		 * decided here, against the overlay, as the log would; the
+		 * entry then asks the log to check only that every node
+		 * exists as it did (this host is its tree's only writer, and
+		 * its earlier standalone writes reach the log first, in
+		 * order): docs/ARCHITECTURE.md, "Standalone mode".
+		 */
+		if (store_commit_conflicts(d->store, d->host, &cm)) {
+			store_commit_release(&cm);
+			client_txn_end(q->cl, q->tx);
+			q->tx = NULL;
+			return dispatch_error(q, -EAGAIN);
+		}
+		cm.existence_only = true;
 	}
 	if (!to_log) {
 		/* conflicts of a read-only transaction, decided here */

@@ -353,9 +353,9 @@ static void test_quota_settings(void **state)
  */
 static void test_newer_entry_stops(void **state)
 {
-	/* Entry{version = 3, origin = 7, seq = 1, caller{host "h1"},
+	/* Entry{version = 4, origin = 7, seq = 1, caller{host "h1"},
 	 * noop {}} in protobuf */
-	static const uint8_t entry[] = {0x08, 0x03, 0x10, 0x07, 0x18, 0x01,
+	static const uint8_t entry[] = {0x08, 0x04, 0x10, 0x07, 0x18, 0x01,
 					0x22, 0x04, 0x0a, 0x02, 'h',  '1',
 					0x92, 0x01, 0x00};
 	struct store *st = store_new_keyed(store_hash_key_default);

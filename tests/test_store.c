@@ -497,6 +497,56 @@ static void test_forged_commit_refused(void **state)
 	store_free(st);
 }
 
+/*
+ * A standalone-mode commit (existence_only): the generations it read are
+ * the overlay's, so the log checks only that every node it read exists
+ * (or not) as it did; store_commit_conflicts() is the full check the
+ * member makes before it answers.
+ */
+static void test_existence_only_commit(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv();
+	struct store_commit cm;
+	struct store_txn *tx;
+	const char *v;
+	size_t len;
+	int err;
+
+	assert_int_equal(wr(st, &c, "/s/a", "1"), 0);
+	tx = txn(st);
+	assert_int_equal(store_read(st, H, tx, &c, "/s/a", &v, &len), 0);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/s/b", "tx", 2, NULL),
+			 0);
+	/* the node read changes: a full check sees the conflict ... */
+	assert_int_equal(wr(st, &c, "/s/a", "2"), 0);
+	assert_int_equal(store_txn_export(tx, &cm), 0);
+	assert_true(store_commit_conflicts(st, H, &cm));
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EAGAIN);
+	/* ... by existence it is as it was: the commit applies */
+	cm.existence_only = true;
+	assert_true(store_commit_conflicts(st, H, &cm));
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), 0);
+	store_commit_release(&cm);
+	store_txn_free(tx);
+	assert_string_equal(rd(st, &c, "/s/b", &err), "tx");
+
+	/* a node read gone by then: refused, by existence too */
+	tx = txn(st);
+	assert_int_equal(store_read(st, H, tx, &c, "/s/a", &v, &len), 0);
+	assert_int_equal(store_write(st, H, tx, &c, 0, "/s/c", "tx", 2, NULL),
+			 0);
+	assert_int_equal(store_rm(st, H, NULL, &c, idx++, "/s/a", NULL), 0);
+	assert_int_equal(store_txn_export(tx, &cm), 0);
+	cm.existence_only = true;
+	assert_int_equal(store_commit(st, H, &c, idx++, &cm, NULL), -EAGAIN);
+	store_commit_release(&cm);
+	store_txn_free(tx);
+	rd(st, &c, "/s/c", &err);
+	assert_int_equal(err, -ENOENT);
+	store_free(st);
+}
+
 static void test_txn_conflicts(void **state)
 {
 	struct store *st = fresh();
@@ -766,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_path_max),
 		cmocka_unit_test(test_txn_isolation_and_commit),
 		cmocka_unit_test(test_txn_conflicts),
+		cmocka_unit_test(test_existence_only_commit),
 		cmocka_unit_test(test_forged_commit_refused),
 		cmocka_unit_test(test_txn_create_delete_and_quota),
 		cmocka_unit_test(test_txn_rm_events_order),

@@ -254,6 +254,13 @@ struct store_commit {
 	size_t ndeltas;
 	bool node_created; /* quota check needed at commit (cxenstored) */
 	bool failed;	   /* commit must fail with ENOMEM (tx->fail) */
+	/*
+	 * Conflicts are decided by whether each node exists as it did at
+	 * first access, not by its generation: a transaction of standalone
+	 * mode (node/standalone.h), checked against the overlay when it was
+	 * answered, whose generations the log cannot know.
+	 */
+	bool existence_only;
 };
 
 /*
@@ -272,6 +279,10 @@ void store_commit_release(struct store_commit *cm);
 int store_commit(struct store *st, const char *host,
 		 const struct store_caller *c, uint64_t index,
 		 const struct store_commit *cm, struct store_events *ev);
+/* Would store_commit() refuse cm with EAGAIN (by generations, whatever
+ * cm->existence_only says)? False if host has no tree. */
+bool store_commit_conflicts(struct store *st, const char *host,
+			    const struct store_commit *cm);
 
 /* ---- Accounting ------------------------------------------------------ */
 

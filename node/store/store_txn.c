@@ -325,10 +325,23 @@ static bool commit_conflicts(struct host *h, const struct store_commit *cm)
 		uint64_t want = c->existed ? c->generation : NO_GENERATION;
 		uint64_t have = live ? live->generation : NO_GENERATION;
 
-		if (want != have)
+		if (cm->existence_only ? c->existed != !!live : want != have)
 			return true;
 	}
 	return false;
+}
+
+bool store_commit_conflicts(struct store *st, const char *host,
+			    const struct store_commit *cm)
+{
+	struct host *h = store_host_find(st, host);
+	struct store_commit by_generation;
+
+	if (!h)
+		return false;
+	by_generation = *cm;
+	by_generation.existence_only = false;
+	return commit_conflicts(h, &by_generation);
 }
 
 static int commit_node(struct op *o, const struct store_commit_node *c)

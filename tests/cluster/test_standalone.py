@@ -11,8 +11,9 @@ under a group of its own (so that iptables can cut one member's traffic):
   others started: one cluster again, every replica agrees and holds every
   write.
 - SIGSTOP of two members: a socket client and a sim guest of the third
-  keep writing their tree without an error, a migration and a modifying
-  transaction commit are refused, status says so; SIGCONT: the log holds
+  keep writing their tree without an error, transactions commit (and a
+  conflicting one gets EAGAIN), a migration is refused, status says so;
+  SIGCONT: the log holds
   every last value once, replicas agree.
 - one member cut off by iptables while both sides run: the majority keeps
   writing, the isolated member too; it is killed (kill -9) and restarted
@@ -252,12 +253,24 @@ class TestStandalone(unittest.TestCase):
         self.assertEqual(g.read("data/g%d" % ((n - 1) % 7)), b"w%d" % (n - 1))
         self.assert_status_says(h)
         self.assert_refused_moves(h)
-        # a transaction that changes something: EAGAIN (README)
+        # transactions commit, their conflicts decided against what the
+        # host's clients see, as a stock daemon decides them (README)
         tx = x.start()
+        self.assertEqual(x.read("/data/s0", tx), want["/data/s0"].encode())
         x.write("/data/tx", b"t", tx)
+        x.end(tx)
+        want["/data/tx"] = "t"
+        t1, t2 = x.start(), x.start()
+        self.assertEqual(x.read("/data/tx", t1), b"t")
+        self.assertEqual(x.read("/data/tx", t2), b"t")
+        x.write("/data/tx", b"second", t2)
+        x.end(t2)
+        want["/data/tx"] = "second"
+        x.write("/data/tx", b"first", t1)
         with self.assertRaises(OSError) as cm:
-            x.end(tx)
+            x.end(t1)
         self.assertEqual(cm.exception.errno, errno.EAGAIN)
+        self.assertEqual(x.read("/data/tx"), b"second")
         off = c.log_size(h)
         for pid in self.stopped:
             os.kill(pid, signal.SIGCONT)
