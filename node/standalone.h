@@ -16,8 +16,10 @@
  *   (DATA/standalone.journal: records with a CRC-32, fdatasync'd) if it
  *   changed something, and then answered; it stays in submit's list, so
  *   it is proposed to the log, in order, when a leader is known again.
- *   Anything else (another host's tree, moves, membership, verify points,
- *   transaction commits) fails meanwhile.
+ *   A transaction's commit is checked against the overlay and proposed
+ *   with existence-only conflict checks (store.h, struct store_commit).
+ *   Anything else (another host's tree, moves, membership, verify points)
+ *   fails meanwhile.
  * - When a leader is known again, new writes take the log path and their
  *   answers wait; once every standalone write has been applied to the
  *   replica and the member has caught up, the replica becomes what
