@@ -553,27 +553,6 @@ static unsigned from_source(struct peer *p, const char *source)
 	return n;
 }
 
-static void name_peer(uv_tcp_t *tcp, char *peer, size_t plen, char *source,
-		      size_t slen)
-{
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	char ip[64] = "?";
-	int port = 0;
-
-	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
-	}
-	snprintf(peer, plen, "%s:%d", ip, port);
-	snprintf(source, slen, "%s", ip);
-}
-
 static void accepted(uv_stream_t *server, int status)
 {
 	struct peer *p = server->data;
@@ -603,7 +582,7 @@ static void accepted(uv_stream_t *server, int status)
 		return;
 	}
 	c->p = p;
-	name_peer(tcp, name, sizeof(name), c->source, sizeof(c->source));
+	tls_peer_name(tcp, name, sizeof(name), c->source, sizeof(c->source));
 	if (p->n_ins >= PEER_MAX_INCOMING ||
 	    from_source(p, c->source) >= PEER_MAX_PER_SOURCE) {
 		snprintf(key, sizeof(key), "%s|cap", c->source);

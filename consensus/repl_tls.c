@@ -479,27 +479,6 @@ static unsigned from_source(struct xport *x, const char *source)
 	return n;
 }
 
-static void name_peer(uv_tcp_t *tcp, char *peer, size_t plen, char *source,
-		      size_t slen)
-{
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	char ip[64] = "?";
-	int port = 0;
-
-	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
-	}
-	snprintf(peer, plen, "%s:%d", ip, port);
-	snprintf(source, slen, "%s", ip);
-}
-
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct xport *x = server->data;
@@ -526,7 +505,7 @@ static void on_connection(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)tcp, free_handle);
 		return;
 	}
-	name_peer(tcp, l->peer, sizeof(l->peer), l->source, sizeof(l->source));
+	tls_peer_name(tcp, l->peer, sizeof(l->peer), l->source, sizeof(l->source));
 	if (from_source(x, l->source) > REPL_TLS_MAX_PER_SOURCE) {
 		snprintf(key, sizeof(key), "%s|cap", l->source);
 		if (quiet_allow(&x->quiet, uv_now(x->loop), key, more,

@@ -705,3 +705,24 @@ const char *tls_conn_peer(const struct tls_conn *c)
 {
 	return c->peer;
 }
+
+void tls_peer_name(uv_tcp_t *tcp, char *peer, size_t plen, char *source,
+		   size_t slen)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[64] = "?";
+	int port = 0;
+
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	snprintf(peer, plen, "%s:%d", ip, port);
+	snprintf(source, slen, "%s", ip);
+}

@@ -98,4 +98,12 @@ void tls_conn_pause(struct tls_conn *c, bool paused);
 void tls_conn_close(struct tls_conn *c);
 const char *tls_conn_peer(const struct tls_conn *c);
 
+/*
+ * An accepted connection's peer, for log lines ("192.0.2.1:40000", or
+ * "?:0") and for per-source caps (its address alone), from both
+ * channels' listeners.
+ */
+void tls_peer_name(uv_tcp_t *tcp, char *peer, size_t plen, char *source,
+		   size_t slen);
+
 #endif
