@@ -182,17 +182,7 @@ enum conn_verdict cluster_health_start(struct daemon *d, struct conn *c,
 			peers_send(d, srv[i].id, &m);
 		}
 	}
-	q->in_call = true;
+	q->in_call = true; /* healthy at once: a cluster of one */
 	cluster_health_tick(d, q, uv_now(d->loop));
-	q->in_call = false;
-	if (q->sync_result) {
-		/* healthy at once (a cluster of one): r is still ours */
-		json_object *o = q->sync_result;
-
-		q->req = NULL;
-		q->conn = NULL;
-		cluster_query_free(d, q);
-		return admin_reply_now(c, r, o);
-	}
-	return CONN_ASYNC;
+	return cluster_query_settle(d, q, c, r);
 }

@@ -141,6 +141,13 @@ struct query *cluster_query_new(struct daemon *d, enum qkind kind, struct conn *
 struct query *cluster_query_find(struct daemon *d, uint64_t qid);
 void cluster_query_free(struct daemon *d, struct query *q);
 void cluster_query_reply(struct daemon *d, struct query *q, json_object *o);
+/*
+ * A start function sets q->in_call around the work that may answer at
+ * once (cluster_query_reply keeps that answer); then this answers the
+ * request r of c with it and forgets q, or returns CONN_ASYNC.
+ */
+enum conn_verdict cluster_query_settle(struct daemon *d, struct query *q,
+					struct conn *c, struct conn_req *r);
 
 /* cluster_recover.c: `cluster recover` (node/backup.h's sibling) */
 enum conn_verdict cluster_recover_start(struct daemon *d, struct conn *c,

@@ -492,22 +492,12 @@ enum conn_verdict cluster_member_command(struct daemon *d, struct conn *c,
 		return admin_reply_now(c, r, admin_error(0, "out of memory"));
 	log_msg(5, "admin: cluster %s%s%s", cmd, argc > 1 ? " " : "",
 		argc > 1 ? argv[1] : "");
-	q->in_call = true;
+	q->in_call = true; /* refused at once: answered now */
 	if (repl_is_leader(d->repl))
 		run_admin(d, q, argv, argc);
 	else
 		forward_admin(d, q, argv, argc);
-	q->in_call = false;
-	if (q->sync_result) {
-		/* refused at once: answer now, r is still ours */
-		json_object *o = q->sync_result;
-
-		q->req = NULL;
-		q->conn = NULL;
-		cluster_query_free(d, q);
-		return admin_reply_now(c, r, o);
-	}
-	return CONN_ASYNC;
+	return cluster_query_settle(d, q, c, r);
 }
 
 /* ---- The table follows the configuration ------------------------- */

@@ -56,6 +56,21 @@ void cluster_query_free(struct daemon *d, struct query *q)
 	free(q);
 }
 
+enum conn_verdict cluster_query_settle(struct daemon *d, struct query *q,
+					struct conn *c, struct conn_req *r)
+{
+	json_object *o = q->sync_result;
+
+	q->in_call = false;
+	if (!o)
+		return CONN_ASYNC;
+	/* answered inside the call: r is still the caller's */
+	q->req = NULL;
+	q->conn = NULL;
+	cluster_query_free(d, q);
+	return admin_reply_now(c, r, o);
+}
+
 /* Answer the admin client (if any) with a JSON object, and forget q. */
 void cluster_query_reply(struct daemon *d, struct query *q, json_object *o)
 {

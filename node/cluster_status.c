@@ -175,16 +175,10 @@ enum conn_verdict cluster_status_start(struct daemon *d, struct conn *c,
 		}
 	}
 	if (cluster_status_complete(q)) {
-		/* alone: answer now, r is still ours */
-		json_object *o;
-
+		/* alone: answer now */
 		q->in_call = true;
 		cluster_status_finish(d, q);
-		o = q->sync_result;
-		q->req = NULL;
-		q->conn = NULL;
-		cluster_query_free(d, q);
-		return admin_reply_now(c, r, o);
+		return cluster_query_settle(d, q, c, r);
 	}
 	return CONN_ASYNC;
 }
