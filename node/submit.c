@@ -74,6 +74,7 @@ struct submitter {
 	int (*local)(struct daemon *d, const void *entry, size_t len,
 		     uint64_t seq, int *result);
 	uv_timer_t replies;
+	uint64_t applied_seq; /* the highest own seq the log applied */
 };
 
 uint64_t submit_next_seq(struct daemon *d)
@@ -199,6 +200,8 @@ void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 	struct pending *p;
 
 	if (origin == d->member_id) {
+		if (seq > d->submit->applied_seq)
+			d->submit->applied_seq = seq;
 		p = find(d, seq);
 		if (p && d->committed && !p->local) {
 			/* clients see the overlay, which lacks it: answer
@@ -387,6 +390,11 @@ size_t submit_local_count(const struct daemon *d)
 	for (p = head->next; p != head; p = p->next)
 		n += p->local && !p->nolog && !p->applied;
 	return n;
+}
+
+uint64_t submit_applied_seq(const struct daemon *d)
+{
+	return d->submit->applied_seq;
 }
 
 bool submit_oldest(const struct daemon *d, uint64_t *sent_ms)
