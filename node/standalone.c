@@ -449,8 +449,8 @@ void standalone_tick(struct daemon *d, uint64_t now)
 			   quorum_proven(d, leader)) {
 			d->no_quorum_since = 0;
 			s->probe_seq = 0;
-			log_msg(5, "leader %" PRIu64 " reached: proposing "
-				   "%zu standalone writes to the log",
+			log_msg(5, "leader %" PRIu64 " reached: "
+				   "%zu standalone writes still to apply",
 				leader, submit_local_count(d));
 		}
 	}

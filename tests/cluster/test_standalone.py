@@ -362,7 +362,7 @@ class TestStandalone(unittest.TestCase):
         self.cut.remove()
         self.cut = None
         self.wait_back(h, off)
-        self.assertRegex(c.log_since(h, off), r"leader \d+ reached: proposing")
+        self.assertRegex(c.log_since(h, off), r"leader \d+ reached: \d+ standalone writes still to apply")
         xh.write("/data/after", b"a")
         want["/data/after"] = "a"
         self.verify(o)
