@@ -501,9 +501,10 @@ void submit_tick(struct daemon *d, uint64_t now)
 }
 
 /*
- * The leader refused an entry we forwarded: it lost its leadership (sent
- * again at the next tick, with everything after it), or it judged the
- * entry not ours to send (-EPERM: a bug here; the request fails).
+ * The leader refused an entry we forwarded: it lost its leadership or has
+ * not applied its log yet (sent again at the next tick, with everything
+ * after it), or it judged the entry not ours to send (-EPERM: a bug here;
+ * the request fails).
  */
 static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
@@ -512,9 +513,17 @@ static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 	if (!p || p->sent_to != from)
 		return;
 	if (m->forward_nack->status == -EPERM) {
-		log_msg(3, "member %" PRIu64 " refused log entry %" PRIu64
-			" as not ours to submit: request failed with EIO",
-			from, p->seq);
+		if (p->local)
+			log_msg(3, "member %" PRIu64 " refused log entry "
+				   "%" PRIu64 " as not ours to submit: this "
+				   "standalone write, answered from local "
+				   "state, is discarded",
+				from, p->seq);
+		else
+			log_msg(3, "member %" PRIu64 " refused log entry "
+				   "%" PRIu64 " as not ours to submit: request "
+				   "failed with EIO",
+				from, p->seq);
 		answer(d, p, -EIO);
 		return;
 	}
@@ -609,7 +618,25 @@ static void log_refusal(struct daemon *d, uint64_t from, uint64_t seq,
 	s->forged_quiet = 0;
 }
 
-/* An entry a follower forwarded: into the log if we lead, else refused. */
+/*
+ * Does this leader's replica hold what was committed before its term? It
+ * judges forwarded entries (forward_refusal()), and a leader restarted
+ * from a snapshot applies the rest of its log only once an entry of its
+ * term has committed: until then it may lack the sender's member record
+ * and refuse, for good, an entry the sender already answered (a
+ * standalone write after a cold start; found by cluster_standalone under
+ * AddressSanitizer). Not yet: the sender is told to send it again.
+ */
+static bool replica_current(struct daemon *d)
+{
+	uint64_t index;
+
+	return repl_read_index(d->repl, &index) == 0 &&
+	       repl_last_applied(d->repl) >= index;
+}
+
+/* An entry a follower forwarded: into the log if we lead, else refused
+ * (for now -EAGAIN or -ENOTCONN, for good -EPERM). */
 static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
 	uint64_t seq = m->forward->seq;
@@ -619,7 +646,9 @@ static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 	struct fwd *f;
 	int rc = -ENOTCONN;
 
-	if (repl_is_leader(d->repl)) {
+	if (repl_is_leader(d->repl) && !replica_current(d)) {
+		rc = -EAGAIN;
+	} else if (repl_is_leader(d->repl)) {
 		why = forward_refusal(d, from, entry, len);
 		if (why) {
 			log_refusal(d, from, seq, why);
