@@ -40,48 +40,66 @@ static bool leader_commit(struct daemon *d, struct query *q, uint64_t leader,
 	return false;
 }
 
+const char *cluster_health_verdict(const struct health_facts *f, char *buf,
+				   size_t len)
+{
+	if (!f->leader)
+		return "no leader";
+	if (!f->in_config)
+		return "this member is not in the configuration (removed?)";
+	if (f->silent_voter) {
+		snprintf(buf, len,
+			 "member %" PRIu64 " (%s) did not answer within %u ms",
+			 f->silent_voter, f->silent_name, f->timeout_ms);
+		return buf;
+	}
+	if (!f->commit_known) {
+		snprintf(buf, len,
+			 "the leader (member %" PRIu64 ", %s) did not answer "
+			 "within %u ms",
+			 f->leader, f->leader_name, f->timeout_ms);
+		return buf;
+	}
+	if (f->applied < f->commit) {
+		snprintf(buf, len,
+			 "this member is behind: applied %" PRIu64
+			 ", leader's commit %" PRIu64,
+			 f->applied, f->commit);
+		return buf;
+	}
+	return NULL;
+}
+
 /* Why q's cluster is not healthy (into buf), or NULL if it is. */
 static const char *health_reason(struct daemon *d, struct query *q,
 				 char *buf, size_t len)
 {
 	struct repl_server srv[MAX_MEMBERS];
 	size_t ns = repl_servers(d->repl, srv, MAX_MEMBERS), i, k;
-	uint64_t leader = repl_leader(d->repl), commit, applied;
+	struct health_facts f = {
+		.leader = repl_leader(d->repl),
+		.timeout_ms = q->timeout_ms,
+	};
 
-	if (!leader)
-		return "no leader";
-	if (cluster_member_role(d, d->member_id) < 0)
-		return "this member is not in the configuration (removed?)";
-	for (k = 0; k < ns; k++) {
+	if (f.leader) {
+		f.leader_name = cluster_member_name(d, f.leader);
+		f.in_config = cluster_member_role(d, d->member_id) >= 0;
+	}
+	for (k = 0; f.in_config && k < ns && !f.silent_voter; k++) {
 		if (srv[k].role != REPL_VOTER)
 			continue;
 		for (i = 0; i < q->n && q->m[i].id != srv[k].id; i++)
 			;
 		if (i == q->n || !q->m[i].got) {
-			snprintf(buf, len,
-				 "member %" PRIu64 " (%s) did not answer "
-				 "within %u ms",
-				 srv[k].id, cluster_member_name(d, srv[k].id),
-				 q->timeout_ms);
-			return buf;
+			f.silent_voter = srv[k].id;
+			f.silent_name = cluster_member_name(d, srv[k].id);
 		}
 	}
-	if (!leader_commit(d, q, leader, &commit)) {
-		snprintf(buf, len,
-			 "the leader (member %" PRIu64 ", %s) did not answer "
-			 "within %u ms",
-			 leader, cluster_member_name(d, leader), q->timeout_ms);
-		return buf;
+	if (f.in_config && !f.silent_voter) {
+		f.commit_known = leader_commit(d, q, f.leader, &f.commit);
+		f.applied = repl_last_applied(d->repl);
 	}
-	applied = repl_last_applied(d->repl);
-	if (applied < commit) {
-		snprintf(buf, len,
-			 "this member is behind: applied %" PRIu64
-			 ", leader's commit %" PRIu64,
-			 applied, commit);
-		return buf;
-	}
-	return NULL;
+	return cluster_health_verdict(&f, buf, len);
 }
 
 static json_object *health_members(struct daemon *d, struct query *q)

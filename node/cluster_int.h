@@ -170,6 +170,22 @@ enum conn_verdict cluster_health_start(struct daemon *d, struct conn *c,
 				       unsigned int argc);
 /* An answer came or time passed: answer q (and free it) once decided. */
 void cluster_health_tick(struct daemon *d, struct query *q, uint64_t now);
+/* What `cluster health` decides from, gathered when it answers. */
+struct health_facts {
+	uint64_t leader;	  /* 0: none known */
+	const char *leader_name;
+	bool in_config;		  /* this member is in the configuration */
+	uint64_t silent_voter;	  /* a voter that did not answer, 0: none */
+	const char *silent_name;
+	bool commit_known;	  /* the leader's commit index (read index) */
+	uint64_t commit;
+	uint64_t applied;	  /* this member's applied index */
+	unsigned int timeout_ms;
+};
+/* The first reason f is not healthy, in the order listed (a static string
+ * or buf), or NULL when healthy. */
+const char *cluster_health_verdict(const struct health_facts *f, char *buf,
+				   size_t len);
 
 /* cluster_contact.c */
 void cluster_contact_answer(struct daemon *d, uint64_t from,

@@ -124,6 +124,38 @@ static bool pid_alive(long pid)
 	return st != 'Z' && st != 'X';
 }
 
+long datadir_running(const char *data_dir, const char *pid_file)
+{
+	char path[4096], text[32];
+	long holder, named = -1;
+	int fd, pf;
+	ssize_t n;
+
+	if (!pid_file ||
+	    snprintf(path, sizeof(path), "%s/lock", data_dir) >=
+		    (int)sizeof(path))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK) {
+		close(fd); /* nobody holds it (closing lets go of ours) */
+		return 0;
+	}
+	holder = lock_holder(fd);
+	close(fd);
+	pf = open(pid_file, O_RDONLY | O_CLOEXEC);
+	if (pf >= 0) {
+		n = read(pf, text, sizeof(text) - 1);
+		if (n > 0) {
+			text[n] = '\0';
+			named = strtol(text, NULL, 10);
+		}
+		close(pf);
+	}
+	return holder > 0 && holder == named && pid_alive(holder) ? holder : 0;
+}
+
 /*
  * One daemon per data directory: a second one would corrupt the log. A
  * daemon killed a moment ago may still hold the lock while the kernel

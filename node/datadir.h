@@ -38,6 +38,14 @@ int datadir_size(const char *dir, uint64_t *bytes);
  */
 void datadir_lock(const char *data_dir);
 /*
+ * Is a daemon already running on data_dir, the one pid_file names? Its pid
+ * then (it holds DATA/lock and pid_file holds its pid), else 0. A second
+ * start through Debian's /etc/init.d/xen (which recognises only Xen's
+ * daemons as running) then exits 0 as Xen's C xenstored does when its pid
+ * file is locked. Neither file is created or changed.
+ */
+long datadir_running(const char *data_dir, const char *pid_file);
+/*
  * Read DATA/identity (or choose the host name at the first start: the
  * [member] name, --host-name, or a usable form of the system's), check it
  * against cfg, bump the incarnation and write it back. A cluster member's

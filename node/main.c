@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 	struct datadir_identity me;
 	struct backup_file backup = {0};
 	static char *start_dir; /* reachable: not a leak at exit */
+	long running;
 	int rc;
 
 	/* nothing we create is writable by others; what holds requests'
@@ -286,6 +287,13 @@ int main(int argc, char **argv)
 	}
 	if (d->cfg.restore_file)
 		restore_check(d, &backup);
+	if (!d->cfg.force_new_cluster && !d->cfg.restore_file &&
+	    (running = datadir_running(d->cfg.data_dir, d->cfg.pid_file))) {
+		fprintf(stderr, "xenstored: already running (pid %ld, pid file "
+				"%s, data in %s): nothing to do\n",
+			running, d->cfg.pid_file, d->cfg.data_dir);
+		return 0;
+	}
 	if ((rc = datadir_mkdir_p(d->cfg.run_dir, 0755)) ||
 	    (rc = datadir_mkdir_p(d->cfg.data_dir, 0700))) {
 		fprintf(stderr, "xenstored: cannot create %s or %s: %s\n",

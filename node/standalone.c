@@ -49,6 +49,9 @@ struct standalone {
 	uint64_t tail_index;	/* the last index of the log's tail applied */
 	size_t tail_own;	/* own entries of the tail proposed again */
 	unsigned long written;	/* standalone writes this time */
+	/* a leader is known again: the no-op entry whose application proves
+	 * that this member's entries reach the log (0: none sent) */
+	uint64_t probe_seq;
 };
 
 static uint32_t crc32_ieee(uint32_t crc, const void *buf, size_t len)
@@ -343,6 +346,7 @@ static void leave(struct daemon *d)
 	struct store *replica = d->committed;
 
 	d->committed = NULL;
+	s->probe_seq = 0;
 	snapshot_install(d, replica);
 	submit_release_held(d);
 	journal_clear(s);
@@ -381,6 +385,45 @@ void standalone_caught_up(struct daemon *d)
 	repl_local_tail_drop(d->repl);
 }
 
+/*
+ * A leader is known again, but knowing one is not committing through it:
+ * a member that hears the leader's heartbeats but whose own messages are
+ * lost (a one-way partition) would leave standalone mode, make its next
+ * write wait standalone-after ms and enter again, over and over. It
+ * leaves only once an entry of its own, proposed after the leader became
+ * known, has been applied by the log: a no-op probe, after every
+ * standalone write (an origin's entries apply in order). True then.
+ */
+static bool quorum_proven(struct daemon *d, uint64_t leader)
+{
+	struct standalone *s = d->standalone;
+	struct sm_origin o;
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (s->probe_seq && submit_applied_seq(d) >= s->probe_seq)
+		return true;
+	if (s->probe_seq)
+		return false; /* submit's tick sends it again meanwhile */
+	o = submit_own_origin(d);
+	rc = sm_entry_noop(&o, &buf, &len);
+	if (rc == 0) {
+		rc = submit_restored(d, o.seq, buf, len);
+		free(buf);
+	}
+	if (rc) {
+		log_msg(3, "cannot propose the entry that checks the quorum: "
+			   "%s (tried again)", strerror(-rc));
+		return false;
+	}
+	s->probe_seq = o.seq;
+	log_msg(5, "leader %" PRIu64 " known: still serving locally until "
+		   "entry %" PRIu64 " of this member reaches the log",
+		leader, o.seq);
+	return false;
+}
+
 void standalone_tick(struct daemon *d, uint64_t now)
 {
 	struct standalone *s = d->standalone;
@@ -402,10 +445,12 @@ void standalone_tick(struct daemon *d, uint64_t now)
 					    : "no leader known"))
 				log_msg(3, "out of memory entering "
 					   "standalone mode");
-		} else if (d->no_quorum_since && leader && !lost) {
+		} else if (d->no_quorum_since && leader && !lost &&
+			   quorum_proven(d, leader)) {
 			d->no_quorum_since = 0;
-			log_msg(5, "leader %" PRIu64 " known again: proposing "
-				   "%zu standalone writes to the log",
+			s->probe_seq = 0;
+			log_msg(5, "leader %" PRIu64 " reached: "
+				   "%zu standalone writes still to apply",
 				leader, submit_local_count(d));
 		}
 	}

@@ -20,7 +20,9 @@
  *   with existence-only conflict checks (store.h, struct store_commit).
  *   Anything else (another host's tree, moves, membership, verify points)
  *   fails meanwhile.
- * - When a leader is known again, new writes take the log path and their
+ * - When a leader is known again, a no-op probe is proposed; once the log
+ *   has applied it (this member's entries do reach the log, not only the
+ *   leader's heartbeats this member), new writes take the log path and their
  *   answers wait; once every standalone write has been applied to the
  *   replica and the member has caught up, the replica becomes what
  *   clients see (snapshot_install(): rings and watches follow the

@@ -25,6 +25,7 @@
 #include "wire/peer.pb-c.h"
 
 #define RESEND_MS 500 /* a silent leader gets the entry again */
+#define REFUSED_MAX 64 /* senders whose refusals a leader remembers */
 
 /*
  * A request whose entry is on its way through the log, until this member
@@ -74,6 +75,14 @@ struct submitter {
 	int (*local)(struct daemon *d, const void *entry, size_t len,
 		     uint64_t seq, int *result);
 	uv_timer_t replies;
+	uint64_t applied_seq; /* the highest own seq the log applied */
+	/* leader: per sender, the lowest entry refused for now in this term
+	 * (forwarded(): no later one is taken before it comes again) */
+	struct {
+		uint64_t from, seq;
+	} marks[REFUSED_MAX];
+	size_t nmarks;
+	uint64_t marks_term;
 };
 
 uint64_t submit_next_seq(struct daemon *d)
@@ -199,6 +208,8 @@ void submit_applied(struct daemon *d, uint64_t origin, uint64_t seq,
 	struct pending *p;
 
 	if (origin == d->member_id) {
+		if (seq > d->submit->applied_seq)
+			d->submit->applied_seq = seq;
 		p = find(d, seq);
 		if (p && d->committed && !p->local) {
 			/* clients see the overlay, which lacks it: answer
@@ -389,6 +400,11 @@ size_t submit_local_count(const struct daemon *d)
 	return n;
 }
 
+uint64_t submit_applied_seq(const struct daemon *d)
+{
+	return d->submit->applied_seq;
+}
+
 bool submit_oldest(const struct daemon *d, uint64_t *sent_ms)
 {
 	const struct pending *head = &d->submit->pending, *p;
@@ -493,9 +509,10 @@ void submit_tick(struct daemon *d, uint64_t now)
 }
 
 /*
- * The leader refused an entry we forwarded: it lost its leadership (sent
- * again at the next tick, with everything after it), or it judged the
- * entry not ours to send (-EPERM: a bug here; the request fails).
+ * The leader refused an entry we forwarded: it lost its leadership or has
+ * not applied its log yet (sent again at the next tick, with everything
+ * after it), or it judged the entry not ours to send (-EPERM: a bug here;
+ * the request fails).
  */
 static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
@@ -504,9 +521,17 @@ static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 	if (!p || p->sent_to != from)
 		return;
 	if (m->forward_nack->status == -EPERM) {
-		log_msg(3, "member %" PRIu64 " refused log entry %" PRIu64
-			" as not ours to submit: request failed with EIO",
-			from, p->seq);
+		if (p->local)
+			log_msg(3, "member %" PRIu64 " refused log entry "
+				   "%" PRIu64 " as not ours to submit: this "
+				   "standalone write, answered from local "
+				   "state, is discarded",
+				from, p->seq);
+		else
+			log_msg(3, "member %" PRIu64 " refused log entry "
+				   "%" PRIu64 " as not ours to submit: request "
+				   "failed with EIO",
+				from, p->seq);
 		answer(d, p, -EIO);
 		return;
 	}
@@ -601,17 +626,84 @@ static void log_refusal(struct daemon *d, uint64_t from, uint64_t seq,
 	s->forged_quiet = 0;
 }
 
-/* An entry a follower forwarded: into the log if we lead, else refused. */
+/*
+ * Does this leader's replica hold what was committed before its term? It
+ * judges forwarded entries (forward_refusal()), and a leader restarted
+ * from a snapshot applies the rest of its log only once an entry of its
+ * term has committed: until then it may lack the sender's member record
+ * and refuse, for good, an entry the sender already answered (a
+ * standalone write after a cold start; found by cluster_standalone under
+ * AddressSanitizer). Not yet: the sender is told to send it again.
+ */
+static bool replica_current(struct daemon *d)
+{
+	uint64_t index;
+
+	return repl_read_index(d->repl, &index) == 0 &&
+	       repl_last_applied(d->repl) >= index;
+}
+
+/* The slot of `from`'s lowest entry refused for now in this term, or -1
+ * (none; add: a new slot, 0, unless the table is full). */
+static int refused_mark(struct submitter *s, uint64_t from, bool add)
+{
+	size_t i;
+
+	for (i = 0; i < s->nmarks; i++)
+		if (s->marks[i].from == from)
+			return (int)i;
+	if (!add || s->nmarks == REFUSED_MAX)
+		return -1;
+	s->marks[s->nmarks].from = from;
+	s->marks[s->nmarks].seq = 0;
+	return (int)s->nmarks++;
+}
+
+/*
+ * Refused for now: the sender sends it again with every later entry
+ * (submit_tick()), in order. An origin's entries apply in seq order, one
+ * that comes after a later one is taken for a duplicate: so no later entry
+ * of the sender is taken, in this term, until the refused one comes again
+ * (a burst read in two turns, the replica current in between, would
+ * otherwise let its tail into the log first and its head be lost).
+ */
+static int refuse_for_now(struct submitter *s, uint64_t from, uint64_t seq)
+{
+	int i = refused_mark(s, from, true);
+
+	if (i >= 0 && (s->marks[i].seq == 0 || seq < s->marks[i].seq))
+		s->marks[i].seq = seq;
+	return -EAGAIN;
+}
+
+/* An entry a follower forwarded: into the log if we lead, else refused
+ * (for now -EAGAIN or -ENOTCONN, for good -EPERM). */
 static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
+	struct submitter *s = d->submit;
 	uint64_t seq = m->forward->seq;
 	const void *entry = m->forward->entry.data;
 	size_t len = m->forward->entry.len;
 	const char *why;
 	struct fwd *f;
-	int rc = -ENOTCONN;
+	int rc = -ENOTCONN, mark;
 
 	if (repl_is_leader(d->repl)) {
+		if (s->marks_term != repl_term(d->repl)) {
+			s->nmarks = 0;
+			s->marks_term = repl_term(d->repl);
+		}
+		mark = refused_mark(s, from, false);
+		if (mark >= 0 && seq > s->marks[mark].seq) {
+			rc = -EAGAIN; /* behind one refused: keep the order */
+			goto out;
+		}
+		if (mark >= 0) /* it came again */
+			s->marks[mark] = s->marks[--s->nmarks];
+		if (!replica_current(d)) {
+			rc = refuse_for_now(s, from, seq);
+			goto out;
+		}
 		why = forward_refusal(d, from, entry, len);
 		if (why) {
 			log_refusal(d, from, seq, why);
@@ -626,6 +718,7 @@ static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 				free(f);
 		}
 	}
+out:
 	if (rc)
 		refuse(d, from, seq, rc);
 }

@@ -98,6 +98,9 @@ int submit_restored(struct daemon *d, uint64_t seq, const void *entry,
 		    size_t len);
 /* Standalone entries the replica has not applied yet. */
 size_t submit_local_count(const struct daemon *d);
+/* The highest sequence number of this member's own entries that the log
+ * has applied (0: none since the start). */
+uint64_t submit_applied_seq(const struct daemon *d);
 /* When the oldest entry waiting for the log (not standalone, not held)
  * was submitted; false if none. */
 bool submit_oldest(const struct daemon *d, uint64_t *sent_ms);

@@ -38,6 +38,13 @@ random 1-5 s, with a heal and a pause between:
   transfer    xsadm cluster transfer to a random other voter
   membership  xsadm cluster remove of a follower, its daemon stopped, then
               restarted, xsadm cluster add (standby) and promote again
+  cold-start  kill -9 of every member, one started alone: it serves its own
+              tree after cold-start-wait (probed) and its clients write in
+              standalone mode; the others start after the duration
+  recover     every member but the leader killed and its data directory
+              wiped; xsadm cluster recover on the leader (which holds every
+              committed entry, so no acknowledged write may be lost); the
+              lost members added back empty (cluster add, promote)
 The end: every fault healed, every dead member restarted, the cluster
 healthy (bounded), every key read on its host's socket ("final" lines),
 xsadm cluster verify (must agree), every member log and sanitizer log

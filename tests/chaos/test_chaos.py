@@ -5,6 +5,9 @@
                         1 and 2; 5 members, seed 3; about 30 s of faults
                         each) must pass: linearizable histories, watch
                         checks, xsadm cluster verify, no crash line.
+    TestRecovery        chaos_e2e too: seed 5 on 3 members with only the
+                        cold-start and recover faults (issue 14), which
+                        the mixed seeds may not draw.
     TestCatchesStale    chaos_catches_stale: the same harness against a
                         deliberately broken daemon (XSR_FAULT_SERVE_STALE=1:
                         a restarting member serves before catching up) and
@@ -49,6 +52,17 @@ class TestSeeds(unittest.TestCase):
                                 env={"XSR_FAULT_SERVE_STALE": ""})
                 sys.stdout.write(out[-1500:])
                 self.assertEqual(rc, 0, "seed %d, %d members:\n%s" % (seed, members, out[-8000:]))
+
+
+class TestRecovery(unittest.TestCase):
+    def test_cold_start_and_recover(self):
+        rc, out = chaos("--seed", 5, "--members", 3, "--seconds", 45,
+                        "--faults", "cold-start,recover",
+                        env={"XSR_FAULT_SERVE_STALE": ""})
+        sys.stdout.write(out[-1500:])
+        self.assertEqual(rc, 0, out[-8000:])
+        for f in ("cold-start", "recover"):
+            self.assertIn(": %s (" % f, out)
 
 
 class TestCatchesStale(unittest.TestCase):

@@ -19,6 +19,11 @@ under a group of its own (so that iptables can cut one member's traffic):
   writing, the isolated member too; it is killed (kill -9) and restarted
   still cut off: its acknowledged writes are there; healed: everything is
   in every replica.
+- a one-way partition: what the member sends the others is lost, what
+  they send it arrives (it knows a leader, none of its entries commits):
+  it enters standalone mode once and stays there, no write waits again,
+  until one of its entries reaches the log; healed: every write is in
+  every replica.
 - a guest of the isolated member writes while the majority adopts its
   domain elsewhere: after healing the log refuses that write, the member
   logs it as discarded, and neither host's tree has it.
@@ -59,17 +64,18 @@ def ports(c, i):
 
 
 class Cut:
-    """Member h cut off from the others, both ways, both channels:
-    iptables rules in a chain of our own, jumped to from OUTPUT on lo,
-    keyed by each member's group id."""
+    """Member h cut off from the others, both ways (or, inbound=False,
+    only what h sends them), both channels: iptables rules in a chain of
+    our own, jumped to from OUTPUT on lo, keyed by each member's group
+    id and the ports it connects to."""
 
-    def __init__(self, c, h):
+    def __init__(self, c, h, inbound=True):
         self.chain = "XSR_STANDALONE_%d" % os.getpid()
         self.ipt("-N", self.chain)
         self.ipt("-I", "OUTPUT", "1", "-o", "lo", "-j", self.chain)
         others = [i for i in (1, 2, 3) if i != h]
         self.drop(h, sum((ports(c, i) for i in others), []))
-        for i in others:
+        for i in others if inbound else ():
             self.drop(i, ports(c, h))
 
     @staticmethod
@@ -318,6 +324,49 @@ class TestStandalone(unittest.TestCase):
         self.verify(o)
         self.assert_everywhere("host%d" % h, want_h)
         self.assert_everywhere("host%d" % o, want_o)
+        self.assertNotIn("discarded", c.log_since(h, 0))
+
+    def test_oneway_partition_does_not_flap(self):
+        """h hears the leader's heartbeats but its own messages are lost:
+        knowing a leader is not reaching one. h must not leave standalone
+        mode on the leader's word alone (each new write would then wait
+        standalone-after again before it entered once more)."""
+        c = self.c
+        h, o = 3, 1
+        xh = self.conn(h)
+        xh.write("/data/pre", b"p")
+        want = {"/data/pre": "p"}
+        off0 = c.log_size(h)
+        self.cut = Cut(c, h, inbound=False)
+        slow = []
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < 15:
+            t = time.monotonic()
+            xh.write("/data/w%d" % (n % 5), b"w%d" % n)
+            dt = time.monotonic() - t
+            want["/data/w%d" % (n % 5)] = "w%d" % n
+            if dt > 1.0:
+                slow.append((n, round(t - t0, 1), round(dt, 2)))
+            n += 1
+            time.sleep(0.05)
+        log = c.log_since(h, off0)
+        # the first write waits standalone-after (3 s) and enters; none
+        # after it waits
+        self.assertLessEqual(len(slow), 1, "slow writes (n, at, took): %s\n%s"
+                             % (slow, log[-3000:]))
+        self.assertEqual(log.count("no quorum since"), 1, log[-3000:])
+        self.assertIn("still serving locally until entry", log)
+        self.assert_status_says(h)
+        off = c.log_size(h)
+        self.cut.remove()
+        self.cut = None
+        self.wait_back(h, off)
+        self.assertRegex(c.log_since(h, off), r"leader \d+ reached: \d+ standalone writes still to apply")
+        xh.write("/data/after", b"a")
+        want["/data/after"] = "a"
+        self.verify(o)
+        self.assert_everywhere("host%d" % h, want)
         self.assertNotIn("discarded", c.log_since(h, 0))
 
     def test_write_of_a_domain_adopted_meanwhile_is_discarded(self):

@@ -546,6 +546,24 @@ class StartUp(unittest.TestCase):
         self.assertIn("lock taken after", log)
         self.stop()
 
+    def test_second_start_is_harmless(self):
+        # Debian's /etc/init.d/xen knows only Xen's daemons as running: a
+        # second `start` runs us again; like Xen's C xenstored (whose pid
+        # file is locked) we exit 0 at once and leave the first alone
+        r = self.start()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = self.pids[-1]
+        t = time.monotonic()
+        r = self.start()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - t, 5)
+        self.assertIn("already running (pid %d, pid file" % pid, r.stderr)
+        self.assertEqual(self.pids[-1], pid)
+        self.assertTrue(pid_alive(pid))
+        with Conn(os.path.join(self.base, "run", "socket")) as c:
+            self.assertEqual(c.directory("/"), ["tool"])
+        self.stop()
+
     def test_refuses_a_live_holder_after_the_wait(self):
         holder = self.hold_lock(60)
         t = time.monotonic()
