@@ -28,6 +28,7 @@ struct tls_creds;
 struct domains;
 struct lifecycle;
 struct listener;
+struct notify;
 struct peers;
 struct submitter;
 struct trace;
@@ -133,6 +134,7 @@ struct daemon {
 	struct listener *listener; /* the Unix sockets (listen.h) */
 	struct lifecycle *life;	   /* timers, signals (daemon.c) */
 	struct standalone *standalone; /* own-tree writes (standalone.h) */
+	struct notify *notify;	   /* the service manager (notify.h) */
 	bool serving;  /* caught up: clients are served */
 	bool stopping; /* a stop was asked for: nothing new is read */
 	/* `cluster recover`: once stopped, start again as the only voter
