@@ -40,6 +40,7 @@ struct member_cfg {
 	char *name;
 	char *raft_address;
 	char *peer_address;
+	int line; /* of the config file, for messages (0: none) */
 };
 
 /*
@@ -49,6 +50,8 @@ struct member_cfg {
 struct cluster_cfg {
 	bool enabled;		 /* a [member] section was given */
 	struct member_cfg self;	 /* [member] */
+	int self_line;		 /* its first line, for messages, and */
+	int self_address_line[2]; /* those of raft- and peer-address */
 	struct member_cfg *members; /* [cluster] member = ..., in order */
 	size_t n_members;
 	char *ca_file;		 /* [cluster] TLS credentials (consensus/tls.h) */
@@ -79,7 +82,8 @@ struct config {
 	const char *log_file;	  /* --log-file */
 	const char *data_dir;	  /* --data-dir */
 	const char *run_dir;	  /* --run-dir */
-	const char *config_file;  /* --config */
+	const char *config_file;  /* --config, or the packaged default */
+	bool check_config;	  /* --check-config: check, touch nothing */
 	const char *host_name;	  /* --host-name */
 	bool verbose;		  /* -V */
 	struct quotas quotas;	  /* -E -S -A -M -W -t -Q -q */
