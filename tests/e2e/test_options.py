@@ -363,6 +363,91 @@ class ConfigReport(unittest.TestCase):
                 self.assertIn(key, out)
 
 
+PKG_DIR = os.environ.get("XSR_PKG_DIR")
+
+
+@unittest.skipUnless(PKG_DIR, "XSR_PKG_DIR: the build with packaged defaults")
+class PackagedDefaults(unittest.TestCase):
+    """A daemon built with XSR_DEFAULT_CONFIG and XSR_DEFAULT_DATA_DIR
+    (tests/CMakeLists.txt points both into the build tree), started as
+    Debian's /etc/init.d/xen starts it: `$XENSTORED --pid-file FILE`, and
+    nothing else (the test adds only $XENSTORED_RUNDIR, for the socket)."""
+
+    def setUp(self):
+        self.bin = os.path.join(PKG_DIR, "bin", "xenstored")
+        self.conf = os.path.join(PKG_DIR, "xenstored.conf")
+        self.data = os.path.join(PKG_DIR, "data")
+        self.clean()
+        self.base = tempfile.mkdtemp(prefix="xsr-pkg-")
+        self.pidfile = os.path.join(self.base, "xenstore.pid")
+        self.env = dict(os.environ)
+        self.env.pop("XENSTORED_PATH", None)
+        self.env["XENSTORED_RUNDIR"] = os.path.join(self.base, "run")
+
+    def clean(self):
+        shutil.rmtree(self.data, ignore_errors=True)
+        if os.path.exists(self.conf):
+            os.unlink(self.conf)
+
+    def tearDown(self):
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), 15, "the daemon to stop")
+        except (OSError, ValueError):
+            pass
+        self.clean()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def run_pkg(self, argv):
+        return subprocess.run([self.bin] + argv, capture_output=True, text=True, timeout=60,
+                              env=self.env, stdin=subprocess.DEVNULL)
+
+    def start_and_stop(self):
+        """Start as the init script does; return the quota report."""
+        r = self.run_pkg(["--pid-file", self.pidfile])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.pidfile) as f:
+            pid = int(f.read())
+        with Conn(os.path.join(self.base, "run", "socket")) as c:
+            c.write("/pkg", "1")
+            quota = c.control("quota").decode()
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid), 15, "the daemon to stop")
+        self.assertTrue(os.path.isdir(os.path.join(self.data, "raft")))
+        return quota
+
+    def test_no_config_file(self):
+        self.assertRegex(self.start_and_stop(), r"nodes\s+:\s+1000 ")
+        out = self.run_pkg(["--help"]).stdout
+        self.assertIn("(default %s)" % self.data, out)
+        self.assertIn("(default: %s, if it" % self.conf, out)
+        r = self.run_pkg(["--check-config"])
+        self.assertEqual(r.stdout, "ok: a cluster of one, data in %s\n" % self.data)
+
+    def test_default_config_file(self):
+        with open(self.conf, "w") as f:
+            f.write("# as packaged\n[xenstored]\nentry-nb = 77\n")
+        os.chmod(self.conf, 0o600)
+        r = self.run_pkg(["--check-config"])
+        self.assertEqual((r.returncode, r.stdout), (0, "ok: a cluster of one, data in %s\n" % self.data))
+        self.assertRegex(self.start_and_stop(), r"nodes\s+:\s+77 ")
+        # --config names another file: the default is not read
+        other = os.path.join(self.base, "other.conf")
+        with open(other, "w") as f:
+            f.write("[xenstored]\nentry-nb = 55\n")
+        r = self.run_pkg(["--config", other, "--check-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.conf, "w") as f:
+            f.write("[xenstored]\nentry-nb = many\n")
+        r = self.run_pkg(["--pid-file", self.pidfile])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:2: [xenstored] entry-nb: invalid value" % self.conf, r.stderr)
+        r = self.run_pkg(["--config", other, "--check-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
 class Sockets(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
