@@ -214,6 +214,14 @@ static int addresses_check(struct daemon *d, bool checking)
 		while ((rc = try_bind(addr[i])) == -EADDRINUSE && !checking &&
 		       waited_ms < BIND_WAIT_MS &&
 		       datadir_busy(d->cfg.data_dir)) {
+			if (!waited_ms)
+				fprintf(stderr,
+					"xenstored: [member] %s %s is in use "
+					"and the data directory %s locked: "
+					"waiting up to %d s for the previous "
+					"daemon to exit\n",
+					what[i], addr[i], d->cfg.data_dir,
+					BIND_WAIT_MS / 1000);
 			usleep(100 * 1000);
 			waited_ms += 100;
 		}

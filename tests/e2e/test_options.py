@@ -335,6 +335,43 @@ class ConfigReport(unittest.TestCase):
         finally:
             s.close()
 
+    def test_port_of_an_exiting_daemon_is_waited_for(self):
+        """The port is held while the data directory's lock is (this
+        member's previous daemon, exiting): the start waits, then serves."""
+        import fcntl
+        s, port = listening_port()
+        raft = "127.0.0.1:%d" % free_ports(1)[0]
+        conf = self.member(raft, "127.0.0.1:%d" % port)
+        os.makedirs(self.data)
+        lock = open(os.path.join(self.data, "lock"), "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        log = open(os.path.join(self.base, "log"), "wb")
+        p = subprocess.Popen([XENSTORED, "-N", "--config", conf], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log, start_new_session=True,
+                             env={k: v for k, v in os.environ.items() if k != "XENSTORED_PATH"})
+        log.close()
+        try:
+            time.sleep(1.0)
+            self.assertIsNone(p.poll())
+            s.close()
+            lock.close()  # the previous daemon is gone
+            wait_for(lambda: os.path.exists(os.path.join(self.rund, "socket")) or
+                     p.poll() is not None, 30, "the daemon to serve")
+            self.assertIsNone(p.poll())
+        finally:
+            s.close()
+            lock.close()
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        with open(os.path.join(self.base, "log")) as f:
+            text = f.read()
+        self.assertIn("peer-address 127.0.0.1:%d is in use and the data directory" % port, text)
+
     def test_address_not_of_this_host(self):
         # TEST-NET-1 (RFC 5737): on no host; the bind fails, nothing listens
         raft = "127.0.0.1:%d" % free_ports(1)[0]
