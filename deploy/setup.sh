@@ -24,7 +24,7 @@ fi
 PKGS=(
   build-essential cmake pkg-config git
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libinih-dev
-  libjson-c-dev libssl-dev openssl python3-cryptography tcpdump
+  libjson-c-dev libsystemd-dev libssl-dev openssl python3-cryptography tcpdump
   libxen-dev
   xen-utils-4.17 xenstore-utils python3 python3-pyxs
   procps psmisc util-linux iptables

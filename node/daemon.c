@@ -18,6 +18,7 @@
 #include "node/datadir.h"
 #include "node/hashkey.h"
 #include "node/listen.h"
+#include "node/notify.h"
 #include "node/snapshot.h"
 #include "node/standalone.h"
 #include "consensus/tls.h"
@@ -106,6 +107,7 @@ static void serve(struct daemon *d)
 		log_parent_ready();
 		detach_stdio();
 	}
+	notify_ready(d);
 }
 
 static void host_ready(struct daemon *d, void *arg, int result)
@@ -209,6 +211,7 @@ static void on_tick(uv_timer_t *t)
 	submit_tick(d, now);
 	cluster_tick(d, now);
 	domains_tick(d, now);
+	notify_tick(d, now);
 }
 
 /* ---- Shutdown ----------------------------------------------------------- */
@@ -301,6 +304,7 @@ static void shutdown_daemon(struct daemon *d, const char *why)
 	}
 	d->stopping = true;
 	log_msg(5, "stopping: %s", why);
+	notify_stopping(d, why);
 	listen_stop(d);
 	if (!d->serving || drained(d)) {
 		shutdown_finish(d);
@@ -326,6 +330,7 @@ static void daemon_free(struct daemon *d)
 	listen_free(d);
 	domains_free(d);
 	standalone_free(d);
+	notify_free(d);
 	submit_free(d);
 	cluster_free(d);
 	peers_free(d);
@@ -496,6 +501,8 @@ int daemon_run(struct daemon *d)
 		l->sig[i].data = d;
 		uv_signal_start(&l->sig[i], on_signal, signums[i]);
 	}
+	if (notify_open(d))
+		log_fatal("out of memory");
 	open_all(d);
 	uv_timer_init(&loop, &l->tick);
 	l->tick.data = d;

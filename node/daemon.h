@@ -28,6 +28,7 @@ struct tls_creds;
 struct domains;
 struct lifecycle;
 struct listener;
+struct notify;
 struct peers;
 struct submitter;
 struct trace;
@@ -39,6 +40,7 @@ struct member_cfg {
 	char *name;
 	char *raft_address;
 	char *peer_address;
+	int line; /* of the config file, for messages (0: none) */
 };
 
 /*
@@ -48,6 +50,8 @@ struct member_cfg {
 struct cluster_cfg {
 	bool enabled;		 /* a [member] section was given */
 	struct member_cfg self;	 /* [member] */
+	int self_line;		 /* its first line, for messages, and */
+	int self_address_line[2]; /* those of raft- and peer-address */
 	struct member_cfg *members; /* [cluster] member = ..., in order */
 	size_t n_members;
 	char *ca_file;		 /* [cluster] TLS credentials (consensus/tls.h) */
@@ -78,7 +82,8 @@ struct config {
 	const char *log_file;	  /* --log-file */
 	const char *data_dir;	  /* --data-dir */
 	const char *run_dir;	  /* --run-dir */
-	const char *config_file;  /* --config */
+	const char *config_file;  /* --config, or the packaged default */
+	bool check_config;	  /* --check-config: check, touch nothing */
 	const char *host_name;	  /* --host-name */
 	bool verbose;		  /* -V */
 	struct quotas quotas;	  /* -E -S -A -M -W -t -Q -q */
@@ -133,6 +138,7 @@ struct daemon {
 	struct listener *listener; /* the Unix sockets (listen.h) */
 	struct lifecycle *life;	   /* timers, signals (daemon.c) */
 	struct standalone *standalone; /* own-tree writes (standalone.h) */
+	struct notify *notify;	   /* the service manager (notify.h) */
 	bool serving;  /* caught up: clients are served */
 	bool stopping; /* a stop was asked for: nothing new is read */
 	/* `cluster recover`: once stopped, start again as the only voter

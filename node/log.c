@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,11 +22,14 @@
 
 static struct {
 	bool to_stderr, to_syslog, verbose;
+	/* stderr is the journal's stream ($JOURNAL_STREAM): lines carry
+	 * their priority as "<N>" (sd-daemon.h), no stamp of our own */
+	int journal; /* -1: not checked yet, 0: no, 1: yes */
 	FILE *file;
 	int parent_fd; /* a parent waiting for our start-up, or -1 */
 	char last_error[256]; /* for `xsadm cluster status` */
 	time_t last_error_time;
-} logger = {.to_stderr = true, .parent_fd = -1};
+} logger = {.to_stderr = true, .journal = -1, .parent_fd = -1};
 
 static const char *level_name(int level)
 {
@@ -44,6 +48,20 @@ static const char *level_name(int level)
 	default:
 		return "debug";
 	}
+}
+
+bool log_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	if (!env || sscanf(env, "%llu:%llu%c", &dev, &ino, &end) != 2)
+		return false;
+	return fstat(STDERR_FILENO, &st) == 0 &&
+	       (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
 }
 
 FILE *log_append_file(const char *path)
@@ -72,6 +90,7 @@ void log_open(bool foreground, bool verbose, const char *log_file)
 	logger.verbose = verbose;
 	logger.to_stderr = foreground;
 	logger.to_syslog = !foreground;
+	logger.journal = log_stderr_is_journal();
 	if (logger.to_syslog)
 		openlog("xenstored", LOG_PID, LOG_DAEMON);
 	if (log_file) {
@@ -100,7 +119,12 @@ static void log_write(int level, const char *msg)
 	}
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-	if (logger.to_stderr)
+	if (logger.journal < 0)
+		logger.journal = log_stderr_is_journal();
+	if (logger.to_stderr && logger.journal)
+		fprintf(stderr, "<%d>%s: %s\n", level < 0 ? 3 : level > 7 ? 7 : level,
+			level_name(level), msg);
+	else if (logger.to_stderr)
 		fprintf(stderr, "%s xenstored[%d]: %s: %s\n", stamp,
 			(int)getpid(), level_name(level), msg);
 	if (logger.file)

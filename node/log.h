@@ -3,6 +3,10 @@
  * syslog when daemonized, and --log-file. Levels are syslog's: 3 error,
  * 4 warning, 5 notice, 6 info, 7 debug (shown with -V only).
  *
+ * Under systemd with stderr connected to the journal ($JOURNAL_STREAM
+ * names stderr's device and inode), stderr lines start with the level as
+ * "<N>" (sd-daemon.h's SD_ERR ...) so the journal keeps it.
+ *
  * The destination is process state by nature (like syslog itself): one
  * daemon per process, opened once by main.
  */
@@ -41,6 +45,8 @@ FILE *log_append_file(const char *path);
  * seconds); "" and 0 if none yet. Borrowed until the next log line.
  */
 const char *log_last_error(time_t *when);
+/* stderr is the stream $JOURNAL_STREAM names (checked at log_open). */
+bool log_stderr_is_journal(void);
 /* A log hook of the lower layers (conn, repl, peer): data is unused. */
 void log_cb(void *data, int level, const char *msg);
 

@@ -24,10 +24,11 @@
 #include "node/datadir.h"
 #include "node/options.h"
 #include "node/trace.h"
+#include "consensus/tls.h"
 #include "version.h"
 
-#define DEFAULT_DATA_DIR "/var/lib/xenstored"
 #define DEFAULT_RUN_DIR "/var/run/xenstored"
+#define BIND_WAIT_MS 10000 /* as datadir_lock()'s wait */
 
 /* ---- Daemonizing ------------------------------------------------------ */
 
@@ -78,11 +79,6 @@ static void daemonize(void)
  * set (as Xen's daemon and clients use it); else $XENSTORED_RUNDIR/socket;
  * else /var/run/xenstored/socket. The read-only socket is its name + "_ro".
  */
-/*
- * Socket: DIR/socket with an explicit --run-dir; else $XENSTORED_PATH if
- * set (as Xen's daemon and clients use it); else $XENSTORED_RUNDIR/socket;
- * else /var/run/xenstored/socket. The read-only socket is its name + "_ro".
- */
 static void resolve_paths(struct daemon *d)
 {
 	const char *env_path = getenv("XENSTORED_PATH");
@@ -100,7 +96,8 @@ static void resolve_paths(struct daemon *d)
 		d->cfg.socket_path[0] = datadir_absolute(env_path);
 	d->cfg.run_dir = datadir_absolute(run);
 	d->cfg.data_dir =
-		datadir_absolute(d->cfg.data_dir ? d->cfg.data_dir : DEFAULT_DATA_DIR);
+		datadir_absolute(d->cfg.data_dir ? d->cfg.data_dir
+						  : options_default_data_dir());
 	d->cfg.pid_file = datadir_absolute(d->cfg.pid_file);
 	d->cfg.log_file = datadir_absolute(d->cfg.log_file);
 	s = datadir_absolute(d->cfg.trace_file);
@@ -150,6 +147,135 @@ static void resolve_paths(struct daemon *d)
 		free(abs);
 		d->cfg.ring_backend = s;
 	}
+}
+
+/* ---- Checks before anything is created ---------------------------------- */
+
+/* Is DIR/lock held by a running daemon? (Looks only: creates nothing.) */
+static bool datadir_busy(const char *dir)
+{
+	char path[PATH_MAX];
+	bool busy = false;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB))
+		busy = errno == EWOULDBLOCK;
+	else
+		flock(fd, LOCK_UN);
+	close(fd);
+	return busy;
+}
+
+/* Bind a TCP socket to address and let it go: 0 or -errno. */
+static int try_bind(const char *address)
+{
+	struct sockaddr_storage ss;
+	int fd, one = 1, rc = 0;
+
+	if (!options_address(address, &ss))
+		return -EINVAL;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* as libuv's uv_tcp_bind(), which the transports use */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss,
+		 ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					  : sizeof(struct sockaddr_in)))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/*
+ * A member's Raft and peer addresses can be bound, before the data
+ * directory is touched: a port in use or an address not of this host is
+ * reported as what it is. A port held by this member's previous daemon,
+ * still exiting (its data directory's lock is held), is waited for as
+ * long as datadir_lock() would wait. Checking (--check-config), a port in
+ * use while this member's daemon runs is only noted: it is the one using
+ * it.
+ */
+static int addresses_check(struct daemon *d, bool checking)
+{
+	const struct cluster_cfg *cl = &d->cfg.cluster;
+	const char *what[2] = {"raft-address", "peer-address"};
+	const char *addr[2] = {cl->self.raft_address, cl->self.peer_address};
+	int i, rc, waited_ms, bad = 0;
+
+	if (!cl->enabled)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		waited_ms = 0;
+		while ((rc = try_bind(addr[i])) == -EADDRINUSE && !checking &&
+		       waited_ms < BIND_WAIT_MS &&
+		       datadir_busy(d->cfg.data_dir)) {
+			if (!waited_ms)
+				fprintf(stderr,
+					"xenstored: [member] %s %s is in use "
+					"and the data directory %s locked: "
+					"waiting up to %d s for the previous "
+					"daemon to exit\n",
+					what[i], addr[i], d->cfg.data_dir,
+					BIND_WAIT_MS / 1000);
+			usleep(100 * 1000);
+			waited_ms += 100;
+		}
+		if (!rc)
+			continue;
+		if (rc == -EADDRINUSE && checking &&
+		    datadir_busy(d->cfg.data_dir)) {
+			printf("note: [member] %s %s is in use now, as this "
+			       "member's daemon runs (its data directory %s "
+			       "is locked)\n",
+			       what[i], addr[i], d->cfg.data_dir);
+			continue;
+		}
+		fprintf(stderr,
+			"xenstored: cannot bind [member] %s %s (%s:%d): %s%s\n",
+			what[i], addr[i], d->cfg.config_file,
+			cl->self_address_line[i], strerror(-rc),
+			rc == -EADDRINUSE ? " (another process listens there)"
+			: rc == -EADDRNOTAVAIL
+				? " (not an address of this host)"
+				: "");
+		bad++;
+	}
+	return bad ? -EADDRINUSE : 0;
+}
+
+/*
+ * --check-config: the options and the file parsed; now what can be known
+ * without creating anything. Prints "ok" or the errors; the exit status.
+ */
+static int check_config(struct daemon *d)
+{
+	const struct cluster_cfg *cl = &d->cfg.cluster;
+	struct tls_creds *creds = NULL;
+	char err[512];
+	int bad = 0;
+
+	if (addresses_check(d, true))
+		bad++;
+	if (cl->enabled && cl->ca_file) {
+		if (tls_creds_load(cl->ca_file, cl->cert_file, cl->key_file,
+				   cl->self.id, &creds, err, sizeof(err))) {
+			fprintf(stderr, "xenstored: %s: TLS credentials: %s\n",
+				d->cfg.config_file, err);
+			bad++;
+		}
+		tls_creds_free(creds);
+	}
+	if (bad)
+		return 1;
+	printf("ok: %s%s, data in %s\n",
+	       cl->enabled ? "cluster member " : "a cluster of one",
+	       cl->enabled ? cl->self.name : "", d->cfg.data_dir);
+	return 0;
 }
 
 /* ---- A new cluster from what is left ----------------------------------- */
@@ -275,7 +401,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (rc) {
-		fprintf(stderr, "Try 'xenstored --help'.\n");
+		if (!d->cfg.check_config)
+			fprintf(stderr, "Try 'xenstored --help'.\n");
 		return 1;
 	}
 	resolve_paths(d);
@@ -285,6 +412,10 @@ int main(int argc, char **argv)
 				"a --config file)\n");
 		return 1;
 	}
+	if (d->cfg.check_config)
+		return check_config(d);
+	if (addresses_check(d, false))
+		return 1;
 	if (d->cfg.restore_file)
 		restore_check(d, &backup);
 	if (!d->cfg.force_new_cluster && !d->cfg.restore_file &&

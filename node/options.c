@@ -9,9 +9,12 @@
 #include "node/options.h"
 #include "node/hostname.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,7 @@ enum {
 	O_VERSION,
 	O_RESTORE,
 	O_FORCE_NEW_CLUSTER,
+	O_CHECK_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -80,6 +84,7 @@ static const struct option long_opts[] = {
 	{"guest-write-rate", required_argument, NULL, O_GUEST_WRITE_RATE},
 	{"restore", required_argument, NULL, O_RESTORE},
 	{"force-new-cluster", no_argument, NULL, O_FORCE_NEW_CLUSTER},
+	{"check-config", no_argument, NULL, O_CHECK_CONFIG},
 	{NULL, 0, NULL, 0},
 };
 
@@ -126,14 +131,18 @@ void options_usage(FILE *f)
 "\n"
 "Options of this daemon:\n"
 "  --data-dir DIR             the Raft log and snapshots\n"
-"                             (default /var/lib/xenstored)\n"
+"                             (default " XSR_DEFAULT_DATA_DIR ")\n"
 "  --run-dir DIR              sockets DIR/socket and DIR/socket_ro; without\n"
 "                             it the socket is $XENSTORED_PATH if set, else\n"
 "                             $XENSTORED_RUNDIR/socket, else\n"
 "                             /var/run/xenstored/socket (as Xen's daemon)\n"
-"  --config FILE              read options from FILE's [xenstored] section,\n"
-"                             \"key = value\" with the long option names;\n"
-"                             the command line overrides it\n"
+"  --config FILE              read options from FILE (see \"The config\n"
+"                             file\" below); the command line overrides it\n"
+"%s"
+"  --check-config             check the config file and the options (values,\n"
+"                             addresses, that the addresses can be bound),\n"
+"                             print \"ok\" or every error, exit 0 or 1;\n"
+"                             creates nothing and starts nothing\n"
 "  --log-file FILE            also log to FILE (default: stderr with -N,\n"
 "                             else syslog)\n"
 "  --host-name NAME           this host's name in the replicated forest\n"
@@ -187,8 +196,48 @@ void options_usage(FILE *f)
 "                             it once, on the member with the longest log,\n"
 "                             when a quorum is lost for good\n"
 "\n"
+"\n"
+"The config file: \"key = value\" lines in sections; '#' or ';' starts a\n"
+"comment. Every bad value is reported with FILE:LINE and its key.\n"
+"  [xenstored]                any long option above but --config,\n"
+"                             --check-config, --restore, --force-new-cluster,\n"
+"                             --help and --version, without its \"--\"\n"
+"                             (\"data-dir = /var/lib/xenstored\"); an option\n"
+"                             without a value takes true or false\n"
+"  [member]                   this member of a cluster (without it the\n"
+"                             daemon is a cluster of one, with no network):\n"
+"    id = N                   its member id (1 to 2^63-1)\n"
+"    name = HOST              its host's tree in the forest (as --host-name)\n"
+"    raft-address = IP:PORT   where it listens for Raft ([IPv6]:PORT too)\n"
+"    peer-address = IP:PORT   where it listens for peers (another port)\n"
+"  [cluster]\n"
+"    member = ID NAME RAFT-ADDRESS PEER-ADDRESS\n"
+"                             one line per initial member; this member's\n"
+"                             line must agree with [member]\n"
+"    ca-file, cert-file, key-file = FILE\n"
+"                             the cluster's CA(s), this member's certificate\n"
+"                             and its key (mode 0600): TLS 1.3 on both ports\n"
+"    insecure = true|false    no TLS at all (tests only; default false)\n"
+"    election-timeout = MS    (200; randomised up to twice that)\n"
+"    heartbeat-timeout = MS   (25; below election-timeout)\n"
+"    commit-timeout = MS      how long a write waits for a quorum (5000)\n"
+"    adopt-after = S          `domain adopt` without --fenced after S s of\n"
+"                             silence (0, the default: never)\n"
+"    standalone = true|false  own-tree writes without a quorum (true)\n"
+"    standalone-after = MS    without a quorum that long first (3000)\n"
+"    cold-start-wait = MS     how long a start waits for a quorum before\n"
+"                             serving its own tree locally (10000)\n"
+"\n"
+"Under systemd (Type=notify): READY=1 once serving, STATUS= lines, the\n"
+"watchdog (WatchdogSec=); with stderr the journal, lines keep their levels.\n"
+"\n"
 "Clients find the socket as with Xen's daemon: XENSTORED_PATH=SOCKET.\n"
-"Both sockets are root's alone (mode 0600) unless --socket-ro-group.\n");
+"Both sockets are root's alone (mode 0600) unless --socket-ro-group.\n",
+		*XSR_DEFAULT_CONFIG
+			? "                             (default: " XSR_DEFAULT_CONFIG
+			  ", if it\n"
+			  "                             exists)\n"
+			: "");
 }
 
 void options_defaults(struct config *cfg)
@@ -218,30 +267,102 @@ void options_defaults(struct config *cfg)
 	cfg->cluster.cold_start_wait_ms = 10000;
 }
 
-/* ---- [member] and [cluster] ------------------------------------------- */
+/* ---- Where a value came from ------------------------------------------ */
 
-static int number(const char *what, const char *arg, unsigned int *out);
-static char *keep(const char *s);
+/*
+ * The command line (file NULL), or a line of a config file and the key
+ * on it: every complaint names it, so that a person can go and fix it.
+ */
+struct origin {
+	const char *file;
+	int line;	     /* 0: the file as a whole */
+	const char *section; /* NULL: none */
+	const char *key;     /* NULL: none */
+};
 
-/* "host:port" with a numeric IPv4 or [IPv6] address. */
-static bool valid_address(const char *s)
+static void bad(const struct origin *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void bad(const struct origin *o, const char *fmt, ...)
 {
-	const char *colon = strrchr(s, ':');
-	char *end;
-	long port;
+	va_list ap;
 
-	if (!colon || colon == s)
-		return false;
-	port = strtol(colon + 1, &end, 10);
-	return !*end && port > 0 && port < 65536;
+	fputs("xenstored: ", stderr);
+	if (o && o->file) {
+		fputs(o->file, stderr);
+		if (o->line)
+			fprintf(stderr, ":%d", o->line);
+		fputs(": ", stderr);
+		if (o->key)
+			fprintf(stderr, "[%s] %s: ", o->section, o->key);
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
-static int member_field(const char *file, const char *what, const char *v,
-			char **out)
+/* ---- [member] and [cluster] ------------------------------------------- */
+
+static int number(const struct origin *o, const char *what, const char *arg,
+		  unsigned int *out);
+static char *keep(const char *s);
+
+/*
+ * "host:port" with a numeric IPv4 address or an [IPv6] one in brackets
+ * (what the Raft and peer transports accept), port 1-65535; into *sa if
+ * not NULL.
+ */
+bool options_address(const char *s, struct sockaddr_storage *sa)
 {
-	if (!strcmp(what, "name") ? !hostname_valid(v) : !valid_address(v)) {
-		fprintf(stderr, "xenstored: %s: bad %s \"%s\"\n", file, what,
-			v);
+	const char *colon = strrchr(s, ':');
+	struct sockaddr_storage ss;
+	char host[INET6_ADDRSTRLEN + 2], *end;
+	size_t hl;
+	long port;
+
+	if (!sa)
+		sa = &ss;
+	memset(sa, 0, sizeof(*sa));
+	if (!colon || colon == s)
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || port <= 0 || port >= 65536)
+		return false;
+	hl = (size_t)(colon - s);
+	if (hl >= sizeof(host))
+		return false;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+
+		host[hl - 1] = '\0';
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1;
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)sa;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		return inet_pton(AF_INET, host, &in->sin_addr) == 1;
+	}
+}
+
+static int member_field(const struct origin *o, const char *what,
+			const char *v, char **out)
+{
+	if (!strcmp(what, "name") ? !hostname_valid(v)
+				  : !options_address(v, NULL)) {
+		if (!strcmp(what, "name"))
+			bad(o, "bad name \"%s\" (letters, digits, '-', '_', "
+			       "'.'; at most %d)", v, HOSTNAME_MAX);
+		else
+			bad(o, "bad %s \"%s\" (a numeric IPv4 address or an "
+			       "[IPv6] one, ':', a port from 1 to 65535)",
+			    what, v);
 		return -EINVAL;
 	}
 	free(*out);
@@ -250,56 +371,95 @@ static int member_field(const char *file, const char *what, const char *v,
 }
 
 /* A file name of the config file (made absolute at start, main.c). */
-static int set_path(char **out, const char *v)
+static int set_path(const struct origin *o, char **out, const char *v)
 {
+	if (!*v) {
+		bad(o, "wants a file name");
+		return -EINVAL;
+	}
 	free(*out);
 	*out = keep(v);
 	return *out ? 0 : -ENOMEM;
 }
 
-static int parse_id(const char *file, const char *v, uint64_t *id)
+static int parse_id(const struct origin *o, const char *v, uint64_t *id)
 {
 	char *end;
-	unsigned long long n = strtoull(v, &end, 10);
+	unsigned long long n;
 
+	errno = 0;
+	n = strtoull(v, &end, 10);
 	/* ids from 2^63 on name guests' ring sessions in the log */
-	if (!*v || *end || n == 0 || n >= (1ull << 63)) {
-		fprintf(stderr, "xenstored: %s: bad member id \"%s\"\n", file, v);
+	if (!*v || *end || errno || n == 0 || n >= (1ull << 63)) {
+		bad(o, "bad member id \"%s\" (a number from 1 to 2^63-1)", v);
 		return -EINVAL;
 	}
 	*id = n;
 	return 0;
 }
 
-
-/* [cluster] member = ID NAME RAFT-ADDRESS PEER-ADDRESS */
-static int add_member(struct cluster_cfg *cl, const char *file, const char *v)
+static int parse_bool(const struct origin *o, const char *v, bool *out)
 {
-	char id[32], name[80], raft[128], peer[128];
-	struct member_cfg m = {0}, *arr;
-	size_t i;
-
-	if (sscanf(v, "%31s %79s %127s %127s", id, name, raft, peer) != 4) {
-		fprintf(stderr,
-			"xenstored: %s: member = ID NAME RAFT-ADDRESS "
-			"PEER-ADDRESS, not \"%s\"\n",
-			file, v);
+	if (strcmp(v, "true") && strcmp(v, "false")) {
+		bad(o, "%s = true or false, not \"%s\"", o->key, v);
 		return -EINVAL;
 	}
-	if (parse_id(file, id, &m.id) ||
-	    member_field(file, "name", name, &m.name) ||
-	    member_field(file, "raft address", raft, &m.raft_address) ||
-	    member_field(file, "peer address", peer, &m.peer_address))
+	*out = !strcmp(v, "true");
+	return 0;
+}
+
+/* [cluster] member = ID NAME RAFT-ADDRESS PEER-ADDRESS */
+static int add_member(struct cluster_cfg *cl, const struct origin *o,
+		      const char *v)
+{
+	char id[32], name[80], raft[128], peer[128], extra[2];
+	struct member_cfg m = {.line = o->line}, *arr;
+	size_t i;
+
+	if (sscanf(v, "%31s %79s %127s %127s %1s", id, name, raft, peer,
+		   extra) != 4) {
+		bad(o, "member = ID NAME RAFT-ADDRESS PEER-ADDRESS, not \"%s\"",
+		    v);
 		return -EINVAL;
+	}
+	if (parse_id(o, id, &m.id) ||
+	    member_field(o, "name", name, &m.name) ||
+	    member_field(o, "raft address", raft, &m.raft_address) ||
+	    member_field(o, "peer address", peer, &m.peer_address)) {
+		free(m.name);
+		free(m.raft_address);
+		free(m.peer_address);
+		return -EINVAL;
+	}
 	for (i = 0; i < cl->n_members; i++) {
-		if (cl->members[i].id == m.id ||
-		    !strcmp(cl->members[i].name, m.name)) {
-			fprintf(stderr,
-				"xenstored: %s: member %llu (%s) is listed "
-				"twice\n",
-				file, (unsigned long long)m.id, m.name);
+		const struct member_cfg *x = &cl->members[i];
+		const char *same =
+			x->id == m.id			? "id"
+			: !strcmp(x->name, m.name)	? "name"
+			: !strcmp(x->raft_address, m.raft_address) ||
+			  !strcmp(x->peer_address, m.peer_address) ||
+			  !strcmp(x->raft_address, m.peer_address) ||
+			  !strcmp(x->peer_address, m.raft_address)
+				? "address"
+				: NULL;
+
+		if (same) {
+			bad(o, "member %llu (%s) is listed twice: the same %s "
+			       "as on line %d",
+			    (unsigned long long)m.id, m.name, same, x->line);
+			free(m.name);
+			free(m.raft_address);
+			free(m.peer_address);
 			return -EINVAL;
 		}
+	}
+	if (!strcmp(m.raft_address, m.peer_address)) {
+		bad(o, "member %llu: the raft and peer addresses must differ",
+		    (unsigned long long)m.id);
+		free(m.name);
+		free(m.raft_address);
+		free(m.peer_address);
+		return -EINVAL;
 	}
 	arr = realloc(cl->members, (cl->n_members + 1) * sizeof(*arr));
 	if (!arr)
@@ -309,134 +469,163 @@ static int add_member(struct cluster_cfg *cl, const char *file, const char *v)
 	return 0;
 }
 
-static int cluster_key(struct config *cfg, const char *file,
-		       const char *section, const char *key, const char *v)
+static int cluster_key(struct config *cfg, const struct origin *o,
+		       const char *v)
 {
 	struct cluster_cfg *cl = &cfg->cluster;
+	const char *key = o->key;
 
-	if (!strcmp(section, "member")) {
+	if (!strcmp(o->section, "member")) {
 		cl->enabled = true;
+		if (!cl->self_line)
+			cl->self_line = o->line;
 		if (!strcmp(key, "id"))
-			return parse_id(file, v, &cl->self.id);
+			return parse_id(o, v, &cl->self.id);
 		if (!strcmp(key, "name"))
-			return member_field(file, "name", v, &cl->self.name);
-		if (!strcmp(key, "raft-address"))
-			return member_field(file, "raft address", v,
+			return member_field(o, "name", v, &cl->self.name);
+		if (!strcmp(key, "raft-address")) {
+			cl->self_address_line[0] = o->line;
+			return member_field(o, "raft address", v,
 					    &cl->self.raft_address);
-		if (!strcmp(key, "peer-address"))
-			return member_field(file, "peer address", v,
+		}
+		if (!strcmp(key, "peer-address")) {
+			cl->self_address_line[1] = o->line;
+			return member_field(o, "peer address", v,
 					    &cl->self.peer_address);
+		}
 	} else {
 		if (!strcmp(key, "member"))
-			return add_member(cl, file, v);
+			return add_member(cl, o, v);
 		if (!strcmp(key, "key")) {
-			fprintf(stderr,
-				"xenstored: %s: [cluster] key is replaced by TLS "
-				"certificates: ca-file, cert-file and key-file "
-				"(see deploy/certs.sh and the README)\n",
-				file);
+			bad(o, "replaced by TLS certificates: ca-file, "
+			       "cert-file and key-file (see deploy/certs.sh "
+			       "and the README)");
 			return -EINVAL;
 		}
 		if (!strcmp(key, "ca-file"))
-			return set_path(&cl->ca_file, v);
+			return set_path(o, &cl->ca_file, v);
 		if (!strcmp(key, "cert-file"))
-			return set_path(&cl->cert_file, v);
+			return set_path(o, &cl->cert_file, v);
 		if (!strcmp(key, "key-file"))
-			return set_path(&cl->key_file, v);
-		if (!strcmp(key, "insecure")) {
-			if (strcmp(v, "true") && strcmp(v, "false")) {
-				fprintf(stderr,
-					"xenstored: %s: insecure = true or "
-					"false, not \"%s\"\n",
-					file, v);
-				return -EINVAL;
-			}
-			cl->insecure = !strcmp(v, "true");
-			return 0;
-		}
+			return set_path(o, &cl->key_file, v);
+		if (!strcmp(key, "insecure"))
+			return parse_bool(o, v, &cl->insecure);
 		if (!strcmp(key, "election-timeout"))
-			return number(key, v, &cl->election_timeout_ms);
+			return number(o, key, v, &cl->election_timeout_ms);
 		if (!strcmp(key, "heartbeat-timeout"))
-			return number(key, v, &cl->heartbeat_timeout_ms);
+			return number(o, key, v, &cl->heartbeat_timeout_ms);
 		if (!strcmp(key, "commit-timeout"))
-			return number(key, v, &cl->commit_timeout_ms);
+			return number(o, key, v, &cl->commit_timeout_ms);
 		if (!strcmp(key, "adopt-after"))
-			return number(key, v, &cl->adopt_after_s);
+			return number(o, key, v, &cl->adopt_after_s);
 		if (!strcmp(key, "standalone-after"))
-			return number(key, v, &cl->standalone_after_ms);
+			return number(o, key, v, &cl->standalone_after_ms);
 		if (!strcmp(key, "cold-start-wait"))
-			return number(key, v, &cl->cold_start_wait_ms);
-		if (!strcmp(key, "standalone")) {
-			if (strcmp(v, "true") && strcmp(v, "false")) {
-				fprintf(stderr,
-					"xenstored: %s: standalone = true or "
-					"false, not \"%s\"\n",
-					file, v);
-				return -EINVAL;
+			return number(o, key, v, &cl->cold_start_wait_ms);
+		if (!strcmp(key, "standalone"))
+			return parse_bool(o, v, &cl->standalone);
+	}
+	bad(o, "unknown key \"%s\" in [%s] (xenstored --help lists the keys)",
+	    key, o->section);
+	return -EINVAL;
+}
+
+/* [member]'s own entry against its [cluster] member = line, if any. */
+static int self_check(struct cluster_cfg *cl, const struct origin *o)
+{
+	const struct member_cfg *self = &cl->self;
+	size_t i;
+	int rc = 0;
+
+	if (!strcmp(self->raft_address, self->peer_address)) {
+		bad(o, "[member] raft-address and peer-address must differ "
+		       "(both %s)", self->raft_address);
+		rc = -EINVAL;
+	}
+	for (i = 0; i < cl->n_members; i++) {
+		const struct member_cfg *m = &cl->members[i];
+
+		if (m->id != self->id) {
+			if (!strcmp(m->name, self->name)) {
+				bad(o, "[member] is id %llu, name %s; line %d "
+				       "lists %s as member %llu",
+				    (unsigned long long)self->id, self->name,
+				    m->line, m->name,
+				    (unsigned long long)m->id);
+				rc = -EINVAL;
 			}
-			cl->standalone = !strcmp(v, "true");
-			return 0;
+			continue;
+		}
+		const char *what[3] = {"name", "raft-address",
+				       "peer-address"};
+		const char *mine[3] = {self->name, self->raft_address,
+				       self->peer_address};
+		const char *listed[3] = {m->name, m->raft_address,
+					 m->peer_address};
+
+		for (size_t k = 0; k < 3; k++) {
+			if (!strcmp(mine[k], listed[k]))
+				continue;
+			bad(o, "[member] %s = %s, but line %d lists member "
+			       "%llu with %s",
+			    what[k], mine[k], m->line,
+			    (unsigned long long)m->id, listed[k]);
+			rc = -EINVAL;
 		}
 	}
-	fprintf(stderr, "xenstored: %s: unknown key \"%s\" in [%s]\n", file,
-		key, section);
-	return -EINVAL;
+	return rc;
 }
 
 /* After the file is read: is the cluster part complete and coherent? */
 static int cluster_check(struct config *cfg, const char *file)
 {
 	struct cluster_cfg *cl = &cfg->cluster;
+	struct origin o = {.file = file, .line = cl->self_line};
+	int rc = 0;
 
 	if (!cl->enabled) {
 		if (cl->n_members) {
-			fprintf(stderr,
-				"xenstored: %s: [cluster] needs a [member] "
-				"section naming this member\n",
-				file);
+			o.line = cl->members[0].line;
+			bad(&o, "[cluster] needs a [member] section naming "
+				"this member");
 			return -EINVAL;
 		}
 		return 0;
 	}
 	if (!cl->self.id || !cl->self.name || !cl->self.raft_address ||
 	    !cl->self.peer_address) {
-		fprintf(stderr,
-			"xenstored: %s: [member] needs id, name, raft-address "
-			"and peer-address\n",
-			file);
+		bad(&o, "[member] needs id, name, raft-address and "
+			"peer-address");
 		return -EINVAL;
 	}
+	if (self_check(cl, &o))
+		rc = -EINVAL;
+	o.line = 0;
 	if (cl->heartbeat_timeout_ms == 0 ||
 	    cl->heartbeat_timeout_ms >= cl->election_timeout_ms) {
-		fprintf(stderr,
-			"xenstored: %s: heartbeat-timeout must be above 0 and "
-			"below election-timeout\n",
-			file);
-		return -EINVAL;
+		bad(&o, "[cluster] heartbeat-timeout (%u) must be above 0 and "
+			"below election-timeout (%u)",
+		    cl->heartbeat_timeout_ms, cl->election_timeout_ms);
+		rc = -EINVAL;
 	}
 	if (!!cl->ca_file + !!cl->cert_file + !!cl->key_file != 0 &&
 	    !(cl->ca_file && cl->cert_file && cl->key_file)) {
-		fprintf(stderr,
-			"xenstored: %s: [cluster] needs all of ca-file, "
-			"cert-file and key-file\n",
-			file);
-		return -EINVAL;
+		bad(&o, "[cluster] needs all of ca-file, cert-file and "
+			"key-file");
+		rc = -EINVAL;
+	} else if (!cl->ca_file && !cl->insecure) {
+		bad(&o, "a cluster member needs TLS credentials ([cluster] "
+			"ca-file, cert-file, key-file: deploy/certs.sh makes "
+			"them), or insecure = true (tests only: anyone who "
+			"reaches the ports owns every host's tree)");
+		rc = -EINVAL;
 	}
-	if (!cl->ca_file && !cl->insecure) {
-		fprintf(stderr,
-			"xenstored: %s: a cluster member needs TLS credentials "
-			"([cluster] ca-file, cert-file, key-file: "
-			"deploy/certs.sh makes them), or insecure = true "
-			"(tests only: anyone who reaches the ports owns every "
-			"host's tree)\n",
-			file);
-		return -EINVAL;
-	}
-	return 0;
+	return rc;
 }
 
 /* A non-negative decimal int, as Xen's get_optval_int(). */
-static int number(const char *what, const char *arg, unsigned int *out)
+static int number(const struct origin *o, const char *what, const char *arg,
+		  unsigned int *out)
 {
 	char *end;
 	long v;
@@ -444,8 +633,8 @@ static int number(const char *what, const char *arg, unsigned int *out)
 	errno = 0;
 	v = strtol(arg, &end, 10);
 	if (!*arg || *end || v < 0 || v > INT_MAX || errno) {
-		fprintf(stderr, "xenstored: invalid value \"%s\" for %s\n",
-			arg, what);
+		bad(o, "invalid value \"%s\" for %s (a number from 0 to %d)",
+		    arg, what, INT_MAX);
 		return -EINVAL;
 	}
 	*out = (unsigned int)v;
@@ -459,18 +648,17 @@ static bool what_is(const char *arg, const char *what)
 	return strncmp(arg, what, n) == 0 && arg[n] == '=';
 }
 
-static int set_quota(struct config *cfg, const char *arg, bool soft)
+static int set_quota(const struct origin *o, struct config *cfg,
+		     const char *arg, bool soft)
 {
 	const char *eq = strchr(arg, '=');
 	unsigned int v;
 
 	if (!eq) {
-		fprintf(stderr,
-			"xenstored: quotas are given as <what>=<nb>: \"%s\"\n",
-			arg);
+		bad(o, "quotas are given as <what>=<nb>: \"%s\"", arg);
 		return -EINVAL;
 	}
-	if (number("--quota", eq + 1, &v))
+	if (number(o, soft ? "--quota-soft" : "--quota", eq + 1, &v))
 		return -EINVAL;
 	if (what_is(arg, "outstanding") && !soft)
 		cfg->quotas.outstanding = v;
@@ -481,7 +669,7 @@ static int set_quota(struct config *cfg, const char *arg, bool soft)
 	else if (what_is(arg, "memory"))
 		cfg->quotas.store.memory = v;
 	else {
-		fprintf(stderr, "xenstored: unknown quota \"%s\"\n", arg);
+		bad(o, "unknown quota \"%s\"", arg);
 		return -EINVAL;
 	}
 	return 0;
@@ -498,9 +686,16 @@ static char *keep(const char *s)
 	return c;
 }
 
+/* A string setting given again replaces the earlier one. */
+static void keep_in(const char **out, const char *arg)
+{
+	free((char *)*out);
+	*out = keep(arg);
+}
+
 /* Apply one option (by its short code) with its argument. */
-static int apply(struct config *cfg, int code, const char *arg,
-		 const char *name)
+static int apply(const struct origin *o, struct config *cfg, int code,
+		 const char *arg, const char *name)
 {
 	unsigned int v;
 
@@ -513,16 +708,16 @@ static int apply(struct config *cfg, int code, const char *arg,
 	case O_MASTER_DOMID:
 		return 0;
 	case O_PRIV_DOMID:
-		if (number(name, arg, &v))
+		if (number(o, name, arg, &v))
 			return -EINVAL;
 		if (v != 0)
-			fprintf(stderr, "xenstored: --priv-domid %u: only "
-					"dom0 is privileged here\n", v);
+			bad(o, "--priv-domid %u: only dom0 is privileged "
+			       "here", v);
 		return 0;
 	case 'E':
-		return number(name, arg, &cfg->quotas.store.nodes);
+		return number(o, name, arg, &cfg->quotas.store.nodes);
 	case 'F':
-		cfg->pid_file = keep(arg);
+		keep_in(&cfg->pid_file, arg);
 		return 0;
 	case 'N':
 		cfg->foreground = true;
@@ -531,117 +726,116 @@ static int apply(struct config *cfg, int code, const char *arg,
 		cfg->output_pid = true;
 		return 0;
 	case 'S':
-		return number(name, arg, &cfg->quotas.store.node_size);
+		return number(o, name, arg, &cfg->quotas.store.node_size);
 	case 'T':
-		cfg->trace_file = keep(arg);
+		keep_in(&cfg->trace_file, arg);
 		return 0;
 	case 't':
-		return number(name, arg, &cfg->quotas.transactions);
+		return number(o, name, arg, &cfg->quotas.transactions);
 	case 'A':
-		return number(name, arg, &cfg->quotas.store.permissions);
+		return number(o, name, arg, &cfg->quotas.store.permissions);
 	case 'M':
-		if (number(name, arg, &v))
+		if (number(o, name, arg, &v))
 			return -EINVAL;
 		/* Xen: it can only be lowered. */
 		cfg->quotas.store.path_max = v < 2048 ? v : 2048;
 		return 0;
 	case 'Q':
-		return set_quota(cfg, arg, false);
+		return set_quota(o, cfg, arg, false);
 	case 'q':
-		return set_quota(cfg, arg, true);
+		return set_quota(o, cfg, arg, true);
 	case 'w': {
 		const char *eq = strchr(arg, '=');
 
 		if (!eq || !what_is(arg, "watch-event")) {
-			fprintf(stderr, "xenstored: unknown timeout \"%s\"\n",
-				arg);
+			bad(o, "unknown timeout \"%s\"", arg);
 			return -EINVAL;
 		}
-		return number(name, eq + 1, &cfg->watch_event_timeout_s);
+		return number(o, name, eq + 1, &cfg->watch_event_timeout_s);
 	}
 	case 'V':
 		cfg->verbose = true;
 		return 0;
 	case 'W':
-		return number(name, arg, &cfg->quotas.watches);
+		return number(o, name, arg, &cfg->quotas.watches);
 	case 'U':
-		fprintf(stderr,
-			"xenstored: --live-update is not supported: this "
-			"daemon keeps its state across a plain restart\n");
+		bad(o, "--live-update is not supported: this daemon keeps its "
+		       "state across a plain restart");
 		return -EINVAL;
 	case O_DATA_DIR:
-		cfg->data_dir = keep(arg);
-		return 0;
 	case O_RUN_DIR:
-		cfg->run_dir = keep(arg);
+	case O_LOG_FILE:
+		if (!*arg) {
+			bad(o, "%s wants a path", name);
+			return -EINVAL;
+		}
+		keep_in(code == O_DATA_DIR  ? &cfg->data_dir
+			: code == O_RUN_DIR ? &cfg->run_dir
+					    : &cfg->log_file,
+			arg);
 		return 0;
 	case O_CONFIG:
-		cfg->config_file = keep(arg);
+		keep_in(&cfg->config_file, arg);
 		return 0;
-	case O_LOG_FILE:
-		cfg->log_file = keep(arg);
+	case O_CHECK_CONFIG:
+		cfg->check_config = true;
 		return 0;
 	case O_HOST_NAME:
 		if (!hostname_valid(arg)) {
-			fprintf(stderr,
-				"xenstored: --host-name \"%s\" is not valid "
-				"(letters, digits, '-', '_', '.'; at most %d)\n",
-				arg, HOSTNAME_MAX);
+			bad(o, "--host-name \"%s\" is not valid (letters, "
+			       "digits, '-', '_', '.'; at most %d)",
+			    arg, HOSTNAME_MAX);
 			return -EINVAL;
 		}
-		cfg->host_name = keep(arg);
+		keep_in(&cfg->host_name, arg);
 		return 0;
 	case O_SNAP_THRESHOLD:
-		if (number(name, arg, &cfg->snapshot_threshold))
+		if (number(o, name, arg, &cfg->snapshot_threshold))
 			return -EINVAL;
 		if (cfg->snapshot_threshold == 0) {
-			fprintf(stderr, "xenstored: %s must be at least 1\n",
-				name);
+			bad(o, "%s must be at least 1", name);
 			return -EINVAL;
 		}
 		return 0;
 	case O_SNAP_TRAILING:
-		return number(name, arg, &cfg->snapshot_trailing);
+		return number(o, name, arg, &cfg->snapshot_trailing);
 	case O_READY_TIMEOUT:
-		return number(name, arg, &cfg->ready_timeout_ms);
+		return number(o, name, arg, &cfg->ready_timeout_ms);
 	case O_RING_BACKEND:
 		if (strcmp(arg, "xen") && strcmp(arg, "none") &&
 		    (strncmp(arg, "sim:", 4) || !arg[4])) {
-			fprintf(stderr,
-				"xenstored: %s: \"%s\" is not xen, sim:DIR or "
-				"none\n",
-				name, arg);
+			bad(o, "%s: \"%s\" is not xen, sim:DIR or none", name,
+			    arg);
 			return -EINVAL;
 		}
 		cfg->ring_backend = keep(arg);
 		return 0;
 	case O_GUEST_WRITE_RATE:
-		return number(name, arg, &cfg->guest_write_rate);
+		return number(o, name, arg, &cfg->guest_write_rate);
 	case O_MAX_CONNECTIONS:
-		if (number(name, arg, &cfg->max_connections))
+		if (number(o, name, arg, &cfg->max_connections))
 			return -EINVAL;
 		if (cfg->max_connections == 0) {
-			fprintf(stderr, "xenstored: %s must be at least 1\n",
-				name);
+			bad(o, "%s must be at least 1", name);
 			return -EINVAL;
 		}
 		return 0;
 	case O_RESTORE:
 		if (!*arg) {
-			fprintf(stderr, "xenstored: %s wants a file\n", name);
+			bad(o, "%s wants a file", name);
 			return -EINVAL;
 		}
-		cfg->restore_file = keep(arg);
+		keep_in(&cfg->restore_file, arg);
 		return 0;
 	case O_FORCE_NEW_CLUSTER:
 		cfg->force_new_cluster = true;
 		return 0;
 	case O_SOCKET_RO_GROUP:
 		if (!*arg) {
-			fprintf(stderr, "xenstored: %s wants a group\n", name);
+			bad(o, "%s wants a group", name);
 			return -EINVAL;
 		}
-		cfg->socket_ro_group = keep(arg);
+		keep_in(&cfg->socket_ro_group, arg);
 		return 0;
 	default:
 		return -EINVAL;
@@ -658,63 +852,78 @@ static bool is_flag(int code)
 	return false;
 }
 
+/* Reading the file: where inih is, and what went wrong so far. */
 struct ini_ctx {
 	struct config *cfg;
+	FILE *f;
 	const char *file;
-	int rc;
+	int line;	 /* of the text inih has last read */
+	int next_line;	 /* of the next text it reads */
+	int errors;	 /* values refused */
 };
+
+/* inih's reader: fgets, counting lines (a long one comes in pieces). */
+static char *ini_read(char *str, int num, void *stream)
+{
+	struct ini_ctx *x = stream;
+	char *s = fgets(str, num, x->f);
+
+	x->line = x->next_line;
+	if (s && strchr(s, '\n'))
+		x->next_line++;
+	return s;
+}
 
 static int ini_entry(void *user, const char *section, const char *key,
 		     const char *value)
 {
 	struct ini_ctx *x = user;
-	const struct option *o;
+	struct origin o = {x->file, x->line, section, key};
+	const struct option *opt;
+	int rc = -EINVAL;
 
 	if (!strcmp(section, "member") || !strcmp(section, "cluster")) {
-		if (cluster_key(x->cfg, x->file, section, key, value)) {
-			x->rc = -EINVAL;
-			return 0;
-		}
-		return 1;
+		rc = cluster_key(x->cfg, &o, value);
+		goto out;
 	}
 	if (strcmp(section, "xenstored") != 0) {
-		fprintf(stderr, "xenstored: %s: unknown section [%s]\n",
-			x->file, section);
-		x->rc = -EINVAL;
-		return 0;
+		o.section = o.key = NULL;
+		bad(&o, "unknown section [%s] (sections: [xenstored], "
+			"[member], [cluster])", section);
+		goto out;
 	}
-	for (o = long_opts; o->name; o++) {
-		if (strcmp(o->name, key) != 0)
+	for (opt = long_opts; opt->name; opt++) {
+		if (strcmp(opt->name, key) != 0)
 			continue;
 		/* one-off actions are never a setting */
-		if (o->val == O_CONFIG || o->val == 'H' || o->val == 'U' ||
-		    o->val == O_VERSION || o->val == O_RESTORE ||
-		    o->val == O_FORCE_NEW_CLUSTER)
+		if (opt->val == O_CONFIG || opt->val == 'H' ||
+		    opt->val == 'U' || opt->val == O_VERSION ||
+		    opt->val == O_RESTORE || opt->val == O_FORCE_NEW_CLUSTER ||
+		    opt->val == O_CHECK_CONFIG)
 			break;
-		if (is_flag(o->val)) {
+		if (is_flag(opt->val)) {
+			if (!strcmp(value, "false") || !strcmp(value, "no") ||
+			    !strcmp(value, "0")) {
+				rc = 0;
+				goto out;
+			}
 			if (strcmp(value, "true") && strcmp(value, "yes") &&
 			    strcmp(value, "1")) {
-				if (!strcmp(value, "false") ||
-				    !strcmp(value, "no") || !strcmp(value, "0"))
-					return 1;
-				fprintf(stderr,
-					"xenstored: %s: %s wants true or "
-					"false, not \"%s\"\n",
-					x->file, key, value);
-				x->rc = -EINVAL;
-				return 0;
+				bad(&o, "%s wants true or false, not \"%s\"",
+				    key, value);
+				goto out;
 			}
 		}
-		if (apply(x->cfg, o->val, value, key)) {
-			x->rc = -EINVAL;
-			return 0;
-		}
-		return 1;
+		rc = apply(&o, x->cfg, opt->val, value, key);
+		goto out;
 	}
-	fprintf(stderr, "xenstored: %s: unknown key \"%s\" in [xenstored]\n",
-		x->file, key);
-	x->rc = -EINVAL;
-	return 0;
+	bad(&o, "unknown key \"%s\" in [xenstored] (the long options of "
+		"xenstored --help)", key);
+out:
+	if (rc)
+		x->errors++;
+	/* go on: every bad value of the file is reported at once */
+	return 1;
 }
 
 /*
@@ -723,12 +932,12 @@ static int ini_entry(void *user, const char *section, const char *key,
  * StrictModes would: writable by group or others, or owned by someone
  * other than root or the daemon's user.
  */
-static int config_file_safe(const char *file)
+static int config_file_safe(FILE *f, const char *file)
 {
 	struct stat st;
 
-	if (stat(file, &st) < 0)
-		return 0; /* ini_parse says it cannot be read */
+	if (fstat(fileno(f), &st) < 0)
+		return 0;
 	if ((st.st_mode & 0022) ||
 	    (st.st_uid != 0 && st.st_uid != geteuid())) {
 		fprintf(stderr,
@@ -744,45 +953,64 @@ static int config_file_safe(const char *file)
 
 static int read_config_file(struct config *cfg, const char *file)
 {
-	struct ini_ctx x = {cfg, file, 0};
-	int rc = config_file_safe(file);
+	struct ini_ctx x = {.cfg = cfg, .file = file, .next_line = 1};
+	int rc;
 
-	if (rc)
-		return rc;
-	rc = ini_parse(file, ini_entry, &x);
-
-	if (rc < 0) {
-		fprintf(stderr, "xenstored: cannot read config file %s\n",
-			file);
+	x.f = fopen(file, "re");
+	if (!x.f) {
+		fprintf(stderr, "xenstored: cannot read config file %s: %s\n",
+			file, strerror(errno));
 		return -EINVAL;
 	}
-	if (rc > 0 && !x.rc) {
-		fprintf(stderr, "xenstored: %s: syntax error on line %d\n",
+	rc = config_file_safe(x.f, file);
+	if (!rc)
+		rc = ini_parse_stream(ini_read, &x, ini_entry, &x);
+	fclose(x.f);
+	if (rc < 0)
+		return rc == -EPERM ? rc : -EINVAL;
+	/* the handler always goes on: inih's error is a line it could not
+	 * parse (its count of reads; ours match unless a line is too long) */
+	if (rc > 0) {
+		fprintf(stderr,
+			"xenstored: %s:%d: syntax error (not \"[section]\", "
+			"\"key = value\" or a comment, or too long a line)\n",
 			file, rc);
-		return -EINVAL;
+		x.errors++;
 	}
-	return x.rc ? x.rc : cluster_check(cfg, file);
+	if (cluster_check(cfg, file))
+		x.errors++;
+	return x.errors ? -EINVAL : 0;
 }
 
 /* "--entry-nb" for 'E', for error messages. */
-static const char *option_name(int code)
+static const char *option_name(int code, char *buf, size_t len)
 {
-	static char buf[64];
 	const struct option *o;
 
 	for (o = long_opts; o->name; o++) {
 		if (o->val == code) {
-			snprintf(buf, sizeof(buf), "--%s", o->name);
+			snprintf(buf, len, "--%s", o->name);
 			return buf;
 		}
 	}
 	return "option";
 }
 
+const char *options_default_config(void)
+{
+	return XSR_DEFAULT_CONFIG;
+}
+
+const char *options_default_data_dir(void)
+{
+	return XSR_DEFAULT_DATA_DIR;
+}
+
 int options_parse(struct config *cfg, int argc, char **argv)
 {
 	const char *config_file = NULL;
-	int opt, i, rc;
+	char name[64];
+	int opt, i, rc = 0;
 
 	/* The config file first, so the command line overrides it. */
 	for (i = 1; i < argc; i++) {
@@ -791,11 +1019,16 @@ int options_parse(struct config *cfg, int argc, char **argv)
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			config_file = argv[i] + 9;
 	}
+	/* no --config: the packaged default, if it is there */
+	if (!config_file && *XSR_DEFAULT_CONFIG &&
+	    access(XSR_DEFAULT_CONFIG, F_OK) == 0)
+		config_file = XSR_DEFAULT_CONFIG;
 	if (config_file) {
 		rc = read_config_file(cfg, config_file);
-		if (rc)
-			return rc;
+		if (!cfg->config_file)
+			cfg->config_file = keep(config_file);
 	}
+	/* and the command line, whatever the file said: every error at once */
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) !=
 	       -1) {
@@ -803,21 +1036,23 @@ int options_parse(struct config *cfg, int argc, char **argv)
 			return 1;
 		if (opt == O_VERSION)
 			return 2;
-		if (opt == '?')
-			return -EINVAL;
-		rc = apply(cfg, opt, optarg ? optarg : "", option_name(opt));
-		if (rc)
-			return rc;
+		if (opt == '?') {
+			rc = -EINVAL;
+			continue;
+		}
+		if (apply(NULL, cfg, opt, optarg ? optarg : "",
+			  option_name(opt, name, sizeof(name))))
+			rc = -EINVAL;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "xenstored: no arguments expected: \"%s\"\n",
 			argv[optind]);
-		return -EINVAL;
+		rc = -EINVAL;
 	}
 	if (cfg->restore_file && cfg->force_new_cluster) {
 		fprintf(stderr, "xenstored: --restore and --force-new-cluster "
 				"both start a new cluster: give one\n");
-		return -EINVAL;
+		rc = -EINVAL;
 	}
-	return 0;
+	return rc;
 }

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -127,7 +128,7 @@ class Config(unittest.TestCase):
         bad = self.write("bad3.conf", "[xenstored\n")
         r = run(["--config", bad])
         self.assertEqual(r.returncode, 1)
-        self.assertIn("syntax error on line 1", r.stderr)
+        self.assertIn("bad3.conf:1: syntax error", r.stderr)
         # the cluster sections are checked too
         for text, msg in [
             ("[bogus]\nx = 1\n", "unknown section [bogus]"),
@@ -156,6 +157,332 @@ class Config(unittest.TestCase):
             r = run(["--config", bad])
             self.assertEqual(r.returncode, 1, text)
             self.assertIn(msg, r.stderr, text)
+
+
+def listening_port():
+    """A socket listening on a free 127.0.0.1 port (the caller closes it)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s, s.getsockname()[1]
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class ConfigReport(unittest.TestCase):
+    """Every bad value of the file with FILE:LINE and key, all at once;
+    --check-config; a member's entry against its member = line; addresses
+    and bind errors before the data directory is touched."""
+
+    def setUp(self):
+        self.base = tempfile.mkdtemp(prefix="xsr-cfg-")
+        self.data = os.path.join(self.base, "data")
+        self.rund = os.path.join(self.base, "run")
+
+    def tearDown(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def write(self, text, name="x.conf"):
+        p = os.path.join(self.base, name)
+        with open(p, "w") as f:
+            f.write("[xenstored]\ndata-dir = %s\nrun-dir = %s\n" % (self.data, self.rund) + text)
+        return p
+
+    def member(self, raft, peer, extra="", members=None, name="x.conf"):
+        if members is None:
+            members = "member = 1 host1 %s %s\n" % (raft, peer)
+        return self.write("[member]\nid = 1\nname = host1\nraft-address = %s\n"
+                          "peer-address = %s\n[cluster]\ninsecure = true\n%s%s"
+                          % (raft, peer, extra, members), name)
+
+    def untouched(self):
+        self.assertFalse(os.path.exists(self.data), "the data directory was created")
+        self.assertFalse(os.path.exists(self.rund), "the run directory was created")
+
+    def test_every_bad_value_with_file_line_and_key(self):
+        conf = self.write("entry-nb = lots\n"                 # 4
+                          "no-such-key = 1\n"                 # 5
+                          "no-fork = maybe\n"                 # 6
+                          "[member]\n"                        # 7
+                          "id = 0\n"                          # 8
+                          "name = bad name!\n"                # 9
+                          "raft-address = localhost:7301\n"   # 10
+                          "[cluster]\n"                       # 11
+                          "election-timeout = -5\n"           # 12
+                          "standalone = perhaps\n"            # 13
+                          "bogus = 1\n"                       # 14
+                          "[weird]\n"                         # 15
+                          "x = 1\n"                           # 16
+                          "no equals sign here\n")            # 17
+        for extra in ([], ["--check-config"]):
+            r = run(["--config", conf] + extra)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            for want in [
+                    'x.conf:4: [xenstored] entry-nb: invalid value "lots"',
+                    'x.conf:5: [xenstored] no-such-key: unknown key "no-such-key"',
+                    'x.conf:6: [xenstored] no-fork: no-fork wants true or false',
+                    'x.conf:8: [member] id: bad member id "0"',
+                    'x.conf:9: [member] name: bad name "bad name!"',
+                    'x.conf:10: [member] raft-address: bad raft address "localhost:7301"',
+                    'x.conf:12: [cluster] election-timeout: invalid value "-5"',
+                    'x.conf:13: [cluster] standalone: standalone = true or false',
+                    'x.conf:14: [cluster] bogus: unknown key "bogus" in [cluster]',
+                    'x.conf:16: unknown section [weird]',
+                    'x.conf:17: syntax error']:
+                self.assertIn(conf[:-len("x.conf")] + want, r.stderr)
+            self.assertEqual("ok" in r.stdout, False)
+            self.untouched()
+        # the command line's errors too, in the same run
+        r = run(["--config", conf, "-E", "12x"])
+        self.assertIn('invalid value "12x" for --entry-nb', r.stderr)
+        self.assertIn("x.conf:4:", r.stderr)
+
+    def test_check_config_ok(self):
+        conf = self.write("entry-nb = 5\n")
+        r = run(["--config", conf, "--check-config", "-W", "3"])
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(r.stdout, "ok: a cluster of one, data in %s\n" % self.data)
+        self.untouched()
+        raft, peer = ("127.0.0.1:%d" % p for p in free_ports(2))
+        conf = self.member(raft, peer)
+        r = run(["--config", conf, "--check-config"])
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertEqual(r.stdout, "ok: cluster member host1, data in %s\n" % self.data)
+        self.untouched()
+        # a bad command line is an error of the check too
+        r = run(["--config", conf, "--check-config", "-E", "x"])
+        self.assertEqual(r.returncode, 1)
+        self.assertNotIn("ok", r.stdout)
+        self.untouched()
+
+    def test_check_config_of_missing_credentials(self):
+        raft, peer = ("127.0.0.1:%d" % p for p in free_ports(2))
+        conf = self.write("[member]\nid = 1\nname = host1\nraft-address = %s\n"
+                          "peer-address = %s\n[cluster]\nca-file = %s/ca.pem\n"
+                          "cert-file = %s/m.pem\nkey-file = %s/m.key\n"
+                          % (raft, peer, self.base, self.base, self.base))
+        r = run(["--config", conf, "--check-config"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("TLS credentials", r.stderr)
+        self.untouched()
+
+    def test_member_entry_against_its_line(self):
+        raft, peer, other_raft, other_peer = ("127.0.0.1:%d" % p for p in free_ports(4))
+        for members, wants in [
+                ("member = 1 host9 %s %s\n" % (raft, peer),
+                 ["[member] name = host1, but line 11 lists member 1 with host9"]),
+                ("member = 1 host1 %s %s\n" % (other_raft, other_peer),
+                 ["[member] raft-address = %s, but line 11 lists member 1 with %s" % (raft, other_raft),
+                  "[member] peer-address = %s, but line 11 lists member 1 with %s" % (peer, other_peer)]),
+                ("member = 2 host1 %s %s\n" % (other_raft, other_peer),
+                 ["line 11 lists host1 as member 2"]),
+                ("member = 1 host1 %s %s\nmember = 2 host2 %s %s\n" % (raft, peer, peer, other_peer),
+                 ["x.conf:12: [cluster] member: member 2 (host2) is listed twice: the same "
+                  "address as on line 11"]),
+        ]:
+            conf = self.member(raft, peer, members=members)
+            for extra in ([], ["--check-config"]):
+                r = run(["--config", conf] + extra)
+                self.assertEqual(r.returncode, 1, members)
+                for want in wants:
+                    self.assertIn(want, r.stderr, members)
+                self.untouched()
+        # a member not among the initial ones (it waits to be added) is fine
+        conf = self.member(raft, peer, members="member = 2 host2 %s %s\n" % (other_raft, other_peer))
+        r = run(["--config", conf, "--check-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_bad_addresses(self):
+        for addr in ["127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1", ":7301", "localhost:7301",
+                     "1.2.3:7301", "::1:7301", "[::1]:x", "[nope]:7301", "127.0.0.1:7301x"]:
+            conf = self.member(addr, "127.0.0.1:7302", members="")
+            r = run(["--config", conf, "--check-config"])
+            self.assertEqual(r.returncode, 1, addr)
+            self.assertIn('x.conf:7: [member] raft-address: bad raft address "%s"' % addr,
+                          r.stderr, addr)
+        conf = self.member("127.0.0.1:7301", "127.0.0.1:7302",
+                           members="member = 2 h2 127.0.0.1:1 bad\n")
+        r = run(["--config", conf, "--check-config"])
+        self.assertIn('x.conf:11: [cluster] member: bad peer address "bad"', r.stderr)
+        conf = self.member("127.0.0.1:7301", "127.0.0.1:7301")
+        r = run(["--config", conf, "--check-config"])
+        self.assertIn("raft and peer addresses must differ", r.stderr)
+
+    def test_port_in_use_is_a_bind_error_before_the_data_directory(self):
+        s, port = listening_port()
+        try:
+            other = "127.0.0.1:%d" % free_ports(1)[0]
+            busy = "127.0.0.1:%d" % port
+            for which, line, conf in [("peer", 8, self.member(other, busy, name="p.conf")),
+                                      ("raft", 7, self.member(busy, other, name="r.conf"))]:
+                for extra in (["-N"], [], ["--check-config"]):
+                    t = time.monotonic()
+                    r = run(["--config", conf] + extra)
+                    self.assertLess(time.monotonic() - t, 5)
+                    self.assertEqual(r.returncode, 1, extra)
+                    self.assertIn("cannot bind [member] %s-address %s (%s:%d): "
+                                  "Address already in use" % (which, busy, conf, line),
+                                  r.stderr)
+                    self.untouched()
+        finally:
+            s.close()
+
+    def test_port_of_an_exiting_daemon_is_waited_for(self):
+        """The port is held while the data directory's lock is (this
+        member's previous daemon, exiting): the start waits, then serves."""
+        import fcntl
+        s, port = listening_port()
+        raft = "127.0.0.1:%d" % free_ports(1)[0]
+        conf = self.member(raft, "127.0.0.1:%d" % port)
+        os.makedirs(self.data)
+        lock = open(os.path.join(self.data, "lock"), "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        log = open(os.path.join(self.base, "log"), "wb")
+        p = subprocess.Popen([XENSTORED, "-N", "--config", conf], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log, start_new_session=True,
+                             env={k: v for k, v in os.environ.items() if k != "XENSTORED_PATH"})
+        log.close()
+        try:
+            time.sleep(1.0)
+            self.assertIsNone(p.poll())
+            s.close()
+            lock.close()  # the previous daemon is gone
+            wait_for(lambda: os.path.exists(os.path.join(self.rund, "socket")) or
+                     p.poll() is not None, 30, "the daemon to serve")
+            self.assertIsNone(p.poll())
+        finally:
+            s.close()
+            lock.close()
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        with open(os.path.join(self.base, "log")) as f:
+            text = f.read()
+        self.assertIn("peer-address 127.0.0.1:%d is in use and the data directory" % port, text)
+
+    def test_address_not_of_this_host(self):
+        # TEST-NET-1 (RFC 5737): on no host; the bind fails, nothing listens
+        raft = "127.0.0.1:%d" % free_ports(1)[0]
+        conf = self.member(raft, "192.0.2.1:7302")
+        for extra in (["-N"], ["--check-config"]):
+            r = run(["--config", conf] + extra)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot bind [member] peer-address 192.0.2.1:7302", r.stderr)
+            self.assertIn("not an address of this host", r.stderr)
+            self.untouched()
+
+    def test_help_documents_the_file(self):
+        out = run(["--help"]).stdout
+        for key in ["[xenstored]", "[member]", "[cluster]", "id = N", "name = HOST",
+                    "raft-address", "peer-address", "member = ID NAME RAFT-ADDRESS PEER-ADDRESS",
+                    "ca-file", "cert-file", "key-file", "insecure", "election-timeout",
+                    "heartbeat-timeout", "commit-timeout", "adopt-after", "standalone =",
+                    "standalone-after", "cold-start-wait", "--check-config"]:
+            self.assertIn(key, out)
+        # every [cluster] key the parser knows is in --help
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "node", "options.c")) as f:
+            src = f.read()
+        body = src[src.index("static int cluster_key("):src.index("/* [member]'s own entry")]
+        for key in re.findall(r'!strcmp\(key, "([a-z-]+)"\)', body):
+            if key != "key":  # the old shared key: refused, with a pointer
+                self.assertIn(key, out)
+
+
+PKG_DIR = os.environ.get("XSR_PKG_DIR")
+
+
+@unittest.skipUnless(PKG_DIR, "XSR_PKG_DIR: the build with packaged defaults")
+class PackagedDefaults(unittest.TestCase):
+    """A daemon built with XSR_DEFAULT_CONFIG and XSR_DEFAULT_DATA_DIR
+    (tests/CMakeLists.txt points both into the build tree), started as
+    Debian's /etc/init.d/xen starts it: `$XENSTORED --pid-file FILE`, and
+    nothing else (the test adds only $XENSTORED_RUNDIR, for the socket)."""
+
+    def setUp(self):
+        self.bin = os.path.join(PKG_DIR, "bin", "xenstored")
+        self.conf = os.path.join(PKG_DIR, "xenstored.conf")
+        self.data = os.path.join(PKG_DIR, "data")
+        self.clean()
+        self.base = tempfile.mkdtemp(prefix="xsr-pkg-")
+        self.pidfile = os.path.join(self.base, "xenstore.pid")
+        self.env = dict(os.environ)
+        self.env.pop("XENSTORED_PATH", None)
+        self.env["XENSTORED_RUNDIR"] = os.path.join(self.base, "run")
+
+    def clean(self):
+        shutil.rmtree(self.data, ignore_errors=True)
+        if os.path.exists(self.conf):
+            os.unlink(self.conf)
+
+    def tearDown(self):
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), 15, "the daemon to stop")
+        except (OSError, ValueError):
+            pass
+        self.clean()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def run_pkg(self, argv):
+        return subprocess.run([self.bin] + argv, capture_output=True, text=True, timeout=60,
+                              env=self.env, stdin=subprocess.DEVNULL)
+
+    def start_and_stop(self):
+        """Start as the init script does; return the quota report."""
+        r = self.run_pkg(["--pid-file", self.pidfile])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.pidfile) as f:
+            pid = int(f.read())
+        with Conn(os.path.join(self.base, "run", "socket")) as c:
+            c.write("/pkg", "1")
+            quota = c.control("quota").decode()
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not pid_alive(pid), 15, "the daemon to stop")
+        self.assertTrue(os.path.isdir(os.path.join(self.data, "raft")))
+        return quota
+
+    def test_no_config_file(self):
+        self.assertRegex(self.start_and_stop(), r"nodes\s+:\s+1000 ")
+        out = self.run_pkg(["--help"]).stdout
+        self.assertIn("(default %s)" % self.data, out)
+        self.assertIn("(default: %s, if it" % self.conf, out)
+        r = self.run_pkg(["--check-config"])
+        self.assertEqual(r.stdout, "ok: a cluster of one, data in %s\n" % self.data)
+
+    def test_default_config_file(self):
+        with open(self.conf, "w") as f:
+            f.write("# as packaged\n[xenstored]\nentry-nb = 77\n")
+        os.chmod(self.conf, 0o600)
+        r = self.run_pkg(["--check-config"])
+        self.assertEqual((r.returncode, r.stdout), (0, "ok: a cluster of one, data in %s\n" % self.data))
+        self.assertRegex(self.start_and_stop(), r"nodes\s+:\s+77 ")
+        # --config names another file: the default is not read
+        other = os.path.join(self.base, "other.conf")
+        with open(other, "w") as f:
+            f.write("[xenstored]\nentry-nb = 55\n")
+        r = self.run_pkg(["--config", other, "--check-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.conf, "w") as f:
+            f.write("[xenstored]\nentry-nb = many\n")
+        r = self.run_pkg(["--pid-file", self.pidfile])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:2: [xenstored] entry-nb: invalid value" % self.conf, r.stderr)
+        r = self.run_pkg(["--config", other, "--check-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 class Sockets(unittest.TestCase):
