@@ -414,10 +414,6 @@ int main(int argc, char **argv)
 	}
 	if (d->cfg.check_config)
 		return check_config(d);
-	if (addresses_check(d, false))
-		return 1;
-	if (d->cfg.restore_file)
-		restore_check(d, &backup);
 	if (!d->cfg.force_new_cluster && !d->cfg.restore_file &&
 	    (running = datadir_running(d->cfg.data_dir, d->cfg.pid_file))) {
 		fprintf(stderr, "xenstored: already running (pid %ld, pid file "
@@ -425,6 +421,10 @@ int main(int argc, char **argv)
 			running, d->cfg.pid_file, d->cfg.data_dir);
 		return 0;
 	}
+	if (addresses_check(d, false))
+		return 1;
+	if (d->cfg.restore_file)
+		restore_check(d, &backup);
 	if ((rc = datadir_mkdir_p(d->cfg.run_dir, 0755)) ||
 	    (rc = datadir_mkdir_p(d->cfg.data_dir, 0700))) {
 		fprintf(stderr, "xenstored: cannot create %s or %s: %s\n",

@@ -6,6 +6,7 @@ TestHealth: health exits 0 on a healthy cluster (--json parses), 1 with
 "did not answer" while a follower is SIGSTOPped (3 asked of that member:
 xsadm gives up after the timeout + 5 s), 1 with "no leader" once
 two of three members are stopped (and status exits 1 with NO LEADER); a
+second start of a running member exits 0 at once ("already running"); a
 refused `cluster add` leaves no entry in status, a removed member is not
 listed any more. TestStatusFields: every member's version, data directory
 bytes, last snapshot index and last error (an insecure cluster: each
@@ -56,6 +57,18 @@ class TestHealth(ClusterCase):
             self.assertEqual(p.returncode, 2, (bad, p.stdout, p.stderr))
         p = c.xsadm(1, "cluster", "health", socket=os.path.join(c.base, "no-such-socket"))
         self.assertEqual(p.returncode, 3, p.stderr)
+        # a second start of a running member (Debian's init script does
+        # not know us as running) exits 0 at once and changes nothing
+        pid = c.pid(2)
+        t = time.monotonic()
+        p = subprocess.run([os.path.join(BIN, "xenstored"), "--config", c.conf(2)],
+                           capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLess(time.monotonic() - t, 5)
+        self.assertIn("already running (pid %d" % pid, p.stderr)
+        self.assertEqual(c.pid(2), pid)
+        self.assertEqual(health(c, 2).returncode, 0)
 
     def test_2_stopped_follower(self):
         """A SIGSTOPped voter does not answer: exit 1 naming it, then 0."""

@@ -614,7 +614,10 @@ class SocketAccess(unittest.TestCase):
         self.assertIn('no group "no-such-group-xsr"', r.stderr)
 
 
-class StartUp(unittest.TestCase):
+class Daemonize(unittest.TestCase):
+    """Without -N the command returns once the daemon serves, or fails with
+    the daemon's reason; XENSTORED_PATH names the socket."""
+
     def setUp(self):
         self.base = tempfile.mkdtemp(prefix="xsr-start-")
         self.pid = None
@@ -680,95 +683,6 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 """
 
-
-# A client run as an unprivileged user (nobody, group nogroup): prints
-# "ok <reply payload>" or "refused <errno name>" for a READ, or WRITE.
-AS_NOBODY = r"""
-import errno, socket, struct, sys
-path, op = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX)
-try:
-    s.connect(path)
-except OSError as e:
-    print("refused", errno.errorcode[e.errno]); sys.exit(0)
-if op == "read":
-    body = b"/acc/x\0"; t = 2
-else:
-    body = b"/acc/x\0nobody"; t = 11
-s.sendall(struct.pack("<IIII", t, 1, 0, len(body)) + body)
-h = s.recv(16)
-t, _, _, n = struct.unpack("<IIII", h)
-p = b""
-while len(p) < n:
-    p += s.recv(n - len(p))
-print("error" if t == 16 else "ok", p.rstrip(b"\0").decode())
-"""
-
-
-class SocketAccess(unittest.TestCase):
-    """Both sockets are root's alone by default (as Xen's); a group may be
-    given socket_ro, for reading only. Files with requests' payloads are
-    0600. Clients run as nobody through setpriv."""
-
-    def setUp(self):
-        self.base = tempfile.mkdtemp(prefix="xsr-access-")
-        os.chmod(self.base, 0o755)  # so that only the sockets' modes decide
-        self.d = None
-
-    def tearDown(self):
-        if self.d:
-            self.d.cleanup()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-    def as_nobody(self, path, op):
-        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
-                            "--clear-groups", "/usr/bin/python3", "-c",
-                            AS_NOBODY, path, op],
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return r.stdout.strip()
-
-    def start(self, args=()):
-        self.d = Daemon("ours", base=self.base,
-                        args=["-T", os.path.join(self.base, "trace"),
-                              "--log-file", os.path.join(self.base, "log")] +
-                        list(args)).start()
-        with Conn(self.d.socket) as c:
-            c.write("/acc/x", "root's")
-
-    def test_nobody_reaches_no_socket_by_default(self):
-        self.start()
-        for path in (self.d.socket, self.d.socket_ro):
-            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)
-            self.assertEqual(self.as_nobody(path, "read"), "refused EACCES",
-                             path)
-        # what holds requests' payloads is root's alone
-        for name in ("trace", "log"):
-            mode = os.stat(os.path.join(self.base, name)).st_mode & 0o777
-            self.assertEqual(mode, 0o600, name)
-        with Conn(self.d.socket) as c:
-            c.control("memreport", os.path.join(self.base, "report"))
-        mode = os.stat(os.path.join(self.base, "report")).st_mode & 0o777
-        self.assertEqual(mode, 0o600)
-
-    def test_a_group_may_read_through_socket_ro(self):
-        self.start(["--socket-ro-group", "nogroup"])
-        self.assertEqual(os.stat(self.d.socket_ro).st_mode & 0o777, 0o660)
-        self.assertEqual(self.as_nobody(self.d.socket_ro, "read"),
-                         "ok root's")
-        self.assertEqual(self.as_nobody(self.d.socket_ro, "write"),
-                         "error EACCES")
-        self.assertEqual(self.as_nobody(self.d.socket, "read"),
-                         "refused EACCES")
-        with Conn(self.d.socket) as c:
-            self.assertEqual(c.read("/acc/x"), b"root's")
-
-    def test_an_unknown_group_is_refused(self):
-        r = run(["--data-dir", os.path.join(self.base, "data"),
-                 "--run-dir", os.path.join(self.base, "run"), "-N",
-                 "--socket-ro-group", "no-such-group-xsr"])
-        self.assertEqual(r.returncode, 1)
-        self.assertIn('no group "no-such-group-xsr"', r.stderr)
 
 
 class StartUp(unittest.TestCase):
