@@ -91,7 +91,9 @@ static void usage(FILE *f)
 "                                  another host and/or domid, in one log\n"
 "                                  entry; the source host must be alive.\n"
 "                                  --merge: the destination may exist (what\n"
-"                                  is there stays, the rest is added)\n"
+"                                  is there stays, the rest is added).\n"
+"                                  Both answer once the destination host's\n"
+"                                  member has applied the move\n"
 "  domain adopt DEADHOST:DOMID HOST:DOMID [--merge] [--subtree PATH]...\n"
 "               [--fenced]         the same, for a host whose daemon is down\n"
 "                                  (restart its domains elsewhere); refused\n"
@@ -761,11 +763,22 @@ static int cmd_move(struct adm *a, int argc, char **argv)
 		json_object *o = control_in(a, "domain", args, n);
 		bool ok = check(a, o, true);
 
-		if (ok && !a->json)
-			printf("%s %s -> %s: done\n",
-			       !strcmp(argv[0], "adopt") ? "adopted"
+		json_object *on = NULL, *ix = NULL;
+
+		if (ok && !a->json) {
+			json_object_object_get_ex(o, "applied_on", &on);
+			json_object_object_get_ex(o, "index", &ix);
+			printf("%s %s -> %s: done", !strcmp(argv[0], "adopt")
+							 ? "adopted"
 							 : "migrated",
 			       argv[1], argv[2]);
+			if (on && ix)
+				printf(" (applied by %s's member at log index "
+				       "%s)",
+				       json_object_get_string(on),
+				       json_object_get_string(ix));
+			printf("\n");
+		}
 		json_object_put(o);
 		return ok ? 0 : EXIT_FAILED;
 	}

@@ -117,6 +117,57 @@ int cluster_probe(struct daemon *d, const char *host,
 	return 0;
 }
 
+#define APPLIED_ASK_MS 20
+
+static void applied_ask(struct daemon *d, struct query *q, uint64_t now)
+{
+	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
+	Xsr__StatusQuery sq = XSR__STATUS_QUERY__INIT;
+
+	sq.qid = q->qid;
+	m.m_case = XSR__PEER_MSG__M_STATUS_QUERY;
+	m.status_query = &sq;
+	q->m[0].asked_ms = now;
+	if (peers_enabled(d))
+		peers_send(d, q->m[0].id, &m);
+}
+
+static void applied_done(struct daemon *d, struct query *q, int status)
+{
+	void (*cb)(struct daemon *, void *, int) = q->applied_cb;
+	void *arg = q->applied_arg;
+
+	cluster_query_free(d, q);
+	cb(d, arg, status);
+}
+
+int cluster_wait_applied(struct daemon *d, const char *host, uint64_t index,
+			 unsigned int timeout_ms,
+			 void (*cb)(struct daemon *d, void *arg, int status),
+			 void *arg)
+{
+	const struct store_member *sm = store_member_by_name(d->store, host);
+	struct query *q = cluster_query_new(d, Q_APPLIED, NULL, NULL,
+					    timeout_ms);
+
+	if (!q)
+		return -ENOMEM;
+	q->applied_cb = cb;
+	q->applied_arg = arg;
+	q->index = index;
+	q->n = 1;
+	if (strcmp(host, d->host) == 0) {
+		q->m[0].got = true; /* answered at the next tick */
+	} else if (!sm) {
+		q->m[0].got = true;
+		q->wait_status = -EHOSTUNREACH;
+	} else {
+		q->m[0].id = sm->id;
+		applied_ask(d, q, uv_now(d->loop));
+	}
+	return 0;
+}
+
 static void snapshot_noop_done(struct daemon *d, void *arg, int result)
 {
 	if (result)
@@ -233,6 +284,11 @@ static void recv_msg(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 		q = cluster_query_find(d, m->status_reply->qid);
 		if (q && q->kind == Q_PROBE && q->n && q->m[0].id == from) {
 			probe_done(d, q, true);
+			break;
+		}
+		if (q && q->kind == Q_APPLIED && q->m[0].id == from) {
+			if (m->status_reply->status->applied_index >= q->index)
+				applied_done(d, q, 0);
 			break;
 		}
 		if (!q || (q->kind != Q_STATUS && q->kind != Q_HEALTH))
@@ -452,6 +508,15 @@ void cluster_tick(struct daemon *d, uint64_t now)
 			cluster_health_tick(d, q, now); /* answers at the deadline */
 			continue;
 		}
+		if (q->kind == Q_APPLIED) {
+			if (q->m[0].got)
+				applied_done(d, q, q->wait_status);
+			else if (now >= q->deadline_ms)
+				applied_done(d, q, -ETIMEDOUT);
+			else if (now - q->m[0].asked_ms >= APPLIED_ASK_MS)
+				applied_ask(d, q, now);
+			continue;
+		}
 		if (q->kind == Q_VERIFY) {
 			cluster_verify_tick(d, q, now);
 			if (cluster_query_find(d, qid) != q)
@@ -483,6 +548,7 @@ void cluster_tick(struct daemon *d, uint64_t now)
 			cluster_contact_finish(d, q);
 			break;
 		case Q_HEALTH:
+		case Q_APPLIED:
 			break; /* above */
 		}
 	}

@@ -57,6 +57,18 @@ int cluster_probe(struct daemon *d, const char *host,
 		  void *arg);
 
 /*
+ * Has the member serving host applied this log up to index? cb(d, arg, 0)
+ * once it has (at once for this member's own host), -ETIMEDOUT if it has
+ * not within timeout_ms, -EHOSTUNREACH if host has no member. Its status
+ * is asked again every 20 ms meanwhile. cb is called exactly once, later
+ * (never from inside this call), unless this returns an error.
+ */
+int cluster_wait_applied(struct daemon *d, const char *host, uint64_t index,
+			 unsigned int timeout_ms,
+			 void (*cb)(struct daemon *d, void *arg, int status),
+			 void *arg);
+
+/*
  * What the cluster knows of the last signs of life of a host's member:
  * every other member of the configuration (the witnesses, this one
  * included) says how long it has received nothing from it, neither a

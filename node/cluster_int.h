@@ -55,7 +55,8 @@ struct cluster {
 	uint64_t contact_since_ms;
 };
 
-enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE, Q_HEALTH, Q_CONTACT };
+enum qkind { Q_STATUS, Q_VERIFY, Q_ADMIN, Q_PROBE, Q_HEALTH, Q_CONTACT,
+	     Q_APPLIED };
 
 struct qmember {
 	uint64_t id;
@@ -95,6 +96,10 @@ struct query {
 	char *wait_text;
 	/* health: the time a voter had to answer */
 	unsigned timeout_ms;
+	/* applied: whom to tell (q->index: up to where, m[0]: the member,
+	 * wait_status: the answer once m[0].got) */
+	void (*applied_cb)(struct daemon *d, void *arg, int status);
+	void *applied_arg;
 	/* probe: whom to tell */
 	void (*probe_cb)(struct daemon *d, void *arg, bool live);
 	void *probe_arg;

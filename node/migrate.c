@@ -45,6 +45,7 @@ struct move_req {
 	bool adopt;
 	bool fenced;	/* the admin asserts the source host is fenced */
 	char asker[64]; /* who asked, for the log */
+	uint64_t index;	/* the destination must have applied this much */
 	struct store_move m;
 	char src_host[72], dst_host[72];
 	char *subtrees[MAX_SUBTREES];
@@ -108,9 +109,53 @@ static const char *why(int err, const struct store_move *m)
 	}
 }
 
+/*
+ * The destination's member has applied the move (or not in time): only
+ * now is the answer given, so that a toolstack that starts the domain on
+ * the destination as soon as the command returns finds its home there.
+ */
+static void dest_applied(struct daemon *d, void *arg, int status)
+{
+	struct move_req *x = arg;
+	json_object *o;
+
+	if (status == 0) {
+		log_msg(5, "domain %s:%u %s to %s:%u (applied there at index "
+			   "%" PRIu64 ")",
+			x->m.src_host, x->m.src_domid,
+			x->adopt ? "adopted" : "migrated", x->m.dst_host,
+			x->m.dst_domid, x->index);
+		o = admin_ok();
+		json_object_object_add(o, "applied_on",
+				       json_object_new_string(x->m.dst_host));
+		json_object_object_add(o, "index", admin_u64(x->index));
+	} else {
+		log_msg(4, "domain %s:%u %s to %s:%u: committed at index "
+			   "%" PRIu64 ", but %s",
+			x->m.src_host, x->m.src_domid,
+			x->adopt ? "adopted" : "migrated", x->m.dst_host,
+			x->m.dst_domid, x->index,
+			status == -ETIMEDOUT ? "not yet applied by the "
+					       "destination's member"
+					     : "the destination has no member");
+		o = admin_error(status,
+				"the move is committed (log index %" PRIu64
+				") but host %s %s: do not start the domain "
+				"there before it has (xsadm cluster status)",
+				x->index, x->m.dst_host,
+				status == -ETIMEDOUT
+					? "has not applied it in time"
+					: "has no member to apply it");
+	}
+	admin_send(x->c, x->r, o);
+	conn_async_done(x->c);
+	move_req_free(x);
+}
+
 static void moved(struct daemon *d, void *arg, int result)
 {
 	struct move_req *x = arg;
+	int rc;
 
 	if (result) {
 		log_msg(4, "domain %s %s:%u -> %s:%u refused: %s",
@@ -118,14 +163,18 @@ static void moved(struct daemon *d, void *arg, int result)
 			x->m.src_domid, x->m.dst_host, x->m.dst_domid,
 			why(result, &x->m));
 		admin_send(x->c, x->r, admin_error(result, "%s", why(result, &x->m)));
-	} else {
-		log_msg(5, "domain %s:%u %s to %s:%u", x->m.src_host,
-			x->m.src_domid, x->adopt ? "adopted" : "migrated",
-			x->m.dst_host, x->m.dst_domid);
-		admin_send(x->c, x->r, admin_ok());
+		conn_async_done(x->c);
+		move_req_free(x);
+		return;
 	}
-	conn_async_done(x->c);
-	move_req_free(x);
+	/* applied here (inside libraft's apply, whose own counter is not
+	 * yet past it): the destination's member must apply as much */
+	x->index = store_applied_index(daemon_replica(d));
+	rc = cluster_wait_applied(d, x->m.dst_host, x->index,
+				  d->cfg.cluster.commit_timeout_ms,
+				  dest_applied, x);
+	if (rc)
+		dest_applied(d, x, rc);
 }
 
 static void submit_move(struct move_req *x)

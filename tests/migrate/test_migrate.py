@@ -214,6 +214,32 @@ class TestMigrate(unittest.TestCase):
         a.close()
         b.close()
 
+    def test_destination_has_applied_when_the_answer_comes(self):
+        """A toolstack unpauses the guest on the destination as soon as
+        the command returns: a read on the destination's socket right
+        after it must find the moved home, every time (issue 16: before,
+        3 of 15 such reads on host2 failed with ENOENT)."""
+        c = self.c
+        a = c.conn(1)
+        for n in range(25):
+            src, dst = 100 + n, 200 + n
+            a.write("/local/domain/%d/data/agent" % src, "ready-%d" % n)
+            rc, out, err = c.xsadm(1, "domain", "migrate", "host1:%d" % src,
+                                   "host%d:%d" % (2 + n % 2, dst))
+            self.assertEqual(rc, 0, out + err)
+            self.assertRegex(out, r"done \(applied by host%d's member at log "
+                             r"index \d+\)" % (2 + n % 2))
+            with c.conn(2 + n % 2) as b:
+                self.assertEqual(b.read("/local/domain/%d/data/agent" % dst),
+                                 b"ready-%d" % n, "move %d" % n)
+        a.close()
+        rc, out, err = c.xsadm(3, "--json", "domain", "migrate", "host2:200",
+                               "host3:300")
+        self.assertEqual(rc, 0, out + err)
+        doc = json.loads(out)
+        self.assertEqual(doc["applied_on"], "host3")
+        self.assertGreater(doc["index"], 0)
+
     def test_adopt_after_host_failure(self):
         c = self.c
         a = c.conn(1)
