@@ -3,6 +3,9 @@
 # unit tests (cmocka), end-to-end tests with Xen's real clients, the
 # differential test against Xen 4.17's C xenstored, bad input, durability.
 # A second build with AddressSanitizer/UBSan runs the same tests. Then
+# the Debian packages are built (deploy/package.sh, ~2 minutes: lintian
+# must pass) and checked (deploy/package-check.sh: files, modes,
+# dependencies, man pages; XSR_SKIP_PACKAGE=1 skips both). Then
 # every libFuzzer target runs for XSR_FUZZ_SECONDS (35) each, in a clang
 # build of its own (deploy/fuzz.sh --all, ~5 minutes; XSR_SKIP_FUZZ=1
 # skips it): a crash fails the run and names its input. Then the Xen lab
@@ -11,8 +14,8 @@
 # it). A failed lab run is run again (three attempts), saying so: see the
 # README's "Xen lab" for the dom0 process crashes that fail a run now and
 # then.
-# Extra arguments go to ctest (e.g. -R store); they skip the fuzzing and
-# the lab.
+# Extra arguments go to ctest (e.g. -R store); they skip the packages,
+# the fuzzing and the lab.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/deploy/setup.sh"
@@ -28,6 +31,11 @@ run() { # BUILD_DIR [cmake args]
 CTEST_ARGS="$*" run "$here/build"
 if [ "${XSR_SKIP_ASAN:-0}" != 1 ]; then
   CTEST_ARGS="$*" run "$here/build-asan" -DXSR_SANITIZE=ON
+fi
+if [ "${XSR_SKIP_PACKAGE:-0}" != 1 ] && [ $# = 0 ]; then
+  echo "== package (deploy/package.sh, deploy/package-check.sh)"
+  XSR_PACKAGE_NOSETUP=1 bash "$here/deploy/package.sh"
+  bash "$here/deploy/package-check.sh"
 fi
 if [ "${XSR_SKIP_FUZZ:-0}" != 1 ] && [ $# = 0 ]; then
   echo "== fuzz (deploy/fuzz.sh --all ${XSR_FUZZ_SECONDS:-35})"
