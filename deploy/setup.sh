@@ -29,6 +29,7 @@ PKGS=(
   xen-utils-4.17 xenstore-utils python3 python3-pyxs
   procps psmisc util-linux iptables
   clang libclang-rt-14-dev
+  debhelper dpkg-dev fakeroot lintian groff-base man-db
 )
 # From bookworm-backports, pinned to the 0.22 series.
 RAFT_PKGS=(libraft-dev libraft0)

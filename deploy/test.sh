@@ -3,16 +3,22 @@
 # unit tests (cmocka), end-to-end tests with Xen's real clients, the
 # differential test against Xen 4.17's C xenstored, bad input, durability.
 # A second build with AddressSanitizer/UBSan runs the same tests. Then
+# the Debian packages are built (deploy/package.sh, ~2 minutes: lintian
+# must pass) and checked (deploy/package-check.sh: files, modes,
+# dependencies, man pages; XSR_SKIP_PACKAGE=1 skips both). Then
 # every libFuzzer target runs for XSR_FUZZ_SECONDS (35) each, in a clang
 # build of its own (deploy/fuzz.sh --all, ~5 minutes; XSR_SKIP_FUZZ=1
 # skips it): a crash fails the run and names its input. Then the Xen lab
 # (deploy/xenlab-test.sh): our daemon as dom0's xenstored under real
 # Xen 4.17 in QEMU, serving a PV guest (~5 minutes; XSR_SKIP_XENLAB=1 skips
-# it). A failed lab run is run again (three attempts), saying so: see the
-# README's "Xen lab" for the dom0 process crashes that fail a run now and
-# then.
-# Extra arguments go to ctest (e.g. -R store); they skip the fuzzing and
-# the lab.
+# it). Then the lab again with the Debian package of build/deb installed
+# in dom0 (dpkg -i) and started by Debian's /etc/init.d/xen with
+# XENSTORED=/usr/sbin/xenstored-raft and no wrapper (XSR_XENLAB_DAEMON=deb,
+# ~6 minutes; XSR_SKIP_XENLAB_DEB=1 skips it). A failed lab run is run
+# again (three attempts), saying so: see the README's "Xen lab" for the
+# dom0 process crashes and hangs that fail a run now and then.
+# Extra arguments go to ctest (e.g. -R store); they skip the packages,
+# the fuzzing and the lab.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/deploy/setup.sh"
@@ -29,6 +35,11 @@ CTEST_ARGS="$*" run "$here/build"
 if [ "${XSR_SKIP_ASAN:-0}" != 1 ]; then
   CTEST_ARGS="$*" run "$here/build-asan" -DXSR_SANITIZE=ON
 fi
+if [ "${XSR_SKIP_PACKAGE:-0}" != 1 ] && [ $# = 0 ]; then
+  echo "== package (deploy/package.sh, deploy/package-check.sh)"
+  XSR_PACKAGE_NOSETUP=1 bash "$here/deploy/package.sh"
+  bash "$here/deploy/package-check.sh"
+fi
 if [ "${XSR_SKIP_FUZZ:-0}" != 1 ] && [ $# = 0 ]; then
   echo "== fuzz (deploy/fuzz.sh --all ${XSR_FUZZ_SECONDS:-35})"
   bash "$here/deploy/fuzz.sh" --all "${XSR_FUZZ_SECONDS:-35}"
@@ -39,6 +50,14 @@ if [ "${XSR_SKIP_XENLAB:-0}" != 1 ] && [ $# = 0 ]; then
     bash "$here/deploy/xenlab-test.sh" && break
     [ $attempt != 3 ] || { echo "== Xen lab: FAILED 3 times"; exit 1; }
     echo "== Xen lab: attempt $attempt FAILED; running it again (see README, Xen lab)"
+  done
+fi
+if [ "${XSR_SKIP_XENLAB:-0}" != 1 ] && [ "${XSR_SKIP_XENLAB_DEB:-0}" != 1 ] && [ $# = 0 ]; then
+  echo "== Xen lab, the Debian package through /etc/init.d/xen (XSR_XENLAB_DAEMON=deb deploy/xenlab-test.sh)"
+  for attempt in 1 2 3; do
+    XSR_XENLAB_DAEMON=deb bash "$here/deploy/xenlab-test.sh" && break
+    [ $attempt != 3 ] || { echo "== Xen lab (deb): FAILED 3 times"; exit 1; }
+    echo "== Xen lab (deb): attempt $attempt FAILED; running it again (see README, Xen lab)"
   done
 fi
 echo "== all tests passed"

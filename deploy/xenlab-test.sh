@@ -6,6 +6,8 @@
 #
 #   deploy/xenlab-test.sh                          # our daemon (build/bin)
 #   XSR_XENLAB_DAEMON=stock deploy/xenlab-test.sh  # baseline: Xen's C xenstored
+#   XSR_XENLAB_DAEMON=deb deploy/xenlab-test.sh    # our Debian package, booted
+#                                                  # through /etc/init.d/xen
 #
 # Exit 0 only if the lab reached every checkpoint (run.sh's verdict:
 # CHECKPOINT-B..E, XENLAB-DONE) AND every line of results/xsr-test.txt is
@@ -15,11 +17,27 @@
 # serves, a key and the guest's name survived, `xl list` names the guest,
 # guest ping 3; the same with SIGTERM and ping 4.
 #
+# With XSR_XENLAB_DAEMON=deb, dom0 installs the package of build/deb/
+# (deploy/package.sh, run first if there is none or XSR_XENLAB_BUILD=1)
+# with dpkg -i, together with the runtime dependencies its rootfs lacks or
+# has too old, and theirs (downloaded here with apt-get download, at this
+# host's versions: libraft0 0.22 from bookworm-backports; Xen's libraries
+# at the version the package was built against, bookworm-security's here
+# while the lab's dom0 has bookworm's; cached in XENLAB_WORK/deb-cache), sets XENSTORED=/usr/sbin/xenstored-raft in
+# /etc/default/xen and runs Debian's /etc/init.d/xen start
+# (deploy/xenlab/xenstored-deb, called by the lab's init in place of
+# xenstored): the daemon runs with Debian's arguments, no wrapper, no
+# option of ours. Restarts in deploy/xenlab/test.sh go through the init
+# script too, plus a second start while it serves and a stop. That run
+# boots a copy of dom0.img (XENLAB_WORK/deb-lab/out), so the installation
+# never reaches the image the other modes boot.
+#
 # Environment:
 #   XSR_SHARED            the shared dir holding xenlab/ (default REPO/../shared)
 #   XENLAB_WORK           lab work dir (default REPO/build/xenlab-work); the
 #                         lab is built there once (~3 min, ~1 GB) and reused
 #   XSR_XENLAB_DAEMON     xsr (default: ours) | stock (Xen 4.17's xenstored)
+#                         | deb (our package, through /etc/init.d/xen)
 #   XSR_XENLAB_BIN        dir with our xenstored, xsadm (default REPO/build/bin;
 #                         built with deploy/build.sh if missing)
 #   XSR_XENLAB_BUILD=1    run deploy/build.sh first even if the binaries exist
@@ -89,12 +107,12 @@ say() { echo "xenlab-test: $*"; }
 now() { date +%s; }
 T0=$(now)
 
-case $DAEMON in xsr|stock) ;; *) die "XSR_XENLAB_DAEMON must be xsr or stock, not '$DAEMON'";; esac
+case $DAEMON in xsr|stock|deb) ;; *) die "XSR_XENLAB_DAEMON must be xsr, stock or deb, not '$DAEMON'";; esac
 [ "$(id -u)" = 0 ] || die "must run as root (the lab uses debootstrap, apt, QEMU)"
 if [ ! -x "$LAB/build.sh" ] || [ ! -x "$LAB/run.sh" ]; then
   die "no lab at $LAB (set XSR_SHARED to the dir holding xenlab/)"
 fi
-for f in xenstored-xsr xenstored-stock test.sh; do
+for f in xenstored-xsr xenstored-stock xenstored-deb test.sh; do
   [ -r "$HERE/$f" ] || die "missing $HERE/$f"
 done
 mkdir -p "$W/logs"
@@ -130,8 +148,66 @@ echo "$DAEMON" > "$SHARE/mode"
 install -m 0755 "$HERE/test.sh" "$SHARE/test.sh"
 [ -z "${XSR_XENLAB_SIDELOAD_CMD:-}" ] || printf '%s\n' "$XSR_XENLAB_SIDELOAD_CMD" > "$SHARE/sideload.sh"
 [ -z "${XSR_XENLAB_SHARE_EXTRA:-}" ] || cp -r "$XSR_XENLAB_SHARE_EXTRA" "$SHARE/extra"
+# the lab run.sh boots: W itself, or for the package a copy of its
+# dom0.img (dpkg -i changes dom0's disk)
+LABW=$W
 if [ "$DAEMON" = stock ]; then
   install -m 0755 "$HERE/xenstored-stock" "$SHARE/xenstored"
+elif [ "$DAEMON" = deb ]; then
+  if [ "${XSR_XENLAB_BUILD:-0}" = 1 ] || ! ls "$REPO"/build/deb/xenstored-raft_*.deb > /dev/null 2>&1; then
+    say "building the packages (deploy/package.sh)"
+    if ! bash "$REPO/deploy/package.sh" > "$W/logs/xsr-package.log" 2>&1; then
+      tail -20 "$W/logs/xsr-package.log" >&2
+      die "deploy/package.sh failed (see $W/logs/xsr-package.log)"
+    fi
+  fi
+  deb=$(ls "$REPO"/build/deb/xenstored-raft_*.deb | head -1)
+  install -m 0755 "$HERE/xenstored-deb" "$SHARE/xenstored"
+  mkdir -p "$SHARE/debs" "$W/deb-cache"
+  cp "$deb" "$SHARE/debs/"
+  # what dom0's rootfs has, and the source package of each
+  admin=$W/rootfs/var/lib/dpkg
+  have() { dpkg-query --admindir="$admin" -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null | sed -n 's/^ii *//p' || true; }
+  # the dependencies dom0 lacks or has too old, and theirs in turn (a
+  # package of the host's, at its version here)
+  need=()
+  queue=("$(dpkg-deb -f "$deb" Depends)")
+  while [ ${#queue[@]} -gt 0 ]; do
+    deps=${queue[0]}; queue=("${queue[@]:1}")
+    IFS=',' read -r -a parts <<< "$deps"
+    for part in "${parts[@]}"; do
+      alt=${part%%|*}
+      name=$(awk '{print $1}' <<< "$alt"); name=${name%%:*}
+      [ -n "$name" ] || continue
+      rel=$(sed -n 's/.*(\(.*\)).*/\1/p' <<< "$alt")
+      v=$(have "$name")
+      if [ -n "$v" ] && { [ -z "$rel" ] || dpkg --compare-versions "$v" ${rel%% *} "${rel#* }"; }; then continue; fi
+      case " ${need[*]} " in *" $name "*) continue;; esac
+      need+=("$name")
+      queue+=("$(dpkg-query -W -f='${Pre-Depends}, ${Depends}' "$name" 2>/dev/null ||
+                 apt-cache show --no-all-versions "$name" | sed -n 's/^\(Pre-\)\?Depends: //p' | paste -sd, || true)")
+    done
+  done
+  # each at the version installed here (the one the package was built
+  # against), else apt's candidate (libraft0: bookworm-backports')
+  for n in $(printf '%s\n' "${need[@]}" | sort -u); do
+    v=$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$n" 2>/dev/null | sed -n 's/^ii *//p' || true)
+    spec=$n${v:+=$v}
+    if ! ls "$W/deb-cache/${n}_"*.deb > /dev/null 2>&1 ||
+       { [ -n "$v" ] && ! ls "$W/deb-cache/${n}_${v//:/%3a}_"*.deb > /dev/null 2>&1; }; then
+      rm -f "$W/deb-cache/${n}_"*.deb
+      (cd "$W/deb-cache" && apt-get download -q "$spec" > /dev/null 2>&1) ||
+        die "apt-get download $spec failed"
+    fi
+    cp "$W/deb-cache/${n}_"*.deb "$SHARE/debs/"
+  done
+  say "dom0 installs: $(cd "$SHARE/debs" && echo *.deb)"
+  # a copy of the lab's boot files, and a fresh copy of its disk
+  LABW=$W/deb-lab
+  mkdir -p "$LABW/out" "$LABW/logs"
+  for f in xen-4.17.elf vmlinuz initrd.img; do ln -f "$W/out/$f" "$LABW/out/$f"; done
+  cp --sparse=always "$W/out/dom0.img" "$LABW/out/dom0.img"
+  say "our package in dom0: dpkg -i, XENSTORED=/usr/sbin/xenstored-raft, /etc/init.d/xen start"
 else
   if [ "${XSR_XENLAB_BUILD:-0}" = 1 ] || [ ! -x "$BIN/xenstored" ] || [ ! -x "$BIN/xsadm" ]; then
     [ "$BIN" = "$REPO/build/bin" ] || die "no xenstored/xsadm in $BIN"
@@ -193,20 +269,21 @@ RUNOUT=$W/logs/xsr-run-$DAEMON-$(date +%Y%m%d-%H%M%S).out
 say "booting the lab ($ACCEL, timeout ${TMO}s, daemon: $DAEMON); run.sh output: $RUNOUT"
 T2=$(now)
 set +e
-W=$W SHARE=$SHARE timeout -k 15 $((TMO + 60)) "$LAB/run.sh" "$ACCEL" "$TMO" > "$RUNOUT" 2>&1
+W=$LABW SHARE=$SHARE timeout -k 15 $((TMO + 60)) "$LAB/run.sh" "$ACCEL" "$TMO" > "$RUNOUT" 2>&1
 LABRC=$?
 set -e
 T3=$(now)
 SERIAL=$(sed -n 's/^qemu wrapper pid [0-9]*, log //p' "$RUNOUT" | head -1)
-[ -n "$SERIAL" ] && SERIAL=$W/$SERIAL
+[ -n "$SERIAL" ] && SERIAL=$LABW/$SERIAL
 RES=$SHARE/results/xsr-test.txt
 # dom0's own copies of the daemon's logs, read from its disk image (they
 # are there even when dom0 hung before test.sh could copy them; the wrapper
 # starts them afresh at each boot)
-if [ "$DAEMON" = xsr ] && command -v debugfs > /dev/null; then
-  for f in /var/log/xen/xenstored-xsr.log /var/log/xen/xsr-wrapper.log; do
-    debugfs -R "dump $f $SHARE/results/dom0img-$(basename "$f")" "$W/out/dom0.img" > /dev/null 2>&1 || true
+if [ "$DAEMON" != stock ] && command -v debugfs > /dev/null; then
+  for f in /var/log/xen/xenstored-xsr.log /var/log/xen/xsr-wrapper.log /var/log/xen/xsr-deb.log; do
+    debugfs -R "dump $f $SHARE/results/dom0img-$(basename "$f")" "$LABW/out/dom0.img" > /dev/null 2>&1 || true
   done
+  find "$SHARE/results" -name 'dom0img-*' -size 0 -delete
 fi
 
 # ---- 4. verdict ------------------------------------------------------------------
@@ -218,7 +295,7 @@ if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
     if l=$(grep -a -m1 "$m" "$SERIAL"); then echo "  reached  $m  ${l:0:10}"; else echo "  MISSING  $m"; fi
   done
   echo "daemon start on the serial log:"
-  grep -a -E 'XSR-WRAPPER|starting /|CHECKPOINT-C' "$SERIAL" | cut -c1-200 | head -25 | sed 's/^/  /'
+  grep -a -E 'XSR-WRAPPER|XSR-DEB|starting /|CHECKPOINT-C' "$SERIAL" | cut -c1-200 | head -25 | sed 's/^/  /'
 fi
 echo "run.sh: rc=$LABRC, $(tail -1 "$RUNOUT")"
 OK=1

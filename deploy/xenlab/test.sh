@@ -18,6 +18,17 @@
 #   ping3                  the guest's next xenbus request succeeds
 #   sigterm-exit, sigterm-restart, sigterm-tree-kept, sigterm-xl-list, ping4
 #                          the same around a SIGTERM
+# With the Debian package (mode deb, XSR_XENLAB_DAEMON=deb: SHARE/xenstored
+# installed it and ran /etc/init.d/xen start), restarts go through
+# `/etc/init.d/xen start` too, and:
+#   deb-installed          dpkg says installed; /etc/default/xen names it;
+#                          the daemon is /usr/sbin/xenstored-raft with
+#                          Debian's arguments only; config 0600, data 0700
+#   start-again            /etc/init.d/xen start while it serves: the same
+#                          daemon serves on (pid kept), the guest answers
+#                          (ping5)
+#   init-stop              /etc/init.d/xen stop: exit 0, and the store
+#                          still serves (Debian's stop leaves xenstored)
 # Every xenstore/xl call is bounded: with the daemon down, clients fall back
 # to /dev/xen/xenbus and could block forever.
 export PATH=$PATH:/usr/sbin:/sbin:/usr/lib/xen-4.17/bin
@@ -62,7 +73,7 @@ ts "XSR-TEST begin: mode=$MODE DOMID=${DOMID:-none} XS=$XS"
 sed 's/^/XSR-FACT /' "$R/dom0-facts.txt" | head -80
 save_logs() { # copy the daemon's logs now (in case dom0 does not finish)
   local f
-  [ "$MODE" = xsr ] && for f in /var/log/xen/xenstored-xsr.log /var/log/xen/xsr-wrapper.log; do
+  [ "$MODE" != stock ] && for f in /var/log/xen/xenstored-xsr.log /var/log/xen/xsr-wrapper.log; do
     [ -e "$f" ] && cp "$f" "$R/" 2>/dev/null
   done
   dmesg > "$R/dom0-dmesg-test.txt" 2>/dev/null
@@ -71,7 +82,22 @@ save_logs() { # copy the daemon's logs now (in case dom0 does not finish)
 save_logs
 
 # ---- 0. the host name our daemon chose --------------------------------------
-if [ "$MODE" = xsr ]; then
+if [ "$MODE" = deb ]; then
+  step "0 deb-installed"
+  pid=$(cat $PIDF 2>/dev/null)
+  st=$(dpkg-query -W -f='${Status}' xenstored-raft 2>&1)
+  exe=$(readlink /proc/"$pid"/exe 2>/dev/null)
+  cmd=$(tr '\0' ' ' < /proc/"$pid"/cmdline 2>/dev/null)
+  modes=$(stat -c '%a' /etc/xenstored-raft/xenstored-raft.conf /var/lib/xenstored 2>&1 | tr '\n' ' ')
+  ts "XSR-TEST deb: status '$st', pid $pid, exe $exe, cmdline '$cmd', modes $modes"
+  if [ "$st" != "install ok installed" ]; then fail deb-installed "dpkg status '$st'"
+  elif ! grep -qx 'XENSTORED=/usr/sbin/xenstored-raft' /etc/default/xen; then fail deb-installed "no XENSTORED line"
+  elif [ "$exe" != /usr/sbin/xenstored-raft ]; then fail deb-installed "daemon pid '$pid' runs '$exe'"
+  elif [ "$cmd" != "/usr/sbin/xenstored-raft --pid-file /run/xenstore.pid " ]; then fail deb-installed "cmdline '$cmd'"
+  elif [ "$modes" != "600 700 " ]; then fail deb-installed "config/data modes $modes"
+  else pass deb-installed; fi
+fi
+if [ "$MODE" != stock ]; then
   step "0 host-name"
   sysname=$(cat /proc/sys/kernel/hostname 2>/dev/null)
   recorded=$(sed -n 's/^host=//p' /var/lib/xenstored/identity 2>/dev/null)
@@ -81,7 +107,7 @@ if [ "$MODE" = xsr ]; then
     fail host-name "no host= line in /var/lib/xenstored/identity"
   elif [ "$recorded" != "$want" ]; then
     fail host-name "system host name '$sysname', recorded '$recorded', want '$want'"
-  elif [ "$want" = dom0 ] && [ "$sysname" != dom0 ] &&
+  elif [ "$MODE" = xsr ] && [ "$want" = dom0 ] && [ "$sysname" != dom0 ] &&
        ! grep -q "system host name \"$sysname\" is not usable" /var/log/xen/xenstored-xsr.log*; then
     fail host-name "recorded '$recorded' for '$sysname' but the log does not say so"
   else
@@ -140,10 +166,16 @@ restart_cycle() { # SIGNAL TAG PING
     if alive "$pid"; then fail "$tag-exit" "pid $pid still alive after 30 s"; kill -9 "$pid"; sleep 1
     else pass "$tag-exit"; fi
   fi
-  ts "restarting: XENSTORED_ROOTDIR=/run/xenstored $XS --pid-file $PIDF -T /var/log/xen/xenstored-trace.log &"
   t0=$(uptime_s)
-  XENSTORED_ROOTDIR=/run/xenstored $XS --pid-file $PIDF -T /var/log/xen/xenstored-trace.log \
-    < /dev/null > /dev/console 2>&1 &
+  if [ "$MODE" = deb ]; then
+    ts "restarting: /etc/init.d/xen start"
+    timeout 90 /etc/init.d/xen start < /dev/null > /dev/console 2>&1
+    ts "/etc/init.d/xen start: exit status $?"
+  else
+    ts "restarting: XENSTORED_ROOTDIR=/run/xenstored $XS --pid-file $PIDF -T /var/log/xen/xenstored-trace.log &"
+    XENSTORED_ROOTDIR=/run/xenstored $XS --pid-file $PIDF -T /var/log/xen/xenstored-trace.log \
+      < /dev/null > /dev/console 2>&1 &
+  fi
   end=$(( $(up) + 60 ))
   while [ "$(up)" -lt $end ]; do timeout 5 xenstore-read -s / > /dev/null 2>&1 && break; sleep 0.5; done
   if timeout 5 xenstore-read -s / > /dev/null 2>&1; then
@@ -166,11 +198,28 @@ restart_cycle() { # SIGNAL TAG PING
 restart_cycle 9 kill9 3
 restart_cycle TERM sigterm 4
 
+if [ "$MODE" = deb ]; then
+  step "5 start-again: /etc/init.d/xen start while the daemon serves"
+  pid=$(cat $PIDF 2>/dev/null)
+  timeout 90 /etc/init.d/xen start < /dev/null > "$R/start-again.txt" 2>&1; rc=$?
+  sed 's/^/XSR-TEST start-again: /' "$R/start-again.txt" | tail -5
+  ts "second /etc/init.d/xen start: exit status $rc"
+  if [ -n "$pid" ] && alive "$pid" && [ "$(cat $PIDF 2>/dev/null)" = "$pid" ] &&
+     timeout 5 xenstore-read -s / > /dev/null 2>&1; then
+    pass start-again
+  else fail start-again "pid $pid -> $(cat $PIDF 2>/dev/null), store answers: $(timeout 5 xenstore-read -s / > /dev/null 2>&1 && echo yes || echo no)"; fi
+  ping 5
+  step "6 init-stop: /etc/init.d/xen stop"
+  timeout 90 /etc/init.d/xen stop < /dev/null > "$R/init-stop.txt" 2>&1; rc=$?
+  if [ $rc = 0 ] && alive "$pid" && timeout 5 xenstore-read -s / > /dev/null 2>&1; then pass init-stop
+  else fail init-stop "exit status $rc; daemon alive: $(alive "$pid" && echo yes || echo no)"; fi
+fi
+
 # ---- results --------------------------------------------------------------------
 step "collecting logs"
 save_logs
 cp /var/log/xen/xenstored-trace.log "$R/" 2>/dev/null
-[ "$MODE" = xsr ] && ls -lR /var/lib/xenstored > "$R/data-dir.txt" 2>&1
+[ "$MODE" != stock ] && ls -lR /var/lib/xenstored > "$R/data-dir.txt" 2>&1
 timeout 10 xenstore-ls -fp > "$R/xenstore-ls-end.txt" 2>&1
 echo "XSR-TEST-DONE rc=$fails" >> "$OUT"
 sed 's/^/XSR-TEST result: /' "$OUT"
