@@ -204,10 +204,11 @@ if [ "$MODE" = deb ]; then
   timeout 90 /etc/init.d/xen start < /dev/null > "$R/start-again.txt" 2>&1; rc=$?
   sed 's/^/XSR-TEST start-again: /' "$R/start-again.txt" | tail -5
   ts "second /etc/init.d/xen start: exit status $rc"
-  if [ -n "$pid" ] && alive "$pid" && [ "$(cat $PIDF 2>/dev/null)" = "$pid" ] &&
+  # the script succeeds: our second daemon exits 0 ("already running")
+  if [ $rc = 0 ] && [ -n "$pid" ] && alive "$pid" && [ "$(cat $PIDF 2>/dev/null)" = "$pid" ] &&
      timeout 5 xenstore-read -s / > /dev/null 2>&1; then
     pass start-again
-  else fail start-again "pid $pid -> $(cat $PIDF 2>/dev/null), store answers: $(timeout 5 xenstore-read -s / > /dev/null 2>&1 && echo yes || echo no)"; fi
+  else fail start-again "exit status $rc, pid $pid -> $(cat $PIDF 2>/dev/null), store answers: $(timeout 5 xenstore-read -s / > /dev/null 2>&1 && echo yes || echo no)"; fi
   ping 5
   step "6 init-stop: /etc/init.d/xen stop"
   timeout 90 /etc/init.d/xen stop < /dev/null > "$R/init-stop.txt" 2>&1; rc=$?
