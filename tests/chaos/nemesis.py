@@ -247,40 +247,54 @@ class Nemesis:
             return
         c.stop(t)
         self.sleep(e["duration"])
+        added, detail = self.add_back(t, lambda: c.leader() or via)
+        if not added:
+            c.findings.append(("membership: host%d did not come back" % t, detail))
+            if not c.alive(t):
+                self.restart([t], "after a failed re-add")
+        else:
+            self.probe(t)
+        promoted, detail = self.promote(t, lambda: c.leader() or via)
+        if not promoted:
+            self.notes.append("fault %d: cluster promote %d failed: %s" %
+                              (e["n"], t, detail[:200]))
+        self.nem("membership", [t], "end", n=e["n"], ok=added and promoted)
+
+    def add_back(self, t, via):
+        """Start member t (its launcher waits until it serves) while
+        `xsadm cluster add` (as a standby) runs on via() until it is taken.
+        (True, "") once both are done, else (False, what went wrong)."""
+        c = self.c
         res = {}
         th = threading.Thread(target=lambda: res.update(c.launch([t])))
         th.start()
         raft, peer = c.addresses(t)
-        added = False
-        end = time.monotonic() + 30
+        added, out, err = False, "", ""
+        end = time.monotonic() + 40
         while time.monotonic() < end and th.is_alive():
-            via = c.leader() or via
-            rc, out, err = c.xsadm(via, "cluster", "add", t, raft, "--peer", peer,
+            rc, out, err = c.xsadm(via(), "cluster", "add", t, raft, "--peer", peer,
                                    "--name", "host%d" % t)
             if rc == 0:
                 added = True
                 break
             time.sleep(1)
         th.join(LAUNCH_TIMEOUT + 40)
-        if not added or res.get(t, (None,))[0] != 0:
-            c.findings.append(("membership: host%d did not come back (added %s, launcher %s)"
-                               % (t, added, res.get(t, ("?",))[0]), res.get(t, ("", ""))[1][-2000:]))
-            if not c.alive(t):
-                self.restart([t], "after a failed re-add")
-        else:
-            self.probe(t)
-        promoted = False
+        launched = res.get(t, ("?", ""))
+        if added and launched[0] == 0:
+            return True, ""
+        return False, ("added %s, launcher exit %s\n%s%s" %
+                       (added, launched[0], (out + err)[-500:], launched[1][-2000:]))
+
+    def promote(self, t, via):
+        """`xsadm cluster promote t` on via() until it is taken (30 s)."""
+        out = err = ""
         end = time.monotonic() + 30
         while time.monotonic() < end:
-            rc, out, err = c.xsadm(c.leader() or via, "cluster", "promote", t)
+            rc, out, err = self.c.xsadm(via(), "cluster", "promote", t)
             if rc == 0:
-                promoted = True
-                break
+                return True, ""
             time.sleep(1)
-        if not promoted:
-            self.notes.append("fault %d: cluster promote %d failed: %s" %
-                              (e["n"], t, (out + err).strip()[:200]))
-        self.nem("membership", [t], "end", n=e["n"], ok=added and promoted)
+        return False, (out + err).strip()[-2000:]
 
     def cold_start(self, e):
         """A whole-pool power cut, one host back first: kill -9 of every
@@ -355,35 +369,12 @@ class Nemesis:
                 c.on_launch(ld, t_start, now_ns())
             self.probe(ld)
         for j in lost:
-            res = {}
-            th = threading.Thread(target=lambda j=j: res.update(c.launch([j])))
-            th.start()
-            raft, peer = c.addresses(j)
-            added = False
-            end = time.monotonic() + 40
-            while time.monotonic() < end and th.is_alive():
-                rc, out, err = c.xsadm(ld, "cluster", "add", j, raft, "--peer", peer,
-                                       "--name", "host%d" % j)
-                if rc == 0:
-                    added = True
-                    break
-                time.sleep(1)
-            th.join(LAUNCH_TIMEOUT + 40)
-            if not added or res.get(j, (None,))[0] != 0:
-                c.findings.append(("recover: host%d did not come back (added %s, launcher %s)"
-                                   % (j, added, res.get(j, ("?",))[0]),
-                                   (out + err)[-500:] + res.get(j, ("", ""))[1][-2000:]))
+            added, detail = self.add_back(j, lambda: ld)
+            if not added:
+                c.findings.append(("recover: host%d did not come back" % j, detail))
                 continue
-            promoted = False
-            end = time.monotonic() + 30
-            while time.monotonic() < end:
-                rc, out, err = c.xsadm(ld, "cluster", "promote", j)
-                if rc == 0:
-                    promoted = True
-                    break
-                time.sleep(1)
+            promoted, detail = self.promote(j, lambda: ld)
             if not promoted:
-                c.findings.append(("recover: cluster promote %d failed" % j,
-                                   (out + err)[-2000:]))
+                c.findings.append(("recover: cluster promote %d failed" % j, detail))
             self.probe(j)
         self.nem("recover", [ld], "end", n=e["n"])
