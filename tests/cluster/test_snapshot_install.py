@@ -5,7 +5,8 @@ end on a 3-member cluster from deploy/cluster.sh with sim rings and small
 snapshots.
 
 One follower F is stopped (SIGSTOP) while the others: adopt a guest of F
-away to another host, migrate a domain into F's tree, and write enough
+away to another host, migrate a domain into F's tree (the command says F has
+not applied it in time: it cannot), and write enough
 entries that F's next entry is no longer in the leader's log. After SIGCONT
 F installs the leader's snapshot (its log says so), and then: the adopted
 guest's ring is detached (its requests get no reply), F's socket client
@@ -237,9 +238,13 @@ class TestSnapshotInstall(unittest.TestCase):
         rc, out, err = c.xsadm(o, "domain", "adopt", "%s:5" % fh,
                                "%s:9" % oh, "--fenced")
         self.assertEqual(rc, 0, out + err)
+        # the move commits, but its destination (F) cannot apply it: the
+        # command waits commit-timeout, then says so (destination first)
         rc, out, err = c.xsadm(o, "domain", "migrate", "%s:4" % oh,
                                "%s:8" % fh)
-        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(rc, 1, out + err)
+        self.assertRegex(err, r"the move is committed \(log index \d+\) but "
+                         r"host %s has not applied it in time" % fh)
         for i in range(WRITES):
             oc.write("/data/fill%d" % (i % 50), "%d" % i)
         os.kill(pid_f, signal.SIGCONT)
