@@ -16,6 +16,13 @@ from cluster import LAUNCH_TIMEOUT, SetupError, now_ns
 FAULTS = [("kill", 2), ("kill-leader", 2), ("kill-all", 1), ("pause", 2),
           ("partition", 2), ("oneway", 1), ("transfer", 1), ("membership", 1),
           ("restart-isolated", 1), ("cold-start", 1), ("recover", 1)]
+# Drawn only when named with --faults: they take 10-30 s each, and
+# `recover` exposes an open crash (a member re-added with an empty data
+# directory after a recovery dies with a double free right after it
+# installs the leader's snapshot, about one run in seven; README, "The
+# fault-injection suite"). Leaving them out of the default mix also keeps
+# the fixed seeds' schedules what they were.
+OPT_IN = ("cold-start", "recover")
 
 
 # ---------------------------------------------------------------------------
@@ -24,7 +31,7 @@ FAULTS = [("kill", 2), ("kill-leader", 2), ("kill-all", 1), ("pause", 2),
 
 def make_schedule(seed, members, seconds, scenario, only=None):
     rng = random.Random(seed)
-    faults = list(FAULTS)
+    faults = [(f, w) for f, w in FAULTS if only or f not in OPT_IN]
     if members >= 5:
         faults.append(("split", 2))
     if only:
@@ -260,6 +267,13 @@ class Nemesis:
                               (e["n"], t, detail[:200]))
         self.nem("membership", [t], "end", n=e["n"], ok=added and promoted)
 
+    def journal_bytes(self, i):
+        try:
+            return os.path.getsize(os.path.join(self.c.dir(i), "data",
+                                                "standalone.journal"))
+        except OSError:
+            return 0
+
     def add_back(self, t, via):
         """Start member t (its launcher waits until it serves) while
         `xsadm cluster add` (as a standby) runs on via() until it is taken.
@@ -333,6 +347,16 @@ class Nemesis:
             self.notes.append("fault %d: recover skipped: no leader" % e["n"])
             return
         lost = [j for j in c.ids if j != ld]
+        # a host lost for good loses the standalone writes its journal
+        # still holds (README): wait until they are in the log, so that
+        # every acknowledged write must survive
+        end = time.monotonic() + 30
+        while time.monotonic() < end and any(self.journal_bytes(j) for j in lost):
+            time.sleep(0.2)
+        if any(self.journal_bytes(j) for j in lost):
+            self.notes.append("fault %d: recover skipped: standalone writes not yet "
+                              "in the log" % e["n"])
+            return
         self.nem("recover", [ld], "start", n=e["n"], lost=["host%d" % j for j in lost])
         c.kill9(lost)
         for j in lost:
