@@ -5,6 +5,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -376,6 +378,43 @@ static int rerun_recovering(struct daemon *d, int argc, char **argv,
 	return 1;
 }
 
+/*
+ * Does a daemon answer on this socket within a second? A daemon killed a
+ * moment ago may still hold the data directory's lock and name itself in
+ * the pid file while the kernel tears it down: it answers nothing, and the
+ * start goes on (waiting for the lock, node/datadir.h). One answering is
+ * running: a second start then has nothing to do.
+ */
+static bool serves(const char *path)
+{
+	static const char req[] = "\x02\0\0\0" /* XS_READ */
+				  "\0\0\0\0"   /* req_id */
+				  "\0\0\0\0"   /* tx_id */
+				  "\x02\0\0\0" /* len */
+				  "/";	       /* and its NUL */
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct pollfd pfd;
+	char reply[16];
+	bool ok = false;
+	int fd;
+
+	if (!path || strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, req, sizeof(req)) == (ssize_t)sizeof(req) &&
+	    poll(&pfd, 1, 1000) == 1 &&
+	    read(fd, reply, sizeof(reply)) == (ssize_t)sizeof(reply))
+		ok = true;
+	close(fd);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon dm; /* lives as long as the process */
@@ -415,7 +454,8 @@ int main(int argc, char **argv)
 	if (d->cfg.check_config)
 		return check_config(d);
 	if (!d->cfg.force_new_cluster && !d->cfg.restore_file &&
-	    (running = datadir_running(d->cfg.data_dir, d->cfg.pid_file))) {
+	    (running = datadir_running(d->cfg.data_dir, d->cfg.pid_file)) &&
+	    serves(d->cfg.socket_path[0])) {
 		fprintf(stderr, "xenstored: already running (pid %ld, pid file "
 				"%s, data in %s): nothing to do\n",
 			running, d->cfg.pid_file, d->cfg.data_dir);

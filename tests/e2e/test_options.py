@@ -805,6 +805,21 @@ class StartUp(unittest.TestCase):
             self.assertEqual(c.directory("/"), ["tool"])
         self.stop()
 
+    def test_start_right_after_kill9_is_a_new_daemon(self):
+        # a daemon killed a moment ago may still hold the lock and be
+        # named by the pid file while the kernel tears it down: it does not
+        # answer, so this is no "already running" (TestRestartAll met it)
+        for _ in range(5):
+            r = self.start()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            old = self.pids[-1]
+            os.kill(old, signal.SIGKILL)
+            r = self.start()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("already running", r.stderr)
+            self.assertNotEqual(self.pids[-1], old)
+            self.stop()
+
     def test_refuses_a_live_holder_after_the_wait(self):
         holder = self.hold_lock(60)
         t = time.monotonic()
