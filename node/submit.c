@@ -660,6 +660,21 @@ static int refused_mark(struct submitter *s, uint64_t from, bool add)
 }
 
 /*
+ * Has the log applied the refused entry anyway? It was a copy of one the
+ * old leader had appended, now committed: the sender answers it and never
+ * sends it again, and waiting for it would refuse the sender's later
+ * entries for the whole term (TestFiveMembers under ASan: writes stalled
+ * until their member went standalone).
+ */
+static bool refused_applied(struct daemon *d, uint64_t from, uint64_t seq)
+{
+	int rc;
+
+	return store_session_lookup(daemon_replica(d), from, seq, &rc) !=
+	       STORE_NEW;
+}
+
+/*
  * Refused for now: the sender sends it again with every later entry
  * (submit_tick()), in order. An origin's entries apply in seq order, one
  * that comes after a later one is taken for a duplicate: so no later entry
@@ -694,7 +709,8 @@ static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 			s->marks_term = repl_term(d->repl);
 		}
 		mark = refused_mark(s, from, false);
-		if (mark >= 0 && seq > s->marks[mark].seq) {
+		if (mark >= 0 && seq > s->marks[mark].seq &&
+		    !refused_applied(d, from, s->marks[mark].seq)) {
 			rc = -EAGAIN; /* behind one refused: keep the order */
 			goto out;
 		}
