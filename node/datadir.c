@@ -124,26 +124,37 @@ static bool pid_alive(long pid)
 	return st != 'Z' && st != 'X';
 }
 
-long datadir_running(const char *data_dir, const char *pid_file)
+bool datadir_locked(const char *data_dir, long *holder)
 {
-	char path[4096], text[32];
-	long holder, named = -1;
-	int fd, pf;
-	ssize_t n;
+	char path[4096];
+	bool held = false;
+	int fd;
 
-	if (!pid_file ||
-	    snprintf(path, sizeof(path), "%s/lock", data_dir) >=
-		    (int)sizeof(path))
-		return 0;
+	if (snprintf(path, sizeof(path), "%s/lock", data_dir) >=
+	    (int)sizeof(path))
+		return false;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK) {
-		close(fd); /* nobody holds it (closing lets go of ours) */
-		return 0;
-	}
-	holder = lock_holder(fd);
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB))
+		held = errno == EWOULDBLOCK;
+	else
+		flock(fd, LOCK_UN);
+	if (held && holder)
+		*holder = lock_holder(fd);
 	close(fd);
+	return held;
+}
+
+long datadir_running(const char *data_dir, const char *pid_file)
+{
+	char text[32];
+	long holder = 0, named = -1;
+	ssize_t n;
+	int pf;
+
+	if (!pid_file || !datadir_locked(data_dir, &holder))
+		return 0;
 	pf = open(pid_file, O_RDONLY | O_CLOEXEC);
 	if (pf >= 0) {
 		n = read(pf, text, sizeof(text) - 1);

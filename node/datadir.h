@@ -6,6 +6,7 @@
 #ifndef XSR_NODE_DATADIR_H
 #define XSR_NODE_DATADIR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +38,9 @@ int datadir_size(const char *dir, uint64_t *bytes);
  * an exiting holder; the lock lives as long as the process.
  */
 void datadir_lock(const char *data_dir);
+/* Is DATA/lock held by a daemon (its pid into *holder if not NULL, 0 if
+ * it wrote none)? Looks only: creates nothing. */
+bool datadir_locked(const char *data_dir, long *holder);
 /*
  * Is a daemon already running on data_dir, the one pid_file names? Its pid
  * then (it holds DATA/lock and pid_file holds its pid), else 0. A second

@@ -153,25 +153,6 @@ static void resolve_paths(struct daemon *d)
 
 /* ---- Checks before anything is created ---------------------------------- */
 
-/* Is DIR/lock held by a running daemon? (Looks only: creates nothing.) */
-static bool datadir_busy(const char *dir)
-{
-	char path[PATH_MAX];
-	bool busy = false;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/lock", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	if (flock(fd, LOCK_SH | LOCK_NB))
-		busy = errno == EWOULDBLOCK;
-	else
-		flock(fd, LOCK_UN);
-	close(fd);
-	return busy;
-}
-
 /* Bind a TCP socket to address and let it go: 0 or -errno. */
 static int try_bind(const char *address)
 {
@@ -215,7 +196,7 @@ static int addresses_check(struct daemon *d, bool checking)
 		waited_ms = 0;
 		while ((rc = try_bind(addr[i])) == -EADDRINUSE && !checking &&
 		       waited_ms < BIND_WAIT_MS &&
-		       datadir_busy(d->cfg.data_dir)) {
+		       datadir_locked(d->cfg.data_dir, NULL)) {
 			if (!waited_ms)
 				fprintf(stderr,
 					"xenstored: [member] %s %s is in use "
@@ -230,7 +211,7 @@ static int addresses_check(struct daemon *d, bool checking)
 		if (!rc)
 			continue;
 		if (rc == -EADDRINUSE && checking &&
-		    datadir_busy(d->cfg.data_dir)) {
+		    datadir_locked(d->cfg.data_dir, NULL)) {
 			printf("note: [member] %s %s is in use now, as this "
 			       "member's daemon runs (its data directory %s "
 			       "is locked)\n",
