@@ -801,7 +801,10 @@ static int cmd_domains(struct adm *a, int argc, char **argv)
 
 		printf("%-16s %6lld %-20s %-10s %s\n", str(e, "host"),
 		       num(e, "domid", 0), str(e, "name"),
-		       flag(e, "introduced") ? "yes" : "no", str(e, "vm"));
+		       !flag(e, "introduced") ? "no"
+		       : flag(e, "suspending") ? "suspending"
+					       : "yes",
+		       str(e, "vm"));
 	}
 	json_object_put(o);
 	return 0;

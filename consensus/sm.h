@@ -65,9 +65,16 @@ int sm_entry_verify(const struct sm_origin *o, uint64_t nonce, void **buf,
 		    size_t *blen);
 int sm_entry_noop(const struct sm_origin *o, void **buf, size_t *blen);
 /* The domain registry of o->host (store_domain_*). */
+/*
+ * inherit: a new domain takes the store state of a suspending domain with
+ * the same vm (store_domain_inherit()), with up to max_nodes of its own.
+ */
 int sm_entry_introduce(const struct sm_origin *o, uint32_t domid,
 		       uint64_t mfn, uint32_t port, bool fire_event,
-		       void **buf, size_t *blen);
+		       bool inherit, uint32_t max_nodes, void **buf,
+		       size_t *blen);
+int sm_entry_resume(const struct sm_origin *o, uint32_t domid, void **buf,
+		    size_t *blen);
 int sm_entry_domain_gone(const struct sm_origin *o, uint32_t domid,
 			 void **buf, size_t *blen);
 int sm_entry_set_target(const struct sm_origin *o, uint32_t domid,
@@ -127,6 +134,7 @@ enum sm_dom_op {
 	SM_DOM_RESET_WATCHES,
 	SM_DOM_RING_RESET,
 	SM_DOM_MOVE, /* domid left host (events), for host2 (events2) */
+	SM_DOM_RESUME,
 };
 
 struct sm_result {
@@ -146,6 +154,11 @@ struct sm_result {
 	char host2[72];
 	uint32_t domid2;
 	struct store_events events2;
+	/* SM_DOM_INTRODUCE with inherit: what store_domain_inherit() said
+	 * (inherit_rc 0: inherited.copied nodes came from its source) */
+	bool inherit_tried;
+	int inherit_rc;
+	struct store_inherit inherited;
 	/* Out of memory applying the entry, or the entry needs a newer
 	 * daemon (fatal_newer): nothing of it is recorded, the rest of the
 	 * result means nothing, and this replica must stop rather than

@@ -161,16 +161,36 @@ static int apply_domain(struct store *st, const Xsr__Entry *e,
 	const char *host = e->caller->host;
 
 	switch (e->op_case) {
-	case XSR__ENTRY__OP_INTRODUCE:
+	case XSR__ENTRY__OP_INTRODUCE: {
+		bool is_new;
+		int rc;
+
 		out->dom_op = SM_DOM_INTRODUCE;
 		out->domid = e->introduce->domid;
 		if (out->domid >= 0x7FF0 || e->introduce->port == 0)
 			return -EINVAL;
-		return store_domain_introduce(st, host, out->domid,
-					      e->introduce->mfn,
-					      e->introduce->port, index,
-					      e->introduce->fire_event,
-					      &out->events);
+		is_new = !store_domain_get(st, host, out->domid);
+		rc = store_domain_introduce(st, host, out->domid,
+					    e->introduce->mfn,
+					    e->introduce->port, index,
+					    e->introduce->fire_event,
+					    &out->events);
+		/* the copy never fails the INTRODUCE: what it decided is
+		 * the result's to say */
+		if (!rc && is_new && e->introduce->inherit) {
+			out->inherit_tried = true;
+			out->inherit_rc = store_domain_inherit(
+			    st, host, out->domid, e->introduce->max_nodes,
+			    index, &out->events, &out->inherited);
+			if (out->inherit_rc == -STORE_ELOCAL)
+				return -STORE_ELOCAL;
+		}
+		return rc;
+	}
+	case XSR__ENTRY__OP_RESUME:
+		out->dom_op = SM_DOM_RESUME;
+		out->domid = e->resume->domid;
+		return store_domain_resume(st, host, out->domid);
 	case XSR__ENTRY__OP_DOMAIN_GONE:
 		out->dom_op = SM_DOM_GONE;
 		out->domid = e->domain_gone->domid;
@@ -329,6 +349,7 @@ static enum sm_kind kind_of(const Xsr__Entry *e)
 	case XSR__ENTRY__OP_RESET_WATCHES:
 	case XSR__ENTRY__OP_RING_RESET:
 	case XSR__ENTRY__OP_MOVE_DOMAIN:
+	case XSR__ENTRY__OP_RESUME:
 		return SM_DOMAIN;
 	default:
 		return SM_OP;
@@ -399,6 +420,8 @@ static const char *op_name(const Xsr__Entry *e)
 		return "move_domain";
 	case XSR__ENTRY__OP_QUOTA:
 		return "quota";
+	case XSR__ENTRY__OP_RESUME:
+		return "resume";
 	default:
 		return "entry";
 	}

@@ -293,7 +293,8 @@ int sm_entry_noop(const struct sm_origin *o, void **buf, size_t *blen)
 
 int sm_entry_introduce(const struct sm_origin *o, uint32_t domid,
 		       uint64_t mfn, uint32_t port, bool fire_event,
-		       void **buf, size_t *blen)
+		       bool inherit, uint32_t max_nodes, void **buf,
+		       size_t *blen)
 {
 	struct enc x;
 	Xsr__OpIntroduce op = XSR__OP_INTRODUCE__INIT;
@@ -303,8 +304,26 @@ int sm_entry_introduce(const struct sm_origin *o, uint32_t domid,
 	op.mfn = mfn;
 	op.port = port;
 	op.fire_event = fire_event;
+	op.inherit = inherit;
+	op.max_nodes = inherit ? max_nodes : 0;
+	if (inherit)
+		x.e.version = ENTRY_VERSION_INHERIT;
 	x.e.op_case = XSR__ENTRY__OP_INTRODUCE;
 	x.e.introduce = &op;
+	return pack(&x.e, buf, blen);
+}
+
+int sm_entry_resume(const struct sm_origin *o, uint32_t domid, void **buf,
+		    size_t *blen)
+{
+	struct enc x;
+	Xsr__OpResume op = XSR__OP_RESUME__INIT;
+
+	enc_init(&x, o);
+	op.domid = domid;
+	x.e.version = ENTRY_VERSION_INHERIT;
+	x.e.op_case = XSR__ENTRY__OP_RESUME;
+	x.e.resume = &op;
 	return pack(&x.e, buf, blen);
 }
 

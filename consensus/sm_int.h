@@ -8,8 +8,9 @@
 
 /* The newest schema this replica applies; entries name the oldest that
  * can apply them (wire/entry.proto). */
-#define ENTRY_VERSION	    3
+#define ENTRY_VERSION	    4
 #define ENTRY_VERSION_QUOTA 2
 #define ENTRY_VERSION_EXISTENCE_ONLY 3
+#define ENTRY_VERSION_INHERIT 4 /* OpResume, OpIntroduce.inherit */
 
 #endif

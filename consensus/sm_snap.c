@@ -159,6 +159,7 @@ static int w_domain(void *arg, const struct store_domain *d)
 	sd.has_target = d->target != STORE_NO_TARGET;
 	sd.target = sd.has_target ? d->target : 0;
 	sd.ring_error = d->ring_error;
+	sd.suspending = d->suspending;
 	if (d->nwatches) {
 		wv = calloc(d->nwatches, sizeof(*wv));
 		wp = calloc(d->nwatches, sizeof(*wp));
@@ -314,6 +315,7 @@ static int restore_record(struct store **st, const uint8_t *key,
 		d.ring_id = sd->ring_id;
 		d.target = sd->has_target ? sd->target : STORE_NO_TARGET;
 		d.ring_error = sd->ring_error;
+		d.suspending = sd->suspending;
 		d.nwatches = (uint32_t)sd->n_watches;
 		d.watches = calloc(sd->n_watches ? sd->n_watches : 1,
 				   sizeof(*d.watches));

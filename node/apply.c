@@ -49,6 +49,44 @@ static void apply_failed(uint64_t index, const char *what, bool newer)
 		  index, what ? what : "entry");
 }
 
+/* What an INTRODUCE's inheritance did, said by the hosts concerned. */
+static void log_inherit(const struct daemon *d, const struct sm_result *r,
+			uint64_t index)
+{
+	const struct store_inherit *x = &r->inherited;
+
+	if (strcmp(r->host, d->host) != 0 && strcmp(x->src_host, d->host) != 0)
+		return;
+	switch (r->inherit_rc) {
+	case 0:
+		log_msg(5, "domain %u of host %s inherits the store state of "
+			   "domain %u of host %s (suspending, same vm): %zu "
+			   "nodes copied (log index %" PRIu64 ")",
+			r->domid, r->host, x->src_domid, x->src_host, x->copied,
+			index);
+		break;
+	case -ENOENT:
+		if (x->src_host[0] == '\0' && strcmp(r->host, d->host) == 0)
+			log_msg(7, "domain %u introduced: no suspending domain "
+				   "with its vm, nothing inherited",
+				r->domid);
+		break;
+	case -EEXIST:
+		log_msg(4, "domain %u of host %s inherits nothing: more than "
+			   "one suspending domain names its vm (domain %u of "
+			   "host %s among them)",
+			r->domid, r->host, x->src_domid, x->src_host);
+		break;
+	default:
+		log_msg(4, "domain %u of host %s cannot inherit the store "
+			   "state of domain %u of host %s: %s",
+			r->domid, r->host, x->src_domid, x->src_host,
+			r->inherit_rc == -ENOSPC ? "over its node quota"
+						 : strerror(-r->inherit_rc));
+		break;
+	}
+}
+
 void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
 {
 	struct daemon *d = data;
@@ -69,6 +107,8 @@ void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
 	/* This member's clients watch this member's tree only. In
 	 * standalone mode they see the overlay: rings and watches follow
 	 * the replica when it becomes visible again (node/standalone.h). */
+	if (!res.duplicate && res.inherit_tried)
+		log_inherit(d, &res, index);
 	if (seen && res.kind == SM_DOMAIN)
 		domains_applied(d, &res, index);
 	if (seen && !res.duplicate && strcmp(res.host, d->host) == 0)

@@ -6,6 +6,7 @@
  * true on this host (node/domains.h).
  */
 #include "node/dispatch_int.h"
+#include "node/caller.h"
 #include "node/control.h"
 
 #include <errno.h>
@@ -45,7 +46,8 @@ enum conn_verdict dispatch_is_domain_introduced(struct request *q)
 			      2);
 }
 
-/* An entry of the domain registry for q (INTRODUCE, RELEASE, SET_TARGET). */
+/* An entry of the domain registry for q (INTRODUCE, RELEASE, RESUME,
+ * SET_TARGET). */
 static enum conn_verdict registry_entry(struct request *q, uint32_t domid,
 					uint64_t mfn, uint32_t arg)
 {
@@ -56,8 +58,15 @@ static enum conn_verdict registry_entry(struct request *q, uint32_t domid,
 
 	switch (q->r->hdr.type) {
 	case WIRE_INTRODUCE:
-		rc = sm_entry_introduce(&o, domid, mfn, arg, domid != 0, &buf,
-					&blen);
+		/* a new domain may inherit a suspending one's state
+		 * (store_domain_inherit()): within its node quota here */
+		rc = sm_entry_introduce(&o, domid, mfn, arg, domid != 0,
+					domid != 0,
+					caller_quotas(q->d, domid).store.nodes,
+					&buf, &blen);
+		break;
+	case WIRE_RESUME:
+		rc = sm_entry_resume(&o, domid, &buf, &blen);
 		break;
 	case WIRE_RELEASE:
 		rc = sm_entry_domain_gone(&o, domid, &buf, &blen);
@@ -119,7 +128,8 @@ enum conn_verdict dispatch_resume(struct request *q)
 
 	if (!rc)
 		rc = domains_resume(q->d, domid);
-	return rc ? dispatch_error(q, rc) : dispatch_ok(q);
+	/* and the log: it is no longer a source to inherit from */
+	return rc ? dispatch_error(q, rc) : registry_entry(q, domid, 0, 0);
 }
 
 enum conn_verdict dispatch_set_target(struct request *q)

@@ -378,7 +378,8 @@ static bool journal_current(struct daemon *d, uint32_t domid,
 static int enc_dom0(struct daemon *d, struct sm_origin *o, void *arg,
 		    void **buf, size_t *len)
 {
-	return sm_entry_introduce(o, 0, 0, *(uint32_t *)arg, false, buf, len);
+	return sm_entry_introduce(o, 0, 0, *(uint32_t *)arg, false, false,
+				  0, buf, len);
 }
 
 void domains_start(struct daemon *d)

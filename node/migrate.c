@@ -467,6 +467,11 @@ static enum conn_verdict list_domains(struct daemon *d, struct conn *c,
 				e, "introduced",
 				json_object_new_boolean(sd != NULL ||
 							domid == 0));
+			/* a source for store_domain_inherit() */
+			if (sd)
+				json_object_object_add(
+					e, "suspending",
+					json_object_new_boolean(sd->suspending));
 			if (sd && sd->ring_error)
 				json_object_object_add(
 					e, "ring_error",

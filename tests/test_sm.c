@@ -61,8 +61,8 @@ static void test_ring_requests_once(void **state)
 
 	/* dom0 introduces domain 3 and gives it a home */
 	o.seq = 2;
-	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, &buf,
-					    &len),
+	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, false, 0,
+					    &buf, &len),
 			 0);
 	ring_id = index_;
 	apply(st, buf, len, &res);
@@ -139,8 +139,8 @@ static void test_ring_requests_once(void **state)
 	o.caller = NULL;
 	o.ring_id = o.ring_seq = 0;
 	o.seq = 902;
-	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 2003, true, &buf,
-					    &len),
+	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 2003, true, false, 0,
+					    &buf, &len),
 			 0);
 	apply(st, buf, len, &res);
 	assert_int_equal(res.events.n, 0); /* not new: no event */
@@ -313,8 +313,8 @@ static void test_quota_settings(void **state)
 
 	/* a migrating domain takes its own along */
 	o.seq++;
-	assert_int_equal(sm_entry_introduce(&o, 5, 0xfeff, 1005, true, &buf,
-					    &len),
+	assert_int_equal(sm_entry_introduce(&o, 5, 0xfeff, 1005, true, false, 0,
+					    &buf, &len),
 			 0);
 	apply_ok(st, buf, len);
 	o.seq++;
@@ -335,8 +335,8 @@ static void test_quota_settings(void **state)
 	/* a dead domain's settings die with it: a reused domid starts
 	 * from the host's */
 	o.seq++;
-	assert_int_equal(sm_entry_introduce(&o, 4, 0xfefe, 1004, true, &buf,
-					    &len),
+	assert_int_equal(sm_entry_introduce(&o, 4, 0xfefe, 1004, true, false, 0,
+					    &buf, &len),
 			 0);
 	apply_ok(st, buf, len);
 	o.seq++;
@@ -353,9 +353,9 @@ static void test_quota_settings(void **state)
  */
 static void test_newer_entry_stops(void **state)
 {
-	/* Entry{version = 4, origin = 7, seq = 1, caller{host "h1"},
+	/* Entry{version = 5, origin = 7, seq = 1, caller{host "h1"},
 	 * noop {}} in protobuf */
-	static const uint8_t entry[] = {0x08, 0x04, 0x10, 0x07, 0x18, 0x01,
+	static const uint8_t entry[] = {0x08, 0x05, 0x10, 0x07, 0x18, 0x01,
 					0x22, 0x04, 0x0a, 0x02, 'h',  '1',
 					0x92, 0x01, 0x00};
 	struct store *st = store_new_keyed(store_hash_key_default);
@@ -426,8 +426,8 @@ static void test_oversized_entries_refused(void **state)
 	free(perms);
 
 	o.seq++;
-	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, &buf,
-					    &len),
+	assert_int_equal(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, false, 0,
+					    &buf, &len),
 			 0);
 	assert_int_equal(result_of(st, buf, len), 0);
 	big[4092] = '\0'; /* "data\0" + 4,092 + NUL > 4,096 */
@@ -507,11 +507,98 @@ static void test_backup_header(void **state)
 	assert_non_null(strstr(why, "version 2"));
 }
 
+/*
+ * `xl migrate` through the log: the toolstack's suspend request, the new
+ * domain's INTRODUCE asking to inherit (a version 4 entry), RESUME.
+ */
+static void test_introduce_inherits(void **state)
+{
+	struct store *st = store_new_keyed(store_hash_key_default);
+	struct sm_origin o = {7, 1, H, NULL, 0, 0};
+	struct store_caller dom0;
+	struct sm_result res;
+	const char *v;
+	size_t vl;
+	void *buf;
+	size_t len;
+	static const struct {
+		const char *path, *value;
+	} w[] = {
+	    {"/local/domain/3/vm", "/vm/u"},
+	    {"/local/domain/3/data/k", "kept"},
+	    {"/local/domain/3/control/shutdown", "suspend"},
+	    {"/local/domain/4/vm", "/vm/u"},
+	};
+	size_t i;
+
+	assert_non_null(st);
+	assert_int_equal(sm_entry_host_init(&o, NULL, &buf, &len), 0);
+	apply(st, buf, len, &res);
+	sm_result_clear(&res);
+	o.seq++;
+	assert_int_equal(sm_entry_introduce(&o, 3, 1, 1003, true, false, 0,
+					    &buf, &len),
+			 0);
+	apply(st, buf, len, &res);
+	sm_result_clear(&res);
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		o.seq++;
+		assert_int_equal(sm_entry_write(&o, w[i].path, w[i].value,
+						strlen(w[i].value), &buf,
+						&len),
+				 0);
+		apply(st, buf, len, &res);
+		assert_int_equal(res.result, 0);
+		sm_result_clear(&res);
+	}
+	assert_true(store_domain_get(st, H, 3)->suspending);
+	o.seq++;
+	assert_int_equal(sm_entry_introduce(&o, 4, 1, 1004, true, true, 100,
+					    &buf, &len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, 0);
+	assert_int_equal(res.dom_op, SM_DOM_INTRODUCE);
+	assert_true(res.inherit_tried);
+	assert_int_equal(res.inherit_rc, 0);
+	assert_int_equal(res.inherited.src_domid, 3);
+	assert_true(res.inherited.copied >= 2);
+	sm_result_clear(&res);
+	dom0 = guest(0);
+	dom0.privileged = true;
+	assert_int_equal(store_read(st, H, NULL, &dom0,
+				    "/local/domain/4/data/k", &v, &vl),
+			 0);
+	assert_memory_equal(v, "kept", 4);
+	/* introduced again: no second copy */
+	o.seq++;
+	assert_int_equal(sm_entry_introduce(&o, 4, 1, 2004, true, true, 100,
+					    &buf, &len),
+			 0);
+	apply(st, buf, len, &res);
+	assert_false(res.inherit_tried);
+	sm_result_clear(&res);
+	o.seq++;
+	assert_int_equal(sm_entry_resume(&o, 3, &buf, &len), 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, 0);
+	assert_int_equal(res.dom_op, SM_DOM_RESUME);
+	sm_result_clear(&res);
+	assert_false(store_domain_get(st, H, 3)->suspending);
+	o.seq++;
+	assert_int_equal(sm_entry_resume(&o, 99, &buf, &len), 0);
+	apply(st, buf, len, &res);
+	assert_int_equal(res.result, -ENOENT);
+	sm_result_clear(&res);
+	store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backup_header),
 		cmocka_unit_test(test_ring_requests_once),
+		cmocka_unit_test(test_introduce_inherits),
 		cmocka_unit_test(test_quota_settings),
 		cmocka_unit_test(test_newer_entry_stops),
 		cmocka_unit_test(test_oversized_entries_refused),

@@ -248,7 +248,7 @@ static void seq_build(struct seq *s)
 	o = origin(s, H1, NULL);
 	ADD(sm_entry_member(&o, &m3, false, &buf, &len));
 	o = origin(s, H1, NULL);
-	ADD(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, &buf, &len));
+	ADD(sm_entry_introduce(&o, 3, 0xfeff, 1003, true, false, 0, &buf, &len));
 	o = origin(s, H1, NULL);
 	ADD(sm_entry_mkdir(&o, "/local/domain/3", &buf, &len));
 	o = origin(s, H1, NULL);
@@ -279,7 +279,7 @@ static void seq_build(struct seq *s)
 	o = origin(s, H1, &g3);
 	ADD(sm_entry_watch(&o, 3, "a", "tok", 128, true, &buf, &len));
 	o = origin(s, H1, NULL);
-	ADD(sm_entry_introduce(&o, 5, 0xfefe, 1005, true, &buf, &len));
+	ADD(sm_entry_introduce(&o, 5, 0xfefe, 1005, true, false, 0, &buf, &len));
 	o = origin(s, H1, NULL);
 	ADD(sm_entry_set_target(&o, 5, 3, &buf, &len));
 	o = origin(s, H1, NULL);

@@ -345,6 +345,256 @@ static void test_domain_move(void **state)
 	store_free(st);
 }
 
+/* Write on host h, as c. */
+static int hwr(struct store *st, const char *h, const struct store_caller *c,
+	       const char *p, const char *v)
+{
+	return store_write(st, h, NULL, c, idx++, p, v, strlen(v), NULL);
+}
+
+/* The value at p on host h as a string, or NULL. */
+static const char *hrd(struct store *st, const char *h, const char *p)
+{
+	static char buf[256];
+	struct store_caller c = priv();
+	const char *v;
+	size_t len;
+
+	if (store_read(st, h, NULL, &c, p, &v, &len) || len >= sizeof(buf))
+		return NULL;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* The toolstack's request through a transaction, as libxl makes it. */
+static void txn_write(struct store *st, const char *h, const char *p,
+		      const char *v)
+{
+	struct store_caller c = priv();
+	struct store_commit cm;
+	struct store_txn *tx = store_txn_new(st, h);
+
+	assert_non_null(tx);
+	assert_int_equal(
+	    store_write(st, h, tx, &c, 0, p, v, strlen(v), NULL), 0);
+	assert_int_equal(store_txn_export(tx, &cm), 0);
+	assert_int_equal(store_commit(st, h, &c, idx++, &cm, NULL), 0);
+	store_commit_release(&cm);
+	store_txn_free(tx);
+}
+
+/* The source: domain 5 of host1, running, with what a guest writes. */
+static void inherit_source(struct store *st)
+{
+	struct store_caller c = priv(), g5 = dom(5);
+
+	guest_tree(st, H, 5);
+	assert_int_equal(
+	    store_domain_introduce(st, H, 5, 1, 1005, idx++, true, NULL), 0);
+	assert_int_equal(hwr(st, H, &c, "/local/domain/5/control/shutdown", ""),
+			 0);
+	assert_int_equal(perms(st, &c, "/local/domain/5/control", "n0 b5"), 0);
+	assert_int_equal(perms(st, &c, "/local/domain/5/control/shutdown",
+			       "n0 b5"),
+			 0);
+	assert_int_equal(hwr(st, H, &g5,
+			     "/local/domain/5/control/feature-poweroff", "1"),
+			 0);
+	assert_int_equal(hwr(st, H, &c, "/local/domain/5/device/vbd/768/state",
+			     "4"),
+			 0);
+	assert_int_equal(perms(st, &c, "/local/domain/5/device/vbd/768",
+			       "n5 r0"),
+			 0);
+	assert_int_equal(hwr(st, H, &g5,
+			     "/local/domain/5/device/vbd/768/ring-ref", "8"),
+			 0);
+}
+
+/* The destination's toolstack: domain d of host h with vm /vm/uuid-5. */
+static void inherit_dest(struct store *st, const char *h, uint32_t d)
+{
+	struct store_caller c = priv();
+	char p[64];
+
+	snprintf(p, sizeof(p), "/local/domain/%u/vm", d);
+	assert_int_equal(hwr(st, h, &c, p, "/vm/uuid-5"), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/name", d);
+	assert_int_equal(hwr(st, h, &c, p, "g--incoming"), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/control/shutdown", d);
+	assert_int_equal(hwr(st, h, &c, p, ""), 0);
+	snprintf(p, sizeof(p), "/local/domain/%u/device/vbd/768/state", d);
+	assert_int_equal(hwr(st, h, &c, p, "1"), 0);
+	assert_int_equal(
+	    store_domain_introduce(st, h, d, 1, 1000 + d, idx++, true, NULL),
+	    0);
+}
+
+/*
+ * store_domain_inherit(): a domain whose toolstack asked it to suspend is
+ * the only kind of source; every refusal leaves both trees as they were.
+ */
+static void test_inherit_refusals(void **state)
+{
+	struct store *st = fresh();
+	struct store_caller c = priv(), g5 = dom(5);
+	struct store_inherit out;
+	const char *sd = "/local/domain/5/control/shutdown";
+	struct store_events ev;
+
+	store_events_init(&ev);
+	assert_int_equal(store_host_init(st, "host2", idx++), 0);
+	inherit_source(st);
+	inherit_dest(st, "host2", 7);
+
+	/* a running source (the same config started twice) */
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 0, idx++, &ev, &out),
+	    -ENOENT);
+	/* the guest asking itself to suspend is not its toolstack */
+	assert_int_equal(hwr(st, H, &g5, sd, "suspend"), 0);
+	assert_false(store_domain_get(st, H, 5)->suspending);
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 0, idx++, &ev, &out),
+	    -ENOENT);
+	/* the toolstack's request, then its cancellation (libxl's timeout) */
+	assert_int_equal(hwr(st, H, &c, sd, "suspend"), 0);
+	assert_true(store_domain_get(st, H, 5)->suspending);
+	/* the guest's acknowledgement does not end it */
+	assert_int_equal(hwr(st, H, &g5, sd, ""), 0);
+	assert_true(store_domain_get(st, H, 5)->suspending);
+	assert_int_equal(hwr(st, H, &c, sd, ""), 0);
+	assert_false(store_domain_get(st, H, 5)->suspending);
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 0, idx++, &ev, &out),
+	    -ENOENT);
+	/* suspended, then resumed (a failed migration, `xl save -c`) */
+	txn_write(st, H, sd, "suspend");
+	assert_true(store_domain_get(st, H, 5)->suspending);
+	assert_int_equal(store_domain_resume(st, H, 5), 0);
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 0, idx++, &ev, &out),
+	    -ENOENT);
+	/* two suspending domains name the vm: ambiguous, nothing taken */
+	txn_write(st, H, sd, "suspend");
+	guest_tree(st, H, 6);
+	assert_int_equal(hwr(st, H, &c, "/local/domain/6/vm", "/vm/uuid-5"),
+			 0);
+	assert_int_equal(
+	    store_domain_introduce(st, H, 6, 1, 1006, idx++, true, NULL), 0);
+	assert_int_equal(hwr(st, H, &c, "/local/domain/6/control/shutdown",
+			     "suspend"),
+			 0);
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 0, idx++, &ev, &out),
+	    -EEXIST);
+	assert_int_equal(store_domain_resume(st, H, 6), 0);
+	/* a vm of its own: nothing to inherit */
+	assert_int_equal(hwr(st, "host2", &c, "/local/domain/7/vm", "/vm/o"),
+			 0);
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 0, idx++, &ev, &out),
+	    -ENOENT);
+	assert_int_equal(
+	    hwr(st, "host2", &c, "/local/domain/7/vm", "/vm/uuid-5"), 0);
+	/* over the node quota of the destination */
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 1, idx++, &ev, &out),
+	    -ENOSPC);
+	assert_int_equal(ev.n, 0);
+	assert_null(hrd(st, "host2", "/local/domain/7/data/mine"));
+	/* an unknown host or domain */
+	assert_int_equal(
+	    store_domain_inherit(st, "nohost", 7, 0, idx++, &ev, &out),
+	    -ENOENT);
+	check_ok(st);
+	store_events_clear(&ev);
+	store_free(st);
+}
+
+/* The copy itself: merged, device/ and control/shutdown left out. */
+static void test_inherit_copy(void **state)
+{
+	struct store *st = fresh(), *copy;
+	struct store_caller c = priv(), g7 = dom(7);
+	struct store_inherit out;
+	struct store_events ev;
+	struct rebuild a = {0};
+	struct store_pin *pin;
+	const struct store_perm *p;
+	uint32_t np;
+	const char *v;
+	size_t vl;
+
+	store_events_init(&ev);
+	assert_int_equal(store_host_init(st, "host2", idx++), 0);
+	inherit_source(st);
+	inherit_dest(st, "host2", 7);
+	txn_write(st, H, "/local/domain/5/control/shutdown", "suspend");
+
+	/* the flag is in snapshots */
+	pin = store_pin(st);
+	assert_int_equal(store_pin_walk(pin, &rb_ops, &a), 0);
+	store_unpin(pin);
+	copy = a.dst;
+	free(a.text);
+	assert_int_equal(store_restore_finish(copy), 0);
+	assert_true(store_domain_get(copy, H, 5)->suspending);
+	store_free(copy);
+
+	assert_int_equal(
+	    store_domain_inherit(st, "host2", 7, 1000, idx++, &ev, &out), 0);
+	assert_string_equal(out.src_host, H);
+	assert_int_equal(out.src_domid, 5);
+	assert_true(out.copied >= 4);
+	assert_true(ev.n >= out.copied);
+	/* the guest's keys, its own now */
+	assert_int_equal(store_read(st, "host2", NULL, &g7,
+				    "/local/domain/7/data/mine", &v, &vl),
+			 0);
+	assert_int_equal(vl, 5);
+	assert_int_equal(store_get_perms(st, "host2", NULL, &c,
+					 "/local/domain/7/data/mine", &p, &np),
+			 0);
+	assert_int_equal(p[0].domid, 7);
+	assert_string_equal(hrd(st, "host2", "/local/domain/7/self"),
+			    "/local/domain/7/data/mine");
+	assert_string_equal(
+	    hrd(st, "host2", "/local/domain/7/control/feature-poweroff"), "1");
+	/* the destination toolstack's keys stay */
+	assert_string_equal(hrd(st, "host2", "/local/domain/7/name"),
+			    "g--incoming");
+	assert_string_equal(hrd(st, "host2", "/local/domain/7/control/shutdown"),
+			    "");
+	assert_string_equal(
+	    hrd(st, "host2", "/local/domain/7/device/vbd/768/state"), "1");
+	/* the frontends negotiate again: nothing of device/ came */
+	assert_null(hrd(st, "host2", "/local/domain/7/device/vbd/768/ring-ref"));
+	/* companions stay where they are */
+	assert_null(hrd(st, "host2", "/libxl/7/type"));
+	/* the source is untouched, still introduced and suspending */
+	assert_string_equal(hrd(st, H, "/local/domain/5/data/mine"), "guest");
+	assert_string_equal(hrd(st, H, "/local/domain/5/device/vbd/768/ring-ref"),
+			    "8");
+	assert_true(store_domain_get(st, H, 5)->suspending);
+	check_ok(st);
+
+	/* on the same host (`xl migrate <guest> localhost`) */
+	inherit_dest(st, H, 9);
+	assert_int_equal(store_domain_inherit(st, H, 9, 1000, idx++, NULL, &out),
+			 0);
+	assert_int_equal(out.src_domid, 5);
+	assert_string_equal(hrd(st, H, "/local/domain/9/data/mine"), "guest");
+	/* the new domain is no source: it never was asked to suspend, and
+	 * the old one is (so a third one would be ambiguous only if 9 were
+	 * suspending too) */
+	assert_false(store_domain_get(st, H, 9)->suspending);
+	check_ok(st);
+	store_events_clear(&ev);
+	store_free(st);
+}
+
 /* The same moves on two replicas leave the same bytes. */
 static void test_domain_move_deterministic(void **state)
 {
@@ -387,6 +637,8 @@ int main(void)
 	    cmocka_unit_test(test_domain_registry),
 	    cmocka_unit_test(test_domain_move),
 	    cmocka_unit_test(test_domain_move_deterministic),
+	    cmocka_unit_test(test_inherit_refusals),
+	    cmocka_unit_test(test_inherit_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

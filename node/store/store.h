@@ -343,6 +343,13 @@ struct store_domain {
 	uint64_t ring_id;   /* current ring session, never 0 */
 	uint32_t target;    /* SET_TARGET, or STORE_NO_TARGET */
 	uint32_t ring_error; /* non-zero: the ring broke (XENSTORE_ERROR_*) */
+	/*
+	 * The toolstack asked it to suspend and it has not resumed since: a
+	 * privileged caller other than the domain wrote "suspend" to its
+	 * control/shutdown (any other value from such a caller clears it, as
+	 * does RESUME). What store_domain_inherit() looks for.
+	 */
+	bool suspending;
 	struct store_watch *watches;
 	uint32_t nwatches, capwatches;
 };
@@ -426,11 +433,55 @@ struct store_move {
 	size_t nsubtrees;
 	bool merge;
 	uint32_t max_nodes;
+	/*
+	 * A copy (store_domain_inherit()): only the home, the source left as
+	 * it is (nodes, registry, quota settings), the subtrees below the
+	 * home named by `exclude` (relative: "device", "control/shutdown")
+	 * not copied. `copied` says how many nodes were added.
+	 */
+	bool copy;
+	const char *const *exclude;
+	size_t nexclude;
+	size_t copied;
 };
 
-int store_domain_move(struct store *st, const struct store_move *m,
+int store_domain_move(struct store *st, struct store_move *m,
 		      uint64_t index, struct store_events *src_ev,
 		      struct store_events *dst_ev);
+
+/*
+ * Migration under a toolstack (`xl migrate`), decided when the destination
+ * introduces the domain (an INTRODUCE entry that asks for it), from the
+ * replicated state only, so alike on every replica:
+ *
+ * The new domain <b> of `host` inherits the store state of the one domain
+ * that (1) is introduced on some host (this one included) and is not <b>
+ * itself, (2) is `suspending` (its toolstack asked it to suspend and it
+ * did not resume), and (3) whose home's "vm" key names the same
+ * /vm/<uuid> as <b>'s. Its home is copied into <b>'s home, merged (what
+ * <b>'s toolstack wrote stays), without its control/shutdown and device/
+ * (the frontends negotiate again on the new host), owners and permission
+ * entries naming the old domid naming <b>. The source stays as it is: a
+ * migration that fails after this resumes the source, which finds its
+ * home; its toolstack deletes it when it destroys the old domain.
+ *
+ * Returns 0 and fills `out` (found: a source was found; copied: nodes
+ * added) or a refusal that leaves everything as it was: -ENOENT (no "vm"
+ * key, or no source: a running domain is never a source), -EEXIST (more
+ * than one source names the same vm: ambiguous, nothing is taken),
+ * -ENOSPC (over max_nodes on the destination; 0: no check).
+ */
+struct store_inherit {
+	char src_host[72];
+	uint32_t src_domid;
+	size_t copied;
+};
+
+int store_domain_inherit(struct store *st, const char *host, uint32_t domid,
+			 uint32_t max_nodes, uint64_t index,
+			 struct store_events *ev, struct store_inherit *out);
+/* RESUME: the domain runs again (not suspending). -ENOENT if unknown. */
+int store_domain_resume(struct store *st, const char *host, uint32_t domid);
 
 /*
  * Append an event on special node path ("@releaseDomain") carrying its

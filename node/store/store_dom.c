@@ -238,6 +238,38 @@ int store_domain_introduce(struct store *st, const char *host, uint32_t domid,
 	return 0;
 }
 
+int store_domain_resume(struct store *st, const char *host, uint32_t domid)
+{
+	struct host *h = store_host_find(st, host);
+	struct store_domain *d = h ? dom_find(h, domid) : NULL;
+
+	if (!d)
+		return -ENOENT;
+	d->suspending = false;
+	return 0;
+}
+
+void store_note_shutdown(struct host *h, const struct store_caller *c,
+			 const char *path, const void *value, size_t len)
+{
+	static const char pre[] = "/local/domain/", post[] = "/control/shutdown";
+	struct store_domain *d;
+	unsigned long domid;
+	char *end;
+
+	if (!c->privileged || strncmp(path, pre, sizeof(pre) - 1) != 0)
+		return;
+	path += sizeof(pre) - 1;
+	if (path[0] < '0' || path[0] > '9')
+		return;
+	domid = strtoul(path, &end, 10);
+	if (strcmp(end, post) != 0 || domid >= 0x7FF0 || domid == c->domid)
+		return;
+	d = dom_find(h, (uint32_t)domid);
+	if (d)
+		d->suspending = len == 7 && memcmp(value, "suspend", 7) == 0;
+}
+
 /*
  * A domain that goes away is nobody's target any more: a reused domid must
  * not be owned by the old stub domain (SET_TARGET does not survive it).

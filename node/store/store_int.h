@@ -232,10 +232,20 @@ struct op {
 };
 
 /*
+ * A privileged caller (not the domain itself) wrote value to path on
+ * host: if path is /local/domain/<n>/control/shutdown of an introduced
+ * domain, its `suspending` follows the value. Called by store_write()
+ * and store_commit() once the change is made.
+ */
+void store_note_shutdown(struct host *h, const struct store_caller *c,
+			 const char *path, const void *value, size_t len);
+
+/*
  * The operation layer (store_op.c) under every change: the tree's
  * (store_tree.c), a commit (store_txn.c), a domain's removal or move
  * (store_dom.c, store_move.c).
  */
+
 void op_begin(struct op *o, struct store *st, struct host *h,
 	      struct store_txn *tx, const struct store_caller *c,
 	      uint64_t index, struct store_events *ev);

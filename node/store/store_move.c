@@ -123,6 +123,8 @@ static int plan_pairs(struct plan *p, struct host *ha, struct host *hb,
 	snprintf(home_a, sizeof(home_a), "/local/domain/%u", m->src_domid);
 	snprintf(home_b, sizeof(home_b), "/local/domain/%u", m->dst_domid);
 	rc = add_pair(p, home_a, home_b, true);
+	if (m->copy)
+		goto checks; /* the home alone */
 	/* the vm key names the domain's /vm/<uuid> (libxl) */
 	snprintf(lib_a, sizeof(lib_a), "%s/vm", home_a);
 	vm = node_at(ha, lib_a);
@@ -155,6 +157,7 @@ static int plan_pairs(struct plan *p, struct host *ha, struct host *hb,
 		rc = add_pair(p, m->subtrees[i], dst, true);
 		free(dst);
 	}
+checks:
 	if (rc)
 		return rc;
 	/* optional companions that are not there are not moved */
@@ -220,8 +223,21 @@ static int push_copy(struct plan *p, size_t pair, const char *rel,
 	return 0;
 }
 
-/* Copy the source subtrees out, parents before children, in list order. */
-static int plan_copies(struct plan *p, struct host *ha)
+/* Is rel ("/device/vbd", "" for the root) one of the excluded subtrees? */
+static bool excluded(const struct store_move *m, const char *rel)
+{
+	size_t i;
+
+	for (i = 0; rel[0] == '/' && i < m->nexclude; i++)
+		if (strcmp(rel + 1, m->exclude[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Copy the source subtrees out, parents before children, in list order
+ * (the first pair's excluded subtrees left out). */
+static int plan_copies(struct plan *p, struct host *ha,
+		       const struct store_move *m)
 {
 	char **stack = NULL;
 	size_t depth = 0, cap = 0, i;
@@ -251,6 +267,10 @@ static int plan_copies(struct plan *p, struct host *ha)
 				free(path);
 				rc = -EIO; /* a listed child that is missing */
 				break;
+			}
+			if (i == 0 && excluded(m, path + rootlen)) {
+				free(path);
+				continue;
 			}
 			rc = push_copy(p, i, path + rootlen, n);
 			end = snode_children(n) + n->children_len;
@@ -358,7 +378,7 @@ static int ensure_parents(struct op *o, const char *path)
 
 /* Write one copied node at dst (unless it exists: then it stays). */
 static int place(struct op *o, const struct plan *p, const struct copy *c,
-		 const char *dst, uint32_t a, uint32_t b)
+		 const char *dst, uint32_t a, uint32_t b, size_t *added)
 {
 	char up[PATH_BUF];
 	const struct snode *old, *parent;
@@ -408,6 +428,7 @@ static int place(struct op *o, const struct plan *p, const struct copy *c,
 		return rc;
 	/* as writes of each node, parents first, would fire them */
 	op_fire(o, dst, op_get(o, dst, &err), false, NULL, 0);
+	(*added)++;
 	return 0;
 }
 
@@ -424,7 +445,7 @@ static int64_t owned(struct op *o, uint32_t domid)
 	return n;
 }
 
-int store_domain_move(struct store *st, const struct store_move *m,
+int store_domain_move(struct store *st, struct store_move *m,
 		      uint64_t index, struct store_events *src_ev,
 		      struct store_events *dst_ev)
 {
@@ -439,6 +460,7 @@ int store_domain_move(struct store *st, const struct store_move *m,
 	size_t i;
 	int rc;
 
+	m->copied = 0;
 	if (!ha || !hb)
 		return -ENOENT;
 	if (m->src_domid >= 0x7FF0 || m->dst_domid >= 0x7FF0 ||
@@ -451,7 +473,7 @@ int store_domain_move(struct store *st, const struct store_move *m,
 	if (!rc)
 		rc = plan_pairs(&p, ha, hb, m);
 	if (!rc)
-		rc = plan_copies(&p, ha);
+		rc = plan_copies(&p, ha, m);
 	if (rc) {
 		plan_free(&p);
 		return rc;
@@ -478,20 +500,21 @@ int store_domain_move(struct store *st, const struct store_move *m,
 		if (c->rel[0] == '\0')
 			rc = ensure_parents(pb, dst);
 		if (!rc)
-			rc = place(pb, &p, c, dst, m->src_domid, m->dst_domid);
+			rc = place(pb, &p, c, dst, m->src_domid, m->dst_domid,
+				   &m->copied);
 	}
 	/* charged to the destination domain: its node quota */
 	if (!rc && m->max_nodes && owned(pb, m->dst_domid) > m->max_nodes)
 		rc = -ENOSPC;
-	/* the source goes */
-	for (i = 0; !rc && i < p.npairs; i++)
+	/* the source goes (unless this is a copy) */
+	for (i = 0; !rc && !m->copy && i < p.npairs; i++)
 		if (!p.pairs[i].skip)
 			rc = op_rm(pa, p.pairs[i].src);
 	if (pa != pb)
 		rc = op_end(pa, rc); /* fails only if it could not commit */
 	rc = op_end(pb, rc);
 	plan_free(&p);
-	if (rc)
+	if (rc || m->copy)
 		return rc;
 	/* its quota settings go with it */
 	quota_move(ha, m->src_domid, hb, m->dst_domid);
@@ -500,5 +523,77 @@ int store_domain_move(struct store *st, const struct store_move *m,
 	if (store_domain_get(st, m->src_host, m->src_domid))
 		rc = store_domain_gone(st, m->src_host, m->src_domid, index,
 				       src_ev);
+	return rc;
+}
+
+/* The value of host's /local/domain/<domid>/vm if it names a /vm/ path. */
+static bool vm_of(struct host *h, uint32_t domid, char *out, size_t size)
+{
+	char path[48];
+	const struct snode *n;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/vm", domid);
+	n = node_at(h, path);
+	if (!n || n->value_len <= 4 || n->value_len >= size ||
+	    memcmp(snode_value(n), "/vm/", 4) != 0 ||
+	    memchr(snode_value(n), '\0', n->value_len))
+		return false;
+	memcpy(out, snode_value(n), n->value_len);
+	out[n->value_len] = '\0';
+	return true;
+}
+
+int store_domain_inherit(struct store *st, const char *host, uint32_t domid,
+			 uint32_t max_nodes, uint64_t index,
+			 struct store_events *ev, struct store_inherit *out)
+{
+	static const char *const exclude[] = {"device", "control/shutdown"};
+	struct host *hb = store_host_find(st, host), *from = NULL;
+	char want[256], vm[256];
+	uint32_t src = 0;
+	size_t i, k, found = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!hb || !vm_of(hb, domid, want, sizeof(want)))
+		return -ENOENT;
+	for (i = 0; i < st->nhosts; i++) {
+		struct host *h = &st->hosts[i];
+
+		for (k = 0; k < h->ndoms; k++) {
+			const struct store_domain *d = &h->doms[k];
+
+			if (!d->suspending || (h == hb && d->domid == domid) ||
+			    !vm_of(h, d->domid, vm, sizeof(vm)) ||
+			    strcmp(vm, want) != 0)
+				continue;
+			if (found++ == 0) {
+				from = h;
+				src = d->domid;
+			}
+		}
+	}
+	if (found == 0)
+		return -ENOENT;
+	snprintf(out->src_host, sizeof(out->src_host), "%s", from->name);
+	out->src_domid = src;
+	if (found > 1)
+		return -EEXIST;
+	{
+		struct store_move m = {
+			.src_host = from->name,
+			.dst_host = host,
+			.src_domid = src,
+			.dst_domid = domid,
+			.merge = true,
+			.max_nodes = max_nodes,
+			.copy = true,
+			.exclude = exclude,
+			.nexclude = sizeof(exclude) / sizeof(exclude[0]),
+		};
+
+		rc = store_domain_move(st, &m, index, NULL, ev);
+		out->copied = m.copied;
+	}
 	return rc;
 }

@@ -239,7 +239,10 @@ int store_write(struct store *st, const char *host, struct store_txn *tx,
 		n = m;
 	}
 	op_fire(&o, path, n, false, NULL, 0);
-	return op_end(&o, 0);
+	rc = op_end(&o, 0);
+	if (!rc && !tx)
+		store_note_shutdown(h, c, path, value, len);
+	return rc;
 }
 
 int store_mkdir(struct store *st, const char *host, struct store_txn *tx,

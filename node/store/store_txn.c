@@ -432,5 +432,11 @@ int store_commit(struct store *st, const char *host,
 	for (i = 0; i < cm->n && !rc; i++)
 		if (cm->nodes[i].modified)
 			rc = commit_whole(&o, cm->nodes[i].path);
-	return op_end(&o, rc);
+	rc = op_end(&o, rc);
+	for (i = 0; i < cm->n && !rc; i++)
+		if (cm->nodes[i].modified && cm->nodes[i].exists)
+			store_note_shutdown(h, c, cm->nodes[i].path,
+					    cm->nodes[i].value,
+					    cm->nodes[i].value_len);
+	return rc;
 }

@@ -359,8 +359,10 @@ static void apply_corpus(void)
 	add_commit(&s);
 	ring_id = s.index + 1;
 	ADD(&s, "introduce",
-	    introduce(&s.o, 3, 0xfeff, 1003, true, &buf_, &len_));
-	ADD(&s, NULL, introduce(&s.o, 4, 0xfefd, 1004, true, &buf_, &len_));
+	    introduce(&s.o, 3, 0xfeff, 1003, true, false, 0, &buf_,
+		      &len_));
+	ADD(&s, NULL,
+	    introduce(&s.o, 4, 0xfefd, 1004, true, false, 0, &buf_, &len_));
 	ADD(&s, "set_target", set_target(&s.o, 4, 3, &buf_, &len_));
 	ADD(&s, "watch",
 	    watch(&s.o, 3, "data", "tok", 128, false, &buf_, &len_));
@@ -389,8 +391,22 @@ static void apply_corpus(void)
 	ADD(&s, "verify", verify(&s.o, 42, &buf_, &len_));
 	ADD(&s, "noop", noop(&s.o, &buf_, &len_));
 	ADD(&s, "move_domain", move_domain(&s.o, &mv, &buf_, &len_));
-	ADD(&s, NULL, introduce(&s.o, 6, 0xfefe, 1006, true, &buf_, &len_));
+	ADD(&s, NULL,
+	    introduce(&s.o, 6, 0xfefe, 1006, true, false, 0, &buf_, &len_));
 	ADD(&s, "domain_gone", domain_gone(&s.o, 6, &buf_, &len_));
+	/* a suspend request, a new domain with the same vm inheriting, a
+	 * resume (store_domain_inherit()) */
+	ADD(&s, NULL, write(&s.o, "/local/domain/8/vm", "/vm/u1", 6, &buf_,
+			    &len_));
+	ADD(&s, NULL,
+	    introduce(&s.o, 8, 0xfefb, 1008, true, false, 0, &buf_, &len_));
+	ADD(&s, "suspend", write(&s.o, "/local/domain/8/control/shutdown",
+				 "suspend", 7, &buf_, &len_));
+	ADD(&s, NULL, write(&s.o, "/local/domain/9/vm", "/vm/u1", 6, &buf_,
+			    &len_));
+	ADD(&s, "introduce_inherit",
+	    introduce(&s.o, 9, 0xfefc, 1009, true, true, 1000, &buf_, &len_));
+	ADD(&s, "resume", resume(&s.o, 8, &buf_, &len_));
 	save("apply", "all", &s.all);
 
 	/* the snapshot of what they built, and of a store with a host */

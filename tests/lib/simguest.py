@@ -595,9 +595,10 @@ def remote_port_for(domid):
 
 
 def introduce(conn, simdir, domid, remote_port=None, gfn=None, dirs=GUEST_DIRS,
-              guest=None):
+              guest=None, keys=None):
     """Create /local/domain/<domid> as libxl does (n0 r<domid>, guest-owned
-    subdirectories n<domid>, ~/domid, ~/store/*), create and zero ring-<domid>,
+    subdirectories n<domid>, ~/domid, ~/store/*, and `keys`: {relative path:
+    value}, e.g. {"vm": "/vm/<uuid>"}), create and zero ring-<domid>,
     INTRODUCE it over `conn` (a privileged xsproto.Conn) and return the Guest.
     Pass `guest` to re-introduce an existing Guest without zeroing its page."""
     if remote_port is None:
@@ -623,6 +624,8 @@ def introduce(conn, simdir, domid, remote_port=None, gfn=None, dirs=GUEST_DIRS,
     conn.write(home + "/domid", str(domid))
     conn.write(home + "/store/port", str(remote_port))
     conn.write(home + "/store/ring-ref", str(gfn))
+    for k, v in (keys or {}).items():
+        conn.write(home + "/" + k, v)
     conn.call("INTRODUCE", args(str(domid), str(gfn), str(remote_port)))
     return guest
 

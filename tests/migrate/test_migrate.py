@@ -413,6 +413,129 @@ class TestMigrate(unittest.TestCase):
         a.close()
 
 
+
+class TestXlMigrate(unittest.TestCase):
+    """Issue 16: what `xl migrate` does to the store, played by socket
+    clients as libxl plays it (the real thing runs in the Xen lab,
+    deploy/xenlab/test.sh): the source toolstack asks the guest to
+    suspend (a transaction writing control/shutdown), the guest
+    acknowledges, the destination toolstack creates the new domain's home
+    with the same vm and INTRODUCEs it. The new domain must find the old
+    one's keys when INTRODUCE is answered, and only when the old one is
+    the one suspending domain with that vm."""
+
+    def setUp(self):
+        self.c = Cluster()
+        self.sims = {}
+        self.guests = []
+
+    def tearDown(self):
+        for g in self.guests:
+            g.close()
+        for s in self.sims.values():
+            s.close()
+        self.c.down()
+
+    def create(self, conn, i, domid, vm, name="guest"):
+        if i not in self.sims:
+            self.sims[i] = sg.SimDir(self.c.shim(i))
+        g = sg.introduce(conn, self.sims[i], domid,
+                         keys={"vm": vm, "name": name,
+                               "control/shutdown": ""})
+        self.guests.append(g)
+        return g
+
+    @staticmethod
+    def suspend(conn, domid):
+        """libxl's request, in a transaction as libxl makes it."""
+        tx = conn.start()
+        conn.write("/local/domain/%d/control/shutdown" % domid, "suspend", tx)
+        conn.end(tx)
+
+    def assert_fresh(self, g):
+        with self.assertRaises(XsError) as e:
+            g.read("data/x")
+        self.assertEqual(e.exception.name, "ENOENT")
+
+    def test_new_domain_inherits_a_suspended_ones_state(self):
+        c = self.c
+        a, b, h3 = c.conn(1), c.conn(2), c.conn(3)
+        g5 = self.create(a, 1, 5, "/vm/uuid-5")
+        g5.write("data/x", "from-the-guest")
+        g5.write("data/self", "/local/domain/5/data/x")
+        g5.write("attr/os", "linux")
+        g5.write("control/feature-suspend", "1")
+        g5.write("device/vbd", "")
+        g5.write("device/vbd/768", "")
+        g5.write("device/vbd/768/ring-ref", "8")
+
+        # the same config started on another host while 5 runs: no theft
+        g9 = self.create(h3, 3, 9, "/vm/uuid-5")
+        self.assert_fresh(g9)
+        # the guest asking itself to suspend is not its toolstack
+        g5.write("control/shutdown", "suspend")
+        g5.write("control/shutdown", "")
+        g10 = self.create(b, 2, 10, "/vm/uuid-5")
+        self.assert_fresh(g10)
+
+        # xl migrate: suspend request, the guest's acknowledgement
+        self.suspend(a, 5)
+        g5.write("control/shutdown", "")
+        g7 = self.create(b, 2, 7, "/vm/uuid-5", name="guest--incoming")
+        # as soon as INTRODUCE is answered, on the destination's socket
+        self.assertEqual(g7.read("data/x"), b"from-the-guest")
+        self.assertEqual(b.read("/local/domain/7/data/x"), b"from-the-guest")
+        self.assertEqual(b.read("/local/domain/7/data/self"),
+                         b"/local/domain/7/data/x")
+        self.assertEqual(b.read("/local/domain/7/attr/os"), b"linux")
+        self.assertEqual(b.read("/local/domain/7/control/feature-suspend"),
+                         b"1")
+        self.assertEqual(b.get_perms("/local/domain/7/data/x")[0], "n7")
+        # the destination toolstack's keys won; the frontends start over
+        self.assertEqual(b.read("/local/domain/7/name"), b"guest--incoming")
+        self.assertEqual(b.read("/local/domain/7/control/shutdown"), b"")
+        self.assertRaises(OSError, b.read, "/local/domain/7/device/vbd")
+        g7.write("data/x", "on-host2")
+        # the source is untouched until its toolstack destroys it
+        self.assertEqual(a.read("/local/domain/5/data/x"), b"from-the-guest")
+        self.assertIn("domain 7 of host host2 inherits the store state of "
+                      "domain 5 of host host1", c.log(2))
+        a.call("RELEASE", args("5"))
+        a.rm("/local/domain/5")
+
+        # resumed (a failed migration): no longer a source
+        g11 = self.create(a, 1, 11, "/vm/uuid-11")
+        g11.write("data/x", "eleven")
+        self.suspend(a, 11)
+        a.call("RESUME", args("11"))
+        g12 = self.create(b, 2, 12, "/vm/uuid-11")
+        self.assert_fresh(g12)
+
+        # xl migrate <guest> localhost: the same host
+        g13 = self.create(a, 1, 13, "/vm/uuid-13")
+        g13.write("data/x", "thirteen")
+        self.suspend(a, 13)
+        g14 = self.create(a, 1, 14, "/vm/uuid-13")
+        self.assertEqual(g14.read("data/x"), b"thirteen")
+
+        # two suspending domains name one vm: ambiguous, nothing taken
+        g15 = self.create(a, 1, 15, "/vm/uuid-15")
+        g15.write("data/x", "fifteen")
+        g16 = self.create(h3, 3, 16, "/vm/uuid-15")
+        g16.write("data/x", "sixteen")
+        self.suspend(a, 15)
+        self.suspend(h3, 16)
+        g17 = self.create(b, 2, 17, "/vm/uuid-15")
+        self.assert_fresh(g17)
+        wait_for(lambda: "more than one suspending domain" in c.log(2), 5,
+                 "the refusal in host2's log")
+
+        rc, out, err = c.xsadm(2, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+        for x in (a, b, h3):
+            x.close()
+
+
 class TestFence(unittest.TestCase):
     """Adopting from a host that does not answer but may be partitioned,
     not dead: two live copies of a domain are split brain. SIGSTOP makes
