@@ -13,7 +13,10 @@
 #   etcd       a 3-member etcd cluster (Debian's etcd-server), puts only
 # and prints one table of medians, each figure also as a ratio to the C
 # xenstored's in the same run; then the disk's fsync floor, scale (restart
-# time and memory per node), leader failover, and the targets met/missed.
+# time and memory per node), leader failover, and the targets met/missed;
+# then what the store move adds to a migration's downtime (issue 16,
+# tests/bench/migrate_bench.py: p50/p99 of the destination's INTRODUCE
+# with and without a 100-node home to inherit).
 #
 #   deploy/bench.sh [options]
 #     --smoke             reduced run (tiny counts, one round; etcd only if
@@ -47,7 +50,7 @@ t_begin=$(date +%s)
 
 smoke=0 rounds="" duration="" scale_domains="" scale_nodes="" mem_domains=""
 failovers="" use_etcd=1 plot="" plot_set=0 out=""
-usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
   --smoke) smoke=1 ;;
@@ -69,11 +72,12 @@ done
 if [ $smoke = 1 ]; then
   : "${rounds:=1}" "${duration:=0.2}" "${scale_domains:=20}" "${scale_nodes:=100}"
   : "${mem_domains:=10}" "${failovers:=1}"
-  write_ops=300 keys=100 boot_domains=3 fsync_ops=50 watches=200
+  write_ops=300 keys=100 boot_domains=3 fsync_ops=50 watches=200 migrate_runs=5
 else
   : "${rounds:=3}" "${duration:=1}" "${scale_domains:=1000}" "${scale_nodes:=1000}"
   : "${mem_domains:=100}" "${failovers:=3}"
   write_ops=20000 keys=1000 boot_domains=100 fsync_ops=500 watches=20000
+  migrate_runs=200
   [ $plot_set = 1 ] || plot=$here/docs/bench/latency.png
 fi
 [ "$mem_domains" -le "$scale_domains" ] || mem_domains=$scale_domains
@@ -367,6 +371,13 @@ r3=$(rss_kb "$opid")
 scale ours_restarted_mem_bytes_per_node "$(( (r3 - r0) * 1024 / big_nodes ))"
 stop_pid "$opid"
 
+# issue 16: what the store move adds to a migration's downtime (its own
+# daemons: one, a 3-member cluster, the C xenstored; see the script)
+log "store move at INTRODUCE (tests/bench/migrate_bench.py, $migrate_runs runs)"
+XSR_BIN=$bin python3 "$here/tests/bench/migrate_bench.py" --runs "$migrate_runs" \
+  >"$T/migrate.txt" 2>"$T/migrate.err" ||
+  die "migrate_bench failed: $(tail -5 "$T/migrate.err")"
+
 t_end=$(date +%s)
 scale bench_s $((t_end - t_begin))
 scale smoke $smoke
@@ -523,6 +534,8 @@ for w in ("read", "overwrite"):
                     f.write("%d %f %f %f\n" % (n, v["p50_us"], v["p99_us"], v["ops_per_s"]))
 EOF
 cat "$T/table.txt"
+echo
+cat "$T/migrate.txt"
 
 if [ -n "$plot" ]; then
   mkdir -p "$(dirname "$plot")"
@@ -552,5 +565,5 @@ if [ -n "$plot" ]; then
 fi
 if [ -n "$out" ]; then
   mkdir -p "$out"
-  cp "$results" "$T/table.txt" "$out/"
+  cp "$results" "$T/table.txt" "$T/migrate.txt" "$out/"
 fi

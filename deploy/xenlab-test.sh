@@ -320,6 +320,10 @@ else
   echo "checks in dom0: none recorded in $RES (test.sh did not run, or dom0 stopped before its first check)"
   OK=0
 fi
+if [ -s "$SHARE/results/timings.txt" ]; then
+  echo "timings and facts (xl migrate localhost):"
+  sed 's/^/  /' "$SHARE/results/timings.txt"
+fi
 echo "logs: serial ${SERIAL:-?}; run.sh $RUNOUT; results $SHARE/results/"
 if [ $OK = 1 ]; then echo "XENLAB-TEST PASS"; exit 0; fi
 echo "XENLAB-TEST FAIL"

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "consensus/sm.h"
@@ -51,7 +52,7 @@ static void apply_failed(uint64_t index, const char *what, bool newer)
 
 /* What an INTRODUCE's inheritance did, said by the hosts concerned. */
 static void log_inherit(const struct daemon *d, const struct sm_result *r,
-			uint64_t index)
+			uint64_t index, uint64_t apply_ns)
 {
 	const struct store_inherit *x = &r->inherited;
 
@@ -61,9 +62,10 @@ static void log_inherit(const struct daemon *d, const struct sm_result *r,
 	case 0:
 		log_msg(5, "domain %u of host %s inherits the store state of "
 			   "domain %u of host %s (suspending, same vm): %zu "
-			   "nodes copied (log index %" PRIu64 ")",
+			   "nodes copied (log index %" PRIu64 ", INTRODUCE "
+			   "applied in %" PRIu64 " us)",
 			r->domid, r->host, x->src_domid, x->src_host, x->copied,
-			index);
+			index, apply_ns / 1000);
 		break;
 	case -ENOENT:
 		if (x->src_host[0] == '\0' && strcmp(r->host, d->host) == 0)
@@ -93,8 +95,11 @@ void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
 	struct store *st = daemon_replica(d);
 	bool seen = !d->committed; /* clients see the replica */
 	struct sm_result res;
+	struct timespec t0, t1;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	sm_apply(st, index, buf, len, &res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (res.fatal)
 		apply_failed(index, res.fatal_what, res.fatal_newer);
 	store_check_after_apply(st); /* XSR_CHECK_STORE=ON builds */
@@ -108,7 +113,9 @@ void apply_entry(void *data, uint64_t index, const void *buf, size_t len)
 	 * standalone mode they see the overlay: rings and watches follow
 	 * the replica when it becomes visible again (node/standalone.h). */
 	if (!res.duplicate && res.inherit_tried)
-		log_inherit(d, &res, index);
+		log_inherit(d, &res, index,
+			    (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+				(uint64_t)(t1.tv_nsec - t0.tv_nsec));
 	if (seen && res.kind == SM_DOMAIN)
 		domains_applied(d, &res, index);
 	if (seen && !res.duplicate && strcmp(res.host, d->host) == 0)

@@ -410,6 +410,10 @@ static void inherit_source(struct store *st)
 	assert_int_equal(hwr(st, H, &g5,
 			     "/local/domain/5/device/vbd/768/ring-ref", "8"),
 			 0);
+	assert_int_equal(hwr(st, H, &c, "/local/domain/5/console/tty",
+			     "/dev/pts/3"),
+			 0);
+	assert_int_equal(hwr(st, H, &c, "/local/domain/5/error/x", "e"), 0);
 }
 
 /* The destination's toolstack: domain d of host h with vm /vm/uuid-5. */
@@ -513,7 +517,8 @@ static void test_inherit_refusals(void **state)
 	store_free(st);
 }
 
-/* The copy itself: merged, device/ and control/shutdown left out. */
+/* The copy itself: merged, device/, console/, error/ and control/shutdown
+ * left out. */
 static void test_inherit_copy(void **state)
 {
 	struct store *st = fresh(), *copy;
@@ -571,6 +576,9 @@ static void test_inherit_copy(void **state)
 	    hrd(st, "host2", "/local/domain/7/device/vbd/768/state"), "1");
 	/* the frontends negotiate again: nothing of device/ came */
 	assert_null(hrd(st, "host2", "/local/domain/7/device/vbd/768/ring-ref"));
+	/* nor of console/ (libxl writes it after INTRODUCE) or error/ */
+	assert_null(hrd(st, "host2", "/local/domain/7/console"));
+	assert_null(hrd(st, "host2", "/local/domain/7/error"));
 	/* companions stay where they are */
 	assert_null(hrd(st, "host2", "/libxl/7/type"));
 	/* the source is untouched, still introduced and suspending */

@@ -459,8 +459,9 @@ int store_domain_move(struct store *st, struct store_move *m,
  * itself, (2) is `suspending` (its toolstack asked it to suspend and it
  * did not resume), and (3) whose home's "vm" key names the same
  * /vm/<uuid> as <b>'s. Its home is copied into <b>'s home, merged (what
- * <b>'s toolstack wrote stays), without its control/shutdown and device/
- * (the frontends negotiate again on the new host), owners and permission
+ * <b>'s toolstack wrote stays), without its control/shutdown, device/,
+ * console/ and error/ (the toolstack, the frontends and the backends set
+ * them up again on the new host after INTRODUCE), owners and permission
  * entries naming the old domid naming <b>. The source stays as it is: a
  * migration that fails after this resumes the source, which finds its
  * home; its toolstack deletes it when it destroys the old domain.

@@ -547,7 +547,12 @@ int store_domain_inherit(struct store *st, const char *host, uint32_t domid,
 			 uint32_t max_nodes, uint64_t index,
 			 struct store_events *ev, struct store_inherit *out)
 {
-	static const char *const exclude[] = {"device", "control/shutdown"};
+	/* what the toolstack and the backends set up again on the new host
+	 * after INTRODUCE: copies would be stale (console/ included: the
+	 * lab's xenconsoled took the copied tty for its own and libxl's wait
+	 * for a new one timed out) */
+	static const char *const exclude[] = {"device", "console", "error",
+					      "control/shutdown"};
 	struct host *hb = store_host_find(st, host), *from = NULL;
 	char want[256], vm[256];
 	uint32_t src = 0;

@@ -78,6 +78,10 @@ class Smoke(unittest.TestCase):
         self.assertRegex(r.stdout, r"failover: .* [0-9]+ ms")
         self.assertRegex(r.stdout, r"restart and serve with [0-9]+ nodes: [0-9.]+ s")
         self.assertNotIn("FAILED", r.stdout)
+        # issue 16's figure: the store move at INTRODUCE, with the C row
+        self.assertRegex(r.stdout, r"\ncluster +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +-?[0-9.]+ +-?[0-9.]+")
+        self.assertRegex(r.stdout, r"\nc +[0-9.]+ +[0-9.]+ +- ")
+        self.assertIn("target (issue 16)", r.stdout)
         for w in WORKLOADS:
             for m in MODES:
                 for daemon in ("ours (1 node)", "C xenstored 4.17"):
