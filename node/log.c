@@ -12,7 +12,9 @@
 #include <stdlib.h>
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <string.h>
@@ -192,4 +194,84 @@ void log_fatal(const char *fmt, ...)
 		close(logger.parent_fd);
 	}
 	_exit(1);
+}
+
+/* ---- Crashes -------------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define XSR_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define XSR_SANITIZED 1
+#endif
+#endif
+
+static int crash_fd = -1;
+
+static void crash_write(int fd, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n) {
+		ssize_t w = write(fd, s, n);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Async-signal-safe: write(2), backtrace() (preloaded at install) and
+ * backtrace_symbols_fd(), which do not allocate. */
+static void on_crash(int sig)
+{
+	void *frames[64];
+	char head[96];
+	int n = backtrace(frames, 64), fds[2] = {crash_fd, STDERR_FILENO};
+	size_t i;
+	char num[16];
+	int k = sig, j = 0;
+
+	do { /* no snprintf in a signal handler */
+		num[j++] = (char)('0' + k % 10);
+		k /= 10;
+	} while (k && j < 15);
+	for (i = 0; i < (size_t)j; i++)
+		head[i] = num[j - 1 - i];
+	head[j] = '\0';
+	for (i = 0; i < 2; i++) {
+		if (fds[i] < 0 || (i == 1 && fds[1] == fds[0]))
+			continue;
+		crash_write(fds[i], "xenstored: fatal signal ");
+		crash_write(fds[i], head);
+		crash_write(fds[i], ": stack (object(+offset), addr2line -e "
+				    "OBJECT OFFSET):\n");
+		backtrace_symbols_fd(frames, n, fds[i]);
+	}
+	/* SA_RESETHAND: the default action now, a core where enabled */
+	raise(sig);
+}
+
+void log_crash_handler_install(void)
+{
+#ifndef XSR_SANITIZED
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+	static char altstack[64 * 1024];
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
+	struct sigaction sa;
+	void *warm[1];
+	size_t i;
+
+	/* backtrace() loads libgcc_s on its first call: not in the handler */
+	(void)backtrace(warm, 1);
+	crash_fd = logger.file ? fileno(logger.file) : -1;
+	(void)sigaltstack(&ss, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_crash;
+	sa.sa_flags = SA_RESETHAND | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		(void)sigaction(sigs[i], &sa, NULL);
+#endif
 }

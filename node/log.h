@@ -45,6 +45,15 @@ FILE *log_append_file(const char *path);
  * seconds); "" and 0 if none yet. Borrowed until the next log line.
  */
 const char *log_last_error(time_t *when);
+/*
+ * A crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT: glibc's "double free"
+ * aborts) writes "fatal signal N" and the stack (backtrace_symbols_fd:
+ * object and offset, for addr2line) to the log file and stderr, then dies
+ * of the signal as before (a core where core dumps are on). Not in
+ * sanitizer builds, whose own reports say more. Called once by main after
+ * log_open().
+ */
+void log_crash_handler_install(void);
 /* stderr is the stream $JOURNAL_STREAM names (checked at log_open). */
 bool log_stderr_is_journal(void);
 /* A log hook of the lower layers (conn, repl, peer): data is unused. */

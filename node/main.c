@@ -455,6 +455,7 @@ int main(int argc, char **argv)
 	if (!d->cfg.foreground)
 		daemonize();
 	log_open(d->cfg.foreground, d->cfg.verbose, d->cfg.log_file);
+	log_crash_handler_install();
 	signal(SIGPIPE, SIG_IGN);
 	datadir_lock(d->cfg.data_dir);
 	datadir_identity(&d->cfg, &me);

@@ -805,6 +805,23 @@ class StartUp(unittest.TestCase):
             self.assertEqual(c.directory("/"), ["tool"])
         self.stop()
 
+    def test_a_crash_leaves_its_stack_in_the_log(self):
+        # glibc's "double free" aborts; a segfault is a segfault: either
+        # way the log names the signal and the stack, the process still
+        # dies of the signal (in sanitizer builds their own report does)
+        for sig in (signal.SIGABRT, signal.SIGSEGV):
+            r = self.start()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            pid = self.pids.pop()
+            os.kill(pid, sig)
+            wait_for(lambda: not pid_alive(pid), 10, "the daemon to die")
+            if os.environ.get("XSR_SANITIZE") == "1":
+                continue
+            log = self.read_log()
+            self.assertIn("xenstored: fatal signal %d: stack" % sig, log)
+            self.assertRegex(log, r"xenstored\(\+0x[0-9a-f]+\)")
+            self.assertIn("libuv.so", log)
+
     def test_start_right_after_kill9_is_a_new_daemon(self):
         # a daemon killed a moment ago may still hold the lock and be
         # named by the pid file while the kernel tears it down: it does not
