@@ -217,9 +217,21 @@ static int local_write(struct daemon *d, const void *entry, size_t len,
 	struct sm_peek pk = {0};
 	int rc;
 
-	if (sm_entry_peek(entry, len, &pk) || pk.move || pk.member ||
-	    pk.host_init || pk.origin != d->member_id ||
-	    strcmp(pk.host, d->host)) {
+	if (sm_entry_peek(entry, len, &pk))
+		return -EINVAL;
+	/*
+	 * This member's own tree made, once it caught up with a quorum, by
+	 * a new member whose cold start found no tree to serve: only the log
+	 * can, so it goes there (before, the refusal stopped the start of a
+	 * new cluster whose members came up cold-start-wait apart: found by
+	 * the two-host Xen lab).
+	 */
+	if (pk.host_init && pk.origin == d->member_id &&
+	    strcmp(pk.host, d->host) == 0 &&
+	    !store_host_exists(daemon_replica(d), d->host))
+		return SUBMIT_TO_LOG;
+	if (pk.move || pk.member || pk.host_init ||
+	    pk.origin != d->member_id || strcmp(pk.host, d->host)) {
 		log_msg(4, "standalone mode (no quorum): entry %" PRIu64
 			   " needs the cluster (%s): refused",
 			seq,
@@ -430,7 +442,11 @@ void standalone_tick(struct daemon *d, uint64_t now)
 	uint64_t after = d->cfg.cluster.standalone_after_ms, leader, sent;
 	bool lost;
 
-	if (!d->cfg.cluster.enabled || !d->serving || d->stopping)
+	/* a new member not serving yet is in standalone mode too when its
+	 * cold start found no tree: it leaves as any other (its tree's
+	 * creation is answered then, and it serves) */
+	if (!d->cfg.cluster.enabled || (!d->serving && !d->committed) ||
+	    d->stopping)
 		return;
 	leader = repl_leader(d->repl);
 	if (leader)

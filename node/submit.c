@@ -330,6 +330,8 @@ static int make_local(struct daemon *d, struct pending *p)
 	struct submitter *s = d->submit;
 	int rc = s->local(d, p->entry, p->len, p->seq, &p->local_result);
 
+	if (rc == SUBMIT_TO_LOG)
+		return 0; /* not local: the log's, as with a quorum */
 	if (rc)
 		return rc;
 	p->local = true;
@@ -354,7 +356,8 @@ void submit_localize(struct daemon *d)
 
 	for (p = head->next; p != head; p = p->next) {
 		held = p->held;
-		if (!p->local && !p->answered && make_local(d, p) == 0 && held)
+		if (!p->local && !p->answered && make_local(d, p) == 0 &&
+		    p->local && held)
 			p->applied = true; /* the log has it already */
 	}
 }

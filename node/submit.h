@@ -83,8 +83,10 @@ void submit_announce_commit(struct daemon *d);
  * it to the overlay (and, if it changed something, made it durable), then
  * the request is answered with *result at the next loop turn and the
  * entry waits to be proposed; or -errno if it cannot be carried out
- * without a quorum (submit_entry() fails with it).
+ * without a quorum (submit_entry() fails with it); or SUBMIT_TO_LOG: not
+ * a local change, the log's to apply as with a quorum (it waits for one).
  */
+#define SUBMIT_TO_LOG 1
 void submit_set_local(struct daemon *d,
 		      int (*local)(struct daemon *d, const void *entry,
 				   size_t len, uint64_t seq, int *result));

@@ -233,6 +233,46 @@ class TestStandalone(unittest.TestCase):
             self.assert_everywhere("host%d" % i, want[i])
         self.assertNotIn("discarded", c.log_since(1, 0))
 
+    def test_new_cluster_members_come_up_apart(self):
+        # a new cluster (empty data directories) whose members start more
+        # than cold-start-wait apart, as two dom0s booting: the first has
+        # no tree to serve when its wait ends and must create it through
+        # the log once a quorum forms (it stopped with "cannot create the
+        # tree" before: the two-host Xen lab found it)
+        c = self.c
+        for i in (3, 2, 1):
+            c.stop(i)
+        for i in (1, 2, 3):
+            shutil.rmtree(os.path.join(c.dir(i), "data"))
+            os.makedirs(os.path.join(c.dir(i), "data"), mode=0o700)
+            c.edit_conf(i, [], ["cold-start-wait = 1000"])
+        env = dict(os.environ, XSR_BIN=cl.BIN)
+        off = c.log_size(1)
+        # files, not pipes: the daemon keeps its stdout until it serves
+        out1 = tempfile.TemporaryFile()
+        self.closers.append(out1)
+        first = subprocess.Popen(
+            ["bash", cl.CLUSTER_SH, "start", c.base, "1"], env=env,
+            stdin=subprocess.DEVNULL, stdout=out1, stderr=out1)
+        time.sleep(3)  # three times its cold-start-wait
+        self.assertIsNone(first.poll(), "host1's start ended alone")
+        c.start(2, timeout=60)
+        first.wait(60)
+        out1.seek(0)
+        self.assertEqual(first.returncode, 0, out1.read().decode(errors="replace"))
+        self.assertTrue(c.alive(1))
+        log1 = c.log_since(1, off)
+        self.assertIn("has no tree here yet (a new member)", log1)
+        self.assertIn("created the tree of host host1", log1)
+        c.start(3, timeout=60)
+        for i in (1, 2, 3):
+            x = self.conn(i)
+            x.write("/data/x", b"%d" % i)
+            x.close()
+        self.verify(1)
+        for i in (1, 2, 3):
+            self.assert_everywhere("host%d" % i, {"/data/x": str(i)})
+
     def test_partition_by_sigstop(self):
         c = self.c
         h = 1
