@@ -1,0 +1,216 @@
+#!/usr/bin/python3
+"""The two-host Xen lab's checks (deploy/xenlab-migrate.sh runs this on the
+host, inside the lab's network namespace): `xl migrate` of a real PV guest
+from host A's dom0 to host B's and back, then (our daemon only) adoption
+after A's dom0 is powered off. It drives both dom0s through their agents
+(deploy/xenlab/node-agent.py) and prints one "PASS name" / "FAIL name
+(why)" / "INFO ..." line per check, "TIMING ..." lines, and exits with the
+number of failures.
+
+    migrate-lab.py MODE RESULTS_FILE QEMU_A_PID      (MODE: xsr | stock)
+"""
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+
+A, B = "10.99.0.1", "10.99.0.2"
+NAME = {A: "labA", B: "labB"}
+SEND = "python3 /mnt/host/node-agent.py send"
+XSADM = "LD_LIBRARY_PATH=/usr/local/lib/xsr/lib /usr/local/lib/xsr/bin/xsadm"
+GUEST = "xenlab-domu"
+
+mode, results_path, qemu_a = sys.argv[1], sys.argv[2], int(sys.argv[3])
+# stopped from outside (timeout): still tell the agents to end
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(124))
+fails = 0
+out = open(results_path, "w")
+
+
+def say(line):
+    print(line, flush=True)
+    out.write(line + "\n")
+    out.flush()
+
+
+def ok(name, cond, why=""):
+    global fails
+    if cond:
+        say("PASS %s" % name)
+    else:
+        fails += 1
+        say("FAIL %s (%s)" % (name, why))
+    return cond
+
+
+def run(ip, cmd, timeout=60, retries=0):
+    """Run cmd in ip's dom0: (rc, output); (-1, why) if unreachable. A
+    command killed by a signal (this lab's dom0 processes die of corrupted
+    memory now and then: README, "Xen lab") runs again up to `retries`
+    times: only for commands that may run twice."""
+    for _ in range(retries):
+        rc, o = run(ip, cmd, timeout)
+        if not (rc >= 128 or rc == -1):
+            return rc, o
+        say("  (%s: %r ended with %d: again)" % (NAME[ip], cmd[:60], rc))
+        time.sleep(1)
+    try:
+        c = socket.create_connection((ip, 8003), timeout=10)
+        c.settimeout(timeout + 30)
+        c.sendall(json.dumps({"cmd": cmd, "timeout": timeout}).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+        c.close()
+        r = json.loads(data.decode())
+        return r["rc"], r["out"]
+    except (OSError, ValueError) as e:
+        return -1, "agent at %s: %s" % (ip, e)
+
+
+def val(ip, path):
+    rc, o = run(ip, "timeout 10 xenstore-read %s" % path, 20, retries=3)
+    return o.strip() if rc == 0 else None
+
+
+def domid(ip):
+    v = run(ip, "timeout 10 xl domid %s" % GUEST, 20, retries=3)
+    return int(v[1].strip()) if v[0] == 0 and v[1].strip().isdigit() else None
+
+
+def ping(ip, d, n, timeout=40):
+    """ip's dom0 writes data/ping=n; the guest answers data/pong=n through
+    its ring on that host."""
+    run(ip, "timeout 10 xenstore-write /local/domain/%d/data/ping %d" % (d, n),
+        retries=3)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if val(ip, "/local/domain/%d/data/pong" % d) == str(n):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def owner(ip, d, key):
+    rc, o = run(ip, "timeout 10 xenstore-ls -p /local/domain/%d/data" % d, 20,
+                retries=3)
+    m = re.search(r"^%s = .*\(n(\d+)" % re.escape(key), o, re.M)
+    return int(m.group(1)) if m else None
+
+
+def wait_agent(ip, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if run(ip, "true", 10)[0] == 0:
+            return True
+        time.sleep(2)
+    return False
+
+
+def migrate(tag, src, dst, n):
+    """xl migrate the guest from src to dst; then the checks."""
+    old = domid(src)
+    if not ok(tag + "-source", old is not None, "no %s on %s" % (GUEST, NAME[src])):
+        return None
+    had = val(src, "/local/domain/%d/data/xenlab" % old)
+    pong = val(src, "/local/domain/%d/data/pong" % old)
+    t0 = time.monotonic()
+    rc, o = run(src, "xl migrate -s '%s' %s %s" % (SEND, GUEST, dst), 600)
+    t = time.monotonic() - t0
+    for line in o.strip().splitlines()[-8:]:
+        say("  %s: %s" % (tag, line))
+    new = domid(dst)
+    say("TIMING %s xl-migrate-seconds %.3f mode=%s (%s domain %s -> %s domain %s)"
+        % (tag, t, mode, NAME[src], old, NAME[dst], new))
+    if not ok(tag, rc == 0 and new is not None,
+              "xl migrate rc=%s, new domid %s" % (rc, new)):
+        return None
+    got = (val(dst, "/local/domain/%d/data/xenlab" % new),
+           val(dst, "/local/domain/%d/data/pong" % new))
+    if mode == "stock":
+        say("INFO %s-keys Xen's C xenstored: data/xenlab=%r data/pong=%r "
+            "(before: %r, %r)" % (tag, got[0], got[1], had, pong))
+    else:
+        own = owner(dst, new, "pong")
+        ok(tag + "-keys", had and got == (had, pong) and own == new,
+           "data/xenlab %r data/pong %r owned by %s; before %r %r, want owner %d"
+           % (got[0], got[1], own, had, pong, new))
+        rc, o = run(dst, "grep -a inherits /var/log/xen/xenstored-xsr.log | tail -1")
+        m = re.search(r"(\d+) nodes copied .*applied in (\d+) us", o)
+        if m:
+            say("TIMING %s introduce-with-copy-us %s nodes=%s" % (tag, m.group(2), m.group(1)))
+    ok(tag + "-old-gone", val(src, "/local/domain/%d/name" % old) is None,
+       "/local/domain/%d still on %s" % (old, NAME[src]))
+    ok(tag + "-ping", ping(dst, new, n), "no pong %d through the ring on %s" % (n, NAME[dst]))
+    if mode == "xsr":
+        rc, o = run(dst, XSADM + " cluster verify", 120)
+        ok(tag + "-verify", rc == 0, o.strip()[-300:])
+    return new
+
+
+def main():
+    if not (ok("agent-A", wait_agent(A, 900), "no agent at %s" % A) and
+            ok("agent-B", wait_agent(B, 300), "no agent at %s" % B)):
+        return
+    # B's own guest goes: the one guest of the lab lives on A
+    run(B, "xl destroy %s; sleep 1" % GUEST, 60)
+    d = domid(A)
+    ok("ping-A", d is not None and ping(A, d, 11), "guest on A does not answer")
+    if mode == "xsr":
+        rc, o = run(A, XSADM + " cluster status", 60)
+        for line in o.strip().splitlines():
+            say("  status: " + line)
+    if migrate("there", A, B, 12) is None:
+        return
+    if migrate("back", B, A, 13) is None:
+        return
+    if mode != "xsr":
+        return
+    # adoption: A's dom0 dies with the guest; B restarts it from its config
+    d = domid(A)
+    run(A, "timeout 10 xenstore-write /local/domain/%d/data/adopt-marker from-labA" % d)
+    end = time.monotonic() + 30
+    seen = None
+    while time.monotonic() < end:
+        rc, seen = run(B, XSADM + " read labA:/local/domain/%d/data/adopt-marker" % d)
+        if rc == 0 and "from-labA" in seen:
+            break
+        time.sleep(0.5)
+    ok("adopt-replicated", seen and "from-labA" in seen, "B reads %r" % seen)
+    run(A, "sync; (sleep 1; echo o > /proc/sysrq-trigger) > /dev/null 2>&1 &", 10)
+    end = time.monotonic() + 120
+    while time.monotonic() < end and os.path.exists("/proc/%d" % qemu_a):
+        time.sleep(0.5)
+    ok("adopt-A-off", not os.path.exists("/proc/%d" % qemu_a), "QEMU of A still runs")
+    rc, o = run(B, "xl create -p /etc/xen/xenlab-domu.cfg 2>&1 | tail -3", 300)
+    n = domid(B)
+    if not ok("adopt-create", rc == 0 and n is not None, o.strip()[-300:]):
+        return
+    t0 = time.monotonic()
+    rc, o = run(B, XSADM + " domain adopt labA:%d labB:%d --merge --fenced" % (d, n), 120)
+    say("TIMING adopt xsadm-domain-adopt-seconds %.3f" % (time.monotonic() - t0))
+    ok("adopt", rc == 0, o.strip()[-300:])
+    run(B, "xl unpause %d" % n, 60)
+    ok("adopt-keys", val(B, "/local/domain/%d/data/adopt-marker" % n) == "from-labA",
+       "data/adopt-marker on B: %r" % val(B, "/local/domain/%d/data/adopt-marker" % n))
+    ok("adopt-ping", ping(B, n, 14, 120), "the restarted guest does not answer on B")
+
+
+try:
+    main()
+except BaseException as e:
+    fails += 1
+    say("FAIL interrupted (%s)" % (e.__class__.__name__,))
+    raise
+finally:
+    for ip in (A, B):
+        run(ip, "__exit__", 10)
+    say("XSR-MIGRATE-DONE rc=%d" % fails)
+    out.close()
+sys.exit(min(fails, 100))
