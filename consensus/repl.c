@@ -300,6 +300,7 @@ int repl_open(uv_loop_t *loop, const struct repl_config *cfg,
 		repl_null_transport(&r->transport);
 	}
 	r->transport_ready = true;
+	repl_heap_install(); /* before libraft allocates (repl_io.c) */
 	rv = raft_uv_init(&r->io, loop, cfg->data_dir,
 			  r->auth ? r->auth : &r->transport);
 	if (rv) {

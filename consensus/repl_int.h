@@ -196,4 +196,14 @@ void repl_trace_disk_check(struct repl *r, const char *m);
 /* Warn that the disk is full, at most once a minute. */
 void repl_trace_nospace_warn(struct repl *r, const char *m);
 
+/*
+ * repl_io.c: libraft's allocator (raft_heap_set(), once, before raft_init)
+ * with a guard against libraft 0.22.1's double free of an AppendEntries
+ * batch: between begin and end, libraft's frees of `batch` are counted,
+ * not done; end frees it once if there were any and returns the count.
+ */
+void repl_heap_install(void);
+void repl_heap_guard_begin(void *batch);
+unsigned repl_heap_guard_end(void *batch);
+
 #endif

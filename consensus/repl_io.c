@@ -6,6 +6,7 @@
  */
 #include "consensus/repl.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,11 +132,123 @@ uint64_t repl_heard_ms(struct repl *r, uint64_t id)
 	return 0;
 }
 
+/*
+ * libraft 0.22.1 frees an AppendEntries message's batch twice when the
+ * follower cannot append it: legacyHandleUpdateEntries() copies the
+ * entries and frees entries[0].batch, then calls io->truncate() and
+ * io->append(); if either fails, its error reaches recvCb(), which frees
+ * entries[0].batch again (glibc: "double free detected in tcache 2").
+ * Found by the fault-injection suite (seed 12, 5 members, cold-start and
+ * recover faults): a member re-added with an empty data directory died
+ * right after installing the leader's snapshot, on the next AppendEntries;
+ * the stack (log_crash_handler_install()) and the core named recvCb's
+ * free. libraft frees through raft_heap, so the batch's frees during the
+ * delivery of its message are counted instead of done, and it is freed
+ * once afterwards if libraft freed it at all. What failed is logged by
+ * wrap_append()/wrap_truncate().
+ */
+static _Atomic(void *) guarded;	 /* the batch being delivered, or NULL */
+static atomic_uint guarded_frees;
+
+static void *heap_malloc(void *data, size_t size)
+{
+	(void)data;
+	return malloc(size);
+}
+
+static void heap_free(void *data, void *ptr)
+{
+	(void)data;
+	if (ptr && ptr == atomic_load_explicit(&guarded, memory_order_relaxed)) {
+		atomic_fetch_add(&guarded_frees, 1);
+		return;
+	}
+	free(ptr);
+}
+
+static void *heap_calloc(void *data, size_t nmemb, size_t size)
+{
+	(void)data;
+	return calloc(nmemb, size);
+}
+
+static void *heap_realloc(void *data, void *ptr, size_t size)
+{
+	(void)data;
+	return realloc(ptr, size);
+}
+
+static void *heap_aligned_alloc(void *data, size_t alignment, size_t size)
+{
+	(void)data;
+	/* C11 wants size to be a multiple of the alignment */
+	return aligned_alloc(alignment,
+			     (size + alignment - 1) / alignment * alignment);
+}
+
+static void heap_aligned_free(void *data, size_t alignment, void *ptr)
+{
+	(void)alignment;
+	heap_free(data, ptr);
+}
+
+static struct raft_heap heap = {
+	.malloc = heap_malloc,
+	.free = heap_free,
+	.calloc = heap_calloc,
+	.realloc = heap_realloc,
+	.aligned_alloc = heap_aligned_alloc,
+	.aligned_free = heap_aligned_free,
+};
+
+void repl_heap_install(void)
+{
+	raft_heap_set(&heap);
+}
+
+void repl_heap_guard_begin(void *batch)
+{
+	atomic_store(&guarded_frees, 0);
+	atomic_store(&guarded, batch);
+}
+
+unsigned repl_heap_guard_end(void *batch)
+{
+	unsigned n;
+
+	atomic_store(&guarded, NULL);
+	n = atomic_load(&guarded_frees);
+	if (n)
+		free(batch);
+	return n;
+}
+
+static void deliver_entries(struct repl *r, struct raft_io *io,
+			    struct raft_message *m)
+{
+	void *batch = m->append_entries.entries[0].batch;
+	unsigned n;
+
+	repl_heap_guard_begin(batch);
+	r->raft_recv(io, m);
+	n = repl_heap_guard_end(batch);
+	if (n > 1)
+		repl_logf(r, 4, "libraft freed the batch of an AppendEntries "
+			  "from server %llu %u times (its append failed): "
+			  "freed once",
+			  (unsigned long long)m->server_id, n);
+}
+
 static void wrap_recv(struct raft_io *io, struct raft_message *m)
 {
 	struct repl *r = repl_io_owner(io);
 
 	heard(r, m->server_id);
+	if (m->type == RAFT_APPEND_ENTRIES && m->append_entries.n_entries &&
+	    m->append_entries.entries[0].batch) {
+		deliver_entries(r, io, m);
+		return;
+	}
 	if (m->type != RAFT_INSTALL_SNAPSHOT) {
 		r->raft_recv(io, m);
 		return;
@@ -321,6 +434,10 @@ static int wrap_append(struct raft_io *io, struct raft_io_append *req,
 	int rv = INNER(io)->append(INNER(io), req, entries, n, cb);
 
 	KEEP_ERRMSG(io, rv);
+	if (rv)
+		repl_logf(repl_io_owner(io), 3, "log append of %u entries "
+			  "failed: %s (%s)", n, raft_strerror(rv),
+			  INNER(io)->errmsg);
 	return rv;
 }
 
@@ -329,6 +446,10 @@ static int wrap_truncate(struct raft_io *io, raft_index index)
 	int rv = INNER(io)->truncate(INNER(io), index);
 
 	KEEP_ERRMSG(io, rv);
+	if (rv)
+		repl_logf(repl_io_owner(io), 3, "log truncation at index %llu "
+			  "failed: %s (%s)", (unsigned long long)index,
+			  raft_strerror(rv), INNER(io)->errmsg);
 	return rv;
 }
 

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "consensus/repl.h"
+#include "consensus/repl_int.h"
 
 static pthread_t loop_thread;
 static int writes_off_loop, writes_on_loop;
@@ -533,6 +534,40 @@ static void test_heard(void **state)
 	}
 }
 
+/*
+ * libraft 0.22.1 frees an AppendEntries batch twice when its append fails
+ * (consensus/repl_io.c): while a message is delivered, libraft's frees of
+ * its batch are counted and the batch is freed once afterwards. Under
+ * AddressSanitizer a second real free would be reported here.
+ */
+static void test_heap_guard(void **state)
+{
+	void *batch, *other, *kept;
+
+	(void)state;
+	repl_heap_install();
+	batch = raft_malloc(640);
+	other = raft_malloc(64);
+	assert_non_null(batch);
+	assert_non_null(other);
+	repl_heap_guard_begin(batch);
+	raft_free(batch);
+	raft_free(other); /* anything else is freed at once */
+	raft_free(batch); /* the bug: a second free */
+	assert_int_equal(repl_heap_guard_end(batch), 2);
+	/* a delivery in which libraft keeps the batch: nothing freed */
+	kept = raft_malloc(32);
+	repl_heap_guard_begin(kept);
+	assert_int_equal(repl_heap_guard_end(kept), 0);
+	raft_free(kept);
+	/* aligned allocations go through the same heap */
+	kept = raft_aligned_alloc(4096, 100);
+	assert_non_null(kept);
+	assert_int_equal((uintptr_t)kept % 4096, 0);
+	raft_aligned_free(4096, kept);
+	raft_heap_set_default();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_batch_refused_during_transfer),
 		cmocka_unit_test(test_batch_failed_by_close),
 		cmocka_unit_test(test_heard),
+		cmocka_unit_test(test_heap_guard),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
