@@ -206,6 +206,7 @@ void log_fatal(const char *fmt, ...)
 #endif
 #endif
 
+#ifndef XSR_SANITIZED
 static int crash_fd = -1;
 
 static void crash_write(int fd, const char *s)
@@ -252,6 +253,8 @@ static void on_crash(int sig)
 	/* SA_RESETHAND: the default action now, a core where enabled */
 	raise(sig);
 }
+
+#endif /* XSR_SANITIZED */
 
 void log_crash_handler_install(void)
 {
