@@ -249,6 +249,20 @@ int datadir_write_file(const char *path, const char *text)
 	return 0;
 }
 
+int datadir_identity_raise(const char *data_dir, const char *host,
+			   uint64_t member_id, uint64_t incarnation)
+{
+	char path[PATH_MAX], text[512];
+
+	snprintf(path, sizeof(path), "%s/identity", data_dir);
+	snprintf(text, sizeof(text),
+		 "# xenstored member identity: do not edit\nhost=%s\nid=%llu\n"
+		 "incarnation=%llu\n",
+		 host, (unsigned long long)member_id,
+		 (unsigned long long)incarnation);
+	return datadir_write_file(path, text);
+}
+
 /*
  * The member identity in DATA/identity: host name, member id, and an
  * incarnation counter bumped at every start. Sequence numbers of log
@@ -257,7 +271,7 @@ int datadir_write_file(const char *path, const char *text)
  */
 void datadir_identity(struct config *cfg, struct datadir_identity *out)
 {
-	char path[PATH_MAX], line[256], host[128] = "", text[512];
+	char path[PATH_MAX], line[256], host[128] = "";
 	unsigned long long id = 1, inc = 0;
 	FILE *f;
 	int rc;
@@ -325,11 +339,7 @@ void datadir_identity(struct config *cfg, struct datadir_identity *out)
 		      "'-', '_', '.'; at most 64)",
 		      host);
 	inc++;
-	snprintf(text, sizeof(text),
-		 "# xenstored member identity: do not edit\nhost=%s\nid=%llu\n"
-		 "incarnation=%llu\n",
-		 host, id, inc);
-	rc = datadir_write_file(path, text);
+	rc = datadir_identity_raise(cfg->data_dir, host, id, inc);
 	if (rc)
 		log_fatal("cannot write %s: %s", path, strerror(-rc));
 	snprintf(out->host, sizeof(out->host), "%s", host);

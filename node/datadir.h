@@ -56,5 +56,13 @@ long datadir_running(const char *data_dir, const char *pid_file);
  * cfg->host_name becomes its [member] name.
  */
 void datadir_identity(struct config *cfg, struct datadir_identity *out);
+/*
+ * Record incarnation as the current one in DATA/identity (atomically), so
+ * that the next start numbers its entries above it: when the log holds
+ * entries of this member id numbered above this data directory's own
+ * (submit_seq_follow_log()). 0 or -errno.
+ */
+int datadir_identity_raise(const char *data_dir, const char *host,
+			   uint64_t member_id, uint64_t incarnation);
 
 #endif

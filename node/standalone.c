@@ -388,6 +388,9 @@ bool standalone_cold_start(struct daemon *d)
 			d->cfg.cluster.cold_start_wait_ms, d->host);
 		return false;
 	}
+	/* entries numbered above what the local replica knows of this id
+	 * (an older data directory's, before a recovery re-added it) */
+	submit_seq_follow_log(d);
 	return true;
 }
 

@@ -11,6 +11,7 @@
  * with EIO once the commit timeout has passed.
  */
 #include "node/submit.h"
+#include "node/datadir.h"
 #include "node/daemon.h"
 #include "node/peers.h"
 #include "node/store/store.h"
@@ -94,6 +95,7 @@ void submit_seq_follow_log(struct daemon *d)
 {
 	uint64_t last = store_session_last(daemon_replica(d), d->member_id);
 	uint64_t next = ((last >> 40) + 1) << 40 | 1;
+	int rc;
 
 	if (last < d->submit->next_seq)
 		return;
@@ -102,6 +104,21 @@ void submit_seq_follow_log(struct daemon *d)
 		   "this member numbers its entries from %" PRIu64,
 		d->member_id, last, next);
 	d->submit->next_seq = next;
+	/*
+	 * And so does every later start: the incarnation it bumps is the
+	 * data directory's, which knows nothing of the older one. Without
+	 * this, a member re-added empty after `cluster recover` and started
+	 * again numbered its entries below the log's: its standalone writes
+	 * of a cold start were then taken for duplicates and lost (chaos
+	 * seed 12, 5 members, cold-start and recover).
+	 */
+	rc = datadir_identity_raise(d->cfg.data_dir, d->host, d->member_id,
+				    next >> 40);
+	if (rc)
+		log_msg(3, "cannot record incarnation %" PRIu64 " in %s: %s",
+			next >> 40, d->cfg.data_dir, strerror(-rc));
+	else
+		d->incarnation = next >> 40;
 }
 
 struct sm_origin submit_own_origin(struct daemon *d)

@@ -16,12 +16,9 @@ from cluster import LAUNCH_TIMEOUT, SetupError, now_ns
 FAULTS = [("kill", 2), ("kill-leader", 2), ("kill-all", 1), ("pause", 2),
           ("partition", 2), ("oneway", 1), ("transfer", 1), ("membership", 1),
           ("restart-isolated", 1), ("cold-start", 1), ("recover", 1)]
-# Drawn only when named with --faults: they take 10-30 s each, and
-# `recover` exposes an open crash (a member re-added with an empty data
-# directory after a recovery dies with a double free right after it
-# installs the leader's snapshot, about one run in seven; README, "The
-# fault-injection suite"). Leaving them out of the default mix also keeps
-# the fixed seeds' schedules what they were.
+# Drawn only when named with --faults (chaos_e2e's TestRecovery names
+# both): they take 10-30 s each, and leaving them out of the default mix
+# keeps the fixed seeds' schedules what they were.
 OPT_IN = ("cold-start", "recover")
 
 

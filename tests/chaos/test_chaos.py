@@ -6,9 +6,8 @@
                         each) must pass: linearizable histories, watch
                         checks, xsadm cluster verify, no crash line.
     TestRecovery        chaos_e2e too: seed 5 on 3 members with only the
-                        cold-start fault (issue 14), which the mixed seeds
-                        do not draw (nemesis.OPT_IN; `recover` is left out
-                        until its crash is fixed: README).
+                        cold-start and recover faults (issue 14), which
+                        the mixed seeds do not draw (nemesis.OPT_IN).
     TestCatchesStale    chaos_catches_stale: the same harness against a
                         deliberately broken daemon (XSR_FAULT_SERVE_STALE=1:
                         a restarting member serves before catching up) and
@@ -56,13 +55,14 @@ class TestSeeds(unittest.TestCase):
 
 
 class TestRecovery(unittest.TestCase):
-    def test_cold_start(self):
+    def test_cold_start_and_recover(self):
         rc, out = chaos("--seed", 5, "--members", 3, "--seconds", 45,
-                        "--faults", "cold-start",
+                        "--faults", "cold-start,recover",
                         env={"XSR_FAULT_SERVE_STALE": ""})
         sys.stdout.write(out[-1500:])
         self.assertEqual(rc, 0, out[-8000:])
         self.assertIn(": cold-start (", out)
+        self.assertIn(": recover (", out)
 
 
 class TestCatchesStale(unittest.TestCase):
