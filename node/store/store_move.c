@@ -111,12 +111,28 @@ static const struct snode *node_at(struct host *h, const char *path)
 	return hamt_get(h->root, path, len, host_hash(h, path, len));
 }
 
+/* The value of host's /local/domain/<domid>/vm if it names a /vm/ path. */
+static bool vm_of(struct host *h, uint32_t domid, char *out, size_t size)
+{
+	char path[48];
+	const struct snode *n;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/vm", domid);
+	n = node_at(h, path);
+	if (!n || n->value_len <= 4 || n->value_len >= size ||
+	    memcmp(snode_value(n), "/vm/", 4) != 0 ||
+	    memchr(snode_value(n), '\0', n->value_len))
+		return false;
+	memcpy(out, snode_value(n), n->value_len);
+	out[n->value_len] = '\0';
+	return true;
+}
+
 /* The subtrees: the domain's home, its /vm/<uuid>, /libxl/<a>, extras. */
 static int plan_pairs(struct plan *p, struct host *ha, struct host *hb,
 		      const struct store_move *m)
 {
-	char home_a[40], home_b[40], lib_a[64], lib_b[40];
-	const struct snode *vm;
+	char home_a[40], home_b[40], lib_a[64], lib_b[40], path[256];
 	size_t i, k;
 	int rc;
 
@@ -126,18 +142,9 @@ static int plan_pairs(struct plan *p, struct host *ha, struct host *hb,
 	if (m->copy)
 		goto checks; /* the home alone */
 	/* the vm key names the domain's /vm/<uuid> (libxl) */
-	snprintf(lib_a, sizeof(lib_a), "%s/vm", home_a);
-	vm = node_at(ha, lib_a);
-	if (!rc && vm && vm->value_len > 4 && vm->value_len < 256 &&
-	    memcmp(snode_value(vm), "/vm/", 4) == 0 &&
-	    !memchr(snode_value(vm), '\0', vm->value_len)) {
-		char path[256];
-
-		memcpy(path, snode_value(vm), vm->value_len);
-		path[vm->value_len] = '\0';
-		if (store_path_valid(path, 2048))
-			rc = add_pair(p, path, path, false);
-	}
+	if (!rc && vm_of(ha, m->src_domid, path, sizeof(path)) &&
+	    store_path_valid(path, 2048))
+		rc = add_pair(p, path, path, false);
 	snprintf(lib_a, sizeof(lib_a), "/libxl/%u", m->src_domid);
 	snprintf(lib_b, sizeof(lib_b), "/libxl/%u", m->dst_domid);
 	if (!rc)
@@ -524,23 +531,6 @@ int store_domain_move(struct store *st, struct store_move *m,
 		rc = store_domain_gone(st, m->src_host, m->src_domid, index,
 				       src_ev);
 	return rc;
-}
-
-/* The value of host's /local/domain/<domid>/vm if it names a /vm/ path. */
-static bool vm_of(struct host *h, uint32_t domid, char *out, size_t size)
-{
-	char path[48];
-	const struct snode *n;
-
-	snprintf(path, sizeof(path), "/local/domain/%u/vm", domid);
-	n = node_at(h, path);
-	if (!n || n->value_len <= 4 || n->value_len >= size ||
-	    memcmp(snode_value(n), "/vm/", 4) != 0 ||
-	    memchr(snode_value(n), '\0', n->value_len))
-		return false;
-	memcpy(out, snode_value(n), n->value_len);
-	out[n->value_len] = '\0';
-	return true;
 }
 
 int store_domain_inherit(struct store *st, const char *host, uint32_t domid,
