@@ -113,6 +113,17 @@ struct sm_peek {
 };
 /* 0, or -EINVAL if buf does not decode as an entry with a caller. */
 int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out);
+/*
+ * The paths of its caller's host tree whose watches an entry's change
+ * fires, as applying it would (a write, mkdir, rm or set-perms: its path;
+ * a commit: each node it marks to fire, with that node's exactness), for
+ * a member that must fire them without applying the entry
+ * (node/snapshot.c). Other entries name none. fn's nonzero return stops
+ * the walk and is returned; -EINVAL if buf does not decode.
+ */
+int sm_entry_paths(const void *buf, size_t len,
+		   int (*fn)(void *arg, const char *path, bool exact),
+		   void *arg);
 
 enum sm_kind {
 	SM_INVALID, /* undecodable: skipped, alike on every replica */

@@ -644,3 +644,43 @@ int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out)
 	xsr__entry__free_unpacked(e, NULL);
 	return rc;
 }
+
+int sm_entry_paths(const void *buf, size_t len,
+		   int (*fn)(void *arg, const char *path, bool exact),
+		   void *arg)
+{
+	Xsr__Entry *e = xsr__entry__unpack(NULL, len, buf);
+	const char *path = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (!e)
+		return -EINVAL;
+	switch (e->op_case) {
+	case XSR__ENTRY__OP_WRITE:
+		path = e->write->path;
+		break;
+	case XSR__ENTRY__OP_MKDIR:
+		path = e->mkdir->path;
+		break;
+	case XSR__ENTRY__OP_RM:
+		path = e->rm->path;
+		break;
+	case XSR__ENTRY__OP_SET_PERMS:
+		path = e->set_perms->path;
+		break;
+	case XSR__ENTRY__OP_COMMIT:
+		for (i = 0; !rc && i < e->commit->n_nodes; i++)
+			if (e->commit->nodes[i]->fire_watch &&
+			    e->commit->nodes[i]->path)
+				rc = fn(arg, e->commit->nodes[i]->path,
+					e->commit->nodes[i]->watch_exact);
+		break;
+	default:
+		break;
+	}
+	if (path)
+		rc = fn(arg, path, false);
+	xsr__entry__free_unpacked(e, NULL);
+	return rc;
+}

@@ -42,12 +42,14 @@ void snap_diff_init(struct snap_diff *df)
 	memset(df, 0, sizeof(*df));
 	store_events_init(&df->changed);
 	store_events_init(&df->replaced);
+	store_events_init(&df->touched);
 }
 
 void snap_diff_clear(struct snap_diff *df)
 {
 	store_events_clear(&df->changed);
 	store_events_clear(&df->replaced);
+	store_events_clear(&df->touched);
 	snap_diff_init(df);
 }
 
@@ -347,5 +349,55 @@ int snap_diff(struct store *old_st, struct store *new_st, const char *host,
 	if (rc == -E2BIG)
 		return snap_diff_fail(df, 0); /* too much to say one by one */
 	/* reads do not fail: anything else is a failed allocation */
+	return rc ? snap_diff_fail(df, -ENOMEM) : 0;
+}
+
+int snap_diff_touch(struct store *old_st, struct store *new_st,
+		    const char *host, const char *path, bool exact,
+		    struct snap_diff *df)
+{
+	struct walk w = {
+		.a = old_st,
+		.b = new_st,
+		.host = host,
+		.root = {.domid = 0,
+			 .privileged = true,
+			 .target = STORE_NO_TARGET,
+			 .quota = STORE_QUOTA_INIT},
+		.budget = SIZE_MAX,
+		.df = df,
+	};
+	struct nrec a, b, parent;
+	const char *slash = strrchr(path, '/');
+	int rc;
+
+	if (df->all)
+		return 0;
+	w.root.quota.path_max = UINT32_MAX;
+	w.path = strdup(path);
+	if (!w.path)
+		return snap_diff_fail(df, -ENOMEM);
+	w.len = strlen(path);
+	memset(&parent, 0, sizeof(parent));
+	rc = fetch(&w, old_st, &a);
+	if (!rc)
+		rc = fetch(&w, new_st, &b);
+	if (!rc && slash && w.len > 1) {
+		/* the parent: "/" for "/x", else the path up to the slash */
+		w.path[slash == path ? 1 : (size_t)(slash - path)] = '\0';
+		rc = fetch(&w, new_st, &parent);
+		if (!rc && !parent.exists)
+			rc = fetch(&w, old_st, &parent);
+		strcpy(w.path, path);
+	}
+	/* a node in neither store (created and removed again among the
+	 * skipped entries) had, while it existed, the permissions it
+	 * inherited from its parent */
+	if (!rc)
+		rc = push(&w, &df->touched, &a,
+			  a.exists || b.exists ? &b : &parent, &parent);
+	if (!rc)
+		df->touched.v[df->touched.n - 1].exact = exact;
+	free(w.path);
 	return rc ? snap_diff_fail(df, -ENOMEM) : 0;
 }

@@ -35,6 +35,12 @@ struct snap_diff {
 	 * (each of those nodes was created or removed)
 	 */
 	struct store_events replaced;
+	/*
+	 * nodes a change of this member's own requests touched among the
+	 * skipped entries (snap_diff_touch): fire each as an event, before
+	 * the others, as those requests' own changes
+	 */
+	struct store_events touched;
 	bool all;	 /* too much changed: fire every watch once */
 	bool introduced; /* a domain joined the registry */
 	bool released;	 /* a domain left the registry */
@@ -51,5 +57,23 @@ void snap_diff_clear(struct snap_diff *df);
  */
 int snap_diff(struct store *old_st, struct store *new_st, const char *host,
 	      struct snap_diff *df);
+
+/*
+ * An event on path of host's tree (exact: for watches on that path only)
+ * as a change among the skipped entries fired it: a request of this
+ * member applied there, whose change a later entry may have undone, so
+ * that the comparison of states cannot see it. It carries the node's
+ * permissions in new_st and in old_st and its parent's in new_st (else
+ * in old_st), as the change's own event would have carried the node's
+ * and its parent's. A node in neither store (created and removed among
+ * the skipped entries) carries its parent's permissions as its own, those
+ * it inherited while it existed (the owner aside); with no parent in
+ * either store it reaches no watcher, as an event on a node that no
+ * longer exists does. Appended to
+ * df->touched; 0, or -ENOMEM (df is then cleared and df->all set).
+ */
+int snap_diff_touch(struct store *old_st, struct store *new_st,
+		    const char *host, const char *path, bool exact,
+		    struct snap_diff *df);
 
 #endif

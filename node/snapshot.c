@@ -22,7 +22,14 @@
  *    @releaseDomain if domains joined or left the registry. Spurious
  *    events are possible (a child whose value changed and changed back);
  *    a node created and removed entirely within the skipped entries is
- *    invisible to a diff of states and fires nothing. If the diff is too
+ *    invisible to a diff of states and fires nothing, except that a
+ *    request of this member's own clients still waiting for its answer
+ *    whose entry is among the skipped ones fires an event on each node it
+ *    changed, first (submit_each_skipped(), snap_diff_touch()): its
+ *    client is answered later, when the entry comes back as a duplicate,
+ *    and sees its change's event before that answer as cxenstored
+ *    guarantees, even if a later entry undid the change (a write, then a
+ *    removal). If the diff is too
  *    large (SNAP_DIFF_MAX_EVENTS) or runs out of memory, every watch
  *    fires once instead.
  * 3. Transactions open here need nothing: they hold references to the
@@ -40,6 +47,7 @@
 #include "node/domains.h"
 #include "node/watch.h"
 #include "node/fire.h"
+#include "node/submit.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -95,10 +103,12 @@ static void fire_diff(struct daemon *d, const struct snap_diff *df)
 	const char **roots;
 	size_t i, n = df->replaced.n;
 
-	if (df->all || df->changed.lost || df->replaced.lost) {
+	if (df->all || df->changed.lost || df->replaced.lost ||
+	    df->touched.lost) {
 		fire_all(d);
 		return;
 	}
+	fire_events(d, &df->touched);
 	fire_events(d, &df->changed);
 	fire_events(d, &df->replaced);
 	if (!n)
@@ -144,26 +154,55 @@ int snapshot_restore(void *data, const void *buf, size_t len)
 	return 0;
 }
 
+struct touch_ctx {
+	struct daemon *d;
+	struct store *old, *st;
+	struct snap_diff *df;
+};
+
+static int touch_path(void *arg, const char *path, bool exact)
+{
+	struct touch_ctx *t = arg;
+
+	return snap_diff_touch(t->old, t->st, t->d->host, path, exact, t->df);
+}
+
+/* A request of ours applied among the skipped entries (step 2). */
+static void touch_entry(void *arg, const void *entry, size_t len)
+{
+	struct touch_ctx *t = arg;
+	struct sm_peek pk;
+
+	if (sm_entry_peek(entry, len, &pk) == 0 &&
+	    strcmp(pk.host, t->d->host) == 0)
+		sm_entry_paths(entry, len, touch_path, t);
+}
+
 void snapshot_install(struct daemon *d, struct store *st)
 {
 	struct snap_diff df;
 	struct store *old;
+	struct touch_ctx t = {.d = d, .st = st, .df = &df};
 
 	snap_diff_init(&df);
 	old = d->store;
+	t.old = old;
 	if (d->watches && watch_total(d->watches) &&
 	    snap_diff(old, st, d->host, &df))
 		log_msg(4, "out of memory comparing the snapshot with the "
 			   "store: every watch fires");
+	if (d->watches && watch_total(d->watches))
+		submit_each_skipped(d, old, st, touch_entry, &t);
 	d->store = st;
 	domains_resync(d);
 	if (d->watches && watch_total(d->watches)) {
 		fire_diff(d, &df);
 		log_msg(6, "snapshot at index %llu replaces %llu: %zu changed "
-			   "nodes, %zu replaced subtrees%s fire watches",
+			   "nodes, %zu replaced subtrees, %zu nodes of this "
+			   "member's requests%s fire watches",
 			(unsigned long long)store_applied_index(st),
 			(unsigned long long)store_applied_index(old),
-			df.changed.n, df.replaced.n,
+			df.changed.n, df.replaced.n, df.touched.n,
 			df.all ? ", all watches" : "");
 	}
 	snap_diff_clear(&df);

@@ -449,6 +449,23 @@ void submit_release_held(struct daemon *d)
 	}
 }
 
+void submit_each_skipped(struct daemon *d, const struct store *old,
+			 const struct store *st,
+			 void (*fn)(void *arg, const void *entry, size_t len),
+			 void *arg)
+{
+	const struct pending *head = &d->submit->pending, *p;
+	int rc;
+
+	for (p = head->next; p != head; p = p->next)
+		if (p->conn && !p->answered &&
+		    store_session_lookup(st, d->member_id, p->seq, &rc) ==
+			    STORE_SEEN &&
+		    store_session_lookup(old, d->member_id, p->seq, &rc) ==
+			    STORE_NEW)
+			fn(arg, p->entry, p->len);
+}
+
 int submit_entry(struct daemon *d, struct conn *c, struct conn_req *r,
 		 void *entry_buf, size_t entry_len, uint64_t seq,
 		 void (*done)(struct daemon *d, void *arg, int result),

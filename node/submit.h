@@ -23,6 +23,7 @@
 #include "node/conn.h"
 
 struct daemon;
+struct store;
 
 /* Create the module (d->submit), after the peers (it takes forwarded
  * entries from them). Sequence numbers start above every earlier
@@ -109,6 +110,17 @@ bool submit_oldest(const struct daemon *d, uint64_t *sent_ms);
 /* The replica is what clients see again: answer the entries it applied
  * meanwhile. */
 void submit_release_held(struct daemon *d);
+/*
+ * A snapshot is about to replace the store clients see (old) by st: for
+ * each request of a client of this member still waiting for its answer
+ * whose entry st has applied and old has not (applied among the entries
+ * the snapshot skips), fn(arg, entry, len). Its client is answered later,
+ * when the entry comes back as a duplicate.
+ */
+void submit_each_skipped(struct daemon *d, const struct store *old,
+			 const struct store *st,
+			 void (*fn)(void *arg, const void *entry, size_t len),
+			 void *arg);
 /* Periodic work: resend, time out (the daemon's tick). */
 void submit_tick(struct daemon *d, uint64_t now_ms);
 /* Is no entry of this member waiting to be applied? */

@@ -241,6 +241,128 @@ static void test_txn_no_conflict_across_swap(void **state)
 	run_txn_across_swap(false, 0);
 }
 
+/*
+ * A change of this member's own request among the skipped entries that a
+ * later one undid (created, then removed): the diff cannot see it, the
+ * touch reports it with the permissions a watcher is filtered by.
+ */
+static void test_touch(void **state)
+{
+	struct store *b = base(), *a = copy(b);
+	struct store_events ev;
+	struct snap_diff df;
+	const struct store_event *e;
+
+	(void)state;
+	store_events_init(&ev);
+	put(b, 6, "/a/gone", "v");
+	assert_int_equal(store_rm(b, "h", NULL, &dom0, 7, "/a/gone", &ev), 0);
+	put(b, 8, "/a/x", "changed");
+	store_events_clear(&ev);
+	snap_diff_init(&df);
+	assert_int_equal(snap_diff(a, b, "h", &df), 0);
+	assert_false(has(&df.changed, "/a/gone"));
+	assert_false(has(&df.replaced, "/a/gone"));
+	assert_int_equal(snap_diff_touch(a, b, "h", "/a/gone", false, &df), 0);
+	assert_int_equal(snap_diff_touch(a, b, "h", "/a/x", true, &df), 0);
+	assert_int_equal(snap_diff_touch(a, b, "h", "/nowhere/deep", false,
+					 &df),
+			 0);
+	assert_false(df.all);
+	assert_int_equal(df.touched.n, 3);
+	/* in neither store: its parent's permissions as its own */
+	e = &df.touched.v[0];
+	assert_string_equal(e->path, "/a/gone");
+	assert_false(e->exact);
+	assert_true(e->has_node && e->has_parent);
+	assert_false(e->has_old);
+	assert_int_equal(e->node.n, e->parent.n);
+	/* in both: the node's old and new permissions, the exactness */
+	e = &df.touched.v[1];
+	assert_string_equal(e->path, "/a/x");
+	assert_true(e->exact);
+	assert_true(e->has_node && e->has_old && e->has_parent);
+	/* no node, no parent: it reaches nobody */
+	e = &df.touched.v[2];
+	assert_false(e->has_node || e->has_old || e->has_parent);
+	snap_diff_clear(&df);
+	assert_int_equal(df.touched.n, 0);
+	store_free(a);
+	store_free(b);
+}
+
+struct seen_paths {
+	char v[4][64];
+	bool exact[4];
+	size_t n;
+};
+
+static int collect(void *arg, const char *path, bool exact)
+{
+	struct seen_paths *sp = arg;
+
+	assert_true(sp->n < 4);
+	snprintf(sp->v[sp->n], sizeof(sp->v[0]), "%s", path);
+	sp->exact[sp->n++] = exact;
+	return 0;
+}
+
+/* The paths an entry's change fires watches on, without applying it. */
+static void test_entry_paths(void **state)
+{
+	struct sm_origin o = {7, 1, "h", NULL, 0, 0};
+	struct store *st = base();
+	struct seen_paths sp = {0};
+	struct store_commit cm;
+	struct store_txn *tx;
+	void *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(sm_entry_write(&o, "/a/w", "v", 1, &buf, &len), 0);
+	assert_int_equal(sm_entry_paths(buf, len, collect, &sp), 0);
+	free(buf);
+	assert_int_equal(sp.n, 1);
+	assert_string_equal(sp.v[0], "/a/w");
+	assert_false(sp.exact[0]);
+
+	assert_int_equal(sm_entry_rm(&o, "/b", &buf, &len), 0);
+	assert_int_equal(sm_entry_paths(buf, len, collect, &sp), 0);
+	free(buf);
+	assert_int_equal(sp.n, 2);
+	assert_string_equal(sp.v[1], "/b");
+
+	/* a transaction: each node it changed */
+	tx = store_txn_new(st, "h");
+	assert_non_null(tx);
+	assert_int_equal(store_write(st, "h", tx, &dom0, 0, "/a/t1", "1", 1,
+				     NULL),
+			 0);
+	assert_int_equal(store_write(st, "h", tx, &dom0, 0, "/a/t2", "2", 1,
+				     NULL),
+			 0);
+	assert_int_equal(store_txn_export(tx, &cm), 0);
+	assert_int_equal(sm_entry_commit(&o, &cm, &buf, &len), 0);
+	sp.n = 0;
+	assert_int_equal(sm_entry_paths(buf, len, collect, &sp), 0);
+	free(buf);
+	store_commit_release(&cm);
+	store_txn_free(tx);
+	assert_int_equal(sp.n, 2);
+	assert_string_equal(sp.v[0], "/a/t1");
+	assert_string_equal(sp.v[1], "/a/t2");
+
+	/* no path: a no-op; garbage does not decode */
+	assert_int_equal(sm_entry_noop(&o, &buf, &len), 0);
+	sp.n = 0;
+	assert_int_equal(sm_entry_paths(buf, len, collect, &sp), 0);
+	free(buf);
+	assert_int_equal(sp.n, 0);
+	assert_int_equal(sm_entry_paths("\xff\xff\xff", 3, collect, &sp),
+			 -EINVAL);
+	store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +373,8 @@ int main(void)
 		cmocka_unit_test(test_too_much_is_everything),
 		cmocka_unit_test(test_txn_conflict_across_swap),
 		cmocka_unit_test(test_txn_no_conflict_across_swap),
+		cmocka_unit_test(test_touch),
+		cmocka_unit_test(test_entry_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

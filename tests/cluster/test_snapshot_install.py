@@ -146,7 +146,13 @@ class RaftCut:
     """iptables rules in a chain of our own, jumped to from OUTPUT on lo:
     member f's Raft traffic is dropped both ways, its peer channel not."""
 
-    def __init__(self, c, f):
+    def __init__(self, c, f, reset=False):
+        # reset: refuse with a TCP reset rather than drop, so that what
+        # was sent into the cut is not delivered by a retransmission
+        # after the heal (libraft keeps the entries of a message in
+        # flight)
+        self.target = ["REJECT", "--reject-with", "tcp-reset"] if reset \
+            else ["DROP"]
         self.chain = "XSR_SNAPINST_%d" % os.getpid()
         self.ipt("-N", self.chain)
         self.ipt("-I", "OUTPUT", "1", "-o", "lo", "-j", self.chain)
@@ -163,7 +169,8 @@ class RaftCut:
     def drop(self, member, ports):
         self.ipt("-A", self.chain, "-o", "lo", "-p", "tcp", "-m", "owner",
                  "--gid-owner", str(GID_BASE + member), "-m", "multiport",
-                 "--dports", ",".join(str(p) for p in ports), "-j", "DROP")
+                 "--dports", ",".join(str(p) for p in ports),
+                 "-j", *self.target)
 
     def heal(self):
         self.ipt("-F", self.chain, check=False)
@@ -345,6 +352,61 @@ class TestSnapshotInstall(unittest.TestCase):
         rc, out, err = c.xsadm(f, "cluster", "verify")
         self.assertEqual(rc, 0, out + err)
         fc.close()
+        oc.close()
+
+    def test_own_write_undone_in_the_gap_fires_its_event(self):
+        """A write of F's client and its removal by another client are
+        both committed while F hears no Raft: the snapshot F installs has
+        neither (a comparison of states sees nothing), yet the writer
+        gets its write's event before its answer, as cxenstored
+        guarantees (found by chaos seed 12: a transaction then an rm)."""
+        c = self.c
+        leader = wait_for(c.leader, 15, "a leader")
+        f = next(i for i in (1, 2, 3) if i != leader)
+        o = next(i for i in (1, 2, 3) if i not in (leader, f))
+        fh = "host%d" % f
+        oc = xsproto.Conn(c.socket(o))
+        pid = c.pid(f)
+        c.sh("stop", c.base, str(f))
+        wait_for(lambda: not daemonlib.pid_alive(pid), 10, "%s to stop" % fh)
+        with open(os.path.join(c.base, fh, "xenstored.conf"), "a") as conf:
+            # [cluster], last: F keeps forwarding to the leader it knows,
+            # and its clients wait for the answer past the gap (not from
+            # a standalone overlay)
+            conf.write("election-timeout = 60000\ncommit-timeout = 60000\n"
+                       "standalone = false\n")
+        c.sh("start", c.base, str(f))
+        writer = xsproto.Conn(c.socket(f))
+        remover = xsproto.Conn(c.socket(f))
+        writer.write("/tool/gap", b"")
+        writer.watch("/tool/gap", "w")
+        socket_events(writer, 0.3)  # the initial event
+
+        self.cut = RaftCut(c, f, reset=True)
+        writer.send("WRITE", b"/tool/gap/k\0v")
+        time.sleep(0.2)  # forwarded in this order: the write, then the rm
+        remover.send("RM", args("/tool/gap/k"))
+        for i in range(2 * WRITES):
+            oc.write("/data/fill%d" % (i % 50), "%d" % i)
+        self.cut.heal()
+
+        wait_for(lambda: re.search(r"snapshot at index \d+ replaces \d+: ",
+                                   c.log(f)),
+                 30, "%s to install a snapshot over its own write" % fh)
+        m = writer.reply(timeout=20)
+        self.assertEqual(m.type, xsproto.T["WRITE"], m.payload)
+        evs = socket_events(writer, 0)   # those that came before the reply
+        self.assertIn(("/tool/gap/k", "w"), evs)
+        self.assertRegex(c.log(f), r"snapshot at index \d+ replaces \d+: .* "
+                         r"[1-9]\d* nodes of this member's requests")
+        m = remover.reply(timeout=20)
+        self.assertEqual(m.type, xsproto.T["RM"], m.payload)
+        with self.assertRaises(OSError):
+            writer.read("/tool/gap/k")
+        rc, out, err = c.xsadm(f, "cluster", "verify")
+        self.assertEqual(rc, 0, out + err)
+        writer.close()
+        remover.close()
         oc.close()
 
 
