@@ -5,7 +5,10 @@
  * peer channel. Until this member has applied an entry, it keeps it and
  * sends it again, in seq order, whenever the leader changes, refuses it,
  * or stays silent for a while. Copies are harmless: the state machine
- * applies an (origin, seq) once (Raft dissertation, section 6.3). The
+ * applies an (origin, seq) once (Raft dissertation, section 6.3). Order
+ * is not: an entry applied after a later one of its origin is taken for
+ * a duplicate, so each forward names its predecessor and the leader takes
+ * it only after that one (follows_taken()). The
  * client is answered only when this member applies the entry, so clients
  * of a host read their own writes there. Without a quorum, a request fails
  * with EIO once the commit timeout has passed.
@@ -84,6 +87,12 @@ struct submitter {
 	} marks[REFUSED_MAX];
 	size_t nmarks;
 	uint64_t marks_term;
+	/* leader: per sender, the highest entry taken into the log in this
+	 * term (forwarded(): its entries are taken in their order only) */
+	struct taken {
+		uint64_t from, seq;
+	} *taken;
+	size_t ntaken, taken_cap;
 };
 
 uint64_t submit_next_seq(struct daemon *d)
@@ -280,12 +289,25 @@ static uint64_t now_ms(struct daemon *d)
 	return uv_now(d->loop);
 }
 
+/* The entry of ours that must reach the log before p (Forward.prev_seq):
+ * the nearest earlier one the log has not applied, 0 if none. */
+static uint64_t prev_of(const struct daemon *d, const struct pending *p)
+{
+	const struct pending *head = &d->submit->pending, *q;
+
+	for (q = p->prev; q != head; q = q->prev)
+		if (!q->nolog && !q->held && !q->applied)
+			return q->seq;
+	return 0;
+}
+
 static int forward(struct daemon *d, uint64_t to, struct pending *p)
 {
 	Xsr__PeerMsg m = XSR__PEER_MSG__INIT;
 	Xsr__Forward f = XSR__FORWARD__INIT;
 
 	f.seq = p->seq;
+	f.prev_seq = prev_of(d, p);
 	f.entry.data = p->entry;
 	f.entry.len = p->len;
 	m.m_case = XSR__PEER_MSG__M_FORWARD;
@@ -548,8 +570,9 @@ void submit_tick(struct daemon *d, uint64_t now)
 /*
  * The leader refused an entry we forwarded: it lost its leadership or has
  * not applied its log yet (sent again at the next tick, with everything
- * after it), or it judged the entry not ours to send (-EPERM: a bug here;
- * the request fails).
+ * after it), or the entry's predecessor is not in its log (-EILSEQ: all
+ * of them again), or it judged the entry not ours to send (-EPERM: a bug
+ * here; the request fails).
  */
 static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 {
@@ -573,6 +596,15 @@ static void refused(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 		return;
 	}
 	p->sent_to = 0;
+	if (m->forward_nack->status != -EILSEQ)
+		return;
+	/* Its predecessor is not in the log: lost with a link, or refused
+	 * while this entry was on its way. Everything goes again, in order,
+	 * at the next tick (copies of what was taken are harmless). */
+	for (p = d->submit->pending.next; p != &d->submit->pending;
+	     p = p->next)
+		if (p->sent_to == from)
+			p->sent_to = 0;
 }
 
 /* ---- On the leader: entries forwarded by followers ------------------ */
@@ -728,6 +760,56 @@ static int refuse_for_now(struct submitter *s, uint64_t from, uint64_t seq)
 	return -EAGAIN;
 }
 
+/* The entry `from` numbered seq was taken into the log in this term. */
+static void taken_set(struct submitter *s, uint64_t from, uint64_t seq)
+{
+	struct taken *t;
+	size_t i;
+
+	for (i = 0; i < s->ntaken; i++)
+		if (s->taken[i].from == from) {
+			if (seq > s->taken[i].seq)
+				s->taken[i].seq = seq;
+			return;
+		}
+	if (s->ntaken == s->taken_cap) {
+		size_t cap = s->taken_cap ? 2 * s->taken_cap : 8;
+
+		t = realloc(s->taken, cap * sizeof(*t));
+		if (!t)
+			return; /* the sender's next entries wait for the
+				 * log to apply this one instead */
+		s->taken = t;
+		s->taken_cap = cap;
+	}
+	s->taken[s->ntaken].from = from;
+	s->taken[s->ntaken++].seq = seq;
+}
+
+/*
+ * May `from`'s entry whose predecessor is prev (Forward.prev_seq) go into
+ * the log now? Only after that predecessor: an origin's entries apply in
+ * seq order, and one applied after a later one is taken for a duplicate
+ * and lost. So prev must be applied, or taken in this term (the entries
+ * taken in a term follow each other: each was checked so). A link that
+ * lost some of a sender's frames, a refusal while this member was not yet
+ * leader, a leadership lost and won again, would otherwise let a later
+ * entry in first (chaos seed 12: a standalone member's no-op probe
+ * overtook its 300 standalone writes, answered OK and then discarded).
+ */
+static bool follows_taken(struct daemon *d, uint64_t from, uint64_t prev)
+{
+	const struct submitter *s = d->submit;
+	size_t i;
+
+	if (prev == 0)
+		return true;
+	for (i = 0; i < s->ntaken; i++)
+		if (s->taken[i].from == from && prev <= s->taken[i].seq)
+			return true;
+	return refused_applied(d, from, prev);
+}
+
 /* An entry a follower forwarded: into the log if we lead, else refused
  * (for now -EAGAIN or -ENOTCONN, for good -EPERM). */
 static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
@@ -743,6 +825,7 @@ static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 	if (repl_is_leader(d->repl)) {
 		if (s->marks_term != repl_term(d->repl)) {
 			s->nmarks = 0;
+			s->ntaken = 0;
 			s->marks_term = repl_term(d->repl);
 		}
 		mark = refused_mark(s, from, false);
@@ -757,6 +840,10 @@ static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 			rc = refuse_for_now(s, from, seq);
 			goto out;
 		}
+		if (!follows_taken(d, from, m->forward->prev_seq)) {
+			rc = -EILSEQ; /* its predecessor first */
+			goto out;
+		}
 		why = forward_refusal(d, from, entry, len);
 		if (why) {
 			log_refusal(d, from, seq, why);
@@ -769,6 +856,8 @@ static void forwarded(struct daemon *d, uint64_t from, const Xsr__PeerMsg *m)
 					 f);
 			if (rc)
 				free(f);
+			else
+				taken_set(s, from, seq);
 		}
 	}
 out:
@@ -816,6 +905,7 @@ void submit_close(struct daemon *d)
 
 void submit_free(struct daemon *d)
 {
+	free(d->submit->taken);
 	free(d->submit);
 	d->submit = NULL;
 }

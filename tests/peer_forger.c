@@ -6,17 +6,20 @@
  * It stands in for a member that is down, with that member's own
  * certificate, and forwards one entry it builds as told: a write of PATH
  * = VALUE to HOST's tree, or a record of member MEMBER, with ORIGIN and
- * SEQ as given, whatever its own id. It sends the entry to the first
- * member named, follows the leader hints of refusals, and reports:
+ * SEQ as given, whatever its own id, and PREV as the entry the leader
+ * must have before it (Forward.prev_seq, 0 by default). It sends the
+ * entry to the first member named, follows the leader hints of refusals,
+ * and reports:
  *
  *   exit 0, "accepted"       the leader took it (no refusal for 3 s)
  *   exit 3, "refused"        the leader refused it as not ours (EPERM)
+ *   exit 5, "out of order"   the leader lacks its PREV (EILSEQ)
  *   exit 4, "no leader"      nobody took it within the time limit
  *   exit 2                   bad usage or credentials
  *
  *   peer_forger --ca CA --cert CERT --key KEY --self ID --listen ADDR
  *               --member ID=ADDR [--member ...] --origin ID --seq N
- *               (--write HOST PATH VALUE | --record ID NAME)
+ *               [--prev N] (--write HOST PATH VALUE | --record ID NAME)
  */
 #include "consensus/peer.h"
 #include "consensus/sm.h"
@@ -40,7 +43,7 @@ struct forger {
 	uv_timer_t quiet, give_up;
 	void *entry;
 	size_t len;
-	uint64_t seq, to;
+	uint64_t seq, prev, to;
 	int verdict; /* -1 while undecided */
 };
 
@@ -81,6 +84,7 @@ static void send_to(struct forger *f, uint64_t to)
 	size_t len;
 
 	fw.seq = f->seq;
+	fw.prev_seq = f->prev;
 	fw.entry.data = f->entry;
 	fw.entry.len = f->len;
 	m.m_case = XSR__PEER_MSG__M_FORWARD;
@@ -114,6 +118,8 @@ static void recv_msg(void *data, uint64_t from, const void *body, size_t len)
 			from, strerror(-n->status), n->leader);
 		if (n->status == -EPERM)
 			finish(f, 3, "refused");
+		else if (n->status == -EILSEQ)
+			finish(f, 5, "out of order");
 		else if (n->leader && n->leader != from)
 			send_to(f, n->leader);
 		else /* no leader yet: ask again soon */
@@ -139,7 +145,7 @@ static void usage(void)
 		"usage: peer_forger --ca CA --cert CERT --key KEY --self ID "
 		"--listen ADDR\n"
 		"       --member ID=ADDR [--member ...] --origin ID --seq N\n"
-		"       (--write HOST PATH VALUE | --record ID NAME)\n");
+		"       [--prev N] (--write HOST PATH VALUE | --record ID NAME)\n");
 	exit(2);
 }
 
@@ -154,6 +160,7 @@ int main(int argc, char **argv)
 		{"member", required_argument, NULL, 'm'},
 		{"origin", required_argument, NULL, 'o'},
 		{"seq", required_argument, NULL, 'q'},
+		{"prev", required_argument, NULL, 'p'},
 		{"write", no_argument, NULL, 'w'},
 		{"record", no_argument, NULL, 'r'},
 		{NULL, 0, NULL, 0},
@@ -166,6 +173,7 @@ int main(int argc, char **argv)
 	struct store_member rec = {0};
 	struct tls_creds *cr;
 	struct forger f = {.verdict = -1};
+	uint64_t prev = 0;
 	struct peer_handler h = {.data = &f, .recv = recv_msg, .log = say};
 	char err[256], *eq;
 	int c, mode = 0, rc;
@@ -187,6 +195,7 @@ int main(int argc, char **argv)
 			break;
 		case 'o': o.member = strtoull(optarg, NULL, 10); break;
 		case 'q': o.seq = strtoull(optarg, NULL, 10); break;
+		case 'p': prev = strtoull(optarg, NULL, 10); break;
 		case 'w': mode = 'w'; break;
 		case 'r': mode = 'r'; break;
 		default: usage();
@@ -218,6 +227,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	f.seq = o.seq;
+	f.prev = prev;
 	f.loop = uv_default_loop();
 	rc = peer_open(f.loop, self, listen, cr, &h, &f.peer);
 	if (rc) {

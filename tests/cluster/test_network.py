@@ -261,11 +261,32 @@ class TestForgery(NetCase):
         names = {m["id"]: m.get("name") for m in st["members"]}
         self.assertEqual(names.get(2), "host2", st)
 
+    def test_3a_entries_in_their_order(self):
+        """An entry whose predecessor the leader never took is refused
+        for now (EILSEQ), not applied: had it gone in first, the
+        predecessor would have been taken for a duplicate and lost. Sent
+        again after its predecessor, it goes through."""
+        first, late = self.own_seq(10), self.own_seq(11)
+        rc, out, err = self.forge("--origin", 3, "--seq", late,
+                                  "--prev", first, "--write", "host3",
+                                  "/forged/late", "2")
+        self.assertEqual((rc, out), (5, "out of order"), err)
+        self.assertIsNone(self.c.read_replica(1, "host3", "/forged/late"))
+        rc, out, err = self.forge("--origin", 3, "--seq", first,
+                                  "--write", "host3", "/forged/first", "1")
+        self.assertEqual((rc, out), (0, "accepted"), err)
+        rc, out, err = self.forge("--origin", 3, "--seq", late,
+                                  "--prev", first, "--write", "host3",
+                                  "/forged/late", "2")
+        self.assertEqual((rc, out), (0, "accepted"), err)
+        self.c.wait_replica(1, "host3", "/forged/first", "1")
+        self.c.wait_replica(1, "host3", "/forged/late", "2")
+
     def test_4_own_tree_accepted(self):
         """The control: the same impostor, its own origin and tree, goes
         through (so the refusals above are the leader's judgement), and
         member 3 comes back with its entries unblocked."""
-        rc, out, err = self.forge("--origin", 3, "--seq", self.own_seq(3),
+        rc, out, err = self.forge("--origin", 3, "--seq", self.own_seq(30),
                                   "--write", "host3", "/forged/own", "yes")
         self.assertEqual((rc, out), (0, "accepted"), err)
         self.c.wait_replica(1, "host3", "/forged/own", "yes")
