@@ -32,7 +32,10 @@
 # Environment: XSR_SHARED, XENLAB_WORK, XSR_XENLAB_BIN as for
 # deploy/xenlab-test.sh; XSR_XENLAB_TIMEOUT (seconds for the whole run,
 # default 1500); XSR_XENLAB_TCG_THREAD (single, the default, or multi:
-# QEMU's TCG threading; each dom0 has one vCPU).
+# QEMU's TCG threading; each dom0 has one vCPU); XSR_XENLAB_NIC (the
+# dom0s' network device: virtio-net-pci, the default, or e1000);
+# XSR_XENLAB_CPU (QEMU's -cpu, default max); XSR_XENLAB_XEN_EXTRA (more
+# options for Xen's command line).
 set -euo pipefail
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 HERE=$REPO/deploy/xenlab
@@ -44,6 +47,11 @@ BIN=${XSR_XENLAB_BIN:-$REPO/build/bin}
 TMO=${XSR_XENLAB_TIMEOUT:-1500}
 # QEMU's TCG: one thread for all vCPUs (single) or one each (multi)
 TCG_THREAD=${XSR_XENLAB_TCG_THREAD:-single}
+NIC=${XSR_XENLAB_NIC:-virtio-net-pci}
+CPU=${XSR_XENLAB_CPU:-max}
+XEN_EXTRA=${XSR_XENLAB_XEN_EXTRA:-}
+case $NIC in virtio-net-pci) NIC_MOD=virtio_net;; e1000) NIC_MOD=e1000;;
+  *) echo "xenlab-migrate: error: XSR_XENLAB_NIC must be virtio-net-pci or e1000" >&2; exit 2;; esac
 die() { echo "xenlab-migrate: error: $*" >&2; exit 2; }
 say() { echo "xenlab-migrate: $*"; }
 case $DAEMON in xsr|stock) ;; *) die "XSR_XENLAB_DAEMON must be xsr or stock";; esac
@@ -103,6 +111,7 @@ for r in A B; do
   echo "10.99.0.$i" > "$S/ip"
   echo "10.99.0.254" > "$S/gateway"
   echo "$DAEMON" > "$S/mode"
+  echo "$NIC_MOD" > "$S/nic-module"
   install -m 0755 "$HERE/xenstored-net" "$S/xenstored"
   install -m 0755 "$HERE/migrate-node.sh" "$S/test.sh"
   install -m 0755 "$HERE/node-agent.py" "$S/node-agent.py"
@@ -182,16 +191,16 @@ declare -A QPID
 for r in A B; do
   i=$([ $r = A ] && echo 1 || echo 2)
   cp --sparse=always "$W/out/dom0.img" "$M/dom0-$r.img"
-  ip netns exec "$NS" timeout --foreground -k 10 "$TMO" qemu-system-x86_64 -accel "tcg,thread=$TCG_THREAD" -cpu max \
+  ip netns exec "$NS" timeout --foreground -k 10 "$TMO" qemu-system-x86_64 -accel "tcg,thread=$TCG_THREAD" -cpu "$CPU" \
     -machine q35 -smp 1 -m 2048 -display none -monitor none -no-reboot -serial stdio \
     -kernel "$W/out/xen-4.17.elf" \
-    -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all smap=0 smep=0" \
+    -append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all smap=0 smep=0${XEN_EXTRA:+ $XEN_EXTRA}" \
     -initrd "$W/out/vmlinuz root=/dev/vda rw console=hvc0 earlyprintk=xen init=/sbin/xenlab-init,$W/out/initrd.img" \
     -drive "file=$M/dom0-$r.img,if=virtio,format=raw,cache=unsafe" \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
     -virtfs "local,path=$M/share-$r,mount_tag=hostshare,security_model=none,id=hostshare" \
     -netdev "tap,id=n0,ifname=tap$r,script=no,downscript=no" \
-    -device "virtio-net-pci,netdev=n0,mac=52:54:00:99:00:0$i" \
+    -device "$NIC,netdev=n0,mac=52:54:00:99:00:0$i" \
     < /dev/null > >(stamp > "$M/serial-$r.log") 2>&1 &
   QPID[$r]=$!
   PIDS+=($!)

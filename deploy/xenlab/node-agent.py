@@ -58,7 +58,12 @@ def sh(cmd, timeout=60):
 
 
 def net_up(ip):
-    sh("modprobe virtio_net", 30)
+    try:
+        with open("/mnt/host/nic-module") as f:
+            mod = f.read().strip() or "virtio_net"
+    except OSError:
+        mod = "virtio_net"
+    sh("modprobe %s" % mod, 30)
     dev = None
     for _ in range(100):
         for d in sorted(os.listdir("/sys/class/net")):
