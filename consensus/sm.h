@@ -103,6 +103,7 @@ struct sm_peek {
 	uint64_t origin;   /* the member it claims to come from */
 	char host[72];	   /* its caller's host: the tree it changes */
 	bool move;	   /* a MoveDomain (an admin's, between hosts) */
+	bool noop;	   /* a no-op (it changes no tree) */
 	bool member;	   /* a Member entry */
 	bool host_init;	   /* a HostInit entry */
 	/* the member a Member or HostInit entry records or removes (0: none) */

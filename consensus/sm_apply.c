@@ -625,6 +625,7 @@ int sm_entry_peek(const void *buf, size_t len, struct sm_peek *out)
 		out->origin = e->origin;
 		strcpy(out->host, e->caller->host);
 		out->move = e->op_case == XSR__ENTRY__OP_MOVE_DOMAIN;
+		out->noop = e->op_case == XSR__ENTRY__OP_NOOP;
 		out->host_init = e->op_case == XSR__ENTRY__OP_HOST_INIT;
 		out->member = e->op_case == XSR__ENTRY__OP_MEMBER;
 		if (out->member)

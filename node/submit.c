@@ -644,7 +644,11 @@ static void forwarded_done(void *arg, int status)
  * a domain move, whose rules apply alike everywhere (store_domain_move).
  * A Member or HostInit entry records the sender only, under its own name
  * or a name no tree has yet: the membership commands run on the leader
- * (node/cluster_member.c). NULL if it may, else why not.
+ * (node/cluster_member.c). A no-op changes no tree: a member whose tree
+ * the log has not created yet sends one to learn that its entries reach
+ * the log (node/standalone.c: a new cluster's members starting apart;
+ * refused, it logged a discarded standalone write that never was, found
+ * by the two-host Xen lab). NULL if it may, else why not.
  */
 static const char *forward_refusal(struct daemon *d, uint64_t from,
 				   const void *entry, size_t len)
@@ -665,7 +669,7 @@ static const char *forward_refusal(struct daemon *d, uint64_t from,
 		return "a name whose tree exists";
 	if (pk.host_init && pk.member_id)
 		own = pk.member_name;
-	if (pk.move || pk.member)
+	if (pk.move || pk.member || pk.noop)
 		return NULL;
 	if (!own || strcmp(own, pk.host))
 		return "another host's tree";

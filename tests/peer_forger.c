@@ -5,7 +5,8 @@
  *
  * It stands in for a member that is down, with that member's own
  * certificate, and forwards one entry it builds as told: a write of PATH
- * = VALUE to HOST's tree, or a record of member MEMBER, with ORIGIN and
+ * = VALUE to HOST's tree, a no-op naming HOST, or a record of member
+ * MEMBER, with ORIGIN and
  * SEQ as given, whatever its own id, and PREV as the entry the leader
  * must have before it (Forward.prev_seq, 0 by default). It sends the
  * entry to the first member named, follows the leader hints of refusals,
@@ -19,7 +20,8 @@
  *
  *   peer_forger --ca CA --cert CERT --key KEY --self ID --listen ADDR
  *               --member ID=ADDR [--member ...] --origin ID --seq N
- *               [--prev N] (--write HOST PATH VALUE | --record ID NAME)
+ *               [--prev N] (--write HOST PATH VALUE | --noop HOST |
+ *                           --record ID NAME)
  */
 #include "consensus/peer.h"
 #include "consensus/sm.h"
@@ -145,7 +147,8 @@ static void usage(void)
 		"usage: peer_forger --ca CA --cert CERT --key KEY --self ID "
 		"--listen ADDR\n"
 		"       --member ID=ADDR [--member ...] --origin ID --seq N\n"
-		"       [--prev N] (--write HOST PATH VALUE | --record ID NAME)\n");
+		"       [--prev N] (--write HOST PATH VALUE | --noop HOST |\n"
+		"                   --record ID NAME)\n");
 	exit(2);
 }
 
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
 		{"prev", required_argument, NULL, 'p'},
 		{"write", no_argument, NULL, 'w'},
 		{"record", no_argument, NULL, 'r'},
+		{"noop", no_argument, NULL, 'n'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *ca = NULL, *cert = NULL, *key = NULL, *listen = NULL;
@@ -198,14 +202,18 @@ int main(int argc, char **argv)
 		case 'p': prev = strtoull(optarg, NULL, 10); break;
 		case 'w': mode = 'w'; break;
 		case 'r': mode = 'r'; break;
+		case 'n': mode = 'n'; break;
 		default: usage();
 		}
 	}
 	if (!ca || !cert || !key || !self || !listen || !nmembers ||
 	    !o.member || !o.seq || !mode ||
-	    argc - optind != (mode == 'w' ? 3 : 2))
+	    argc - optind != (mode == 'w' ? 3 : mode == 'n' ? 1 : 2))
 		usage();
-	if (mode == 'w') {
+	if (mode == 'n') {
+		o.host = argv[optind];
+		rc = sm_entry_noop(&o, &f.entry, &f.len);
+	} else if (mode == 'w') {
 		o.host = argv[optind];
 		rc = sm_entry_write(&o, argv[optind + 1], argv[optind + 2],
 				    strlen(argv[optind + 2]), &f.entry, &f.len);

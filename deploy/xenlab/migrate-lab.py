@@ -75,13 +75,21 @@ def run(ip, cmd, timeout=60, retries=0):
 
 
 def val(ip, path):
-    rc, o = run(ip, "timeout 10 xenstore-read %s" % path, 20, retries=3)
+    # the agent merges stderr into the output: warnings stay out of it
+    rc, o = run(ip, "timeout 10 xenstore-read %s 2>/dev/null" % path, 20,
+                retries=3)
     return o.strip() if rc == 0 else None
 
 
 def domid(ip):
-    v = run(ip, "timeout 10 xl domid %s" % GUEST, 20, retries=3)
-    return int(v[1].strip()) if v[0] == 0 and v[1].strip().isdigit() else None
+    rc, o = run(ip, "timeout 10 xl domid %s 2>/dev/null" % GUEST, 20,
+                retries=3)
+    lines = o.strip().splitlines()
+    if rc == 0 and lines and lines[-1].strip().isdigit():
+        return int(lines[-1].strip())
+    say("  (%s: no domid for %s: rc %d, %r)" % (NAME[ip], GUEST, rc,
+                                                o.strip()[-200:]))
+    return None
 
 
 def ping(ip, d, n, timeout=40):

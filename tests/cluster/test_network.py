@@ -282,6 +282,14 @@ class TestForgery(NetCase):
         self.c.wait_replica(1, "host3", "/forged/first", "1")
         self.c.wait_replica(1, "host3", "/forged/late", "2")
 
+    def test_3b_noop_before_its_tree(self):
+        """A no-op naming a tree the log has not created changes nothing:
+        taken (a new cluster's member that started first proves its
+        entries reach the log with one before its tree exists)."""
+        rc, out, err = self.forge("--origin", 3, "--seq", self.own_seq(20),
+                                  "--noop", "host-not-yet")
+        self.assertEqual((rc, out), (0, "accepted"), err)
+
     def test_4_own_tree_accepted(self):
         """The control: the same impostor, its own origin and tree, goes
         through (so the refusals above are the leader's judgement), and
