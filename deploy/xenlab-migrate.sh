@@ -26,7 +26,9 @@
 # Status: it has NOT passed on the project's 2-core machine: with two
 # emulated machines sharing the cores, the lab's corruption of dom0
 # processes (README, "Xen lab") kills the agents at start-up or stalls the
-# dom0s (README, "Two hosts under real Xen"). Not in deploy/test.sh; a
+# dom0s (README, "Two hosts under real Xen"); with XSR_XENLAB_NIC=e1000
+# one run in four migrated the guest from A to B (the inheritance logged
+# on B) before its orchestrator stumbled. Not in deploy/test.sh; a
 # machine with more cores may fare better. A run takes 10 to 25 minutes.
 #
 # Environment: XSR_SHARED, XENLAB_WORK, XSR_XENLAB_BIN as for
