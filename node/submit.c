@@ -627,12 +627,18 @@ static void refuse(struct daemon *d, uint64_t to, uint64_t seq, int status)
 	peers_send(d, to, &m);
 }
 
+static void taken_forget(struct submitter *s, uint64_t from);
+
 static void forwarded_done(void *arg, int status)
 {
 	struct fwd *f = arg;
 
-	if (status)
+	if (status) {
+		/* not in the log after all: the sender's next entries chain
+		 * from what is applied until it sends this one again */
+		taken_forget(f->d->submit, f->from);
 		refuse(f->d, f->from, f->seq, status);
+	}
 	free(f);
 }
 
@@ -788,6 +794,17 @@ static void taken_set(struct submitter *s, uint64_t from, uint64_t seq)
 	}
 	s->taken[s->ntaken].from = from;
 	s->taken[s->ntaken++].seq = seq;
+}
+
+static void taken_forget(struct submitter *s, uint64_t from)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntaken; i++)
+		if (s->taken[i].from == from) {
+			s->taken[i] = s->taken[--s->ntaken];
+			return;
+		}
 }
 
 /*
