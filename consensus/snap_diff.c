@@ -312,24 +312,33 @@ static int snap_diff_fail(struct snap_diff *df, int rc)
 	return rc;
 }
 
+/* A walk of host in old_st and new_st as a privileged reader (no path
+ * limit), with budget events to give. */
+static void walk_init(struct walk *w, struct store *old_st,
+		      struct store *new_st, const char *host, size_t budget,
+		      struct snap_diff *df)
+{
+	memset(w, 0, sizeof(*w));
+	w->a = old_st;
+	w->b = new_st;
+	w->host = host;
+	w->root.domid = 0;
+	w->root.privileged = true;
+	w->root.target = STORE_NO_TARGET;
+	w->root.quota = (struct store_quota)STORE_QUOTA_INIT;
+	w->root.quota.path_max = UINT32_MAX;
+	w->budget = budget;
+	w->df = df;
+}
+
 int snap_diff(struct store *old_st, struct store *new_st, const char *host,
 	      struct snap_diff *df)
 {
-	struct walk w = {
-		.a = old_st,
-		.b = new_st,
-		.host = host,
-		.root = {.domid = 0,
-			 .privileged = true,
-			 .target = STORE_NO_TARGET,
-			 .quota = STORE_QUOTA_INIT},
-		.budget = SNAP_DIFF_MAX_EVENTS,
-		.df = df,
-	};
+	struct walk w;
 	struct nrec a, b;
 	int rc;
 
-	w.root.quota.path_max = UINT32_MAX;
+	walk_init(&w, old_st, new_st, host, SNAP_DIFF_MAX_EVENTS, df);
 	w.cap = 256;
 	w.path = malloc(w.cap);
 	if (!w.path)
@@ -356,24 +365,14 @@ int snap_diff_touch(struct store *old_st, struct store *new_st,
 		    const char *host, const char *path, bool exact,
 		    struct snap_diff *df)
 {
-	struct walk w = {
-		.a = old_st,
-		.b = new_st,
-		.host = host,
-		.root = {.domid = 0,
-			 .privileged = true,
-			 .target = STORE_NO_TARGET,
-			 .quota = STORE_QUOTA_INIT},
-		.budget = SIZE_MAX,
-		.df = df,
-	};
+	struct walk w;
 	struct nrec a, b, parent;
 	const char *slash = strrchr(path, '/');
 	int rc;
 
 	if (df->all)
 		return 0;
-	w.root.quota.path_max = UINT32_MAX;
+	walk_init(&w, old_st, new_st, host, SIZE_MAX, df);
 	w.path = strdup(path);
 	if (!w.path)
 		return snap_diff_fail(df, -ENOMEM);
