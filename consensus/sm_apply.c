@@ -571,23 +571,40 @@ void sm_result_clear(struct sm_result *out)
 	out->watch_path = out->watch_token = NULL;
 }
 
+/* The path a single-node operation names (NULL for the others). */
+static const char *op_path(const Xsr__Entry *e)
+{
+	switch (e->op_case) {
+	case XSR__ENTRY__OP_WRITE:
+		return e->write->path;
+	case XSR__ENTRY__OP_MKDIR:
+		return e->mkdir->path;
+	case XSR__ENTRY__OP_RM:
+		return e->rm->path;
+	case XSR__ENTRY__OP_SET_PERMS:
+		return e->set_perms->path;
+	default:
+		return NULL;
+	}
+}
+
 /* "write /path by domain N" and the like, for log lines. */
 static void describe(const Xsr__Entry *e, char *out, size_t n)
 {
-	const char *op = "an operation", *path = NULL;
+	const char *op = "an operation", *path = op_path(e);
 
 	switch (e->op_case) {
 	case XSR__ENTRY__OP_WRITE:
-		op = "write", path = e->write->path;
+		op = "write";
 		break;
 	case XSR__ENTRY__OP_MKDIR:
-		op = "mkdir", path = e->mkdir->path;
+		op = "mkdir";
 		break;
 	case XSR__ENTRY__OP_RM:
-		op = "rm", path = e->rm->path;
+		op = "rm";
 		break;
 	case XSR__ENTRY__OP_SET_PERMS:
-		op = "set-perms", path = e->set_perms->path;
+		op = "set-perms";
 		break;
 	case XSR__ENTRY__OP_COMMIT:
 		op = "transaction commit";
@@ -651,37 +668,21 @@ int sm_entry_paths(const void *buf, size_t len,
 		   void *arg)
 {
 	Xsr__Entry *e = xsr__entry__unpack(NULL, len, buf);
-	const char *path = NULL;
+	const char *path;
 	size_t i;
 	int rc = 0;
 
 	if (!e)
 		return -EINVAL;
-	switch (e->op_case) {
-	case XSR__ENTRY__OP_WRITE:
-		path = e->write->path;
-		break;
-	case XSR__ENTRY__OP_MKDIR:
-		path = e->mkdir->path;
-		break;
-	case XSR__ENTRY__OP_RM:
-		path = e->rm->path;
-		break;
-	case XSR__ENTRY__OP_SET_PERMS:
-		path = e->set_perms->path;
-		break;
-	case XSR__ENTRY__OP_COMMIT:
+	path = op_path(e);
+	if (path)
+		rc = fn(arg, path, false);
+	else if (e->op_case == XSR__ENTRY__OP_COMMIT)
 		for (i = 0; !rc && i < e->commit->n_nodes; i++)
 			if (e->commit->nodes[i]->fire_watch &&
 			    e->commit->nodes[i]->path)
 				rc = fn(arg, e->commit->nodes[i]->path,
 					e->commit->nodes[i]->watch_exact);
-		break;
-	default:
-		break;
-	}
-	if (path)
-		rc = fn(arg, path, false);
 	xsr__entry__free_unpacked(e, NULL);
 	return rc;
 }

@@ -125,6 +125,18 @@ class Cluster:
             return int(re.search(r"^raft-address = \S+:(\d+)$", f.read(),
                                  re.M).group(1))
 
+    def restart_with(self, i, conf_lines):
+        """Stop member i, append conf_lines to its configuration (the
+        [cluster] section is the file's last), start it again."""
+        pid = self.pid(i)
+        self.sh("stop", self.base, str(i))
+        wait_for(lambda: not daemonlib.pid_alive(pid), 10,
+                 "host%d to stop" % i)
+        with open(os.path.join(self.base, "host%d" % i, "xenstored.conf"),
+                  "a") as conf:
+            conf.write(conf_lines)
+        self.sh("start", self.base, str(i))
+
     def down(self):
         try:
             self.sh("down", self.base)
@@ -299,12 +311,7 @@ class TestSnapshotInstall(unittest.TestCase):
         # F slow to notice a silent leader: cut off, it still forwards to
         # the leader it knows (a follower that knows none keeps its
         # entries until it learns one)
-        pid = c.pid(f)
-        c.sh("stop", c.base, str(f))
-        wait_for(lambda: not daemonlib.pid_alive(pid), 10, "%s to stop" % fh)
-        with open(os.path.join(c.base, fh, "xenstored.conf"), "a") as conf:
-            conf.write("election-timeout = 60000\n")  # [cluster], last
-        c.sh("start", c.base, str(f))
+        c.restart_with(f, "election-timeout = 60000\n")
         fc = xsproto.Conn(c.socket(f))
         sim = sg.SimDir(os.path.join(c.base, fh, "shim"))
         self.sims.append(sim)
@@ -366,16 +373,10 @@ class TestSnapshotInstall(unittest.TestCase):
         o = next(i for i in (1, 2, 3) if i not in (leader, f))
         fh = "host%d" % f
         oc = xsproto.Conn(c.socket(o))
-        pid = c.pid(f)
-        c.sh("stop", c.base, str(f))
-        wait_for(lambda: not daemonlib.pid_alive(pid), 10, "%s to stop" % fh)
-        with open(os.path.join(c.base, fh, "xenstored.conf"), "a") as conf:
-            # [cluster], last: F keeps forwarding to the leader it knows,
-            # and its clients wait for the answer past the gap (not from
-            # a standalone overlay)
-            conf.write("election-timeout = 60000\ncommit-timeout = 60000\n"
+        # F keeps forwarding to the leader it knows, and its clients wait
+        # for the answer past the gap (not from a standalone overlay)
+        c.restart_with(f, "election-timeout = 60000\ncommit-timeout = 60000\n"
                        "standalone = false\n")
-        c.sh("start", c.base, str(f))
         writer = xsproto.Conn(c.socket(f))
         remover = xsproto.Conn(c.socket(f))
         writer.write("/tool/gap", b"")
