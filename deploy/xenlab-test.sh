@@ -9,6 +9,9 @@
 #   XSR_XENLAB_DAEMON=deb deploy/xenlab-test.sh    # our Debian package, booted
 #                                                  # through /etc/init.d/xen
 #
+# The lab is built by ../shared/xenlab/build.sh and booted by
+# deploy/xenlab/run.sh (QEMU's qemu64 CPU model: see deploy/xenlab/lib.sh).
+#
 # Exit 0 only if the lab reached every checkpoint (run.sh's verdict:
 # CHECKPOINT-B..E, XENLAB-DONE) AND every line of results/xsr-test.txt is
 # "PASS ..." AND it ends with "XSR-TEST-DONE rc=0". Checks made in dom0
@@ -65,6 +68,10 @@
 #                         /var/lib/xenstored, on dom0's disk)
 #   XSR_XENLAB_TIMEOUT    seconds for the boot + checks (default 600)
 #   XSR_XENLAB_ACCEL      tcg (default) | kvm, passed to run.sh
+#   XSR_XENLAB_CPU        QEMU's CPU model (default qemu64; max brings the
+#                         lab's memory corruption back: deploy/xenlab/lib.sh);
+#                         XSR_XENLAB_SMP, XSR_XENLAB_TCG_THREAD,
+#                         XSR_XENLAB_XEN_EXTRA: lib.sh (defaults 2, multi)
 #   XSR_XENLAB_REBUILD=1  rebuild the lab image (build.sh) even if present
 #   XSR_XENLAB_STRICT=1   fail if any dom0 process crashed (segfault, general
 #                         protection fault, ld.so inconsistency) even when
@@ -109,7 +116,7 @@ T0=$(now)
 
 case $DAEMON in xsr|stock|deb) ;; *) die "XSR_XENLAB_DAEMON must be xsr, stock or deb, not '$DAEMON'";; esac
 [ "$(id -u)" = 0 ] || die "must run as root (the lab uses debootstrap, apt, QEMU)"
-if [ ! -x "$LAB/build.sh" ] || [ ! -x "$LAB/run.sh" ]; then
+if [ ! -x "$LAB/build.sh" ]; then
   die "no lab at $LAB (set XSR_SHARED to the dir holding xenlab/)"
 fi
 for f in xenstored-xsr xenstored-stock xenstored-deb test.sh; do
@@ -269,7 +276,7 @@ RUNOUT=$W/logs/xsr-run-$DAEMON-$(date +%Y%m%d-%H%M%S).out
 say "booting the lab ($ACCEL, timeout ${TMO}s, daemon: $DAEMON); run.sh output: $RUNOUT"
 T2=$(now)
 set +e
-W=$LABW SHARE=$SHARE timeout -k 15 $((TMO + 60)) "$LAB/run.sh" "$ACCEL" "$TMO" > "$RUNOUT" 2>&1
+W=$LABW SHARE=$SHARE timeout -k 15 $((TMO + 60)) "$HERE/run.sh" "$ACCEL" "$TMO" > "$RUNOUT" 2>&1
 LABRC=$?
 set -e
 T3=$(now)

@@ -8,6 +8,12 @@ after A's dom0 is powered off. It drives both dom0s through their agents
 number of failures.
 
     migrate-lab.py MODE RESULTS_FILE QEMU_A_PID      (MODE: xsr | stock)
+
+Environment: XSR_XENLAB_ROUNDS (round trips A -> B -> A, default 1),
+XSR_XENLAB_BULK (nodes written under the guest's data/bulk before the
+first migration, default 100: the home a migration moves has about that
+many nodes more). After the migrations, "SUMMARY" lines give the median
+and the 99th percentile (nearest rank) of each timing.
 """
 import json
 import os
@@ -22,6 +28,8 @@ NAME = {A: "labA", B: "labB"}
 SEND = "python3 /mnt/host/node-agent.py send"
 XSADM = "LD_LIBRARY_PATH=/usr/local/lib/xsr/lib /usr/local/lib/xsr/bin/xsadm"
 GUEST = "xenlab-domu"
+ROUNDS = int(os.environ.get("XSR_XENLAB_ROUNDS", "1"))
+BULK = int(os.environ.get("XSR_XENLAB_BULK", "100"))
 
 mode, results_path, qemu_a = sys.argv[1], sys.argv[2], int(sys.argv[3])
 # stopped from outside (timeout): still tell the agents to end
@@ -112,6 +120,50 @@ def owner(ip, d, key):
     return int(m.group(1)) if m else None
 
 
+def children(ip, path):
+    rc, o = run(ip, "timeout 10 xenstore-list %s 2>/dev/null" % path, 20,
+                retries=3)
+    return len(o.split()) if rc == 0 else None
+
+
+def write_bulk(ip, d):
+    """BULK nodes under the guest's data/bulk, written by dom0 with one
+    xenstore-write (one transaction; the guest owns data/, so it owns
+    them too)."""
+    kv = " ".join("/local/domain/%d/data/bulk/k%03d v%03d" % (d, i, i)
+                  for i in range(BULK))
+    rc, o = run(ip, "timeout 60 xenstore-write %s" % kv, 90, retries=3)
+    return rc == 0 and children(ip, "/local/domain/%d/data/bulk" % d) == BULK
+
+
+def write_cost(ip, n=20):
+    """n xenstore-write calls one after the other, timed in dom0: what a
+    dom0 tool's change costs (each call a transaction of one write, with
+    this daemon a log entry that the cluster commits; the process's
+    start-up included, the same for both daemons)."""
+    rc, o = run(ip, "s=$(date +%%s%%N); for i in $(seq %d); do "
+                "xenstore-write /tool/lat/k$i v$i || exit 1; done; "
+                "echo elapsed-ns $(( $(date +%%s%%N) - s ))" % n, 120)
+    m = re.search(r"elapsed-ns (\d+)", o)
+    if m and rc == 0:
+        timing("dom0", "xenstore-write-call-ms",
+               round(int(m.group(1)) / 1e6 / n, 2),
+               "mode=%s (%d calls on %s)" % (mode, n, NAME[ip]))
+
+
+TIMINGS = {}
+
+
+def timing(tag, name, value, extra):
+    TIMINGS.setdefault(name, []).append(value)
+    say("TIMING %s %s %s %s" % (tag, name, value, extra))
+
+
+def percentile(v, p):
+    v = sorted(v)
+    return v[max(0, min(len(v) - 1, -(-len(v) * p // 100) - 1))]
+
+
 def wait_agent(ip, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -134,25 +186,34 @@ def migrate(tag, src, dst, n):
     for line in o.strip().splitlines()[-8:]:
         say("  %s: %s" % (tag, line))
     new = domid(dst)
-    say("TIMING %s xl-migrate-seconds %.3f mode=%s (%s domain %s -> %s domain %s)"
-        % (tag, t, mode, NAME[src], old, NAME[dst], new))
+    timing(tag, "xl-migrate-seconds", round(t, 3),
+           "mode=%s (%s domain %s -> %s domain %s)"
+           % (mode, NAME[src], old, NAME[dst], new))
     if not ok(tag, rc == 0 and new is not None,
               "xl migrate rc=%s, new domid %s" % (rc, new)):
         return None
     got = (val(dst, "/local/domain/%d/data/xenlab" % new),
            val(dst, "/local/domain/%d/data/pong" % new))
+    bulk = children(dst, "/local/domain/%d/data/bulk" % new)
     if mode == "stock":
         say("INFO %s-keys Xen's C xenstored: data/xenlab=%r data/pong=%r "
-            "(before: %r, %r)" % (tag, got[0], got[1], had, pong))
+            "data/bulk: %s nodes (before: %r, %r, %d)"
+            % (tag, got[0], got[1], bulk, had, pong, BULK))
     else:
         own = owner(dst, new, "pong")
-        ok(tag + "-keys", had and got == (had, pong) and own == new,
-           "data/xenlab %r data/pong %r owned by %s; before %r %r, want owner %d"
-           % (got[0], got[1], own, had, pong, new))
-        rc, o = run(dst, "grep -a inherits /var/log/xen/xenstored-xsr.log | tail -1")
+        ok(tag + "-keys", had and got == (had, pong) and own == new and
+           (bulk or 0) == BULK,
+           "data/xenlab %r data/pong %r owned by %s, data/bulk %s nodes; "
+           "before %r %r %d, want owner %d"
+           % (got[0], got[1], own, bulk, had, pong, BULK, new))
+        rc, o = run(dst, "grep -a 'domain %d of host %s inherits' "
+                    "/var/log/xen/xenstored-xsr.log | tail -1"
+                    % (new, NAME[dst]))
         m = re.search(r"(\d+) nodes copied .*applied in (\d+) us", o)
-        if m:
-            say("TIMING %s introduce-with-copy-us %s nodes=%s" % (tag, m.group(2), m.group(1)))
+        if ok(tag + "-inherited", m is not None,
+              "no inheritance logged on %s: %r" % (NAME[dst], o.strip())):
+            timing(tag, "introduce-with-copy-us", int(m.group(2)),
+                   "nodes=%s" % m.group(1))
     ok(tag + "-old-gone", val(src, "/local/domain/%d/name" % old) is None,
        "/local/domain/%d still on %s" % (old, NAME[src]))
     ok(tag + "-ping", ping(dst, new, n), "no pong %d through the ring on %s" % (n, NAME[dst]))
@@ -174,10 +235,21 @@ def main():
         rc, o = run(A, XSADM + " cluster status", 60)
         for line in o.strip().splitlines():
             say("  status: " + line)
-    if migrate("there", A, B, 12) is None:
-        return
-    if migrate("back", B, A, 13) is None:
-        return
+    write_cost(A)
+    if BULK:
+        ok("bulk-written", d is not None and write_bulk(A, d),
+           "%d nodes under data/bulk on A" % BULK)
+    n = 12
+    for r in range(1, ROUNDS + 1):
+        sfx = "" if ROUNDS == 1 else "-%d" % r
+        if migrate("there" + sfx, A, B, n) is None:
+            return
+        if migrate("back" + sfx, B, A, n + 1) is None:
+            return
+        n += 2
+    for name, v in sorted(TIMINGS.items()):
+        say("SUMMARY %s mode=%s n=%d p50=%s p99=%s" % (name, mode, len(v),
+            percentile(v, 50), percentile(v, 99)))
     if mode != "xsr":
         return
     # adoption: A's dom0 dies with the guest; B restarts it from its config
@@ -205,9 +277,11 @@ def main():
     say("TIMING adopt xsadm-domain-adopt-seconds %.3f" % (time.monotonic() - t0))
     ok("adopt", rc == 0, o.strip()[-300:])
     run(B, "xl unpause %d" % n, 60)
-    ok("adopt-keys", val(B, "/local/domain/%d/data/adopt-marker" % n) == "from-labA",
-       "data/adopt-marker on B: %r" % val(B, "/local/domain/%d/data/adopt-marker" % n))
-    ok("adopt-ping", ping(B, n, 14, 120), "the restarted guest does not answer on B")
+    marker = val(B, "/local/domain/%d/data/adopt-marker" % n)
+    bulk = children(B, "/local/domain/%d/data/bulk" % n)
+    ok("adopt-keys", marker == "from-labA" and (bulk or 0) == BULK,
+       "data/adopt-marker on B: %r, data/bulk: %s nodes" % (marker, bulk))
+    ok("adopt-ping", ping(B, n, 99, 120), "the restarted guest does not answer on B")
 
 
 try:
