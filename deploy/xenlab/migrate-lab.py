@@ -9,7 +9,9 @@ number of failures.
 
     migrate-lab.py MODE RESULTS_FILE QEMU_A_PID      (MODE: xsr | stock)
 
-Environment: XSR_XENLAB_ROUNDS (round trips A -> B -> A, default 1),
+Environment: XSR_XENLAB_ROUNDS (round trips A -> B -> A, default 1; the
+lab's guest stops answering pings 300 s after it booted, about 5 round
+trips),
 XSR_XENLAB_BULK (nodes written under the guest's data/bulk before the
 first migration, default 100: the home a migration moves has about that
 many nodes more). After the migrations, "SUMMARY" lines give the median
