@@ -22,8 +22,10 @@ A failing run keeps its artefacts (history, schedule, logs) and names the
 directory; `deploy/chaos.sh --seed S ...` runs one seed again.
 """
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,11 +69,15 @@ class TestRecovery(unittest.TestCase):
 
 class TestCatchesStale(unittest.TestCase):
     def test_serve_stale_is_caught(self):
+        # the run fails by design, so chaos.py would keep its artefacts:
+        # they go to a directory of the test's, removed when it passes
+        d = tempfile.mkdtemp(prefix="xsr-chaos-stale-")
         rc, out = chaos("--seed", 4, "--members", 3, "--seconds", 20, "--scenario", "stale",
-                        env={"XSR_FAULT_SERVE_STALE": "1"})
+                        "--dir", d, env={"XSR_FAULT_SERVE_STALE": "1"})
         sys.stdout.write(out[-3000:])
         self.assertEqual(rc, 1, out[-8000:])
         self.assertIn("VIOLATION (checker)", out)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
